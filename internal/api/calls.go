@@ -1,0 +1,240 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// Call defaults and bounds (api.md).
+const (
+	defaultRingTimeout = 30
+	defaultTimeLimit   = 14400
+	maxVariables       = 100
+)
+
+// Actions are the call-control action names (call-control.md).
+var Actions = []string{"say", "play", "gather", "record", "dial", "pause", "redirect", "set", "hangup", "reject"}
+
+type callInput struct {
+	To                string            `json:"to"`
+	From              string            `json:"from"`
+	ApplicationID     string            `json:"application_id"`
+	AnswerURL         string            `json:"answer_url"`
+	Actions           json.RawMessage   `json:"actions"`
+	Record            *bool             `json:"record"`
+	RecordingChannels string            `json:"recording_channels"`
+	Timeout           *int              `json:"timeout"`
+	TimeLimit         *int              `json:"time_limit"`
+	Variables         map[string]string `json:"variables"`
+}
+
+// checkActions validates the shape of an inline action list: an array (or
+// {"actions": [...]}) of objects each naming a known action. The fields of
+// each action are checked by the call-control engine when the call runs.
+func checkActions(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '{' {
+		var wrapped struct {
+			Actions json.RawMessage `json:"actions"`
+		}
+		if err := json.Unmarshal(raw, &wrapped); err != nil || wrapped.Actions == nil {
+			return nil, voice.Invalid("actions", "must be an array of actions or {\"actions\": [...]}")
+		}
+		raw = wrapped.Actions
+	}
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, voice.Invalid("actions", "must be an array of action objects")
+	}
+	if len(list) == 0 || len(list) > 100 {
+		return nil, voice.Invalid("actions", "must have 1 to 100 actions")
+	}
+	for i, a := range list {
+		var name string
+		if err := json.Unmarshal(a["action"], &name); err != nil || !slices.Contains(Actions, name) {
+			return nil, &voice.Error{Code: voice.ECodeInvalidRequest, Param: "actions",
+				Message: "actions[" + strconv.Itoa(i) + "].action: must be one of " + strings.Join(Actions, ", ")}
+		}
+	}
+	return raw, nil
+}
+
+func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var in callInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	to, ok := voice.ParseE164(strings.TrimSpace(in.To))
+	if !ok {
+		return voice.Invalid("to", "must be an E.164 number")
+	}
+	from, ok := voice.ParseE164(strings.TrimSpace(in.From))
+	if !ok {
+		return voice.Invalid("from", "must be an E.164 number")
+	}
+	appID := in.ApplicationID
+	if p.ApplicationID != "" {
+		if appID != "" && appID != p.ApplicationID {
+			return voice.NotFound("application")
+		}
+		appID = p.ApplicationID
+	}
+	if appID == "" {
+		return voice.Invalid("application_id", "is required")
+	}
+	app, err := s.store.Application(r.Context(), p.Scope(), appID)
+	if err != nil {
+		if voice.IsNotFound(err) {
+			return voice.Invalid("application_id", "no such application")
+		}
+		return err
+	}
+	if app.Status != voice.ApplicationActive {
+		return voice.Errorf(voice.ECodeApplicationInactive, "application %s is inactive", app.ID)
+	}
+	cust, err := s.store.Customer(r.Context(), voice.Scope{}, app.CustomerID)
+	if err != nil {
+		return err
+	}
+	if cust.Status != voice.CustomerActive {
+		return voice.Errorf(voice.ECodeCustomerSuspended, "customer %s is suspended", cust.ID)
+	}
+	if err := s.checkURL("answer_url", in.AnswerURL, false); err != nil {
+		return err
+	}
+	var actions json.RawMessage
+	if in.Actions != nil && string(in.Actions) != "null" {
+		if in.AnswerURL != "" {
+			return voice.Invalid("actions", "give actions or answer_url, not both")
+		}
+		if actions, err = checkActions(in.Actions); err != nil {
+			return err
+		}
+	}
+	if actions == nil && in.AnswerURL == "" && app.AnswerURL == "" {
+		return voice.Invalid("answer_url", "is required: the application has none and no actions were given")
+	}
+	record := app.RecordByDefault
+	if in.Record != nil {
+		record = *in.Record
+	}
+	channels := in.RecordingChannels
+	if channels == "" {
+		channels = "dual"
+	}
+	if channels != "dual" && channels != "mono" {
+		return voice.Invalid("recording_channels", "must be dual or mono")
+	}
+	timeout := defaultRingTimeout
+	if in.Timeout != nil {
+		timeout = *in.Timeout
+	}
+	if timeout < 5 || timeout > 600 {
+		return voice.Invalid("timeout", "must be from 5 to 600 seconds")
+	}
+	limit := defaultTimeLimit
+	if in.TimeLimit != nil {
+		limit = *in.TimeLimit
+	}
+	if limit < 1 || limit > defaultTimeLimit {
+		return voice.Invalid("time_limit", "must be from 1 to %d seconds", defaultTimeLimit)
+	}
+	if err := checkVariables(in.Variables); err != nil {
+		return err
+	}
+	if in.Variables == nil {
+		in.Variables = map[string]string{}
+	}
+	now := s.clock()
+	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: cust.ID, ApplicationID: app.ID, Status: voice.CallQueued,
+		Direction: voice.DirectionOutbound, From: from, To: to, Record: record, RecordingChannels: channels, Timeout: timeout,
+		TimeLimit: limit, AnswerURL: in.AnswerURL, Actions: actions, Variables: in.Variables, Currency: cust.Currency,
+		RecordingIDs: []string{}, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateCall(r.Context(), c); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func checkVariables(v map[string]string) error {
+	if len(v) > maxVariables {
+		return voice.Invalid("variables", "must have at most %d entries", maxVariables)
+	}
+	for k, val := range v {
+		if k == "" || len(k) > 64 {
+			return voice.Invalid("variables", "names must be 1 to 64 characters")
+		}
+		if len(val) > 4096 {
+			return voice.Invalid("variables", "%s: values must be at most 4096 characters", k)
+		}
+	}
+	return nil
+}
+
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Call(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := voice.CallFilter{Scope: p.Scope(), Status: q.Get("status"), Direction: q.Get("direction"),
+		ApplicationID: q.Get("application_id"), CustomerID: q.Get("customer_id"), From: q.Get("from"), To: q.Get("to")}
+	if f.Status != "" && !slices.Contains(voice.CallStatuses, f.Status) {
+		return voice.Invalid("status", "must be one of %s", strings.Join(voice.CallStatuses, ", "))
+	}
+	if f.Direction != "" && f.Direction != voice.DirectionInbound && f.Direction != voice.DirectionOutbound {
+		return voice.Invalid("direction", "must be inbound or outbound")
+	}
+	// A filter naming another tenant's object is a 404, like reading it.
+	if f.CustomerID != "" {
+		if _, err := s.store.Customer(r.Context(), p.Scope(), f.CustomerID); err != nil {
+			return err
+		}
+	}
+	if f.ApplicationID != "" {
+		if _, err := s.store.Application(r.Context(), p.Scope(), f.ApplicationID); err != nil {
+			return err
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    *string
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if *n.v != "" {
+			e, ok := voice.NormalizeE164(strings.TrimSpace(*n.v))
+			if !ok {
+				return voice.Invalid(n.name, "must be an E.164 number")
+			}
+			*n.v = e
+		}
+	}
+	if f.CreatedAfter, err = queryTime(r, "created_after"); err != nil {
+		return err
+	}
+	if f.CreatedBefore, err = queryTime(r, "created_before"); err != nil {
+		return err
+	}
+	list, err := s.store.Calls(r.Context(), f, pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+// Customer defaults: a new customer can make a few calls at once, which is what
+// a trial account on Twilio or Telnyx gets, and the operator raises it.
+const (
+	defaultCurrency           = "EUR"
+	defaultMaxConcurrentCalls = 10
+	defaultMaxCPS             = 5
+)
+
+var currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
+
+type customerInput struct {
+	Name               Opt[string]          `json:"name"`
+	Status             Opt[string]          `json:"status"`
+	Currency           Opt[string]          `json:"currency"`
+	CreditLimit        Opt[decimal.Decimal] `json:"credit_limit"`
+	MaxConcurrentCalls Opt[int]             `json:"max_concurrent_calls"`
+	MaxCPS             Opt[int]             `json:"max_cps"`
+	DailySpendLimit    Opt[decimal.Decimal] `json:"daily_spend_limit"`
+	MaxRatePerMinute   Opt[decimal.Decimal] `json:"max_rate_per_minute"`
+	BlockedPrefixes    Opt[[]string]        `json:"blocked_prefixes"`
+}
+
+// apply copies the given fields onto c and validates the result.
+func (in *customerInput) apply(c *voice.Customer, create bool) error {
+	if in.Name.Set {
+		c.Name = strings.TrimSpace(in.Name.Value)
+	}
+	if c.Name == "" || len(c.Name) > 200 {
+		return voice.Invalid("name", "is required, 1 to 200 characters")
+	}
+	if in.Status.Set {
+		c.Status = in.Status.Value
+	}
+	if c.Status != voice.CustomerActive && c.Status != voice.CustomerSuspended {
+		return voice.Invalid("status", "must be active or suspended")
+	}
+	if in.Currency.Set {
+		if !create && in.Currency.Value != c.Currency {
+			return voice.Invalid("currency", "cannot change after creation: balances and rates are in it")
+		}
+		c.Currency = in.Currency.Value
+	}
+	if !currencyRe.MatchString(c.Currency) {
+		return voice.Invalid("currency", "must be an ISO 4217 code such as EUR")
+	}
+	if in.CreditLimit.Set {
+		if in.CreditLimit.Null {
+			return voice.Invalid("credit_limit", "must be a decimal string")
+		}
+		c.CreditLimit = in.CreditLimit.Value
+	}
+	if c.CreditLimit.IsNegative() {
+		return voice.Invalid("credit_limit", "must not be negative")
+	}
+	if in.MaxConcurrentCalls.Set {
+		c.MaxConcurrentCalls = in.MaxConcurrentCalls.Value
+	}
+	if c.MaxConcurrentCalls < 1 || c.MaxConcurrentCalls > 100000 {
+		return voice.Invalid("max_concurrent_calls", "must be from 1 to 100000")
+	}
+	if in.MaxCPS.Set {
+		c.MaxCPS = in.MaxCPS.Value
+	}
+	if c.MaxCPS < 1 || c.MaxCPS > 10000 {
+		return voice.Invalid("max_cps", "must be from 1 to 10000")
+	}
+	if in.DailySpendLimit.Set {
+		c.DailySpendLimit = optDecimal(in.DailySpendLimit)
+	}
+	if c.DailySpendLimit != nil && !c.DailySpendLimit.IsPositive() {
+		return voice.Invalid("daily_spend_limit", "must be positive, or null for none")
+	}
+	if in.MaxRatePerMinute.Set {
+		c.MaxRatePerMinute = optDecimal(in.MaxRatePerMinute)
+	}
+	if c.MaxRatePerMinute != nil && c.MaxRatePerMinute.IsNegative() {
+		return voice.Invalid("max_rate_per_minute", "must not be negative, or null for none")
+	}
+	if in.BlockedPrefixes.Set {
+		c.BlockedPrefixes = in.BlockedPrefixes.Value
+	}
+	if c.BlockedPrefixes == nil {
+		c.BlockedPrefixes = []string{}
+	}
+	if len(c.BlockedPrefixes) > 1000 {
+		return voice.Invalid("blocked_prefixes", "must have at most 1000 entries")
+	}
+	for _, p := range c.BlockedPrefixes {
+		if !digitsRe.MatchString(p) || p == "" {
+			return voice.Invalid("blocked_prefixes", "entries must be 1 to 15 digits, got %q", p)
+		}
+	}
+	return nil
+}
+
+func optDecimal(o Opt[decimal.Decimal]) *decimal.Decimal {
+	if o.Null {
+		return nil
+	}
+	v := o.Value
+	return &v
+}
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	var in customerInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	now := s.clock()
+	c := &voice.Customer{ID: voice.NewID(voice.PrefixCustomer, now), Status: voice.CustomerActive, Currency: defaultCurrency,
+		MaxConcurrentCalls: defaultMaxConcurrentCalls, MaxCPS: defaultMaxCPS, CreatedAt: now, UpdatedAt: now}
+	if err := in.apply(c, true); err != nil {
+		return err
+	}
+	if err := s.store.CreateCustomer(r.Context(), c); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Customer(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.store.Customers(r.Context(), p.Scope(), pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Customer(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in customerInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := in.apply(c, false); err != nil {
+		return err
+	}
+	c.UpdatedAt = s.clock()
+	if err := s.store.UpdateCustomer(r.Context(), c); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+type creditInput struct {
+	Amount      *decimal.Decimal `json:"amount"`
+	Description string           `json:"description"`
+	Kind        string           `json:"kind"`
+}
+
+// addCredit adds money (or, as an adjustment, removes it) through the ledger.
+func (s *Server) addCredit(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Customer(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in creditInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Amount == nil {
+		return voice.Invalid("amount", "is required")
+	}
+	if in.Kind == "" {
+		in.Kind = voice.LedgerCredit
+	}
+	switch in.Kind {
+	case voice.LedgerCredit:
+		if !in.Amount.IsPositive() {
+			return voice.Invalid("amount", "must be positive for a credit; use kind adjustment to remove money")
+		}
+	case voice.LedgerAdjustment:
+		if in.Amount.IsZero() {
+			return voice.Invalid("amount", "must not be zero")
+		}
+	default:
+		return voice.Invalid("kind", "must be credit or adjustment")
+	}
+	if in.Amount.Exponent() < -6 {
+		return voice.Invalid("amount", "must have at most 6 decimal places")
+	}
+	if in.Amount.Abs().GreaterThan(decimal.New(1, 12)) {
+		return voice.Invalid("amount", "must be below 1000000000000")
+	}
+	if len(in.Description) > 500 {
+		return voice.Invalid("description", "must be at most 500 characters")
+	}
+	now := s.clock()
+	e := &voice.LedgerEntry{ID: voice.NewID(voice.PrefixLedger, now), CustomerID: c.ID, Amount: *in.Amount, Kind: in.Kind,
+		Description: in.Description, CreatedAt: now}
+	if err := s.store.AddLedgerEntry(r.Context(), e); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, e)
+	return nil
+}
+
+func (s *Server) listLedger(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Customer(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.store.LedgerEntries(r.Context(), c.ID, pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 1 << 20
+
+// readBody reads the whole body, refusing more than MaxBodyBytes with 413.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, &voice.Error{Code: voice.ECodeInvalidJSON, Message: "could not read body: " + err.Error()}
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, &voice.Error{Code: voice.ECodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: "body is larger than 1 MiB"}
+	}
+	return b, nil
+}
+
+// decodeJSON strictly decodes one JSON object into v: unknown fields are
+// invalid_request naming the field, syntax and type errors are invalid_json.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return &voice.Error{Code: voice.ECodeInvalidJSON, Message: "body has data after the JSON value"}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &voice.Error{Code: voice.ECodeInvalidJSON, Message: "body has data after the JSON value"}
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var ve *voice.Error
+	if errors.As(err, &ve) {
+		return ve
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return &voice.Error{Code: voice.ECodeInvalidJSON, Param: typeErr.Field,
+			Message: fmt.Sprintf("%s: must be %s, not %s", typeErr.Field, jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value)}
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+		return &voice.Error{Code: voice.ECodeInvalidRequest, Param: field, Message: field + ": unknown field"}
+	}
+	return &voice.Error{Code: voice.ECodeInvalidJSON, Message: "body is not valid JSON: " + err.Error()}
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "int", "int64", "int32", "uint", "uint64", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return kind
+}
+
+// Opt is a PATCH field: it tells "absent" from "null" from a value.
+type Opt[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+// UnmarshalJSON records that the field was present.
+func (o *Opt[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}

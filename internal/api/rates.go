@@ -1,0 +1,402 @@
+package api
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+var digitsRe = regexp.MustCompile(`^[0-9]{0,15}$`)
+
+// Rate defaults: per-minute billing, the most common carrier deck.
+const defaultIncrement = 60
+
+type rateInput struct {
+	CustomerID          Opt[string]          `json:"customer_id"`
+	Direction           Opt[string]          `json:"direction"`
+	Prefix              Opt[string]          `json:"prefix"`
+	PricePerMinute      Opt[decimal.Decimal] `json:"price_per_minute"`
+	ConnectionFee       Opt[decimal.Decimal] `json:"connection_fee"`
+	InitialIncrement    Opt[int]             `json:"initial_increment"`
+	SubsequentIncrement Opt[int]             `json:"subsequent_increment"`
+	Currency            Opt[string]          `json:"currency"`
+	Status              Opt[string]          `json:"status"`
+	Description         Opt[string]          `json:"description"`
+}
+
+// validateRate checks every field of x; line > 0 prefixes messages for CSV import.
+func validateRate(x *voice.Rate) error {
+	if x.Direction != voice.DirectionOutbound && x.Direction != voice.DirectionInbound {
+		return voice.Invalid("direction", "must be outbound or inbound")
+	}
+	x.Prefix = strings.TrimPrefix(x.Prefix, "+")
+	if !digitsRe.MatchString(x.Prefix) {
+		return voice.Invalid("prefix", "must be 0 to 15 digits")
+	}
+	if err := money("price_per_minute", x.PricePerMinute); err != nil {
+		return err
+	}
+	if err := money("connection_fee", x.ConnectionFee); err != nil {
+		return err
+	}
+	if x.InitialIncrement < 1 || x.InitialIncrement > 3600 {
+		return voice.Invalid("initial_increment", "must be from 1 to 3600 seconds")
+	}
+	if x.SubsequentIncrement < 1 || x.SubsequentIncrement > 3600 {
+		return voice.Invalid("subsequent_increment", "must be from 1 to 3600 seconds")
+	}
+	if !currencyRe.MatchString(x.Currency) {
+		return voice.Invalid("currency", "must be an ISO 4217 code such as EUR")
+	}
+	if x.Status != voice.RateActive && x.Status != voice.RateInactive {
+		return voice.Invalid("status", "must be active or inactive")
+	}
+	if len(x.Description) > 500 {
+		return voice.Invalid("description", "must be at most 500 characters")
+	}
+	return nil
+}
+
+func money(param string, d decimal.Decimal) error {
+	if d.IsNegative() {
+		return voice.Invalid(param, "must not be negative")
+	}
+	if d.Exponent() < -6 {
+		return voice.Invalid(param, "must have at most 6 decimal places")
+	}
+	if d.GreaterThanOrEqual(decimal.New(1, 9)) {
+		return voice.Invalid(param, "must be below 1000000000")
+	}
+	return nil
+}
+
+func (in *rateInput) apply(x *voice.Rate) {
+	if in.Direction.Set {
+		x.Direction = in.Direction.Value
+	}
+	setStr(&x.Prefix, in.Prefix)
+	if in.PricePerMinute.Set {
+		x.PricePerMinute = in.PricePerMinute.Value
+	}
+	if in.ConnectionFee.Set {
+		x.ConnectionFee = in.ConnectionFee.Value
+	}
+	if in.InitialIncrement.Set {
+		x.InitialIncrement = in.InitialIncrement.Value
+	}
+	if in.SubsequentIncrement.Set {
+		x.SubsequentIncrement = in.SubsequentIncrement.Value
+	}
+	setStr(&x.Currency, in.Currency)
+	setStr(&x.Status, in.Status)
+	if in.Description.Set {
+		x.Description = in.Description.Value
+	}
+}
+
+// deckCustomer resolves an optional customer_id to the deck's owner and its
+// currency (the default deck's currency is EUR unless given).
+func (s *Server) deckCustomer(r *http.Request, id string) (*string, string, error) {
+	if id == "" {
+		return nil, defaultCurrency, nil
+	}
+	c, err := s.store.Customer(r.Context(), voice.Scope{}, id)
+	if err != nil {
+		if voice.IsNotFound(err) {
+			return nil, "", voice.Invalid("customer_id", "no such customer")
+		}
+		return nil, "", err
+	}
+	return &c.ID, c.Currency, nil
+}
+
+func (s *Server) createRate(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	var in rateInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if !in.PricePerMinute.Set || in.PricePerMinute.Null {
+		return voice.Invalid("price_per_minute", "is required")
+	}
+	cust, currency, err := s.deckCustomer(r, in.CustomerID.Value)
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	x := &voice.Rate{ID: voice.NewID(voice.PrefixRate, now), CustomerID: cust, Direction: voice.DirectionOutbound,
+		InitialIncrement: defaultIncrement, SubsequentIncrement: defaultIncrement, Currency: currency,
+		Status: voice.RateActive, CreatedAt: now}
+	in.apply(x)
+	if err := validateRate(x); err != nil {
+		return err
+	}
+	if err := s.store.CreateRate(r.Context(), x); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, x)
+	return nil
+}
+
+// visibleRate returns a rate if p may see it: customers see their own deck and the default deck.
+func (s *Server) visibleRate(r *http.Request, p *auth.Principal) (*voice.Rate, error) {
+	x, err := s.store.Rate(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsOperator() && x.CustomerID != nil && *x.CustomerID != p.CustomerID {
+		return nil, voice.NotFound("rate")
+	}
+	return x, nil
+}
+
+func (s *Server) getRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	x, err := s.visibleRate(r, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) listRates(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := voice.RateFilter{Deck: q.Get("customer_id"), Direction: q.Get("direction"), Prefix: q.Get("prefix"), Status: q.Get("status")}
+	if !p.IsOperator() {
+		f.VisibleTo = p.CustomerID
+	}
+	if f.Deck != "" && f.Deck != "default" {
+		if _, err := s.store.Customer(r.Context(), p.Scope(), f.Deck); err != nil {
+			return err
+		}
+	}
+	list, err := s.store.Rates(r.Context(), f, pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) updateRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	x, err := s.visibleRate(r, p)
+	if err != nil {
+		return err
+	}
+	var in rateInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.CustomerID.Set {
+		return voice.Invalid("customer_id", "cannot change; create the rate in the other deck")
+	}
+	if in.PricePerMinute.Null {
+		return voice.Invalid("price_per_minute", "must be a decimal string")
+	}
+	in.apply(x)
+	if err := validateRate(x); err != nil {
+		return err
+	}
+	if err := s.store.UpdateRate(r.Context(), x); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	x, err := s.visibleRate(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteRate(r.Context(), x.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// csvColumns is the import format's column order.
+var csvColumns = []string{"prefix", "price_per_minute", "initial_increment", "subsequent_increment", "connection_fee", "description"}
+
+// maxImportRows bounds one import; a deck of every country code with its
+// mobile and fixed ranges is a few tens of thousands of rows.
+const maxImportRows = 100000
+
+// lineError is one bad line of a CSV import.
+type lineError struct {
+	Line    int    `json:"line"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// importRates replaces a whole deck with a CSV body, in one transaction, or
+// changes nothing and lists every bad line.
+func (s *Server) importRates(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	q := r.URL.Query()
+	direction := q.Get("direction")
+	if direction == "" {
+		direction = voice.DirectionOutbound
+	}
+	if direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
+		return voice.Invalid("direction", "must be outbound or inbound")
+	}
+	cust, currency, err := s.deckCustomer(r, q.Get("customer_id"))
+	if err != nil {
+		return err
+	}
+	if c := q.Get("currency"); c != "" {
+		currency = c
+	}
+	b, err := body(r)
+	if err != nil {
+		return err
+	}
+	rates, errs := s.parseRateCSV(b, cust, direction, currency)
+	if len(errs) > 0 {
+		first := errs[0]
+		return &voice.Error{Code: voice.ECodeInvalidRequest, Param: "body",
+			Message: fmt.Sprintf("line %d: %s (%d bad lines; nothing was imported)", first.Line, first.Message, len(errs)),
+			Extra:   map[string]any{"errors": errs}}
+	}
+	if err := s.store.ReplaceDeck(r.Context(), cust, direction, rates); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"imported": len(rates), "customer_id": cust, "direction": direction, "currency": currency})
+	return nil
+}
+
+func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string) ([]*voice.Rate, []lineError) {
+	cr := csv.NewReader(bytes.NewReader(b))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	var rates []*voice.Rate
+	var errs []lineError
+	seen := map[string]int{}
+	now := s.clock()
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			errs = append(errs, lineError{Line: line, Message: "not valid CSV: " + err.Error()})
+			break
+		}
+		if len(rates) == 0 && len(errs) == 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "prefix") {
+			continue // the header
+		}
+		if len(errs) >= 100 {
+			break
+		}
+		if len(rates) >= maxImportRows {
+			errs = append(errs, lineError{Line: line, Message: fmt.Sprintf("more than %d rows", maxImportRows)})
+			break
+		}
+		if len(rec) < 2 || len(rec) > len(csvColumns) {
+			errs = append(errs, lineError{Line: line, Message: fmt.Sprintf("has %d fields; want 2 to %d: %s", len(rec), len(csvColumns), strings.Join(csvColumns, ","))})
+			continue
+		}
+		x := &voice.Rate{ID: voice.NewID(voice.PrefixRate, now), CustomerID: cust, Direction: direction, Prefix: strings.TrimSpace(rec[0]),
+			InitialIncrement: defaultIncrement, SubsequentIncrement: defaultIncrement, Currency: currency, Status: voice.RateActive, CreatedAt: now}
+		if err := parseRateFields(x, rec); err != nil {
+			errs = append(errs, lineError{Line: line, Field: err.Param, Message: err.Message})
+			continue
+		}
+		if err := validateRate(x); err != nil {
+			ve := err.(*voice.Error)
+			errs = append(errs, lineError{Line: line, Field: ve.Param, Message: ve.Message})
+			continue
+		}
+		if prev, ok := seen[x.Prefix]; ok {
+			errs = append(errs, lineError{Line: line, Field: "prefix", Message: fmt.Sprintf("prefix: %q repeats line %d", x.Prefix, prev)})
+			continue
+		}
+		seen[x.Prefix] = line
+		rates = append(rates, x)
+	}
+	return rates, errs
+}
+
+func parseRateFields(x *voice.Rate, rec []string) *voice.Error {
+	field := func(i int) string {
+		if i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var err error
+	if x.PricePerMinute, err = decimal.NewFromString(field(1)); err != nil {
+		return voice.Invalid("price_per_minute", "%q is not a decimal number", field(1))
+	}
+	for i, dst := range []*int{&x.InitialIncrement, &x.SubsequentIncrement} {
+		if v := field(2 + i); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return voice.Invalid(csvColumns[2+i], "%q is not a whole number of seconds", v)
+			}
+			*dst = n
+		}
+	}
+	if v := field(4); v != "" {
+		if x.ConnectionFee, err = decimal.NewFromString(v); err != nil {
+			return voice.Invalid("connection_fee", "%q is not a decimal number", v)
+		}
+	}
+	x.Description = field(5)
+	return nil
+}
+
+// lookupRate answers which rate a call to `to` would be priced at.
+func (s *Server) lookupRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	q := r.URL.Query()
+	to, ok := voice.NormalizeE164(strings.TrimSpace(q.Get("to")))
+	if !ok {
+		return voice.Invalid("to", "must be an E.164 number")
+	}
+	direction := q.Get("direction")
+	if direction == "" {
+		direction = voice.DirectionOutbound
+	}
+	if direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
+		return voice.Invalid("direction", "must be outbound or inbound")
+	}
+	customerID := q.Get("customer_id")
+	if !p.IsOperator() {
+		if customerID != "" && customerID != p.CustomerID {
+			return voice.NotFound("customer")
+		}
+		customerID = p.CustomerID
+	} else if customerID != "" {
+		if _, err := s.store.Customer(r.Context(), voice.Scope{}, customerID); err != nil {
+			return err
+		}
+	}
+	x, err := s.store.MatchRate(r.Context(), customerID, direction, strings.TrimPrefix(to, "+"))
+	if voice.IsNotFound(err) {
+		return voice.Errorf(voice.ECodeDestinationNotAllowed, "no active %s rate matches %s", direction, to)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}

@@ -1,0 +1,294 @@
+// Package api is MiniVoice's REST API v1 over plain net/http: one file per
+// resource, a route table that the OpenAPI document is checked against, and
+// middleware for request ids, auth, logging, metrics and idempotency.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// Readiness reports whether a dependency other than the database is up (the
+// SIP listener, the job workers); nil means ready.
+type Readiness func(ctx context.Context) error
+
+// Config configures a Server.
+type Config struct {
+	Store   voice.Store
+	Auth    *auth.Authenticator
+	Logger  *slog.Logger
+	Metrics *obs.Metrics
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// AllowPrivateURLs are ranges that URLs given through the API may point to
+	// although they are private (the SSRF guard's exceptions).
+	AllowPrivateURLs []netip.Prefix
+	// Ready lists named readiness checks for /readyz besides the database.
+	Ready map[string]Readiness
+	// Version is reported in /healthz.
+	Version string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	store   voice.Store
+	auth    *auth.Authenticator
+	log     *slog.Logger
+	metrics *obs.Metrics
+	now     func() time.Time
+	allow   []netip.Prefix
+	ready   map[string]Readiness
+	version string
+	mux     *http.ServeMux
+}
+
+// New builds a Server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = obs.NewMetrics()
+	}
+	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
+		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux()}
+	for _, rt := range s.Routes() {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, voice.Errorf(voice.ECodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// now returns the clock's time at the millisecond precision the store keeps.
+func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// ServeHTTP adds the request id, recovers panics, logs and measures.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := voice.NewID(voice.PrefixRequest, start)
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	r = r.WithContext(ctx)
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "panic", slog.String("request_id", id), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			if sw.status == 0 {
+				s.writeError(sw, r, voice.Errorf(voice.ECodeInternal, "internal error; quote the request_id when reporting it"))
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		s.metrics.APILatency.WithLabelValues(route).Observe(elapsed.Seconds())
+		s.metrics.APIRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("elapsed", elapsed))
+	}()
+	s.mux.ServeHTTP(sw, r)
+}
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Access says which key kinds may call a route at all; handlers narrow further.
+type Access int
+
+// Access levels.
+const (
+	// Public routes need no key.
+	Public Access = iota
+	// OperatorOnly routes refuse customer and application keys with 403.
+	OperatorOnly
+	// CustomerKeys routes take the operator and customer keys.
+	CustomerKeys
+	// AnyKey routes take every kind of key.
+	AnyKey
+)
+
+// handlerFunc is a route's handler: it writes a success itself or returns an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// Route is one entry of the API.
+type Route struct {
+	Method  string
+	Path    string
+	Access  Access
+	Summary string
+	handler handlerFunc
+}
+
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p *auth.Principal
+		if rt.Access != Public {
+			var err error
+			p, err = s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if !allowed(rt.Access, p) {
+				s.writeError(w, r, voice.Errorf(voice.ECodeForbidden, "a %s key may not %s %s", p.Kind, rt.Method, rt.Path))
+				return
+			}
+		}
+		if rt.Method == http.MethodPost && r.Header.Get("Idempotency-Key") != "" {
+			s.idempotent(w, r, p, rt.handler)
+			return
+		}
+		if err := rt.handler(w, r, p); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func allowed(a Access, p *auth.Principal) bool {
+	switch a {
+	case OperatorOnly:
+		return p.IsOperator()
+	case CustomerKeys:
+		return p.Kind != voice.KeyApplication
+	}
+	return true
+}
+
+// idempotencyTTL is how long a POST's response is kept for replay.
+const idempotencyTTL = 24 * time.Hour
+
+// idempotent runs a POST at most once per (caller, Idempotency-Key): the key is
+// reserved before the handler runs, so a concurrent duplicate cannot slip in
+// and place a second call.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *auth.Principal, h handlerFunc) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		s.writeError(w, r, voice.Invalid("Idempotency-Key", "must be 1 to 255 characters"))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.RequestURI()+"\n"), body...))
+	now := s.clock()
+	rec := &voice.IdempotencyRecord{Owner: p.Owner(), Key: key, RequestHash: sum[:], CreatedAt: now}
+	existing, reserved, err := s.store.ReserveIdempotencyKey(r.Context(), rec, now.Add(-idempotencyTTL))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !reserved {
+		switch {
+		case !bytes.Equal(existing.RequestHash, sum[:]):
+			s.writeError(w, r, voice.Errorf(voice.ECodeIdempotencyKeyReused, "Idempotency-Key %q was used with a different request", key))
+		case existing.Status == 0:
+			s.writeError(w, r, voice.Errorf(voice.ECodeConflict, "a request with Idempotency-Key %q is still being processed", key))
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(existing.Status)
+			_, _ = w.Write(existing.Body)
+		}
+		return
+	}
+	r.Body = http.NoBody
+	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	rw := &recorder{header: w.Header()}
+	if err := h(rw, r, p); err != nil {
+		s.writeError(rw, r, err)
+	}
+	// Keep the client's answer even if it hung up: the effect happened.
+	ctx := context.WithoutCancel(r.Context())
+	if rw.status >= 500 {
+		if err := s.store.ReleaseIdempotencyKey(ctx, rec.Owner, key); err != nil {
+			s.log.ErrorContext(ctx, "release idempotency key", slog.Any("error", err))
+		}
+	} else if err := s.store.CompleteIdempotencyKey(ctx, rec.Owner, key, rw.status, rw.body.Bytes()); err != nil {
+		s.log.ErrorContext(ctx, "store idempotent response", slog.Any("error", err))
+	}
+	w.WriteHeader(rw.status)
+	_, _ = w.Write(rw.body.Bytes())
+}
+
+type bodyKey struct{}
+
+// body returns the request body, read once (idempotency may have read it already).
+func body(r *http.Request) ([]byte, error) {
+	if b, ok := r.Context().Value(bodyKey{}).([]byte); ok {
+		return b, nil
+	}
+	return readBody(r)
+}
+
+// decode reads and strictly decodes the body into v.
+func decode(r *http.Request, v any) error {
+	b, err := body(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(b, v)
+}
+
+// recorder buffers a response so it can be stored before it is sent.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+// maxUsageDays bounds one usage report.
+const maxUsageDays = 366
+
+// UsageRow is one day and direction of a usage report.
+type UsageRow struct {
+	Date            string          `json:"date"`
+	Direction       string          `json:"direction"`
+	Calls           int             `json:"calls"`
+	BillableMinutes decimal.Decimal `json:"billable_minutes"`
+	Cost            decimal.Decimal `json:"cost"`
+	Currency        string          `json:"currency"`
+}
+
+// usage reports, per UTC day (of the call's end) and direction, the number of
+// calls, billable minutes and cost. Dates are inclusive; the default is the
+// last 30 days.
+func (s *Server) usage(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	today := s.clock().Truncate(24 * time.Hour)
+	from, err := queryTime(r, "from")
+	if err != nil {
+		return err
+	}
+	to, err := queryTime(r, "to")
+	if err != nil {
+		return err
+	}
+	if to == nil {
+		to = &today
+	}
+	if from == nil {
+		f := to.AddDate(0, 0, -29)
+		from = &f
+	}
+	fromDay, toDay := from.Truncate(24*time.Hour), to.Truncate(24*time.Hour)
+	if toDay.Before(fromDay) {
+		return voice.Invalid("to", "must not be before from")
+	}
+	if toDay.Sub(fromDay) > maxUsageDays*24*time.Hour {
+		return voice.Invalid("from", "the range must be at most %d days", maxUsageDays)
+	}
+	customerID := r.URL.Query().Get("customer_id")
+	if customerID != "" {
+		if _, err := s.store.Customer(r.Context(), p.Scope(), customerID); err != nil {
+			return err
+		}
+	}
+	calls, err := s.store.EndedCalls(r.Context(), p.Scope(), customerID, fromDay, toDay.Add(24*time.Hour))
+	if err != nil {
+		return err
+	}
+	type key struct{ date, direction, currency string }
+	rows := map[key]*UsageRow{}
+	sixty := decimal.NewFromInt(60)
+	for _, c := range calls {
+		k := key{c.EndedAt.UTC().Format(time.DateOnly), c.Direction, c.Currency}
+		row := rows[k]
+		if row == nil {
+			row = &UsageRow{Date: k.date, Direction: k.direction, Currency: k.currency}
+			rows[k] = row
+		}
+		row.Calls++
+		row.BillableMinutes = row.BillableMinutes.Add(decimal.NewFromInt(int64(c.BillableSeconds)).Div(sixty))
+		if c.Price != nil {
+			row.Cost = row.Cost.Add(*c.Price)
+		}
+	}
+	out := make([]UsageRow, 0, len(rows))
+	for _, row := range rows {
+		row.BillableMinutes = row.BillableMinutes.Round(4)
+		out = append(out, *row)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Date != out[j].Date {
+			return out[i].Date < out[j].Date
+		}
+		return out[i].Direction < out[j].Direction
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"from": fromDay.Format(time.DateOnly), "to": toDay.Format(time.DateOnly), "data": out})
+	return nil
+}

@@ -1,0 +1,74 @@
+// Package cli is the `minivoice` command: main hands it the arguments and
+// standard streams, and it returns the exit code.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// Env is what a command sees of the process.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// OSEnv is the real process environment.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+const usage = `minivoice: a self-hostable programmable voice platform
+
+Usage:
+  minivoice serve [flags]     run the platform (API, SIP/RTP, job workers)
+  minivoice admin ...         operator chores through the API
+  minivoice version           print version, commit and Go version
+
+Run "minivoice COMMAND --help" for a command's flags.
+`
+
+// Main runs the command named by args (without the program name) and returns
+// the exit code: 0 success, 1 failure, 2 bad usage.
+func Main(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], env)
+	case "admin":
+		return admin(ctx, args[1:], env)
+	case "version", "--version":
+		fmt.Fprintln(env.Stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "minivoice: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func versionString() string {
+	commit := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	return strings.Join([]string{"minivoice " + Version, "commit " + commit, runtime.Version()}, ", ")
+}

@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/platform"
+)
+
+// serve runs the platform until SIGTERM or SIGINT, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish within --drain-timeout.
+func serve(ctx context.Context, args []string, env Env) int {
+	cfg, err := config.ParseServe(args, env.Getenv, env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
+		return 2
+	}
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	p, err := platform.Start(ctx, platform.Config{Serve: cfg, AdminKey: env.Getenv("MINIVOICE_ADMIN_KEY"), Logger: log,
+		Version: Version, OnAdminKeyCreated: func(key, path string) {
+			// Printed once, to stdout, never logged: logs get shipped elsewhere.
+			fmt.Fprintf(env.Stdout, "operator key (shown once, also saved in %s): %s\n", path, key)
+		}})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(env.Stdout, "minivoice serving the API on http://%s\n", p.HTTPAddr)
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", slog.Duration("drain_timeout", cfg.DrainTimeout))
+	case err := <-p.Done():
+		log.Error("http server stopped", slog.Any("error", err))
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	defer cancel()
+	if err := p.Shutdown(sctx); err != nil {
+		log.Error("shutdown", slog.Any("error", err))
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,151 @@
+// Package config parses the `minivoice serve` settings from flags, each of
+// which also reads an environment variable (--http <-> MINIVOICE_HTTP), as
+// cli.md requires. A flag given on the command line wins over the variable.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/netguard"
+)
+
+// Serve is the configuration of `minivoice serve`.
+type Serve struct {
+	Data                 string
+	HTTP                 string
+	SIP                  string
+	RTPPortMin           int
+	RTPPortMax           int
+	PublicIP             string
+	Database             string
+	AllowPrivateURLs     []netip.Prefix
+	DrainTimeout         time.Duration
+	WebhookRetrySchedule []time.Duration
+	LogLevel             string
+}
+
+// EnvName is the environment variable a flag reads: MINIVOICE_ + upper snake case.
+func EnvName(flagName string) string {
+	return "MINIVOICE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ParseServe parses args (without the command name) for `serve`.
+func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*Serve, error) {
+	fs := flag.NewFlagSet("minivoice serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &Serve{}
+	var rtp, allow, retry string
+	fs.StringVar(&c.Data, "data", "./minivoice-data", "directory for the SQLite database, recordings, media and admin.key")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "API listen address")
+	fs.StringVar(&c.SIP, "sip", "127.0.0.1:5060", "SIP listen address (UDP and TCP)")
+	fs.StringVar(&rtp, "rtp-ports", "10000-20000", "RTP port range")
+	fs.StringVar(&c.PublicIP, "public-ip", "", "address written into SDP and Contact (default: the SIP listen address)")
+	fs.StringVar(&c.Database, "database", "", "postgres://... to use PostgreSQL instead of the embedded SQLite")
+	fs.StringVar(&allow, "allow-private-urls", "", "comma-separated CIDRs that customer URLs may point to although private")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Minute, "how long shutdown waits for live calls to end")
+	fs.StringVar(&retry, "webhook-retry-schedule", "5s,5m,30m,2h,5h,10h,10h", "webhook retry delays after the first attempt")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.RTPPortMin, c.RTPPortMax, err = ParsePortRange(rtp); err != nil {
+		return nil, fmt.Errorf("--rtp-ports: %w", err)
+	}
+	if c.AllowPrivateURLs, err = netguard.ParseCIDRs(allow); err != nil {
+		return nil, fmt.Errorf("--allow-private-urls: %w", err)
+	}
+	if c.WebhookRetrySchedule, err = ParseDurations(retry); err != nil {
+		return nil, fmt.Errorf("--webhook-retry-schedule: %w", err)
+	}
+	for name, addr := range map[string]string{"--http": c.HTTP, "--sip": c.SIP} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%s: %q is not HOST:PORT", name, addr)
+		}
+	}
+	if c.PublicIP != "" {
+		if _, err := netip.ParseAddr(c.PublicIP); err != nil {
+			return nil, fmt.Errorf("--public-ip: %q is not an IP address", c.PublicIP)
+		}
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return nil, fmt.Errorf("--database: must be a postgres:// URL (SQLite is the default and needs none)")
+	}
+	if c.DrainTimeout < 0 {
+		return nil, fmt.Errorf("--drain-timeout: must not be negative")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("--log-level: must be debug, info, warn or error")
+	}
+	return c, nil
+}
+
+// parseWithEnv sets each flag not given on the command line from its
+// environment variable, then parses the command line. Positional arguments
+// are refused: every command here takes flags only.
+func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// ParseFlags is parseWithEnv for other commands' flag sets.
+func ParseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	return parseWithEnv(fs, args, getenv)
+}
+
+// ParsePortRange parses "LOW-HIGH".
+func ParsePortRange(s string) (int, int, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, errors.New("want LOW-HIGH")
+	}
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if err1 != nil || err2 != nil || a < 1024 || b > 65535 || a > b {
+		return 0, 0, fmt.Errorf("%q: want LOW-HIGH within 1024-65535", s)
+	}
+	return a, b, nil
+}
+
+// ParseDurations parses a comma-separated list of positive durations.
+func ParseDurations(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration", part)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Getenv is os.Getenv, named for injection in tests.
+var Getenv = os.Getenv

@@ -1,0 +1,166 @@
+// Package platform assembles a running MiniVoice from its parts: storage, the
+// API, and (as they land) the SIP engine and job workers. `minivoice serve`,
+// `minivoice demo` and end-to-end tests all start it the same way.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/api"
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/store"
+	"github.com/minivoice/minivoice/internal/store/postgres"
+	"github.com/minivoice/minivoice/internal/store/sqlite"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// Config configures a Platform.
+type Config struct {
+	Serve *config.Serve
+	// AdminKey is the operator key; empty reads or creates DATA/admin.key.
+	AdminKey string
+	Logger   *slog.Logger
+	// Version is reported by /healthz.
+	Version string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// OnAdminKeyCreated is told the operator key the first time it is generated,
+	// so the caller can print it once.
+	OnAdminKeyCreated func(key, path string)
+}
+
+// Platform is a running MiniVoice.
+type Platform struct {
+	Store    *store.DB
+	API      *api.Server
+	Metrics  *obs.Metrics
+	AdminKey string
+	// HTTPAddr is the API's bound address (useful when --http asked for port 0).
+	HTTPAddr string
+
+	log      *slog.Logger
+	http     *http.Server
+	httpDone chan error
+}
+
+// Start opens storage, binds the listeners and starts serving. Stop it with Shutdown.
+func Start(ctx context.Context, cfg Config) (*Platform, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	sc := cfg.Serve
+	if err := os.MkdirAll(sc.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	key, err := operatorKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db, err := OpenStore(ctx, sc.Database, sc.Data, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	metrics := obs.NewMetrics()
+	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
+	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
+		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version})
+	ln, err := net.Listen("tcp", sc.HTTP)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("listen %s: %w", sc.HTTP, err)
+	}
+	p := &Platform{Store: db, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger,
+		httpDone: make(chan error, 1)}
+	p.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	go func() {
+		err := p.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		p.httpDone <- err
+	}()
+	cfg.Logger.Info("minivoice started", slog.String("http", p.HTTPAddr), slog.String("database", dbName(sc.Database)),
+		slog.String("data", sc.Data))
+	return p, nil
+}
+
+func dbName(url string) string {
+	if url == "" {
+		return "sqlite"
+	}
+	return "postgres"
+}
+
+// OpenStore opens PostgreSQL when url is set, else SQLite under dataDir.
+func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time) (*store.DB, error) {
+	if url != "" {
+		return postgres.Open(ctx, postgres.Config{URL: url, Now: now})
+	}
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "minivoice.db"), Now: now})
+}
+
+// Done yields the HTTP server's error if it stops by itself.
+func (p *Platform) Done() <-chan error { return p.httpDone }
+
+// Shutdown stops accepting requests, waits for those in flight until ctx ends,
+// and closes storage.
+func (p *Platform) Shutdown(ctx context.Context) error {
+	err := p.http.Shutdown(ctx)
+	if cerr := p.Store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// operatorKey returns the configured key, or reads DATA/admin.key, or makes it.
+func operatorKey(cfg Config) (string, error) {
+	if cfg.AdminKey != "" {
+		if len(cfg.AdminKey) < 16 {
+			return "", fmt.Errorf("MINIVOICE_ADMIN_KEY must be at least 16 characters")
+		}
+		return cfg.AdminKey, nil
+	}
+	path := filepath.Join(cfg.Serve.Data, "admin.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return "", fmt.Errorf("%s is empty", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin key: %w", err)
+	}
+	key := auth.NewSecret(voice.KeyOperator)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create admin key: %w", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write admin key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write admin key: %w", err)
+	}
+	if cfg.OnAdminKeyCreated != nil {
+		cfg.OnAdminKeyCreated(key, path)
+	}
+	return key, nil
+}

@@ -1,0 +1,289 @@
+// Package store implements voice.Store in SQL for both backends. The SQL is
+// written once, in the subset SQLite and PostgreSQL share, with "?" placeholders
+// that the PostgreSQL dialect rewrites; store/sqlite and store/postgres open the
+// connection and pick the dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect is what differs between the backends.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// Numbered placeholders ($1, $2, ...) instead of "?".
+	Numbered bool
+	// IsUniqueViolation reports whether err is a unique-constraint failure.
+	IsUniqueViolation func(err error) bool
+}
+
+// Config configures a DB.
+type Config struct {
+	DB      *sql.DB
+	Dialect Dialect
+	// Now is the clock; tests replace it. Default time.Now.
+	Now func() time.Time
+}
+
+// DB is the SQL implementation of voice.Store.
+type DB struct {
+	db      *sql.DB
+	dialect Dialect
+	now     func() time.Time
+	queries sync.Map // query text -> rebound text
+}
+
+var _ voice.Store = (*DB)(nil)
+
+// New wraps an open database and brings its schema up to date.
+func New(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	d := &DB{db: cfg.DB, dialect: cfg.Dialect, now: cfg.Now}
+	if err := d.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// SQL returns the underlying handle, for the job queue sharing the database.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Dialect returns the backend's dialect.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// Ping checks the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// migrate applies the embedded migrations not yet recorded in schema_migrations,
+// each in its own transaction. Several processes sharing a PostgreSQL database
+// may start at once; the primary key on version makes the loser's insert fail
+// and its transaction roll back, and it retries once to pick up the result.
+func (d *DB) migrate(ctx context.Context) error {
+	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number: %w", base, err)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", base, err)
+		}
+		if err := d.applyMigration(ctx, version, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+func (d *DB) applyMigration(ctx context.Context, version int, body string) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		for _, stmt := range splitStatements(body) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("%w\n%s", err, stmt)
+			}
+		}
+		_, err := tx.ExecContext(ctx, d.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, d.now().UnixMilli())
+		return err
+	})
+}
+
+// splitStatements splits a migration on ";" at line ends, dropping comments.
+func splitStatements(body string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// q rewrites "?" placeholders for the dialect, caching the result.
+func (d *DB) q(query string) string {
+	if !d.dialect.Numbered {
+		return query
+	}
+	if v, ok := d.queries.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	d.queries.Store(query, b.String())
+	return b.String()
+}
+
+// queryer is what *sql.DB and *sql.Tx share.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx runs fn in a transaction, committing if it returns nil.
+func (d *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// exec runs a statement that must affect a row; none affected is not_found.
+func (d *DB) execOne(ctx context.Context, q queryer, kind, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, d.q(query), args...)
+	if err != nil {
+		if d.dialect.IsUniqueViolation != nil && d.dialect.IsUniqueViolation(err) {
+			return voice.Errorf(voice.ECodeConflict, "%s already exists", kind)
+		}
+		return fmt.Errorf("%s: %w", kind, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: rows affected: %w", kind, err)
+	}
+	if n == 0 {
+		return voice.NotFound(kind)
+	}
+	return nil
+}
+
+// insert runs an INSERT, turning unique violations into conflict errors.
+func (d *DB) insert(ctx context.Context, q queryer, kind, query string, args ...any) error {
+	if _, err := q.ExecContext(ctx, d.q(query), args...); err != nil {
+		if d.dialect.IsUniqueViolation != nil && d.dialect.IsUniqueViolation(err) {
+			return voice.Errorf(voice.ECodeConflict, "%s already exists", kind)
+		}
+		return fmt.Errorf("insert %s: %w", kind, err)
+	}
+	return nil
+}
+
+// getOne scans one row, mapping no rows to not_found.
+func getOne[T any](ctx context.Context, d *DB, kind string, scan func(rowScanner) (T, error), query string, args ...any) (T, error) {
+	row := d.db.QueryRowContext(ctx, d.q(query), args...)
+	v, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		var zero T
+		return zero, voice.NotFound(kind)
+	}
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("get %s: %w", kind, err)
+	}
+	return v, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// listQuery builds a newest-first keyset-paginated query.
+type listQuery struct {
+	where []string
+	args  []any
+}
+
+func (l *listQuery) add(cond string, args ...any) {
+	l.where = append(l.where, cond)
+	l.args = append(l.args, args...)
+}
+
+// page runs "SELECT cols FROM table WHERE ... ORDER BY created_at DESC, id DESC".
+func page[T any](ctx context.Context, d *DB, table, cols string, l listQuery, p voice.Page, scan func(rowScanner) (T, error), cursorOf func(T) voice.Cursor) (voice.List[T], error) {
+	limit := p.Limit
+	if limit <= 0 || limit > voice.MaxListLimit {
+		limit = voice.DefaultListLimit
+	}
+	if p.After != nil {
+		ms := p.After.CreatedAt.UnixMilli()
+		l.add("(created_at < ? OR (created_at = ? AND id < ?))", ms, ms, p.After.ID)
+	}
+	query := "SELECT " + cols + " FROM " + table
+	if len(l.where) > 0 {
+		query += " WHERE " + strings.Join(l.where, " AND ")
+	}
+	query += " ORDER BY created_at DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
+	rows, err := d.db.QueryContext(ctx, d.q(query), l.args...)
+	if err != nil {
+		return voice.List[T]{}, fmt.Errorf("list %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := voice.List[T]{Data: []T{}}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return voice.List[T]{}, fmt.Errorf("scan %s: %w", table, err)
+		}
+		out.Data = append(out.Data, v)
+	}
+	if err := rows.Err(); err != nil {
+		return voice.List[T]{}, fmt.Errorf("list %s: %w", table, err)
+	}
+	if len(out.Data) > limit {
+		out.Data = out.Data[:limit]
+		out.HasMore = true
+		out.NextCursor = cursorOf(out.Data[limit-1]).Encode()
+	}
+	return out, nil
+}

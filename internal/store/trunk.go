@@ -1,0 +1,57 @@
+package store
+
+import (
+	"context"
+
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+const trunkCols = `id, name, direction, host, port, transport, username, password, from_domain, strip_plus, tech_prefix,
+	allowed_cidrs, max_channels, max_cps, priority, setup_timeout, customer_id, status, created_at, updated_at`
+
+func scanTrunk(r rowScanner) (*voice.Trunk, error) {
+	t := &voice.Trunk{}
+	err := r.Scan(&t.ID, &t.Name, &t.Direction, &t.Host, &t.Port, &t.Transport, &t.Username, &t.Password, &t.FromDomain,
+		&t.StripPlus, &t.TechPrefix, jsonCol{&t.AllowedCIDRs}, &t.MaxChannels, &t.MaxCPS, &t.Priority, &t.SetupTimeout,
+		nullStrCol{&t.CustomerID}, &t.Status, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt})
+	if t.AllowedCIDRs == nil {
+		t.AllowedCIDRs = []string{}
+	}
+	t.HasPassword = t.Password != ""
+	return t, err
+}
+
+// CreateTrunk inserts t.
+func (d *DB) CreateTrunk(ctx context.Context, t *voice.Trunk) error {
+	return d.insert(ctx, d.db, "trunk", `INSERT INTO trunks (`+trunkCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		t.ID, t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, t.Password, t.FromDomain, t.StripPlus, t.TechPrefix,
+		jsonCol{t.AllowedCIDRs}, t.MaxChannels, t.MaxCPS, t.Priority, t.SetupTimeout, nullStr(t.CustomerID), t.Status,
+		ms(t.CreatedAt), ms(t.UpdatedAt))
+}
+
+// Trunk returns one trunk.
+func (d *DB) Trunk(ctx context.Context, id string) (*voice.Trunk, error) {
+	return getOne(ctx, d, "trunk", scanTrunk, `SELECT `+trunkCols+` FROM trunks WHERE id = ?`, id)
+}
+
+// Trunks lists every trunk.
+func (d *DB) Trunks(ctx context.Context, p voice.Page) (voice.List[*voice.Trunk], error) {
+	return page(ctx, d, "trunks", trunkCols, listQuery{}, p, scanTrunk, func(t *voice.Trunk) voice.Cursor {
+		return voice.Cursor{CreatedAt: t.CreatedAt, ID: t.ID}
+	})
+}
+
+// UpdateTrunk writes every field of t.
+func (d *DB) UpdateTrunk(ctx context.Context, t *voice.Trunk) error {
+	return d.execOne(ctx, d.db, "trunk", `UPDATE trunks SET name = ?, direction = ?, host = ?, port = ?, transport = ?, username = ?,
+		password = ?, from_domain = ?, strip_plus = ?, tech_prefix = ?, allowed_cidrs = ?, max_channels = ?, max_cps = ?, priority = ?,
+		setup_timeout = ?, customer_id = ?, status = ?, updated_at = ? WHERE id = ?`,
+		t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, t.Password, t.FromDomain, t.StripPlus, t.TechPrefix,
+		jsonCol{t.AllowedCIDRs}, t.MaxChannels, t.MaxCPS, t.Priority, t.SetupTimeout, nullStr(t.CustomerID), t.Status,
+		ms(t.UpdatedAt), t.ID)
+}
+
+// DeleteTrunk removes a trunk.
+func (d *DB) DeleteTrunk(ctx context.Context, id string) error {
+	return d.execOne(ctx, d.db, "trunk", `DELETE FROM trunks WHERE id = ?`, id)
+}

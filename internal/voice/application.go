@@ -1,0 +1,51 @@
+package voice
+
+import (
+	"context"
+	"time"
+)
+
+// Application statuses and webhook statuses.
+const (
+	ApplicationActive   = "active"
+	ApplicationInactive = "inactive"
+	WebhookActive       = "active"
+	WebhookDisabled     = "disabled"
+)
+
+// Application is a customer's voice app: where calls fetch their actions and
+// where events are sent.
+type Application struct {
+	ID              string    `json:"id"`
+	CustomerID      string    `json:"customer_id"`
+	Name            string    `json:"name"`
+	Status          string    `json:"status"`
+	AnswerURL       string    `json:"answer_url"`
+	AnswerMethod    string    `json:"answer_method"`
+	FallbackURL     string    `json:"fallback_url"`
+	WebhookURL      string    `json:"webhook_url"`
+	WebhookStatus   string    `json:"webhook_status"`
+	WebhookEvents   []string  `json:"webhook_events"`
+	RecordByDefault bool      `json:"record_by_default"`
+	Insights        bool      `json:"insights"`
+	Topics          []string  `json:"topics"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+
+	// WebhookSecret signs webhooks. It is shown only on create and rotate.
+	WebhookSecret string `json:"-"`
+	// PreviousWebhookSecret keeps signing until PreviousSecretExpiresAt so
+	// receivers can roll over without dropping events.
+	PreviousWebhookSecret   string     `json:"-"`
+	PreviousSecretExpiresAt *time.Time `json:"-"`
+}
+
+// ApplicationStore persists applications.
+type ApplicationStore interface {
+	CreateApplication(ctx context.Context, a *Application) error
+	Application(ctx context.Context, scope Scope, id string) (*Application, error)
+	Applications(ctx context.Context, scope Scope, p Page) (List[*Application], error)
+	// UpdateApplication writes every field of a, secrets included.
+	UpdateApplication(ctx context.Context, a *Application) error
+	DeleteApplication(ctx context.Context, scope Scope, id string) error
+}
