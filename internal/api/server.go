@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/auth"
@@ -69,13 +70,30 @@ func New(cfg Config) *Server {
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, voice.Errorf(voice.ECodeNotFound, "no route %s %s", r.Method, r.URL.Path))
-	})
+	s.mux.HandleFunc("/", s.noRoute)
 	return s
 }
 
-// now returns the clock's time at the millisecond precision the store keeps.
+// noRoute answers requests no route matched: 405 with Allow when the path
+// exists under other methods, else 404, both in the API's error shape.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, voice.Errorf(voice.ECodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	s.writeError(w, r, voice.Errorf(voice.ECodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+}
+
+// clock returns the clock's time at the millisecond precision the store keeps.
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
 // ServeHTTP adds the request id, recovers panics, logs and measures.
