@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/netguard"
@@ -81,7 +82,7 @@ func NewWebhookSecret() string {
 
 func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p *auth.Principal) error {
 	setStr(&a.Name, in.Name)
-	if a.Name == "" || len(a.Name) > 200 {
+	if a.Name == "" || utf8.RuneCountInString(a.Name) > 200 {
 		return voice.Invalid("name", "is required, 1 to 200 characters")
 	}
 	setStr(&a.Status, in.Status)
@@ -143,7 +144,7 @@ func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p 
 		return voice.Invalid("topics", "must have at most 100 entries")
 	}
 	for _, t := range a.Topics {
-		if strings.TrimSpace(t) == "" || len(t) > 100 {
+		if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > 100 {
 			return voice.Invalid("topics", "entries must be 1 to 100 characters")
 		}
 	}

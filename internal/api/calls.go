@@ -89,11 +89,9 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if appID == "" {
 		return voice.Invalid("application_id", "is required")
 	}
+	// Another tenant's application reads as missing: 404, as for every object.
 	app, err := s.store.Application(r.Context(), p.Scope(), appID)
 	if err != nil {
-		if voice.IsNotFound(err) {
-			return voice.Invalid("application_id", "no such application")
-		}
 		return err
 	}
 	if app.Status != voice.ApplicationActive {

@@ -53,7 +53,7 @@ func TestCallCreateValidation(t *testing.T) {
 			{"to leading zero", func(m map[string]any) { m["to"] = "+0155512300" }, 422, "invalid_request", "to"},
 			{"bad from", func(m map[string]any) { m["from"] = "+1555abc0001" }, 422, "invalid_request", "from"},
 			{"no app", func(m map[string]any) { delete(m, "application_id") }, 422, "invalid_request", "application_id"},
-			{"unknown app", func(m map[string]any) { m["application_id"] = "app_nope" }, 422, "invalid_request", "application_id"},
+			{"unknown app", func(m map[string]any) { m["application_id"] = "app_nope" }, 404, "not_found", ""},
 			{"unknown field", func(m map[string]any) { m["recrod"] = true }, 422, "invalid_request", "recrod"},
 			{"timeout low", func(m map[string]any) { m["timeout"] = 4 }, 422, "invalid_request", "timeout"},
 			{"timeout high", func(m map[string]any) { m["timeout"] = 601 }, 422, "invalid_request", "timeout"},

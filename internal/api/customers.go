@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/voice"
@@ -37,7 +38,7 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 	if in.Name.Set {
 		c.Name = strings.TrimSpace(in.Name.Value)
 	}
-	if c.Name == "" || len(c.Name) > 200 {
+	if c.Name == "" || utf8.RuneCountInString(c.Name) > 200 {
 		return voice.Invalid("name", "is required, 1 to 200 characters")
 	}
 	if in.Status.Set {
@@ -213,7 +214,7 @@ func (s *Server) addCredit(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if in.Amount.Abs().GreaterThan(decimal.New(1, 12)) {
 		return voice.Invalid("amount", "must be below 1000000000000")
 	}
-	if len(in.Description) > 500 {
+	if utf8.RuneCountInString(in.Description) > 500 {
 		return voice.Invalid("description", "must be at most 500 characters")
 	}
 	now := s.clock()

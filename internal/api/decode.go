@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/minivoice/minivoice/internal/voice"
@@ -58,7 +59,10 @@ func jsonError(err error) error {
 			Message: fmt.Sprintf("%s: must be %s, not %s", typeErr.Field, jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value)}
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+		field := strings.TrimPrefix(msg, "json: unknown field ")
+		if f, err := strconv.Unquote(field); err == nil {
+			field = f // the message quotes the name with %q
+		}
 		return &voice.Error{Code: voice.ECodeInvalidRequest, Param: field, Message: field + ": unknown field"}
 	}
 	return &voice.Error{Code: voice.ECodeInvalidJSON, Message: "body is not valid JSON: " + err.Error()}

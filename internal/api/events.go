@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/voice"
@@ -14,6 +15,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	}
 	q := r.URL.Query()
 	f := voice.EventFilter{Scope: p.Scope(), Event: q.Get("event"), CallID: q.Get("call_id")}
+	if f.Event != "" && f.Event != "webhook.test" && !slices.Contains(WebhookEvents, f.Event) {
+		return voice.Invalid("event", "unknown event type %q", f.Event)
+	}
 	if f.CallID != "" {
 		if _, err := s.store.Call(r.Context(), p.Scope(), f.CallID); err != nil {
 			return err

@@ -3,9 +3,12 @@ package api
 import (
 	"context"
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/voice"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) error {
@@ -31,11 +34,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 	for name, check := range s.ready {
 		record(name, check(ctx))
 	}
-	status := http.StatusOK
 	if !ok {
-		status = http.StatusServiceUnavailable
+		var down []string
+		for name, v := range checks {
+			if v != "ok" {
+				down = append(down, name)
+			}
+		}
+		sort.Strings(down)
+		return &voice.Error{Code: voice.ECodeNotReady, Message: "not ready: " + strings.Join(down, ", "), Extra: map[string]any{"checks": checks}}
 	}
-	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "checks": checks})
 	return nil
 }
 

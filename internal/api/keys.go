@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/voice"
@@ -16,7 +17,7 @@ func (s *Server) newKey(r *http.Request, kind, customerID string, applicationID 
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	if len(in.Name) > 200 {
+	if utf8.RuneCountInString(in.Name) > 200 {
 		return nil, voice.Invalid("name", "must be at most 200 characters")
 	}
 	now := s.clock()

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/voice"
@@ -61,7 +62,7 @@ func validateRate(x *voice.Rate) error {
 	if x.Status != voice.RateActive && x.Status != voice.RateInactive {
 		return voice.Invalid("status", "must be active or inactive")
 	}
-	if len(x.Description) > 500 {
+	if utf8.RuneCountInString(x.Description) > 500 {
 		return voice.Invalid("description", "must be at most 500 characters")
 	}
 	return nil
@@ -174,7 +175,16 @@ func (s *Server) listRates(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		return err
 	}
 	q := r.URL.Query()
-	f := voice.RateFilter{Deck: q.Get("customer_id"), Direction: q.Get("direction"), Prefix: q.Get("prefix"), Status: q.Get("status")}
+	f := voice.RateFilter{Deck: q.Get("customer_id"), Direction: q.Get("direction"), Prefix: strings.TrimPrefix(q.Get("prefix"), "+"), Status: q.Get("status")}
+	if f.Direction != "" && f.Direction != voice.DirectionOutbound && f.Direction != voice.DirectionInbound {
+		return voice.Invalid("direction", "must be outbound or inbound")
+	}
+	if f.Status != "" && f.Status != voice.RateActive && f.Status != voice.RateInactive {
+		return voice.Invalid("status", "must be active or inactive")
+	}
+	if !digitsRe.MatchString(f.Prefix) {
+		return voice.Invalid("prefix", "must be 0 to 15 digits")
+	}
 	if !p.IsOperator() {
 		f.VisibleTo = p.CustomerID
 	}
@@ -272,6 +282,10 @@ func (s *Server) importRates(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 			Message: fmt.Sprintf("line %d: %s (%d bad lines; nothing was imported)", first.Line, first.Message, len(errs)),
 			Extra:   map[string]any{"errors": errs}}
 	}
+	if len(rates) == 0 {
+		// An empty file would silently empty the deck and refuse every call it priced.
+		return voice.Invalid("body", "has no rates; to empty a deck, delete its rates one by one")
+	}
 	if err := s.store.ReplaceDeck(r.Context(), cust, direction, rates); err != nil {
 		return err
 	}
@@ -280,6 +294,9 @@ func (s *Server) importRates(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 }
 
 func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string) ([]*voice.Rate, []lineError) {
+	// Spreadsheets ("CSV UTF-8") start the file with a byte order mark, which
+	// would otherwise hide the header.
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	cr := csv.NewReader(bytes.NewReader(b))
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
@@ -292,8 +309,10 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos panics when the record failed before its first field
+			// (a bare quote on line 1), so the line comes from the error.
+			line := 1
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -301,6 +320,7 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 			errs = append(errs, lineError{Line: line, Message: "not valid CSV: " + err.Error()})
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rates) == 0 && len(errs) == 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "prefix") {
 			continue // the header
 		}

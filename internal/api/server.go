@@ -256,12 +256,23 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	r.Body = http.NoBody
 	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
 	rw := &recorder{header: w.Header()}
+	// Keep the client's answer even if it hung up: the effect happened.
+	ctx := context.WithoutCancel(r.Context())
+	done := false
+	defer func() {
+		if !done { // the handler panicked: free the key so a retry can run
+			if err := s.store.ReleaseIdempotencyKey(ctx, rec.Owner, key); err != nil {
+				s.log.ErrorContext(ctx, "release idempotency key", slog.Any("error", err))
+			}
+		}
+	}()
 	if err := h(rw, r, p); err != nil {
 		s.writeError(rw, r, err)
 	}
-	// Keep the client's answer even if it hung up: the effect happened.
-	ctx := context.WithoutCancel(r.Context())
-	if rw.status >= 500 {
+	done = true
+	// A server error, or a request canceled because its client went away
+	// (499), did not complete: a retry with the same key must run, not replay it.
+	if rw.status >= 500 || rw.status == 499 {
 		if err := s.store.ReleaseIdempotencyKey(ctx, rec.Owner, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", slog.Any("error", err))
 		}

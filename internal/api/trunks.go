@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/netguard"
@@ -46,7 +47,7 @@ type trunkInput struct {
 
 func (s *Server) applyTrunk(r *http.Request, in *trunkInput, t *voice.Trunk) error {
 	setStr(&t.Name, in.Name)
-	if t.Name == "" || len(t.Name) > 200 {
+	if t.Name == "" || utf8.RuneCountInString(t.Name) > 200 {
 		return voice.Invalid("name", "is required, 1 to 200 characters")
 	}
 	setStr(&t.Direction, in.Direction)

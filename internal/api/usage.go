@@ -47,7 +47,8 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	if toDay.Before(fromDay) {
 		return voice.Invalid("to", "must not be before from")
 	}
-	if toDay.Sub(fromDay) > maxUsageDays*24*time.Hour {
+	// Both ends count: from = to is one day, so the span may be maxUsageDays-1 days.
+	if toDay.Sub(fromDay) >= maxUsageDays*24*time.Hour {
 		return voice.Invalid("from", "the range must be at most %d days", maxUsageDays)
 	}
 	customerID := r.URL.Query().Get("customer_id")
@@ -85,7 +86,10 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		if out[i].Date != out[j].Date {
 			return out[i].Date < out[j].Date
 		}
-		return out[i].Direction < out[j].Direction
+		if out[i].Direction != out[j].Direction {
+			return out[i].Direction < out[j].Direction
+		}
+		return out[i].Currency < out[j].Currency // rows come from a map: keep the order stable
 	})
 	writeJSON(w, http.StatusOK, map[string]any{"from": fromDay.Format(time.DateOnly), "to": toDay.Format(time.DateOnly), "data": out})
 	return nil

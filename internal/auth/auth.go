@@ -119,9 +119,10 @@ var errUnauthorized = &voice.Error{Code: voice.ECodeUnauthorized, Message: "miss
 
 // Authenticate resolves an Authorization header value.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Principal, error) {
-	token, ok := strings.CutPrefix(header, "Bearer ")
+	// The scheme name is case-insensitive (RFC 9110 11.1).
+	scheme, token, ok := strings.Cut(header, " ")
 	token = strings.TrimSpace(token)
-	if !ok || token == "" {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, errUnauthorized
 	}
 	h := Hash(token)

@@ -67,7 +67,7 @@ func TestAuthenticate(t *testing.T) {
 		if err != nil || !p.IsOperator() || p.Owner() != "operator" {
 			t.Fatalf("operator: %+v %v", p, err)
 		}
-		for _, h := range []string{"", "Bearer", "Bearer ", "Basic abc", "Bearer nope", "bearer " + secret} {
+		for _, h := range []string{"", "Bearer", "Bearer ", "Basic abc", "Bearer nope", "Token " + secret, "Bearer" + secret} {
 			if _, err := a.Authenticate(ctx, h); voice.ErrorCode(err) != voice.ECodeUnauthorized {
 				t.Errorf("%q: %v, want unauthorized", h, err)
 			}
@@ -75,6 +75,9 @@ func TestAuthenticate(t *testing.T) {
 		p, err = a.Authenticate(ctx, "Bearer "+secret)
 		if err != nil || p.CustomerID != cust.ID || p.Scope().CustomerID != cust.ID || p.Owner() != key.ID {
 			t.Fatalf("customer key: %+v %v", p, err)
+		}
+		if p, err := a.Authenticate(ctx, "bearer "+secret); err != nil || p.KeyID != key.ID {
+			t.Fatalf("the scheme is case-insensitive: %+v %v", p, err)
 		}
 		// last_used_at is written on first use, then at most once per interval.
 		k, _ := db.Key(ctx, voice.Scope{}, key.ID)

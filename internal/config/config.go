@@ -91,28 +91,31 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	return c, nil
 }
 
-// parseWithEnv sets each flag not given on the command line from its
-// environment variable, then parses the command line. Positional arguments
+// parseWithEnv parses the command line, then sets each flag it did not name
+// from its environment variable, so a flag always beats the variable (and a bad
+// variable does not matter when the flag overrides it). Positional arguments
 // are refused: every command here takes flags only.
 func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return nil
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || envErr != nil {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+			}
+		}
+	})
+	return envErr
 }
 
 // ParseFlags is parseWithEnv for other commands' flag sets.

@@ -79,8 +79,14 @@ func (d *DB) Close() error { return d.db.Close() }
 // each in its own transaction. Several processes sharing a PostgreSQL database
 // may start at once; the primary key on version makes the loser's insert fail
 // and its transaction roll back, and it retries once to pick up the result.
+// (PostgreSQL makes a loser's CREATE TABLE wait for the winner's commit and
+// then fail, even with IF NOT EXISTS, so every step gets the one retry.)
 func (d *DB) migrate(ctx context.Context) error {
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	err := retryOnce(func() error {
+		_, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -98,11 +104,20 @@ func (d *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", base, err)
 		}
-		if err := d.applyMigration(ctx, version, string(body)); err != nil {
+		if err := retryOnce(func() error { return d.applyMigration(ctx, version, string(body)) }); err != nil {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
 	}
 	return nil
+}
+
+// retryOnce runs fn again if it fails: a concurrent migrator that won the
+// race has committed by then, so the retry sees its result.
+func retryOnce(fn func() error) error {
+	if err := fn(); err == nil {
+		return nil
+	}
+	return fn()
 }
 
 func (d *DB) applyMigration(ctx context.Context, version int, body string) error {

@@ -28,6 +28,7 @@ const (
 	ECodeNoTrunkAvailable      = "no_trunk_available"
 	ECodeInternal              = "internal_error"
 	ECodeMethodNotAllowed      = "method_not_allowed"
+	ECodeNotReady              = "not_ready"
 )
 
 // httpStatus maps each code to the HTTP status api.md gives it.
@@ -51,6 +52,7 @@ var httpStatus = map[string]int{
 	ECodeNoTrunkAvailable:      http.StatusServiceUnavailable,
 	ECodeInternal:              http.StatusInternalServerError,
 	ECodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	ECodeNotReady:              http.StatusServiceUnavailable,
 }
 
 // Error is an error a client may see. Any other error reaching the API edge is

@@ -87,6 +87,8 @@ CREATE TABLE rates (
 );
 CREATE INDEX rates_created ON rates (created_at, id);
 CREATE INDEX rates_match ON rates (customer_id, direction, prefix);
+-- One rate per prefix in a deck, so the longest-prefix match is never ambiguous.
+CREATE UNIQUE INDEX rates_unique_prefix ON rates (COALESCE(customer_id, ''), direction, prefix);
 
 CREATE TABLE trunks (
 	id TEXT PRIMARY KEY,
