@@ -3,12 +3,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -20,7 +21,7 @@ const (
 )
 
 // Actions are the call-control action names (call-control.md).
-var Actions = []string{"say", "play", "gather", "record", "dial", "pause", "redirect", "set", "hangup", "reject"}
+var Actions = callctl.Kinds
 
 type callInput struct {
 	To                string            `json:"to"`
@@ -35,9 +36,9 @@ type callInput struct {
 	Variables         map[string]string `json:"variables"`
 }
 
-// checkActions validates the shape of an inline action list: an array (or
-// {"actions": [...]}) of objects each naming a known action. The fields of
-// each action are checked by the call-control engine when the call runs.
+// checkActions validates an inline action list (an array or {"actions": [...]})
+// with the same parser the call-control engine uses, so a list the API accepts
+// is a list the call can run; it returns the bare array to store.
 func checkActions(raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '{' {
@@ -49,19 +50,16 @@ func checkActions(raw json.RawMessage) (json.RawMessage, error) {
 		}
 		raw = wrapped.Actions
 	}
-	var list []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, voice.Invalid("actions", "must be an array of action objects")
-	}
-	if len(list) == 0 || len(list) > 100 {
-		return nil, voice.Invalid("actions", "must have 1 to 100 actions")
-	}
-	for i, a := range list {
-		var name string
-		if err := json.Unmarshal(a["action"], &name); err != nil || !slices.Contains(Actions, name) {
-			return nil, &voice.Error{Code: voice.ECodeInvalidRequest, Param: "actions",
-				Message: "actions[" + strconv.Itoa(i) + "].action: must be one of " + strings.Join(Actions, ", ")}
+	list, err := callctl.Parse(raw)
+	if err != nil {
+		var pe *callctl.ParseError
+		if errors.As(err, &pe) {
+			return nil, pe.APIError()
 		}
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, voice.Invalid("actions", "must have 1 to %d actions", callctl.MaxActions)
 	}
 	return raw, nil
 }

@@ -146,8 +146,8 @@ func FuzzCheckActions(f *testing.F) {
 		out, err := checkActions(json.RawMessage(raw))
 		if err != nil {
 			ve, ok := err.(*voice.Error)
-			if !ok || ve.Code != voice.ECodeInvalidRequest || ve.Param != "actions" {
-				t.Fatalf("checkActions(%q) error %T %v, want invalid_request on actions", raw, err, err)
+			if !ok || ve.Code != voice.ECodeInvalidRequest || !strings.HasPrefix(ve.Param, "actions") {
+				t.Fatalf("checkActions(%q) error %T %v, want invalid_request on actions or a field of it", raw, err, err)
 			}
 			return
 		}
