@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -49,13 +50,25 @@ func callErr(c *voice.Call) (code, msg any) {
 }
 
 // CreateCall inserts c.
-func (d *DB) CreateCall(ctx context.Context, c *voice.Call) error {
+func (d *DB) CreateCall(ctx context.Context, c *voice.Call) error { return d.createCall(ctx, d.db, c) }
+
+// CreateCallWithEvents inserts c and its events atomically.
+func (d *DB) CreateCallWithEvents(ctx context.Context, c *voice.Call, events ...*voice.Event) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := d.createCall(ctx, tx, c); err != nil {
+			return err
+		}
+		return d.insertEvents(ctx, tx, events)
+	})
+}
+
+func (d *DB) createCall(ctx context.Context, q queryer, c *voice.Call) error {
 	var actions any
 	if c.Actions != nil {
 		actions = string(c.Actions)
 	}
 	code, msg := callErr(c)
-	return d.insert(ctx, d.db, "call", `INSERT INTO calls (`+callCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, q, "call", `INSERT INTO calls (`+callCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.CustomerID, c.ApplicationID, c.Status, c.Direction, c.From, c.To, nullStr(c.ParentCallID), nullStr(c.TrunkID),
 		nullStr(c.NumberID), nullStr(c.Codec), c.Record, c.RecordingChannels, c.Timeout, c.TimeLimit, c.AnswerURL, actions,
 		jsonCol{c.Variables}, ms(c.CreatedAt), msPtr(c.RingingAt), msPtr(c.AnsweredAt), msPtr(c.EndedAt), c.Duration,
@@ -105,9 +118,40 @@ func (d *DB) Calls(ctx context.Context, f voice.CallFilter, p voice.Page) (voice
 }
 
 // UpdateCall writes the mutable state of c.
-func (d *DB) UpdateCall(ctx context.Context, c *voice.Call) error {
+func (d *DB) UpdateCall(ctx context.Context, c *voice.Call) error { return d.updateCall(ctx, d.db, c) }
+
+// UpdateCallWithEvents writes c and appends events atomically.
+func (d *DB) UpdateCallWithEvents(ctx context.Context, c *voice.Call, events ...*voice.Event) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := d.updateCall(ctx, tx, c); err != nil {
+			return err
+		}
+		return d.insertEvents(ctx, tx, events)
+	})
+}
+
+// UnfinishedCalls returns every call not in a final status, oldest first.
+func (d *DB) UnfinishedCalls(ctx context.Context) ([]*voice.Call, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+callCols+` FROM calls WHERE status IN (?, ?, ?) ORDER BY created_at, id`),
+		voice.CallQueued, voice.CallRinging, voice.CallInProgress)
+	if err != nil {
+		return nil, fmt.Errorf("unfinished calls: %w", err)
+	}
+	defer rows.Close()
+	var out []*voice.Call
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan call: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (d *DB) updateCall(ctx context.Context, q queryer, c *voice.Call) error {
 	code, msg := callErr(c)
-	return d.execOne(ctx, d.db, "call", `UPDATE calls SET status = ?, trunk_id = ?, codec = ?, variables = ?, ringing_at = ?,
+	return d.execOne(ctx, q, "call", `UPDATE calls SET status = ?, trunk_id = ?, codec = ?, variables = ?, ringing_at = ?,
 		answered_at = ?, ended_at = ?, duration = ?, billable_seconds = ?, price = ?, currency = ?, hangup_cause = ?,
 		hangup_source = ?, sip_code = ?, sip_reason = ?, recording_ids = ?, error_code = ?, error_message = ?, updated_at = ?
 		WHERE id = ?`,

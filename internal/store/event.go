@@ -24,11 +24,24 @@ func scanEvent(r rowScanner) (*voice.Event, error) {
 
 // CreateEvent inserts e.
 func (d *DB) CreateEvent(ctx context.Context, e *voice.Event) error {
+	return d.insertEvent(ctx, d.db, e)
+}
+
+func (d *DB) insertEvents(ctx context.Context, q queryer, events []*voice.Event) error {
+	for _, e := range events {
+		if err := d.insertEvent(ctx, q, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *DB) insertEvent(ctx context.Context, q queryer, e *voice.Event) error {
 	data := string(e.Data)
 	if data == "" {
 		data = "{}"
 	}
-	return d.insert(ctx, d.db, "event", `INSERT INTO events (`+eventCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, q, "event", `INSERT INTO events (`+eventCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
 		e.ID, e.Event, ms(e.CreatedAt), nullStr(e.CallID), e.ApplicationID, e.CustomerID, data, e.DeliveryStatus, jsonCol{e.Attempts})
 }
 

@@ -96,6 +96,15 @@ type CallStore interface {
 	Calls(ctx context.Context, f CallFilter, p Page) (List[*Call], error)
 	// UpdateCall writes the mutable state of c (status, times, results).
 	UpdateCall(ctx context.Context, c *Call) error
+	// UpdateCallWithEvents writes c and appends events in one transaction, so
+	// an event is never recorded for a state the call did not reach, nor lost
+	// for one it did (the transactional outbox of webhooks.md).
+	UpdateCallWithEvents(ctx context.Context, c *Call, events ...*Event) error
+	// CreateCallWithEvents inserts c and events in one transaction.
+	CreateCallWithEvents(ctx context.Context, c *Call, events ...*Event) error
+	// UnfinishedCalls returns calls not in a final status, oldest first: after
+	// a crash these are closed at start-up.
+	UnfinishedCalls(ctx context.Context) ([]*Call, error)
 	// EndedCalls returns the scope's calls that ended in [from, to), for usage reports.
 	EndedCalls(ctx context.Context, scope Scope, customerID string, from, to time.Time) ([]*Call, error)
 }
