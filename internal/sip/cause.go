@@ -1,0 +1,80 @@
+// Package sip is MiniVoice's telephony engine: SIP signalling and RTP media
+// through sipgo and diago, wrapped so the rest of the platform sees call legs,
+// not library types. Inbound (DID routing) and outbound (trunks) handling live
+// in separate files; both drive the same call lifecycle, which records every
+// state change and its event in one transaction.
+package sip
+
+import (
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// Hangup causes (telephony.md), the stable words a call's hangup_cause takes.
+const (
+	CauseNormalClearing      = "normal_clearing"
+	CauseUserBusy            = "user_busy"
+	CauseNoAnswer            = "no_answer"
+	CauseUnreachable         = "unreachable"
+	CauseCarrierError        = "carrier_error"
+	CauseInvalidNumber       = "invalid_number"
+	CauseCallRejected        = "call_rejected"
+	CauseOriginatorCancel    = "originator_cancel"
+	CauseTimeLimit           = "time_limit"
+	CauseInsufficientBalance = "insufficient_balance"
+	CauseMediaTimeout        = "media_timeout"
+	CauseApplicationError    = "application_error"
+	CauseAckTimeout          = "ack_timeout"
+	CauseSystemShutdown      = "system_shutdown"
+	CauseSystemRestart       = "system_restart"
+)
+
+// Hangup sources.
+const (
+	SourceCaller = "caller"
+	SourceCallee = "callee"
+	SourceAPI    = "api"
+	SourceSystem = "system"
+)
+
+// Outcome is how a call attempt ended before or without answer: the call's
+// final status and cause, and whether another trunk should be tried.
+type Outcome struct {
+	Status   string
+	Cause    string
+	Failover bool
+}
+
+// OutcomeForStatus maps a final SIP response to an outbound INVITE onto the
+// call's outcome (telephony.md, Outbound).
+func OutcomeForStatus(code int) Outcome {
+	switch code {
+	case 486, 600:
+		return Outcome{Status: voice.CallBusy, Cause: CauseUserBusy}
+	case 404, 484, 604:
+		return Outcome{Status: voice.CallFailed, Cause: CauseInvalidNumber}
+	case 403, 603:
+		return Outcome{Status: voice.CallFailed, Cause: CauseCallRejected}
+	case 408, 480:
+		return Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true}
+	case 500, 502, 503, 504:
+		return Outcome{Status: voice.CallFailed, Cause: CauseCarrierError, Failover: true}
+	}
+	switch {
+	case code >= 500:
+		return Outcome{Status: voice.CallFailed, Cause: CauseCarrierError}
+	case code >= 400:
+		return Outcome{Status: voice.CallFailed, Cause: CauseCallRejected}
+	}
+	return Outcome{Status: voice.CallFailed, Cause: CauseCarrierError}
+}
+
+// Refusal is an inbound INVITE turned away before a call record exists.
+type Refusal struct {
+	Code       int
+	Reason     string
+	RetryAfter int
+	// Why is logged and counted, never sent: the caller learns only the status.
+	Why string
+}
+
+func (r *Refusal) Error() string { return r.Reason + ": " + r.Why }
