@@ -148,6 +148,15 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if in.Variables == nil {
 		in.Variables = map[string]string{}
 	}
+	if s.calls != nil {
+		ok, err := s.calls.HasTrunk(r.Context(), cust.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return voice.Errorf(voice.ECodeNoTrunkAvailable, "no active outbound trunk can carry calls of customer %s", cust.ID)
+		}
+	}
 	now := s.clock()
 	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: cust.ID, ApplicationID: app.ID, Status: voice.CallQueued,
 		Direction: voice.DirectionOutbound, From: from, To: to, Record: record, RecordingChannels: channels, Timeout: timeout,
@@ -157,6 +166,71 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return err
 	}
 	writeJSON(w, http.StatusCreated, c)
+	if s.calls != nil {
+		s.calls.PlaceCall(c)
+	}
+	return nil
+}
+
+// hangupCall ends a live call: CANCEL while it rings, BYE once answered. The
+// answer is the call as it is now; its final state follows in call.completed.
+func (s *Server) hangupCall(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Call(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if voice.CallEnded(c.Status) {
+		return voice.Errorf(voice.ECodeConflict, "call %s has already ended (%s)", c.ID, c.Status)
+	}
+	if s.calls == nil || !s.calls.Hangup(c.ID) {
+		// Not live on this process: a queued call that never started, or one
+		// a crashed process left behind; close it here.
+		now := s.clock()
+		cause, source := "originator_cancel", "api"
+		c.Status, c.EndedAt, c.HangupCause, c.HangupSource, c.UpdatedAt = voice.CallCanceled, &now, &cause, &source, now
+		data, _ := json.Marshal(map[string]any{"hangup_cause": cause, "hangup_source": source, "sip_code": nil, "sip_reason": nil,
+			"duration": 0, "billable_seconds": 0, "price": nil, "currency": c.Currency})
+		callID := c.ID
+		ev := &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: "call.completed", CreatedAt: now, CallID: &callID,
+			ApplicationID: c.ApplicationID, CustomerID: c.CustomerID, Data: data, DeliveryStatus: voice.DeliveryPending,
+			Attempts: []voice.Attempt{}}
+		if err := s.store.UpdateCallWithEvents(r.Context(), c, ev); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+type actionsInput struct {
+	Actions json.RawMessage `json:"actions"`
+}
+
+// replaceActions interrupts what a live call is doing and runs a new list.
+func (s *Server) replaceActions(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Call(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in actionsInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Actions == nil {
+		return voice.Invalid("actions", "is required")
+	}
+	list, err := callctl.Parse(in.Actions)
+	if err != nil {
+		var pe *callctl.ParseError
+		if errors.As(err, &pe) {
+			return pe.APIError()
+		}
+		return err
+	}
+	if c.Status != voice.CallInProgress || s.calls == nil || !s.calls.ReplaceActions(r.Context(), c.ID, list) {
+		return voice.Errorf(voice.ECodeConflict, "call %s is not in progress (%s)", c.ID, c.Status)
+	}
+	writeJSON(w, http.StatusOK, c)
 	return nil
 }
 

@@ -106,3 +106,28 @@ func TestCallIdempotency(t *testing.T) {
 		b.want(b.call("POST", "/v1/calls", key, body, "Idempotency-Key: "+strings.Repeat("x", 256)), 422, "invalid_request")
 	})
 }
+
+func TestCallHangupAndActionsWithoutEngine(t *testing.T) {
+	each(t, func(t *testing.T, b *bundle) {
+		cust := b.customer("acme")
+		app := b.application(cust)
+		key := b.customerKey(cust)
+		id := b.placeCall(key, app, "+15551230002")
+		// Not in progress: actions cannot be replaced; a bad list is still a 422 first.
+		b.want(b.call("POST", "/v1/calls/"+id+"/actions", key, map[string]any{"actions": []any{map[string]any{"action": "say"}}}), 422, "invalid_request")
+		b.want(b.call("POST", "/v1/calls/"+id+"/actions", key, map[string]any{"actions": []any{map[string]any{"action": "hangup"}}}), 409, "conflict")
+		// A queued call that no engine runs is canceled here, with call.completed.
+		got := b.ok(200, "POST", "/v1/calls/"+id+"/hangup", key, nil)
+		if got.str("status") != "canceled" || got.str("hangup_cause") != "originator_cancel" || got.str("hangup_source") != "api" {
+			t.Fatalf("hangup: %s", got.Raw)
+		}
+		evs := b.ok(200, "GET", "/v1/calls/"+id+"/events", key, nil).data()
+		if len(evs) != 1 || evs[0]["event"] != "call.completed" {
+			t.Fatalf("events: %v", evs)
+		}
+		b.want(b.call("POST", "/v1/calls/"+id+"/hangup", key, nil), 409, "conflict")
+		// Another tenant's call reads as missing.
+		other := b.customer("other")
+		b.want(b.call("POST", "/v1/calls/"+id+"/hangup", b.customerKey(other), nil), 404, "not_found")
+	})
+}

@@ -56,6 +56,8 @@ func (s *Server) Routes() []Route {
 		{post, "/v1/calls", AnyKey, "Create (place) a call", s.createCall},
 		{get, "/v1/calls", AnyKey, "List calls", s.listCalls},
 		{get, "/v1/calls/{id}", AnyKey, "Get a call", s.getCall},
+		{post, "/v1/calls/{id}/hangup", AnyKey, "Hang up a live call", s.hangupCall},
+		{post, "/v1/calls/{id}/actions", AnyKey, "Replace what a live call is doing", s.replaceActions},
 		{get, "/v1/calls/{id}/events", AnyKey, "List a call's events, oldest first", s.listCallEvents},
 
 		{get, "/v1/events", AnyKey, "List events", s.listEvents},

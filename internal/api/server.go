@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -24,8 +25,19 @@ import (
 // SIP listener, the job workers); nil means ready.
 type Readiness func(ctx context.Context) error
 
+// CallController places and steers live calls: the telephony engine. Without
+// one, calls stay queued (API-only deployments and tests).
+type CallController interface {
+	PlaceCall(c *voice.Call)
+	HasTrunk(ctx context.Context, customerID string) (bool, error)
+	Hangup(callID string) bool
+	ReplaceActions(ctx context.Context, callID string, actions []callctl.Action) bool
+}
+
 // Config configures a Server.
 type Config struct {
+	// Calls is the telephony engine; nil leaves calls queued.
+	Calls   CallController
 	Store   voice.Store
 	Auth    *auth.Authenticator
 	Logger  *slog.Logger
@@ -52,6 +64,7 @@ type Server struct {
 	ready   map[string]Readiness
 	version string
 	mux     *http.ServeMux
+	calls   CallController
 }
 
 // New builds a Server and its routes.
@@ -66,7 +79,7 @@ func New(cfg Config) *Server {
 		cfg.Metrics = obs.NewMetrics()
 	}
 	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
-		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux()}
+		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls}
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}

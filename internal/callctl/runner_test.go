@@ -38,7 +38,10 @@ func (s *recSession) Say(ctx context.Context, a *callctl.Say) error {
 	}
 	return s.sayErr
 }
-func (s *recSession) Play(_ context.Context, a *callctl.Play) error { s.log("play " + a.URL); return nil }
+func (s *recSession) Play(_ context.Context, a *callctl.Play) error {
+	s.log("play " + a.URL)
+	return nil
+}
 func (s *recSession) Pause(_ context.Context, d time.Duration) error {
 	s.log("pause " + d.String())
 	return nil

@@ -22,6 +22,7 @@ type Metrics struct {
 	RTPPackets     *prometheus.CounterVec
 	RTPLost        prometheus.Counter
 	JobQueueDepth  *prometheus.GaugeVec
+	InboundRefused *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric on a fresh registry.
@@ -55,7 +56,10 @@ func NewMetrics() *Metrics {
 			Name: "minivoice_job_queue_depth", Help: "Background jobs waiting, by queue.",
 		}, []string{"queue"}),
 	}
-	r.MustRegister(m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
+	m.InboundRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "minivoice_sip_inbound_refused_total", Help: "Inbound INVITEs refused before a call record, by SIP status.",
+	}, []string{"code"})
+	r.MustRegister(m.InboundRefused, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
 		m.JobQueueDepth, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -54,4 +55,23 @@ func (d *DB) UpdateTrunk(ctx context.Context, t *voice.Trunk) error {
 // DeleteTrunk removes a trunk.
 func (d *DB) DeleteTrunk(ctx context.Context, id string) error {
 	return d.execOne(ctx, d.db, "trunk", `DELETE FROM trunks WHERE id = ?`, id)
+}
+
+// ActiveTrunks returns the active trunks for direction, by priority.
+func (d *DB) ActiveTrunks(ctx context.Context, direction string) ([]*voice.Trunk, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+trunkCols+` FROM trunks WHERE status = 'active' AND direction IN (?, 'both')
+		ORDER BY priority, created_at, id`), direction)
+	if err != nil {
+		return nil, fmt.Errorf("active trunks: %w", err)
+	}
+	defer rows.Close()
+	var out []*voice.Trunk
+	for rows.Next() {
+		t, err := scanTrunk(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan trunk: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }

@@ -43,4 +43,7 @@ type TrunkStore interface {
 	Trunks(ctx context.Context, p Page) (List[*Trunk], error)
 	UpdateTrunk(ctx context.Context, t *Trunk) error
 	DeleteTrunk(ctx context.Context, id string) error
+	// ActiveTrunks returns the active trunks that carry calls of direction
+	// (their direction or both), lowest priority first.
+	ActiveTrunks(ctx context.Context, direction string) ([]*Trunk, error)
 }
