@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/platform"
@@ -38,14 +39,17 @@ func serve(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(env.Stdout, "minivoice serving the API on http://%s\n", p.HTTPAddr)
+	fmt.Fprintf(env.Stdout, "minivoice serving the API on http://%s and SIP on %s (UDP and TCP)\n", p.HTTPAddr, p.SIP.Addr())
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", slog.Duration("drain_timeout", cfg.DrainTimeout))
 	case err := <-p.Done():
 		log.Error("http server stopped", slog.Any("error", err))
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	p.Drain(dctx)
+	dcancel()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := p.Shutdown(sctx); err != nil {
 		log.Error("shutdown", slog.Any("error", err))

@@ -17,8 +17,11 @@ import (
 
 	"github.com/minivoice/minivoice/internal/api"
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/sip"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
 	"github.com/minivoice/minivoice/internal/store/sqlite"
@@ -43,6 +46,7 @@ type Config struct {
 // Platform is a running MiniVoice.
 type Platform struct {
 	Store    *store.DB
+	SIP      *sip.Engine
 	API      *api.Server
 	Metrics  *obs.Metrics
 	AdminKey string
@@ -75,15 +79,43 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	metrics := obs.NewMetrics()
+	speaker, err := tts.New(tts.Config{CacheDir: filepath.Join(sc.Data, "media", "tts")})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("text to speech: %w", err)
+	}
+	fetcher := callctl.NewFetcher(callctl.FetcherConfig{Allow: sc.AllowPrivateURLs, UserAgent: "MiniVoice/" + cfg.Version,
+		Now: cfg.Now, Logger: cfg.Logger})
+	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
+		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
+		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if sc.Database == "" {
+		n, err := engine.Recover(ctx)
+		if err != nil {
+			engine.Close()
+			db.Close()
+			return nil, err
+		}
+		if n > 0 {
+			cfg.Logger.Warn("closed calls left unfinished by a previous process", slog.Int("calls", n))
+		}
+	}
 	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
-		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version})
+		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine,
+		Ready: map[string]api.Readiness{"sip": engine.Ready}})
 	ln, err := net.Listen("tcp", sc.HTTP)
 	if err != nil {
+		engine.Close()
 		db.Close()
 		return nil, fmt.Errorf("listen %s: %w", sc.HTTP, err)
 	}
-	p := &Platform{Store: db, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger,
+	engine.Serve()
+	p := &Platform{Store: db, SIP: engine, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger,
 		httpDone: make(chan error, 1)}
 	p.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
@@ -94,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		}
 		p.httpDone <- err
 	}()
-	cfg.Logger.Info("minivoice started", slog.String("http", p.HTTPAddr), slog.String("database", dbName(sc.Database)),
+	cfg.Logger.Info("minivoice started", slog.String("http", p.HTTPAddr), slog.String("sip", engine.Addr().String()), slog.String("database", dbName(sc.Database)),
 		slog.String("data", sc.Data))
 	return p, nil
 }
@@ -117,13 +149,16 @@ func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time) (
 // Done yields the HTTP server's error if it stops by itself.
 func (p *Platform) Done() <-chan error { return p.httpDone }
 
+// Drain refuses new calls (SIP 503) and lets live ones finish until ctx ends,
+// then hangs the rest up with system_shutdown. The API keeps serving meanwhile,
+// so calls can still be hung up and inspected.
+func (p *Platform) Drain(ctx context.Context) { p.SIP.Drain(ctx) }
+
 // Shutdown stops accepting requests, waits for those in flight until ctx ends,
-// and closes storage.
+// stops the SIP engine and closes storage.
 func (p *Platform) Shutdown(ctx context.Context) error {
 	err := p.http.Shutdown(ctx)
-	if cerr := p.Store.Close(); err == nil {
-		err = cerr
-	}
+	err = errors.Join(err, p.SIP.Close(), p.Store.Close())
 	return err
 }
 

@@ -1,0 +1,61 @@
+package media
+
+import (
+	"math"
+	"time"
+)
+
+// Duration is how long p plays for. A PCM without a valid rate has no
+// duration rather than a division by zero.
+func (p *PCM) Duration() time.Duration {
+	if p == nil || p.Rate <= 0 {
+		return 0
+	}
+	return samplesDuration(len(p.Samples), p.Rate)
+}
+
+// RMS is the root-mean-square amplitude of samples on the 0..32767 scale of
+// int16; an empty slice has RMS 0.
+func RMS(samples []int16) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, s := range samples {
+		v := float64(s)
+		sum += v * v
+	}
+	return math.Sqrt(sum / float64(len(samples)))
+}
+
+// DBFS is the RMS level in decibels relative to full scale (32767), so a
+// full-scale square wave reads 0 dBFS and a full-scale sine about -3 dBFS.
+// Digital silence reads -Inf, which compares below every threshold.
+func DBFS(samples []int16) float64 {
+	return 20 * math.Log10(RMS(samples)/math.MaxInt16)
+}
+
+// activeFrame is the analysis frame of ActiveDuration: 20 ms, the RTP
+// packetisation interval, so "active" means the same thing as "a packet that
+// carried sound".
+const activeFrame = 20 * time.Millisecond
+
+// ActiveDuration totals the 20 ms frames of p whose level exceeds
+// thresholdDBFS (a trailing partial frame counts for its own length). Tests
+// use it to assert that speech really arrived, not just packets of silence or
+// comfort noise; -40 dBFS separates speech from line noise well.
+func ActiveDuration(p *PCM, thresholdDBFS float64) time.Duration {
+	if p == nil || p.Rate <= 0 {
+		return 0
+	}
+	frame := max(p.Rate*int(activeFrame/time.Millisecond)/1000, 1)
+	active := 0
+	for s := p.Samples; len(s) > 0; {
+		n := min(frame, len(s))
+		if DBFS(s[:n]) > thresholdDBFS {
+			active += n
+		}
+		s = s[n:]
+	}
+	return samplesDuration(active, p.Rate)
+}

@@ -1,0 +1,305 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	dmedia "github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// Speaker renders text to speech at a sample rate (the flite engine).
+type Speaker interface {
+	Render(ctx context.Context, voice, text string, rate int) (*media.PCM, error)
+}
+
+// ActionFetcher fetches action lists from an application's URLs.
+type ActionFetcher interface {
+	Fetch(ctx context.Context, req callctl.FetchRequest) (*callctl.FetchResult, error)
+}
+
+// Config configures an Engine.
+type Config struct {
+	// Listen is the SIP address, UDP and TCP on the same port; port 0 picks one.
+	Listen string
+	// PublicIP is written into SDP and Contact; default the listen address.
+	PublicIP string
+	// RTPPortMin and RTPPortMax bound the RTP ports (0 = any).
+	RTPPortMin, RTPPortMax int
+	Store                  voice.Store
+	Fetcher                ActionFetcher
+	Speaker                Speaker
+	// MediaDir is where file:// play URLs may point (DATA/media); empty disables them.
+	MediaDir string
+	// AllowPrivateURLs are the SSRF guard's exceptions, for play URLs.
+	AllowPrivateURLs []netip.Prefix
+	Logger           *slog.Logger
+	Metrics          *obs.Metrics
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// MediaTimeout ends a call after this long without RTP; default 30 s.
+	MediaTimeout time.Duration
+}
+
+// Engine is the running SIP/RTP side of the platform.
+type Engine struct {
+	store        voice.Store
+	fetcher      ActionFetcher
+	speaker      Speaker
+	log          *slog.Logger
+	metrics      *obs.Metrics
+	now          func() time.Time
+	httpClient   *http.Client
+	mediaTimeout time.Duration
+	mediaDir     string
+
+	ua     *sipgo.UserAgent
+	server *sipgo.Server
+	dg     *diago.Diago
+	udp    net.PacketConn
+	tcp    net.Listener
+	addr   netip.AddrPort
+
+	ctx      context.Context // lives until Close; every call goroutine derives from it
+	cancel   context.CancelFunc
+	calls    sync.WaitGroup
+	draining atomic.Bool
+
+	digest *diago.DigestAuthServer
+
+	mu     sync.Mutex
+	active map[string]*activeCall
+}
+
+// activeCall is a live call the API can reach: hang it up or replace its actions.
+type activeCall struct {
+	rec     *callRecord
+	hangup  func(source string) // ends the call (CANCEL before answer, BYE after)
+	replace chan []callctl.Action
+}
+
+// New binds the SIP listeners and returns a ready engine; Serve starts answering.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = obs.NewMetrics()
+	}
+	if cfg.MediaTimeout == 0 {
+		cfg.MediaTimeout = 30 * time.Second
+	}
+	if cfg.RTPPortMin > 0 {
+		// diago keeps the RTP port range in package variables.
+		dmedia.RTPPortStart, dmedia.RTPPortEnd = cfg.RTPPortMin, cfg.RTPPortMax
+	}
+	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, log: cfg.Logger, metrics: cfg.Metrics,
+		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
+		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
+	if err := e.listen(cfg.Listen); err != nil {
+		return nil, err
+	}
+	host := e.addr.Addr().String()
+	public := cfg.PublicIP
+	if public == "" {
+		public = host
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public))
+	if err != nil {
+		e.closeListeners()
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		e.closeListeners()
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	e.ua, e.server = ua, srv
+	port := int(e.addr.Port())
+	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger),
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioUlaw, dmedia.CodecAudioAlaw, dmedia.CodecTelephoneEvent8000}})}
+	for _, network := range []string{"udp", "tcp"} {
+		t := diago.Transport{Transport: network, BindHost: host, BindPort: port, ExternalHost: public, ExternalPort: port}
+		if ip := net.ParseIP(public); ip != nil {
+			t.MediaExternalIP = ip
+		}
+		opts = append(opts, diago.WithTransport(t))
+	}
+	e.dg = diago.NewDiago(ua, opts...)
+	e.digest = diago.NewDigestServer()
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// listen binds UDP and TCP on one port; with port 0 it retries until both
+// halves of a random port are free.
+func (e *Engine) listen(addr string) error {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("sip listen %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("sip listen %q: bad port", addr)
+	}
+	var lastErr error
+	for try := 0; try < 20; try++ {
+		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("sip listen udp %s: %w", addr, err)
+		}
+		bound := udp.LocalAddr().(*net.UDPAddr)
+		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound.Port)))
+		if err != nil {
+			udp.Close()
+			lastErr = err
+			if port != 0 {
+				return fmt.Errorf("sip listen tcp %s: %w", addr, err)
+			}
+			continue
+		}
+		ap := bound.AddrPort()
+		e.udp, e.tcp, e.addr = udp, tcp, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		return nil
+	}
+	return fmt.Errorf("sip listen %s: no free port for UDP and TCP: %w", addr, lastErr)
+}
+
+func (e *Engine) closeListeners() {
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	if e.tcp != nil {
+		e.tcp.Close()
+	}
+}
+
+// Addr is the bound SIP address.
+func (e *Engine) Addr() netip.AddrPort { return e.addr }
+
+// Serve answers SIP until Close.
+func (e *Engine) Serve() {
+	e.dg.HandleFunc(e.handleInbound)
+	go func() {
+		if err := e.server.ServeUDP(e.udp); err != nil && !errors.Is(err, net.ErrClosed) {
+			e.log.Error("sip udp stopped", slog.Any("error", err))
+		}
+	}()
+	go func() {
+		if err := e.server.ServeTCP(e.tcp); err != nil && !errors.Is(err, net.ErrClosed) {
+			e.log.Error("sip tcp stopped", slog.Any("error", err))
+		}
+	}()
+}
+
+// Ready is the readiness check for /readyz.
+func (e *Engine) Ready(context.Context) error {
+	if e.draining.Load() {
+		return errors.New("draining")
+	}
+	return nil
+}
+
+func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
+
+// track registers a live call; the returned func removes it.
+func (e *Engine) track(id string, ac *activeCall) func() {
+	e.mu.Lock()
+	e.active[id] = ac
+	e.mu.Unlock()
+	e.metrics.ActiveCalls.Inc()
+	return func() {
+		e.mu.Lock()
+		delete(e.active, id)
+		e.mu.Unlock()
+		e.metrics.ActiveCalls.Dec()
+	}
+}
+
+// ActiveCalls is the number of live calls.
+func (e *Engine) ActiveCalls() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.active)
+}
+
+// Hangup ends a live call on the API's request (CANCEL before answer, BYE after).
+func (e *Engine) Hangup(callID string) bool {
+	e.mu.Lock()
+	ac := e.active[callID]
+	e.mu.Unlock()
+	if ac == nil {
+		return false
+	}
+	ac.hangup(SourceAPI)
+	return true
+}
+
+// ReplaceActions interrupts a live call's current action and runs actions instead.
+func (e *Engine) ReplaceActions(ctx context.Context, callID string, actions []callctl.Action) bool {
+	e.mu.Lock()
+	ac := e.active[callID]
+	e.mu.Unlock()
+	if ac == nil || ac.replace == nil {
+		return false
+	}
+	select {
+	case ac.replace <- actions:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Drain refuses new INVITEs (503) and waits for live calls to end until ctx
+// ends; then it hangs the rest up with system_shutdown.
+func (e *Engine) Drain(ctx context.Context) {
+	e.draining.Store(true)
+	done := make(chan struct{})
+	go func() { e.calls.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	e.mu.Lock()
+	live := make([]*activeCall, 0, len(e.active))
+	for _, ac := range e.active {
+		live = append(live, ac)
+	}
+	e.mu.Unlock()
+	for _, ac := range live {
+		ac.hangup(SourceSystem)
+	}
+	<-done
+}
+
+// Close stops listening and ends every call goroutine.
+func (e *Engine) Close() error {
+	e.draining.Store(true)
+	e.cancel()
+	e.calls.Wait()
+	e.closeListeners()
+	e.digest.Close()
+	return errors.Join(e.server.Close(), e.ua.Close())
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

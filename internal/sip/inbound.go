@@ -1,0 +1,313 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/diago"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// digestRealm is the realm of inbound digest challenges.
+const digestRealm = "minivoice"
+
+// inboundRoute is what an accepted INVITE resolved to.
+type inboundRoute struct {
+	trunk  *voice.Trunk
+	number *voice.Number
+	app    *voice.Application
+	cust   *voice.Customer
+	did    string
+}
+
+// handleInbound runs one inbound call from INVITE to its final state
+// (telephony.md, Inbound).
+func (e *Engine) handleInbound(d *diago.DialogServerSession) {
+	e.calls.Add(1)
+	defer e.calls.Done()
+	req := d.InviteRequest
+	ctx := e.ctx
+	if e.draining.Load() {
+		e.refuse(d, &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 60, Why: "draining for shutdown"})
+		return
+	}
+	route, ref := e.route(ctx, d)
+	if ref != nil {
+		if ref.Code != 0 {
+			e.refuse(d, ref)
+		}
+		return
+	}
+	now := e.clock()
+	numberID := route.number.ID
+	trunkID := route.trunk.ID
+	from := callerNumber(req)
+	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: route.cust.ID, ApplicationID: route.app.ID,
+		Status: voice.CallRinging, Direction: voice.DirectionInbound, From: from, To: route.did, NumberID: &numberID,
+		TrunkID: &trunkID, Record: route.app.RecordByDefault, RecordingChannels: "dual", Timeout: 30, TimeLimit: 14400,
+		Variables: map[string]string{}, Currency: route.cust.Currency, RecordingIDs: []string{}, CreatedAt: now,
+		RingingAt: &now, UpdatedAt: now}
+	rec := e.newRecord(c, route.app)
+	if err := rec.create(ctx); err != nil {
+		e.log.Error("inbound call record", slog.Any("error", err))
+		e.refuse(d, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()})
+		return
+	}
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallRinging).Inc()
+	log := e.log.With(slog.String("call_id", c.ID))
+
+	// The call can be hung up (caller CANCEL/BYE, API) from here on.
+	var apiHangup atomic.Value // source string
+	var answered atomic.Bool
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(d.Context(), cancel) // CANCEL or BYE from the caller
+	defer stop()
+	replace := make(chan []callctl.Action)
+	var hangOnce sync.Once
+	untrack := e.track(c.ID, &activeCall{rec: rec, replace: replace, hangup: func(source string) {
+		hangOnce.Do(func() {
+			apiHangup.Store(source)
+			cancel()
+		})
+	}})
+	defer untrack()
+
+	_ = d.Trying()
+	_ = d.Ringing()
+
+	snap := rec.snapshot()
+	res, err := e.fetcher.Fetch(callCtx, callctl.FetchRequest{URL: route.app.AnswerURL, Method: route.app.AnswerMethod,
+		FallbackURL: route.app.FallbackURL, App: route.app, Call: &snap})
+	if err != nil {
+		if callCtx.Err() != nil {
+			e.endUnanswered(ctx, rec, d, &apiHangup, log)
+			return
+		}
+		code, msg, url, status := fetchErrorFields(err)
+		_ = rec.appError(ctx, code, msg, url, status)
+		_ = d.Respond(500, "Server Internal Error", nil)
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseApplicationError, Source: SourceSystem, SIPCode: 500,
+			SIPReason: "Server Internal Error"})
+		log.Info("answer_url failed", slog.String("code", code))
+		return
+	}
+	actions := res.Actions
+	if len(actions) > 0 && actions[0].Kind == callctl.KindReject {
+		code, reason, status, cause := 603, "Decline", voice.CallFailed, CauseCallRejected
+		if actions[0].Reject.Reason == "busy" {
+			code, reason, status, cause = 486, "Busy Here", voice.CallBusy, CauseUserBusy
+		}
+		_ = d.Respond(code, reason, nil)
+		_ = rec.end(ctx, ending{Status: status, Cause: cause, Source: SourceCallee, SIPCode: code, SIPReason: reason})
+		return
+	}
+	if callCtx.Err() != nil {
+		e.endUnanswered(ctx, rec, d, &apiHangup, log)
+		return
+	}
+	med, err := d.Answer(diago.AnswerOptions{})
+	if err != nil {
+		log.Warn("answer", slog.Any("error", err))
+		how := ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem}
+		if d.Context().Err() != nil {
+			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: SourceCaller}
+		}
+		_ = rec.end(ctx, how)
+		return
+	}
+	defer med.Close()
+	answered.Store(true)
+	l, err := newLeg(med, e.now())
+	if err != nil {
+		log.Error("media", slog.Any("error", err))
+		_ = d.Hangup(context.WithoutCancel(ctx))
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem})
+		return
+	}
+	_ = rec.answered(ctx, l.codecName())
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallInProgress).Inc()
+
+	end, limit := e.runActions(callCtx, rec, l, actions, replace)
+	if end.Kind == callctl.EndError {
+		code, msg, url, status := fetchErrorFields(end.Err)
+		_ = rec.appError(ctx, code, msg, url, status)
+	}
+	remoteBye := d.Context().Err() != nil
+	if !remoteBye {
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+		if err := d.Hangup(hctx); err != nil && !errors.Is(err, context.Canceled) {
+			// A BYE nobody answers still ends the call (telephony.md).
+			log.Info("bye", slog.Any("error", err))
+		}
+		hcancel()
+	}
+	src, _ := apiHangup.Load().(string)
+	how := endingFor(end, limit, remoteBye, src, SourceCallee, SourceCaller)
+	_ = rec.end(ctx, how)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, how.Status).Inc()
+}
+
+// endUnanswered closes a call that ended while ringing: the caller's CANCEL,
+// or an API hangup (which refuses the INVITE with 487).
+func (e *Engine) endUnanswered(ctx context.Context, rec *callRecord, d *diago.DialogServerSession, apiHangup *atomic.Value, log *slog.Logger) {
+	if src, _ := apiHangup.Load().(string); src != "" {
+		_ = d.Respond(487, "Request Terminated", nil)
+		cause := CauseOriginatorCancel
+		if src == SourceSystem {
+			cause = CauseSystemShutdown
+		}
+		_ = rec.end(ctx, ending{Status: voice.CallCanceled, Cause: cause, Source: src, SIPCode: 487, SIPReason: "Request Terminated"})
+		return
+	}
+	_ = rec.end(ctx, ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: SourceCaller})
+	log.Info("caller canceled before answer")
+}
+
+// refuse answers an INVITE that will not become a call.
+func (e *Engine) refuse(d *diago.DialogServerSession, r *Refusal) {
+	var hdrs []sipmsg.Header
+	if r.RetryAfter > 0 {
+		hdrs = append(hdrs, sipmsg.NewHeader("Retry-After", itoa(r.RetryAfter)))
+	}
+	if err := d.Respond(r.Code, r.Reason, nil, hdrs...); err != nil {
+		e.log.Warn("refuse", slog.Any("error", err))
+	}
+	e.metrics.InboundRefused.WithLabelValues(itoa(r.Code)).Inc()
+	e.log.Info("inbound refused", slog.Int("sip_code", r.Code), slog.String("why", r.Why),
+		slog.String("source", d.InviteRequest.Source()))
+}
+
+// route applies telephony.md's inbound checks in order. A nil Refusal with a
+// nil route never happens; a Refusal with Code 0 means a response was already
+// sent (a digest challenge).
+func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession) (*inboundRoute, *Refusal) {
+	req := d.InviteRequest
+	trunk, ref := e.authorizeTrunk(ctx, d)
+	if ref != nil {
+		return nil, ref
+	}
+	user := req.Recipient.User
+	if user == "" && req.To() != nil {
+		user = req.To().Address.User
+	}
+	did, ok := voice.NormalizeE164(strings.TrimSpace(user))
+	if !ok {
+		return nil, &Refusal{Code: 404, Reason: "Not Found", Why: "DID " + user + " is not an E.164 number"}
+	}
+	num, err := e.store.NumberByE164(ctx, did)
+	if err != nil || num.Status != voice.NumberActive {
+		return nil, &Refusal{Code: 404, Reason: "Not Found", Why: "unknown or disabled number " + did}
+	}
+	if num.ApplicationID == nil {
+		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + " has no application"}
+	}
+	app, err := e.store.Application(ctx, voice.Scope{}, *num.ApplicationID)
+	if err != nil || app.Status != voice.ApplicationActive {
+		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + "'s application is missing or inactive"}
+	}
+	cust, err := e.store.Customer(ctx, voice.Scope{}, num.CustomerID)
+	if err != nil || cust.Status != voice.CustomerActive {
+		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "customer of " + did + " is suspended"}
+	}
+	if n := e.customerCalls(cust.ID); n >= cust.MaxConcurrentCalls {
+		return nil, &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 5, Why: "customer at max_concurrent_calls"}
+	}
+	if app.AnswerURL == "" {
+		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + "'s application has no answer_url"}
+	}
+	return &inboundRoute{trunk: trunk, number: num, app: app, cust: cust, did: did}, nil
+}
+
+// authorizeTrunk finds the inbound trunk the INVITE comes from: by source
+// address in a trunk's allowed_cidrs, else by digest credentials. Anything
+// else is 403 with nothing revealed.
+func (e *Engine) authorizeTrunk(ctx context.Context, d *diago.DialogServerSession) (*voice.Trunk, *Refusal) {
+	req := d.InviteRequest
+	trunks, err := e.store.ActiveTrunks(ctx, voice.DirectionInbound)
+	if err != nil {
+		return nil, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()}
+	}
+	src, err := netip.ParseAddrPort(req.Source())
+	if err == nil {
+		for _, t := range trunks {
+			for _, c := range t.AllowedCIDRs {
+				if p, err := netip.ParsePrefix(c); err == nil && p.Contains(src.Addr().Unmap()) {
+					return t, nil
+				}
+			}
+		}
+	}
+	var withAuth []*voice.Trunk
+	for _, t := range trunks {
+		if t.Username != "" && t.Password != "" {
+			withAuth = append(withAuth, t)
+		}
+	}
+	if len(withAuth) == 0 {
+		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "source " + req.Source() + " matches no inbound trunk"}
+	}
+	user := ""
+	if h := req.GetHeader("Authorization"); h != nil {
+		user = digestUsername(h.Value())
+	}
+	for _, t := range withAuth {
+		if user == "" || user == t.Username {
+			if err := e.digest.AuthorizeDialog(d, diago.DigestAuth{Username: t.Username, Password: t.Password, Realm: digestRealm}); err != nil {
+				if user == "" {
+					return nil, &Refusal{Why: "digest challenge sent"} // 401 already sent
+				}
+				return nil, &Refusal{Why: "digest authentication failed for " + user}
+			}
+			return t, nil
+		}
+	}
+	return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "unknown digest user " + user}
+}
+
+// digestUsername extracts username="..." from an Authorization header.
+func digestUsername(v string) string {
+	i := strings.Index(v, `username="`)
+	if i < 0 {
+		return ""
+	}
+	rest := v[i+len(`username="`):]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return rest[:j]
+}
+
+// callerNumber is the caller's number from the From header, E.164 when it
+// can be made so, else the raw user part.
+func callerNumber(req *sipmsg.Request) string {
+	if req.From() == nil {
+		return ""
+	}
+	u := req.From().Address.User
+	if n, ok := voice.NormalizeE164(u); ok {
+		return n
+	}
+	return u
+}
+
+// customerCalls counts the customer's live calls on this engine.
+func (e *Engine) customerCalls(customerID string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ac := range e.active {
+		if ac.rec.call.CustomerID == customerID {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,199 @@
+package sip
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// callRecord is one call's persistent state as the engine changes it. Every
+// change goes through it so that the call row and the event describing the
+// change are written together, and call.completed is written exactly once.
+type callRecord struct {
+	e   *Engine
+	app *voice.Application
+
+	mu    sync.Mutex
+	call  *voice.Call
+	ended bool
+}
+
+func (e *Engine) newRecord(c *voice.Call, app *voice.Application) *callRecord {
+	return &callRecord{e: e, app: app, call: c}
+}
+
+// snapshot returns a copy of the call as it is now.
+func (r *callRecord) snapshot() voice.Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := *r.call
+	c.Variables = make(map[string]string, len(r.call.Variables))
+	for k, v := range r.call.Variables {
+		c.Variables[k] = v
+	}
+	return c
+}
+
+// event builds an event of this call with data marshalled.
+func (r *callRecord) event(name string, data any, at time.Time) *voice.Event {
+	b, err := json.Marshal(data)
+	if err != nil || data == nil {
+		b = []byte(`{}`)
+	}
+	status := voice.DeliveryNone
+	if r.app != nil && r.app.WebhookURL != "" && subscribed(r.app.WebhookEvents, name) {
+		status = voice.DeliveryPending
+		if r.app.WebhookStatus == voice.WebhookDisabled {
+			status = voice.DeliveryDisabled
+		}
+	}
+	id := r.call.ID
+	return &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: name, CreatedAt: at, CallID: &id,
+		ApplicationID: r.call.ApplicationID, CustomerID: r.call.CustomerID, Data: b, DeliveryStatus: status,
+		Attempts: []voice.Attempt{}}
+}
+
+func subscribed(events []string, name string) bool {
+	return slices.Contains(events, "*") || slices.Contains(events, name)
+}
+
+// update applies change to the call and writes it with the named events.
+// Once the call has ended nothing more is written.
+func (r *callRecord) update(ctx context.Context, change func(c *voice.Call, now time.Time) []*voice.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return nil
+	}
+	now := r.e.clock()
+	before := *r.call
+	events := change(r.call, now)
+	r.call.UpdatedAt = now
+	if err := r.e.store.UpdateCallWithEvents(context.WithoutCancel(ctx), r.call, events...); err != nil {
+		*r.call = before
+		return fmt.Errorf("record call %s: %w", r.call.ID, err)
+	}
+	if voice.CallEnded(r.call.Status) {
+		r.ended = true
+	}
+	return nil
+}
+
+// create inserts the call with call.initiated.
+func (r *callRecord) create(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev := r.event("call.initiated", struct{}{}, r.call.CreatedAt)
+	return r.e.store.CreateCallWithEvents(context.WithoutCancel(ctx), r.call, ev)
+}
+
+// initiated records call.initiated for a call that already exists (an
+// outbound call created queued by the API).
+func (r *callRecord) initiated(ctx context.Context) error {
+	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		return []*voice.Event{r.event("call.initiated", struct{}{}, now)}
+	})
+}
+
+// ringing records the first 180/183 (later ones change nothing).
+func (r *callRecord) ringing(ctx context.Context, sipCode int) error {
+	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		if c.RingingAt != nil {
+			return nil
+		}
+		c.Status = voice.CallRinging
+		c.RingingAt = &now
+		return []*voice.Event{r.event("call.ringing", map[string]int{"sip_code": sipCode}, now)}
+	})
+}
+
+// answered records the answer.
+func (r *callRecord) answered(ctx context.Context, codec string) error {
+	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		c.Status = voice.CallInProgress
+		c.AnsweredAt = &now
+		if codec != "" {
+			c.Codec = &codec
+		}
+		if c.RingingAt == nil {
+			c.RingingAt = &now
+		}
+		return []*voice.Event{r.event("call.answered", struct{}{}, now)}
+	})
+}
+
+// setVariables merges vars into the call's variables.
+func (r *callRecord) setVariables(ctx context.Context, vars map[string]string) error {
+	return r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+		if c.Variables == nil {
+			c.Variables = map[string]string{}
+		}
+		for k, v := range vars {
+			c.Variables[k] = v
+		}
+		return nil
+	})
+}
+
+// appError records call.error for an application-side failure.
+func (r *callRecord) appError(ctx context.Context, code, message, url string, httpStatus int) error {
+	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		c.Error = &voice.CallError{Code: code, Message: message}
+		return []*voice.Event{r.event("call.error", map[string]any{"code": code, "message": message, "url": url,
+			"http_status": httpStatus}, now)}
+	})
+}
+
+// ending describes how a call ended.
+type ending struct {
+	Status    string
+	Cause     string
+	Source    string
+	SIPCode   int
+	SIPReason string
+}
+
+// end records the final state and call.completed, once.
+func (r *callRecord) end(ctx context.Context, how ending) error {
+	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		c.Status = how.Status
+		c.EndedAt = &now
+		if how.Cause != "" {
+			c.HangupCause = &how.Cause
+		}
+		if how.Source != "" {
+			c.HangupSource = &how.Source
+		}
+		if how.SIPCode != 0 {
+			code := how.SIPCode
+			c.SIPCode = &code
+			reason := how.SIPReason
+			c.SIPReason = &reason
+		}
+		if c.AnsweredAt != nil {
+			// Rounded up to whole seconds, at least 1 (billing.md).
+			d := now.Sub(*c.AnsweredAt)
+			secs := int((d + time.Second - 1) / time.Second)
+			if secs < 1 {
+				secs = 1
+			}
+			c.Duration = secs
+		}
+		data := map[string]any{"hangup_cause": c.HangupCause, "hangup_source": c.HangupSource, "sip_code": c.SIPCode,
+			"sip_reason": c.SIPReason, "duration": c.Duration, "billable_seconds": c.BillableSeconds, "price": c.Price,
+			"currency": c.Currency}
+		return []*voice.Event{r.event("call.completed", data, now)}
+	})
+}
+
+// isEnded reports whether the call has its final state.
+func (r *callRecord) isEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
+}

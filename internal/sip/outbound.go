@@ -1,0 +1,299 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// PlaceCall starts an outbound call that the API created in queued status; it
+// returns at once and the call proceeds in the background.
+func (e *Engine) PlaceCall(c *voice.Call) {
+	e.calls.Add(1)
+	go func() {
+		defer e.calls.Done()
+		e.runOutbound(c)
+	}()
+}
+
+// HasTrunk reports whether any active outbound trunk could carry the
+// customer's calls (its own or a shared one), for the API's 503 no_trunk_available.
+func (e *Engine) HasTrunk(ctx context.Context, customerID string) (bool, error) {
+	ts, err := e.outboundTrunks(ctx, customerID)
+	return len(ts) > 0, err
+}
+
+// outboundTrunks are the trunks to try in order: the customer's own, then
+// shared ones, each by priority (telephony.md).
+func (e *Engine) outboundTrunks(ctx context.Context, customerID string) ([]*voice.Trunk, error) {
+	all, err := e.store.ActiveTrunks(ctx, voice.DirectionOutbound)
+	if err != nil {
+		return nil, err
+	}
+	var own, shared []*voice.Trunk
+	for _, t := range all {
+		switch {
+		case t.CustomerID == nil:
+			shared = append(shared, t)
+		case *t.CustomerID == customerID:
+			own = append(own, t)
+		}
+	}
+	return append(own, shared...), nil
+}
+
+// trunkCalls counts live calls on a trunk, for max_channels.
+func (e *Engine) trunkCalls(trunkID string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ac := range e.active {
+		if t := ac.rec.call.TrunkID; t != nil && *t == trunkID {
+			n++
+		}
+	}
+	return n
+}
+
+// requestURI is sip:TECHPREFIX+NUMBER@host:port;transport=... for a trunk.
+func requestURI(t *voice.Trunk, to string) sipmsg.Uri {
+	user := to
+	if t.StripPlus {
+		user = strings.TrimPrefix(user, "+")
+	}
+	u := sipmsg.Uri{Scheme: "sip", User: t.TechPrefix + user, Host: t.Host, Port: t.Port, UriParams: sipmsg.NewParams()}
+	if t.Transport != "udp" {
+		u.UriParams.Add("transport", t.Transport)
+	}
+	return u
+}
+
+// attemptResult is one trunk's answer to the INVITE.
+type attemptResult struct {
+	dialog  *diago.DialogClientSession
+	media   *diago.DialogMedia
+	outcome Outcome
+	sipCode int
+	reason  string
+}
+
+func (e *Engine) runOutbound(c *voice.Call) {
+	ctx := e.ctx
+	log := e.log.With(slog.String("call_id", c.ID))
+	app, err := e.store.Application(ctx, voice.Scope{}, c.ApplicationID)
+	if err != nil {
+		log.Error("outbound call without application", slog.Any("error", err))
+		return
+	}
+	rec := e.newRecord(c, app)
+	if err := rec.initiated(ctx); err != nil {
+		log.Error("outbound call record", slog.Any("error", err))
+		return
+	}
+	var apiHangup atomic.Value
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	replace := make(chan []callctl.Action)
+	var hangOnce sync.Once
+	untrack := e.track(c.ID, &activeCall{rec: rec, replace: replace, hangup: func(source string) {
+		hangOnce.Do(func() {
+			apiHangup.Store(source)
+			cancel()
+		})
+	}})
+	defer untrack()
+
+	trunks, err := e.outboundTrunks(ctx, c.CustomerID)
+	if err != nil || len(trunks) == 0 {
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
+		return
+	}
+	var res *attemptResult
+	for i, t := range trunks {
+		if t.MaxChannels > 0 && e.trunkCalls(t.ID) > t.MaxChannels {
+			continue
+		}
+		trunkID := t.ID
+		_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event { c.TrunkID = &trunkID; return nil })
+		res = e.invite(callCtx, rec, t, log)
+		if res.dialog != nil || !res.outcome.Failover || callCtx.Err() != nil || i == len(trunks)-1 {
+			break
+		}
+		log.Info("failing over", slog.String("trunk_id", t.ID), slog.Int("sip_code", res.sipCode))
+	}
+	if res == nil {
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
+		return
+	}
+	if res.dialog == nil {
+		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: SourceCallee, SIPCode: res.sipCode, SIPReason: res.reason}
+		if src, _ := apiHangup.Load().(string); src != "" {
+			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src, SIPCode: res.sipCode, SIPReason: res.reason}
+			if src == SourceSystem {
+				how.Cause = CauseSystemShutdown
+			}
+		}
+		_ = rec.end(ctx, how)
+		e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
+		return
+	}
+	dialog, med := res.dialog, res.media
+	defer dialog.Close()
+	defer med.Close()
+	l, err := newLeg(med, e.now())
+	if err != nil {
+		log.Error("media", slog.Any("error", err))
+		_ = dialog.Hangup(context.WithoutCancel(ctx))
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK"})
+		return
+	}
+	_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+		code, reason := res.sipCode, res.reason
+		c.SIPCode, c.SIPReason = &code, &reason
+		return nil
+	})
+	_ = rec.answered(ctx, l.codecName())
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallInProgress).Inc()
+	stopBye := context.AfterFunc(dialog.Context(), cancel) // the callee's BYE
+	defer stopBye()
+
+	var end callctl.End
+	var limit string
+	actions, ferr := e.outboundActions(callCtx, rec, app)
+	if ferr != nil {
+		if callCtx.Err() == nil {
+			end = callctl.End{Kind: callctl.EndError, Err: ferr}
+		}
+	} else {
+		end, limit = e.runActions(callCtx, rec, l, actions, replace)
+	}
+	if end.Kind == callctl.EndError {
+		code, msg, url, status := fetchErrorFields(end.Err)
+		_ = rec.appError(ctx, code, msg, url, status)
+	}
+	remoteBye := dialog.Context().Err() != nil
+	if !remoteBye {
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := dialog.Hangup(hctx); err != nil {
+			log.Info("bye", slog.Any("error", err))
+		}
+		hcancel()
+	}
+	src, _ := apiHangup.Load().(string)
+	how := endingFor(end, limit, remoteBye, src, SourceCaller, SourceCallee)
+	how.SIPCode, how.SIPReason = res.sipCode, res.reason
+	_ = rec.end(ctx, how)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
+}
+
+// outboundActions are the call's inline actions, or those of its answer_url
+// (the call's override, else the application's).
+func (e *Engine) outboundActions(ctx context.Context, rec *callRecord, app *voice.Application) ([]callctl.Action, error) {
+	snap := rec.snapshot()
+	if len(snap.Actions) > 0 {
+		return callctl.Parse(snap.Actions)
+	}
+	url, method := snap.AnswerURL, "POST"
+	if url == "" {
+		url, method = app.AnswerURL, app.AnswerMethod
+	}
+	res, err := e.fetcher.Fetch(ctx, callctl.FetchRequest{URL: url, Method: method, FallbackURL: app.FallbackURL, App: app, Call: &snap})
+	if err != nil {
+		return nil, err
+	}
+	return res.Actions, nil
+}
+
+// invite sends the INVITE through one trunk and waits for its outcome: an
+// answered dialog, or how it failed. No response within setup_timeout gives
+// up without CANCEL (nothing to cancel); ringing past the call's timeout
+// sends CANCEL.
+func (e *Engine) invite(ctx context.Context, rec *callRecord, t *voice.Trunk, log *slog.Logger) *attemptResult {
+	c := rec.snapshot()
+	dialog, err := e.dg.NewDialog(requestURI(t, c.To), diago.NewDialogOptions{Transport: t.Transport})
+	if err != nil {
+		log.Warn("new dialog", slog.Any("error", err))
+		return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true}}
+	}
+	inviteCtx, cancelInvite := context.WithCancelCause(ctx)
+	defer cancelInvite(nil)
+	var gotResponse atomic.Bool
+	var noAnswer atomic.Bool
+	setup := time.AfterFunc(time.Duration(t.SetupTimeout)*time.Second, func() {
+		if !gotResponse.Load() {
+			cancelInvite(sipgo.WaitAnswerForceCancelErr)
+		}
+	})
+	defer setup.Stop()
+	var ring *time.Timer
+	var ringMu sync.Mutex
+	defer func() {
+		ringMu.Lock()
+		if ring != nil {
+			ring.Stop()
+		}
+		ringMu.Unlock()
+	}()
+	opts := diago.InviteClientOptions{Username: t.Username, Password: t.Password,
+		OnResponse: func(res *sipmsg.Response) error {
+			if gotResponse.CompareAndSwap(false, true) {
+				setup.Stop()
+				ringMu.Lock()
+				ring = time.AfterFunc(time.Duration(c.Timeout)*time.Second, func() {
+					noAnswer.Store(true)
+					cancelInvite(context.Canceled)
+				})
+				ringMu.Unlock()
+			}
+			if res.StatusCode == 180 || res.StatusCode == 183 {
+				_ = rec.ringing(ctx, res.StatusCode)
+			}
+			return nil
+		}}
+	host := t.FromDomain
+	if host == "" {
+		host = e.addr.Addr().String()
+	}
+	from := c.From
+	if t.StripPlus {
+		from = strings.TrimPrefix(from, "+")
+	}
+	opts.WithCaller("", from, host)
+	med, err := dialog.Invite(inviteCtx, opts)
+	if err == nil {
+		if err := dialog.Ack(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("ack", slog.Any("error", err))
+		}
+		code, reason := 200, "OK"
+		if r := dialog.InviteResponse; r != nil {
+			code, reason = r.StatusCode, r.Reason
+		}
+		return &attemptResult{dialog: dialog, media: med, sipCode: code, reason: reason}
+	}
+	dialog.Close()
+	var dr *sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &dr):
+		o := OutcomeForStatus(dr.Res.StatusCode)
+		if noAnswer.Load() && dr.Res.StatusCode == 487 {
+			o = Outcome{Status: voice.CallNoAnswer, Cause: CauseNoAnswer}
+		}
+		return &attemptResult{outcome: o, sipCode: dr.Res.StatusCode, reason: dr.Res.Reason}
+	case noAnswer.Load():
+		return &attemptResult{outcome: Outcome{Status: voice.CallNoAnswer, Cause: CauseNoAnswer}, sipCode: 487, reason: "Request Terminated"}
+	case ctx.Err() != nil:
+		return &attemptResult{outcome: Outcome{Status: voice.CallCanceled, Cause: CauseOriginatorCancel}, sipCode: 487, reason: "Request Terminated"}
+	}
+	log.Info("invite failed", slog.String("trunk_id", t.ID), slog.Any("error", err))
+	return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true}}
+}

@@ -1,0 +1,180 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// maxPlayBytes bounds a play URL's download: an hour of 16 kHz PCM16 is 115 MB.
+const maxPlayBytes = 128 << 20
+
+// session runs call-control actions on one answered call (callctl.Session).
+type session struct {
+	e   *Engine
+	rec *callRecord
+	leg *leg
+}
+
+var _ callctl.Session = (*session)(nil)
+
+func (s *session) Say(ctx context.Context, a *callctl.Say) error {
+	if s.e.speaker == nil {
+		return fmt.Errorf("say: no text-to-speech engine configured")
+	}
+	pcm, err := s.e.speaker.Render(ctx, a.Voice, a.Text, s.leg.rate)
+	if err != nil {
+		return fmt.Errorf("say: %w", err)
+	}
+	for i := 0; i < a.Loop; i++ {
+		if err := s.leg.play(ctx, pcm.Samples); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) Play(ctx context.Context, a *callctl.Play) error {
+	pcm, err := s.e.loadAudio(ctx, a.URL, s.leg.rate)
+	if err != nil {
+		return fmt.Errorf("play %s: %w", a.URL, err)
+	}
+	for i := 0; i < a.Loop; i++ {
+		if err := s.leg.play(ctx, pcm.Samples); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) Pause(ctx context.Context, d time.Duration) error { return s.leg.silence(ctx, d) }
+
+func (s *session) SetVariables(ctx context.Context, vars map[string]string) error {
+	return s.rec.setVariables(ctx, vars)
+}
+
+func (s *session) Fetch(ctx context.Context, url string) ([]callctl.Action, error) {
+	snap := s.rec.snapshot()
+	res, err := s.e.fetcher.Fetch(ctx, callctl.FetchRequest{URL: url, Method: http.MethodPost, App: s.rec.app, Call: &snap})
+	if err != nil {
+		return nil, err
+	}
+	return res.Actions, nil
+}
+
+// loadAudio fetches a WAV (http(s) through the SSRF guard, or file:// under
+// the media dir) and converts it to mono PCM at rate.
+func (e *Engine) loadAudio(ctx context.Context, rawURL string, rate int) (*media.PCM, error) {
+	if path, ok := strings.CutPrefix(rawURL, "file://"); ok {
+		if e.mediaDir == "" {
+			return nil, fmt.Errorf("file:// URLs are disabled")
+		}
+		full := filepath.Join(e.mediaDir, filepath.Clean("/"+path))
+		f, err := os.Open(full)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		defer f.Close()
+		return media.DecodeWAV(io.LimitReader(f, maxPlayBytes), rate)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return media.DecodeWAV(io.LimitReader(resp.Body, maxPlayBytes), rate)
+}
+
+// fetchError turns a failed run's error into call.error fields.
+func fetchErrorFields(err error) (code, message, url string, status int) {
+	if fe, ok := err.(*callctl.FetchError); ok {
+		return fe.Code, fe.Message, fe.URL, fe.HTTPStatus
+	}
+	if ue, ok := err.(*callctl.UnsupportedError); ok {
+		return "unsupported_action", ue.Error(), "", 0
+	}
+	return "action_failed", err.Error(), "", 0
+}
+
+// runActions answers nothing itself: it runs actions on an answered call until
+// they end, watching the media timeout and time limit, and says how it ended.
+func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace chan []callctl.Action) (callctl.End, string) {
+	c := rec.snapshot()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go l.readLoop(runCtx)
+	var limitHit string
+	limitCh := make(chan string, 1)
+	go func() {
+		limit := time.NewTimer(time.Duration(c.TimeLimit) * time.Second)
+		defer limit.Stop()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-limit.C:
+				limitCh <- CauseTimeLimit
+				cancel()
+				return
+			case now := <-tick.C:
+				if l.silentFor(now) > e.mediaTimeout {
+					limitCh <- CauseMediaTimeout
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	end := callctl.Run(runCtx, &session{e: e, rec: rec, leg: l}, actions, replace)
+	if end.Kind == callctl.EndListDone || end.Kind == callctl.EndHangup {
+		// Hold the line a moment so the last prompt's final frames are played
+		// out before the BYE, as a person would not hang up mid-word.
+		_ = l.silence(runCtx, 200*time.Millisecond)
+	}
+	select {
+	case limitHit = <-limitCh:
+	default:
+	}
+	return end, limitHit
+}
+
+// endingFor decides the hangup cause and source of an answered call.
+// platformSide is the source when the platform ends it (callee for inbound,
+// caller for outbound); farSide when the far end's BYE ended it.
+func endingFor(end callctl.End, limit string, remoteBye bool, apiHangup string, platformSide, farSide string) ending {
+	how := ending{Status: voice.CallCompleted, Cause: CauseNormalClearing}
+	switch {
+	case apiHangup != "":
+		how.Source = apiHangup
+		if apiHangup == SourceSystem {
+			how.Cause = CauseSystemShutdown
+		}
+	case remoteBye:
+		how.Source = farSide
+	case limit != "":
+		how.Cause, how.Source = limit, SourceSystem
+	case end.Kind == callctl.EndError:
+		how.Cause, how.Source = CauseApplicationError, SourceSystem
+	default:
+		how.Source = platformSide
+	}
+	return how
+}
