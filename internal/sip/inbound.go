@@ -53,7 +53,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		Status: voice.CallRinging, Direction: voice.DirectionInbound, From: from, To: route.did, NumberID: &numberID,
 		TrunkID: &trunkID, Record: route.app.RecordByDefault, RecordingChannels: "dual", Timeout: 30, TimeLimit: 14400,
 		Variables: map[string]string{}, Currency: route.cust.Currency, RecordingIDs: []string{}, CreatedAt: now,
-		RingingAt: &now, UpdatedAt: now}
+		UpdatedAt: now}
 	rec := e.newRecord(c, route.app)
 	if err := rec.create(ctx); err != nil {
 		e.log.Error("inbound call record", slog.Any("error", err))
@@ -81,7 +81,9 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	defer untrack()
 
 	_ = d.Trying()
-	_ = d.Ringing()
+	if err := d.Ringing(); err == nil {
+		_ = rec.ringing(ctx, 180)
+	}
 
 	snap := rec.snapshot()
 	res, err := e.fetcher.Fetch(callCtx, callctl.FetchRequest{URL: route.app.AnswerURL, Method: route.app.AnswerMethod,
@@ -151,6 +153,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	src, _ := apiHangup.Load().(string)
 	how := endingFor(end, limit, remoteBye, src, SourceCallee, SourceCaller)
+	how.SIPCode, how.SIPReason = 200, "OK" // the final response the platform sent
 	_ = rec.end(ctx, how)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, how.Status).Inc()
 }
