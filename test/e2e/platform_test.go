@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/platform"
+	"github.com/minivoice/minivoice/internal/store/storetest"
+)
+
+// live is an in-process platform on loopback with an answer_url receiver.
+type live struct {
+	t       *testing.T
+	p       *platform.Platform
+	api     string
+	key     string
+	answers *answerServer
+}
+
+// answerServer is an application's answer_url: it returns the actions set
+// for it and records every request.
+type answerServer struct {
+	mu      sync.Mutex
+	actions string
+	bodies  []map[string]any
+	srv     *httptest.Server
+}
+
+func (a *answerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	a.mu.Lock()
+	a.bodies = append(a.bodies, m)
+	actions := a.actions
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(actions))
+}
+
+func (a *answerServer) set(actions string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.actions = actions
+}
+
+// startPlatform runs the whole platform in this process on a backend.
+func startPlatform(t *testing.T, backend string) *live {
+	t.Helper()
+	dir := t.TempDir()
+	sc := &config.Serve{Data: dir, HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", RTPPortMin: 0, RTPPortMax: 0,
+		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
+		WebhookRetrySchedule: []time.Duration{time.Second}}
+	if backend == "postgres" {
+		sc.Database = storetest.SchemaURL(t)
+	}
+	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: "mvk_op_e2e_operator_key_000000", Version: "e2e"})
+	if err != nil {
+		t.Fatalf("start platform: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Drain(ctx)
+		_ = p.Shutdown(ctx)
+	})
+	a := &answerServer{actions: `[{"action":"say","text":"Hello from MiniVoice"},{"action":"hangup"}]`}
+	a.srv = httptest.NewServer(a)
+	t.Cleanup(a.srv.Close)
+	return &live{t: t, p: p, api: "http://" + p.HTTPAddr, key: p.AdminKey, answers: a}
+}
+
+// do calls the API and decodes the answer, failing unless it has status want.
+func (l *live) do(method, path string, body any, want int) map[string]any {
+	l.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, l.api+path, rd)
+	req.Header.Set("Authorization", "Bearer "+l.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		l.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		l.t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
+}
+
+// fixture creates a customer, an application on the answer server, and returns their ids.
+func (l *live) fixture() (cust, app string) {
+	cust = l.do("POST", "/v1/customers", map[string]any{"name": "acme"}, 201)["id"].(string)
+	app = l.do("POST", "/v1/applications", map[string]any{"customer_id": cust, "name": "ivr",
+		"answer_url": l.answers.srv.URL + "/answer"}, 201)["id"].(string)
+	return cust, app
+}
+
+// waitCall polls a call until it ends and returns it.
+func (l *live) waitCall(id string) map[string]any {
+	l.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		c := l.do("GET", "/v1/calls/"+id, nil, 200)
+		switch c["status"] {
+		case "completed", "busy", "no-answer", "failed", "canceled":
+			return c
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	l.t.Fatalf("call %s did not end", id)
+	return nil
+}
+
+// eventNames lists a call's events, oldest first.
+func (l *live) eventNames(id string) string {
+	l.t.Helper()
+	list := l.do("GET", "/v1/calls/"+id+"/events", nil, 200)["data"].([]any)
+	names := make([]string, len(list))
+	for i, e := range list {
+		names[i] = e.(map[string]any)["event"].(string)
+	}
+	return strings.Join(names, ",")
+}
+
+// latestCall returns the id of the newest call.
+func (l *live) latestCall() string {
+	l.t.Helper()
+	list := l.do("GET", "/v1/calls?limit=1", nil, 200)["data"].([]any)
+	if len(list) == 0 {
+		l.t.Fatal("no calls")
+	}
+	return list[0].(map[string]any)["id"].(string)
+}
