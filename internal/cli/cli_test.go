@@ -154,7 +154,7 @@ func startServe(t *testing.T, dir string) *server {
 				t.Fatalf("serve exited %d before serving\nstdout:\n%s\nstderr:\n%s", code, s.stdout.String(), s.stderr.String())
 			}
 			if a, found := strings.CutPrefix(line, banner); found {
-				s.addr = a
+				s.addr, _, _ = strings.Cut(a, " ")
 			}
 		case <-deadline:
 			cancel()
