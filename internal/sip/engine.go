@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/diago"
 	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/netguard"
@@ -122,19 +123,23 @@ func New(cfg Config) (*Engine, error) {
 	if public == "" {
 		public = host
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public))
+	// The SIP stack's own logs (parse failures of garbage, mostly) go to our
+	// logger at its level, not to the process's default logger.
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(cfg.Logger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(cfg.Logger)))
 	if err != nil {
 		e.closeListeners()
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua)
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
 	if err != nil {
 		e.closeListeners()
 		return nil, fmt.Errorf("sip server: %w", err)
 	}
 	e.ua, e.server = ua, srv
 	port := int(e.addr.Port())
-	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger),
+	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger), diago.WithServerRequestMiddleware(rejectMalformed),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioUlaw, dmedia.CodecAudioAlaw, dmedia.CodecTelephoneEvent8000}})}
 	for _, network := range []string{"udp", "tcp"} {
 		t := diago.Transport{Transport: network, BindHost: host, BindPort: port, ExternalHost: public, ExternalPort: port}
