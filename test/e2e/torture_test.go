@@ -34,8 +34,9 @@ func send(t *testing.T, network, addr string, msg []byte, wait time.Duration) {
 // TestTortureMessagesAndFuzz throws RFC 4475-style torture messages and
 // randomly mutated INVITEs at the SIP port over UDP and TCP; afterwards a real
 // call must still work and the goroutines the garbage started must be gone.
+//
+// It does not run in parallel: it counts the process's goroutines.
 func TestTortureMessagesAndFuzz(t *testing.T) {
-	t.Parallel()
 	l := startPlatform(t, "sqlite")
 	cust, app := l.fixture()
 	l.do("POST", "/v1/trunks", map[string]any{"name": "local", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
