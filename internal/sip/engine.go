@@ -209,7 +209,7 @@ func (e *Engine) Serve() {
 		}
 	}()
 	go func() {
-		if err := e.server.ServeTCP(e.tcp); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := e.server.ServeTCP(e.tcp); !errors.Is(err, net.ErrClosed) {
 			e.log.Error("sip tcp stopped", slog.Any("error", err))
 		}
 	}()

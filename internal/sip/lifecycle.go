@@ -190,10 +190,3 @@ func (r *callRecord) end(ctx context.Context, how ending) error {
 		return []*voice.Event{r.event("call.completed", data, now)}
 	})
 }
-
-// isEnded reports whether the call has its final state.
-func (r *callRecord) isEnded() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ended
-}
