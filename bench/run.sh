@@ -12,7 +12,8 @@
 #   BENCH_GET_RATES       req/s for GET /v1/calls/{id}, operator key (default "500 1000 2000")
 #   BENCH_KEY_GET_RATES   req/s for GET /v1/calls/{id}, customer key (default "500 1000 2000")
 #   BENCH_POST_RATES      req/s for POST /v1/customers (default "200 500")
-#   BENCH_CALL_RATES      req/s for POST /v1/calls (default "200"; "" skips)
+#   BENCH_CALL_RATES      req/s for POST /v1/calls (default "": skipped; each places a SIP call
+#                         toward the loopback trunk, which fails at once)
 #   BENCH_CALLS           calls created as GET fixtures, read round-robin (default 100)
 #   BENCH_TIMEOUT         per-request timeout (default 5s); a timeout counts as a failure
 #   BENCH_PG_URL          PostgreSQL to use (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable);
@@ -34,7 +35,7 @@ DURATION=${BENCH_DURATION:-15}
 GET_RATES=${BENCH_GET_RATES-500 1000 2000}
 KEY_GET_RATES=${BENCH_KEY_GET_RATES-500 1000 2000}
 POST_RATES=${BENCH_POST_RATES-200 500}
-CALL_RATES=${BENCH_CALL_RATES-200}
+CALL_RATES=${BENCH_CALL_RATES-}
 NCALLS=${BENCH_CALLS:-100}
 TIMEOUT=${BENCH_TIMEOUT:-5s}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
@@ -54,6 +55,7 @@ for c in go curl jq; do command -v "$c" >/dev/null || die "$c is required"; done
 
 WORK=$(mktemp -d -t minivoice-bench.XXXXXX)
 SERVER_PID=""
+LOAD_PID=""
 PG_SCHEMA=""
 
 stop_server() {
@@ -74,12 +76,23 @@ drop_schema() {
 }
 
 cleanup() {
+	if [[ -n $LOAD_PID ]]; then kill -TERM "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; fi
 	stop_server
 	drop_schema
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# run_load CMD...: runs the load tool bounded in time. In the background, then
+# waited for, so that Ctrl-C reaches this script's trap at once (a foreground
+# vegeta would catch SIGINT itself and bash would carry on).
+run_load() {
+	timeout $((DURATION + 60)) "$@" &
+	LOAD_PID=$!
+	wait "$LOAD_PID"
+	LOAD_PID=""
+}
 
 CMD=()
 pinned() { # pinned CPUS CMD...: sets CMD to CMD..., under taskset when CPUS is set
@@ -93,6 +106,7 @@ pinned() { # pinned CPUS CMD...: sets CMD to CMD..., under taskset when CPUS is 
 
 # --- build ------------------------------------------------------------------
 
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 log "building minivoice"
 (cd "$ROOT" && go build -o "$WORK/minivoice" ./cmd/minivoice)
 
@@ -136,12 +150,12 @@ start_server() { # start_server BACKEND
 		args=(--database "$PG_URL${sep}search_path=$PG_SCHEMA")
 	fi
 	pinned "${BENCH_SERVER_CPUS:-}" "$WORK/minivoice" serve --data "$data" \
-		--http 127.0.0.1:0 --sip 127.0.0.1:0 --log-level warn "${args[@]}"
+		--http 127.0.0.1:0 --sip 127.0.0.1:0 --allow-private-urls 127.0.0.0/8 --log-level warn "${args[@]}"
 	MINIVOICE_ADMIN_KEY=$OPKEY "${CMD[@]}" >"$data/stdout" 2>"$data/stderr" &
 	SERVER_PID=$!
 	local addr=""
 	for _ in $(seq 150); do
-		addr=$(sed -n 's|^minivoice serving the API on http://||p' "$data/stdout")
+		addr=$(sed -n 's|^minivoice serving the API on http://\([^ ]*\).*|\1|p' "$data/stdout")
 		[[ -n $addr ]] && break
 		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$data/stderr" >&2; die "server exited"; }
 		sleep 0.2
@@ -160,13 +174,16 @@ api() { # api METHOD PATH KEY [BODY]: prints the response body, fails on an HTTP
 
 # CPU accounting, in clock ticks: the server's own time; the time of this
 # script's finished children (the load tool, reaped when it exits); all CPUs'
-# busy time (the rest is other work on the machine, such as other builds).
+# busy time (tick-sampled, so it undercounts bursty work such as a server
+# answering small requests: used only to spot other CPU-bound work).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 child_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 host_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# CPU pressure (PSI): microseconds in which some runnable task waited for a CPU.
+psi_us() { sed -n 's/^some .*total=//p' /proc/pressure/cpu 2>/dev/null || true; }
 now_s() { date +%s.%N; }
 
-# wait_quiet: with BENCH_QUIET set, wait until the machine's CPU time not
+# wait_quiet: with BENCH_QUIET set, wait until the machine's busy time not
 # spent by the server stays at most BENCH_QUIET percent of one CPU for 2 s.
 wait_quiet() {
 	[[ -n $QUIET ]] || return 0
@@ -189,7 +206,7 @@ NCPU=$(nproc)
 # --- load -------------------------------------------------------------------
 
 TABLE=$WORK/table.md
-printf '| backend | scenario | target rps | requests | sent rps | ok rps | success | p50 ms | p90 ms | p99 ms | max ms | server CPU | load CPU | other CPU (incl. PostgreSQL) |\n' >"$TABLE"
+printf '| backend | scenario | target rps | requests | sent rps | ok rps | success | p50 ms | p90 ms | p99 ms | max ms | server CPU | load CPU | CPU pressure |\n' >"$TABLE"
 printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$TABLE"
 TARGET_LINE=""
 
@@ -202,8 +219,8 @@ attack() {
 	local out=$WORK/out/$slug
 	mkdir -p "$WORK/out"
 	wait_quiet
-	local s0 c0 h0 w0 s1 c1 h1 w1
-	s0=$(cpu_ticks "$SERVER_PID"); c0=$(child_ticks); h0=$(host_ticks); w0=$(now_s)
+	local s0 c0 p0 w0 s1 c1 p1 w1
+	s0=$(cpu_ticks "$SERVER_PID"); c0=$(child_ticks); p0=$(psi_us); w0=$(now_s)
 	if [[ $TOOL == vegeta ]]; then
 		local targets=$out.targets
 		: >"$targets"
@@ -214,22 +231,24 @@ attack() {
 		done <"$urls" >"$targets"
 		pinned "${BENCH_LOAD_CPUS:-}" "$VEGETA" attack -targets "$targets" -rate "$rate/1s" \
 			-duration "${DURATION}s" -timeout "$TIMEOUT" -max-workers 4000 -output "$out.bin"
-		timeout $((DURATION + 60)) "${CMD[@]}"
-		"$VEGETA" report -type json "$out.bin" >"$out.json"
+		run_load "${CMD[@]}"
 	else
 		local extra=()
 		if [[ -n $body ]]; then extra=(-H 'Content-Type: application/json' -body "$body"); fi
 		pinned "${BENCH_LOAD_CPUS:-}" "$WORK/loadgen" -json -method "$method" -rate "$rate" \
 			-duration "${DURATION}s" -timeout "$TIMEOUT" -H "Authorization: Bearer $key" "${extra[@]}" -targets "$urls"
-		timeout $((DURATION + 60)) "${CMD[@]}" >"$out.json"
+		run_load "${CMD[@]}" >"$out.json"
 	fi
-	s1=$(cpu_ticks "$SERVER_PID"); c1=$(child_ticks); h1=$(host_ticks); w1=$(now_s)
-	# Percent of one CPU over the run (top's convention: NCPU CPUs make NCPU*100%).
+	s1=$(cpu_ticks "$SERVER_PID"); c1=$(child_ticks); p1=$(psi_us); w1=$(now_s)
+	kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 5 "$WORK/data-$BACKEND/stderr" >&2; die "the server exited during $name at $rate/s"; }
+	if [[ $TOOL == vegeta ]]; then "$VEGETA" report -type json "$out.bin" >"$out.json"; fi
+	# CPU in percent of one CPU over the run (top's convention: NCPU CPUs make
+	# NCPU*100%); pressure in percent of the run's wall time.
 	local cpu
-	cpu=$(awk -v hz="$HZ" -v w="$(awk -v a="$w0" -v b="$w1" 'BEGIN{print b - a}')" \
-		-v s=$((s1 - s0)) -v c=$((c1 - c0)) -v h=$((h1 - h0)) 'BEGIN{
-			o = h - s - c; if (o < 0) o = 0
-			printf "%.0f%% | %.0f%% | %.0f%%", 100*s/hz/w, 100*c/hz/w, 100*o/hz/w }')
+	cpu=$(awk -v hz="$HZ" -v w0="$w0" -v w1="$w1" -v s=$((s1 - s0)) -v c=$((c1 - c0)) -v p0="$p0" -v p1="$p1" 'BEGIN{
+			w = w1 - w0
+			printf "%.0f%% | %.0f%% | ", 100*s/hz/w, 100*c/hz/w
+			if (p0 == "" || p1 == "") printf "n/a"; else printf "%.0f%%", (p1 - p0) / 1e4 / w }')
 	jq -r --arg b "$BACKEND" --arg n "$name" --arg r "$rate" --arg cpu "$cpu" '
 		def ms: . / 1e6 | (. * 100 | round) / 100;
 		"| \($b) | \($n) | \($r) | \(.requests) | \(.rate | round) | \(.throughput | round) | \(.success * 10000 | round / 100)% | \(.latencies["50th"] | ms) | \(.latencies["90th"] | ms) | \(.latencies["99th"] | ms) | \(.latencies.max | ms) | \($cpu) |"
@@ -251,16 +270,34 @@ run_backend() {
 	start_server "$BACKEND"
 	log "server on $BASE (pid $SERVER_PID)"
 
-	# Fixtures: a customer with an application, NCALLS queued calls and a customer key.
-	local cust app ckey
+	# Fixtures: a customer with an application, a customer key, and NCALLS
+	# calls. Placing a call needs an outbound trunk: this one points at the
+	# discard port on loopback, where nothing answers, so each call fails within
+	# its 1 s setup timeout; URLs point at loopback too, so nothing leaves the host.
+	local cust app ckey id
 	cust=$(api POST /v1/customers "$OPKEY" '{"name":"bench"}' | jq -r .id)
-	app=$(api POST /v1/applications "$OPKEY" "{\"customer_id\":\"$cust\",\"name\":\"a\",\"answer_url\":\"https://example.com/a\"}" | jq -r .id)
+	app=$(api POST /v1/applications "$OPKEY" "{\"customer_id\":\"$cust\",\"name\":\"a\",\"answer_url\":\"http://127.0.0.1:9/answer\"}" | jq -r .id)
 	ckey=$(api POST "/v1/customers/$cust/keys" "$OPKEY" '{}' | jq -r .key)
+	api POST /v1/trunks "$OPKEY" '{"name":"bench","direction":"outbound","host":"127.0.0.1","port":9,"transport":"udp","setup_timeout":1}' >/dev/null
 	local callbody="{\"to\":\"+15551230002\",\"from\":\"+15551230001\",\"application_id\":\"$app\"}"
 	: >"$WORK/calls.urls"
 	for _ in $(seq "$NCALLS"); do
-		echo "$BASE/v1/calls/$(api POST /v1/calls "$OPKEY" "$callbody" | jq -r .id)" >>"$WORK/calls.urls"
+		id=$(api POST /v1/calls "$OPKEY" "$callbody" | jq -r .id)
+		echo "$BASE/v1/calls/$id" >>"$WORK/calls.urls"
 	done
+	# Let the calls end, so no call work runs in the background of the GETs.
+	local live=1
+	for _ in $(seq 60); do
+		live=0
+		while read -r u; do
+			case $(curl -fsS --max-time 10 -H "Authorization: Bearer $OPKEY" "$u" | jq -r .status) in
+			queued | ringing | in-progress) live=$((live + 1)) ;;
+			esac
+		done <"$WORK/calls.urls"
+		((live == 0)) && break
+		sleep 1
+	done
+	((live == 0)) || log "$live fixture calls still live after 60 s"
 	echo "$BASE/v1/customers" >"$WORK/customers.urls"
 	echo "$BASE/v1/calls" >"$WORK/postcall.urls"
 	echo '{"name":"bench customer"}' >"$WORK/customer.json"
@@ -302,8 +339,9 @@ for b in $BACKENDS; do
 done
 
 echo
-echo "MiniVoice API load test: $TOOL, ${DURATION}s per run, $NCPU CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "CPU columns are percent of one CPU (${NCPU}00% = all busy); \"other\" is the rest of the machine, PostgreSQL included."
+echo "MiniVoice API load test: $TOOL, ${DURATION}s per run, $NCPU CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $COMMIT (plus any uncommitted changes)"
+echo "Server and load CPU: percent of one CPU (${NCPU}00% = all busy). CPU pressure: percent of the run's time in which"
+echo "some runnable task (server, load tool, PostgreSQL or anything else) waited for a CPU (/proc/pressure/cpu)."
 echo
 cat "$TABLE"
 echo
