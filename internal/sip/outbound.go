@@ -137,6 +137,9 @@ func (e *Engine) runOutbound(c *voice.Call) {
 	}
 	if res.dialog == nil {
 		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: SourceCallee, SIPCode: res.sipCode, SIPReason: res.reason}
+		if res.sipCode == 0 {
+			how.Source = SourceSystem // nobody answered at all: the platform gave up
+		}
 		if src, _ := apiHangup.Load().(string); src != "" {
 			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src, SIPCode: res.sipCode, SIPReason: res.reason}
 			if src == SourceSystem {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/voice"
@@ -47,6 +48,66 @@ type DB struct {
 	dialect Dialect
 	now     func() time.Time
 	queries sync.Map // query text -> rebound text
+	stmts   sync.Map // rebound text -> *sql.Stmt
+	nstmts  atomic.Int32
+}
+
+// maxStmts bounds the prepared-statement cache; list queries vary with their
+// filters, but only in a few hundred combinations.
+const maxStmts = 512
+
+// prepared returns a cached prepared statement for query (already rebound).
+// SQLite would otherwise parse and plan every query on every request, which
+// profiles showed as a third of a GET's CPU; database/sql re-prepares it on
+// each pooled connection as needed. Past maxStmts it returns nil and callers
+// run the text directly.
+func (d *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if v, ok := d.stmts.Load(query); ok {
+		return v.(*sql.Stmt), nil
+	}
+	if d.nstmts.Load() >= maxStmts {
+		return nil, nil
+	}
+	st, err := d.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	d.nstmts.Add(1)
+	return st, nil
+}
+
+// queryRow runs a single-row query through the statement cache.
+func (d *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	q := d.q(query)
+	if st, err := d.prepared(ctx, q); err == nil && st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.db.QueryRowContext(ctx, q, args...)
+}
+
+// query runs a query through the statement cache.
+func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	q := d.q(query)
+	if st, err := d.prepared(ctx, q); err == nil && st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.db.QueryContext(ctx, q, args...)
+}
+
+// exec runs a statement on q: through the statement cache when q is the
+// database itself, directly inside a transaction.
+func (d *DB) exec(ctx context.Context, q queryer, query string, args ...any) (sql.Result, error) {
+	text := d.q(query)
+	if q == queryer(d.db) {
+		if st, err := d.prepared(ctx, text); err == nil && st != nil {
+			return st.ExecContext(ctx, args...)
+		}
+	}
+	return q.ExecContext(ctx, text, args...)
 }
 
 var _ voice.Store = (*DB)(nil)
@@ -72,8 +133,14 @@ func (d *DB) Dialect() Dialect { return d.dialect }
 // Ping checks the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+// Close closes the cached statements and the database.
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	return d.db.Close()
+}
 
 // migrate applies the embedded migrations not yet recorded in schema_migrations,
 // each in its own transaction. Several processes sharing a PostgreSQL database
@@ -208,7 +275,7 @@ func (d *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // exec runs a statement that must affect a row; none affected is not_found.
 func (d *DB) execOne(ctx context.Context, q queryer, kind, query string, args ...any) error {
-	res, err := q.ExecContext(ctx, d.q(query), args...)
+	res, err := d.exec(ctx, q, query, args...)
 	if err != nil {
 		if d.dialect.IsUniqueViolation != nil && d.dialect.IsUniqueViolation(err) {
 			return voice.Errorf(voice.ECodeConflict, "%s already exists", kind)
@@ -227,7 +294,7 @@ func (d *DB) execOne(ctx context.Context, q queryer, kind, query string, args ..
 
 // insert runs an INSERT, turning unique violations into conflict errors.
 func (d *DB) insert(ctx context.Context, q queryer, kind, query string, args ...any) error {
-	if _, err := q.ExecContext(ctx, d.q(query), args...); err != nil {
+	if _, err := d.exec(ctx, q, query, args...); err != nil {
 		if d.dialect.IsUniqueViolation != nil && d.dialect.IsUniqueViolation(err) {
 			return voice.Errorf(voice.ECodeConflict, "%s already exists", kind)
 		}
@@ -238,7 +305,7 @@ func (d *DB) insert(ctx context.Context, q queryer, kind, query string, args ...
 
 // getOne scans one row, mapping no rows to not_found.
 func getOne[T any](ctx context.Context, d *DB, kind string, scan func(rowScanner) (T, error), query string, args ...any) (T, error) {
-	row := d.db.QueryRowContext(ctx, d.q(query), args...)
+	row := d.queryRow(ctx, query, args...)
 	v, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		var zero T
@@ -279,7 +346,7 @@ func page[T any](ctx context.Context, d *DB, table, cols string, l listQuery, p 
 		query += " WHERE " + strings.Join(l.where, " AND ")
 	}
 	query += " ORDER BY created_at DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
-	rows, err := d.db.QueryContext(ctx, d.q(query), l.args...)
+	rows, err := d.query(ctx, query, l.args...)
 	if err != nil {
 		return voice.List[T]{}, fmt.Errorf("list %s: %w", table, err)
 	}
