@@ -33,6 +33,7 @@ const usage = `minivoice: a self-hostable programmable voice platform
 Usage:
   minivoice serve [flags]     run the platform (API, SIP/RTP, job workers)
   minivoice admin ...         operator chores through the API
+  minivoice sim [call] ...    the network simulator (carrier, or one call into the platform)
   minivoice version           print version, commit and Go version
 
 Run "minivoice COMMAND --help" for a command's flags.
@@ -50,6 +51,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return serve(ctx, args[1:], env)
 	case "admin":
 		return admin(ctx, args[1:], env)
+	case "sim":
+		return sim(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, versionString())
 		return 0

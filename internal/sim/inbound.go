@@ -1,0 +1,102 @@
+package sim
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/emiago/diago"
+)
+
+// handleInvite is the carrier: it runs one INVITE from the platform, from 100
+// Trying to the end of the call, with the behaviour of the called number.
+// It runs inside track, which counts it in the calls wait group.
+func (s *Sim) handleInvite(d *diago.DialogServerSession) {
+	req := d.InviteRequest
+	user := req.Recipient.User
+	b := s.behaviourFor(user)
+	callID := ""
+	if h := req.CallID(); h != nil {
+		callID = h.Value()
+	}
+	cs := s.addCall(CallReport{CallID: callID, From: e164(d.FromUser()), To: e164(user),
+		Direction: DirectionInbound, Behaviour: b.name})
+	defer s.finish(cs)
+	log := s.log.With(slog.String("sip_call_id", callID), slog.String("to", user), slog.String("behaviour", b.name))
+	log.Info("sim: incoming call")
+
+	refuse := func(code int, reason string) {
+		if err := d.Respond(code, reason, nil); err != nil {
+			log.Info("sim: respond", slog.Int("code", code), slog.Any("error", err))
+		}
+		cs.update(func(r *CallReport) { r.SIPStatus, r.SIPReason, r.EndedBy = code, reason, EndedLocal })
+	}
+	// The caller's CANCEL ends d.Context(); sipgo answers it and the INVITE's
+	// 487 itself.
+	canceled := func() {
+		cs.update(func(r *CallReport) { r.SIPStatus, r.SIPReason, r.EndedBy = 487, "Request Terminated", EndedRemote })
+	}
+
+	_ = d.Trying()
+	if err := d.Ringing(); err == nil {
+		cs.update(func(r *CallReport) { r.Provisional = 180 })
+	}
+	if b.refuse != 0 {
+		refuse(b.refuse, b.reason)
+		return
+	}
+	if b.ringForever {
+		select {
+		case <-d.Context().Done():
+			canceled()
+		case <-s.ctx.Done():
+			refuse(480, "Temporarily Unavailable")
+		}
+		return
+	}
+	if s.answerDelay > 0 {
+		t := time.NewTimer(s.answerDelay)
+		select {
+		case <-t.C:
+		case <-d.Context().Done():
+			t.Stop()
+			canceled()
+			return
+		case <-s.ctx.Done():
+			t.Stop()
+			refuse(480, "Temporarily Unavailable")
+			return
+		}
+	}
+	med, err := d.Answer(diago.AnswerOptions{})
+	if err != nil {
+		if med != nil {
+			_ = med.Close()
+		}
+		if d.Context().Err() != nil {
+			canceled()
+			return
+		}
+		log.Warn("sim: answer", slog.Any("error", err))
+		cs.update(func(r *CallReport) { r.Err, r.EndedBy = "answer: "+err.Error(), EndedLocal })
+		return
+	}
+	defer med.Close()
+	cs.update(func(r *CallReport) {
+		r.SIPStatus, r.SIPReason, r.Answered, r.AnsweredAt = 200, "OK", true, time.Now()
+	})
+	s.converse(s.ctx, cs, med, d.Context(), d.Hangup, b.steps, b.hangupAfter, log)
+	log.Info("sim: call ended")
+}
+
+// e164 writes a dialed user part as E.164 when it is a plain number
+// ("15550000000" -> "+15550000000"); anything else is kept as it is.
+func e164(user string) string {
+	if user == "" {
+		return ""
+	}
+	digits := digitsOnly(user)
+	if digits == user || "+"+digits == user {
+		return "+" + digits
+	}
+	return user
+}
