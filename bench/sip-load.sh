@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# bench/sip-load.sh: sipp calls into a MiniVoice DID on loopback.
+#
+#   bash bench/sip-load.sh
+#
+# 1. Call rate: for each rate in SIPLOAD_RATES, SIPLOAD_SECONDS of calls whose
+#    actions are say "Hello" + hangup, with sipp playing G.711 audio back
+#    (bench/sipp/uac_platform_hangs_up.xml). Reports successful/failed calls.
+# 2. Concurrency: SIPLOAD_CONCURRENT calls held up at once (actions: pause for
+#    SIPLOAD_HOLD seconds, so RTP flows both ways), sampling the server's RSS
+#    and CPU at the peak; memory per call = (peak RSS - idle RSS) / live calls.
+# Only 127.0.0.1 is used; every sipp run is bounded by -m and -timeout.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RATES=${SIPLOAD_RATES:-50 100 200 300}
+SECONDS_PER_RATE=${SIPLOAD_SECONDS:-20}
+CONCURRENT=${SIPLOAD_CONCURRENT:-500}
+HOLD=${SIPLOAD_HOLD:-40}
+SIP_PORT=${SIPLOAD_SIP_PORT:-25060}
+HTTP_PORT=${SIPLOAD_HTTP_PORT:-28080}
+ANSWER_PORT=${SIPLOAD_ANSWER_PORT:-28099}
+KEY=mvk_op_sipload$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+command -v sipp >/dev/null || { echo "sipp (Debian sip-tester) is required" >&2; exit 1; }
+
+WORK=$(mktemp -d -t minivoice-sipload.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
+go build -o "$WORK/answer" "$ROOT/bench/answer"
+
+start_answer() { # $1: actions JSON
+	[[ -n ${ANSWER_PID:-} ]] && kill "$ANSWER_PID" 2>/dev/null && wait "$ANSWER_PID" 2>/dev/null || true
+	"$WORK/answer" -listen "127.0.0.1:$ANSWER_PORT" -actions "$1" & ANSWER_PID=$!; PIDS+=("$ANSWER_PID")
+	sleep 0.5
+}
+
+MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve --data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" \
+	--sip "127.0.0.1:$SIP_PORT" --rtp-ports 30000-60000 --allow-private-urls 127.0.0.0/8 --log-level error \
+	>"$WORK/serve.out" 2>"$WORK/serve.err" & SERVER=$!; PIDS+=("$SERVER")
+for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
+api() { curl -fsS "127.0.0.1:$HTTP_PORT$1" -H "Authorization: Bearer $KEY" ${2:+-d "$2"}; }
+CUST=$(api /v1/customers '{"name":"sipload","max_concurrent_calls":100000,"max_cps":10000}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+APP=$(api /v1/applications "{\"customer_id\":\"$CUST\",\"name\":\"load\",\"answer_url\":\"http://127.0.0.1:$ANSWER_PORT/answer\"}" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+api /v1/trunks '{"name":"sipp","direction":"inbound","allowed_cidrs":["127.0.0.1"]}' >/dev/null
+api /v1/numbers "{\"number\":\"+15551230002\",\"customer_id\":\"$CUST\",\"application_id\":\"$APP\"}" >/dev/null
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$SERVER/stat"; }
+TCK=$(getconf CLK_TCK)
+
+echo "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB"
+echo
+echo "| calls/s offered | calls | successful | failed | failed % | server CPU % | wall s |"
+echo "|---|---|---|---|---|---|---|"
+start_answer '[{"action":"say","text":"Hello"},{"action":"hangup"}]'
+for rate in $RATES; do
+	total=$((rate * SECONDS_PER_RATE))
+	c0=$(cpu_ticks); t0=$(date +%s.%N)
+	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
+		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 >/dev/null 2>&1) || true
+	t1=$(date +%s.%N); c1=$(cpu_ticks)
+	last=$(tail -1 "$WORK/stat_$rate.csv")
+	hdr=$(head -1 "$WORK/stat_$rate.csv")
+	col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
+	ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
+	bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
+	wall=$(echo "$t1 - $t0" | bc)
+	cpu=$(echo "scale=1; ($c1 - $c0) * 100 / $TCK / $wall" | bc)
+	pct=$(echo "scale=3; $bad * 100 / ($ok + $bad)" | bc)
+	echo "| $rate | $total | $ok | $bad | $pct | $cpu | $wall |"
+	sleep 3
+done
+
+echo
+start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
+idle=$(rss_kib)
+(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+	-i 127.0.0.1 -r 50 -m "$CONCURRENT" -l "$CONCURRENT" -nostdin -timeout $((HOLD + 120)) -max_socket 10000 \
+	-trace_stat -stf "$WORK/stat_conc.csv" -fd 1 >/dev/null 2>&1) & SIPP=$!
+peak_calls=0; peak_rss=$idle; c0=$(cpu_ticks); t0=$(date +%s.%N)
+for _ in $(seq $((HOLD + 60))); do
+	sleep 1
+	kill -0 "$SIPP" 2>/dev/null || break
+	live=$(curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_active_calls / {print $2}')
+	live=${live%.*}
+	if (( live > peak_calls )); then peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N); fi
+done
+wait "$SIPP" || true
+last=$(tail -1 "$WORK/stat_conc.csv"); hdr=$(head -1 "$WORK/stat_conc.csv")
+col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
+ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')"); bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
+per_call=$(( (peak_rss - idle) / (peak_calls > 0 ? peak_calls : 1) ))
+cpu=$(echo "scale=1; (${c1:-0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)" | bc)
+echo "| concurrent calls wanted | peak live calls | successful | failed | idle RSS MiB | peak RSS MiB | KiB per live call | server CPU % while ramping |"
+echo "|---|---|---|---|---|---|---|---|"
+echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
