@@ -97,3 +97,14 @@ cpu=$(echo "scale=1; (${c1:-0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)"
 echo "| concurrent calls wanted | peak live calls | successful | failed | idle RSS MiB | peak RSS MiB | KiB per live call | server CPU % while ramping |"
 echo "|---|---|---|---|---|---|---|---|"
 echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
+
+# RTP send jitter: the platform's histogram of how far each sent frame's
+# interval strays from 20 ms, over every call of this run.
+echo
+curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
+	/^minivoice_rtp_send_jitter_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART+4, RLENGTH-5); b[++n] = le; c[n] = $2 }
+	/^minivoice_rtp_send_jitter_seconds_count/ { total = $2 }
+	END {
+		if (total == 0) { print "RTP send jitter: no frames measured"; exit }
+		for (i = 1; i <= n; i++) if (c[i] >= 0.99 * total) { printf "RTP send jitter: %d frames, p99 <= %s s (bucket bound)\n", total, b[i]; exit }
+	}'

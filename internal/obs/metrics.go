@@ -23,6 +23,7 @@ type Metrics struct {
 	RTPLost        prometheus.Counter
 	JobQueueDepth  *prometheus.GaugeVec
 	InboundRefused *prometheus.CounterVec
+	RTPSendJitter  prometheus.Histogram
 }
 
 // NewMetrics registers every metric on a fresh registry.
@@ -59,7 +60,11 @@ func NewMetrics() *Metrics {
 	m.InboundRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "minivoice_sip_inbound_refused_total", Help: "Inbound INVITEs refused before a call record, by SIP status.",
 	}, []string{"code"})
-	r.MustRegister(m.InboundRefused, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
+	m.RTPSendJitter = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "minivoice_rtp_send_jitter_seconds", Help: "How far each sent 20 ms audio frame's interval strays from 20 ms.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .02, .05},
+	})
+	r.MustRegister(m.RTPSendJitter, m.InboundRefused, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
 		m.JobQueueDepth, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -127,7 +127,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	defer med.Close()
 	answered.Store(true)
-	l, err := newLeg(med, e.now())
+	l, err := newLeg(med, e.now(), e.metrics.RTPSendJitter)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = d.Hangup(context.WithoutCancel(ctx))

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/diago/audio"
 	dmedia "github.com/emiago/diago/media"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // leg is the media side of one call: what the platform sends (paced 20 ms
@@ -29,10 +30,12 @@ type leg struct {
 
 	lastRTP  atomic.Int64 // unix nanos of the last packet received
 	received atomic.Int64 // packets received
+
+	jitter prometheus.Observer // send-interval deviation, nil to skip
 }
 
 // newLeg wraps answered media.
-func newLeg(m *diago.DialogMedia, now time.Time) (*leg, error) {
+func newLeg(m *diago.DialogMedia, now time.Time, jitter prometheus.Observer) (*leg, error) {
 	w, err := m.AudioWriter()
 	if err != nil {
 		return nil, fmt.Errorf("audio writer: %w", err)
@@ -43,7 +46,7 @@ func newLeg(m *diago.DialogMedia, now time.Time) (*leg, error) {
 		return nil, fmt.Errorf("encoder for %s: %w", codec.Name, err)
 	}
 	rate := int(codec.SampleRate)
-	l := &leg{media: m, codec: codec, rate: rate, enc: enc, frame: make([]byte, rate/50*2)}
+	l := &leg{media: m, codec: codec, rate: rate, enc: enc, frame: make([]byte, rate/50*2), jitter: jitter}
 	l.lastRTP.Store(now.UnixNano())
 	return l, nil
 }
@@ -93,6 +96,7 @@ func (l *leg) play(ctx context.Context, samples []int16) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	per := len(l.frame) / 2
+	var prev time.Time
 	for off := 0; off < len(samples); off += per {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -108,6 +112,14 @@ func (l *leg) play(ctx context.Context, samples []int16) error {
 		if _, err := l.enc.Write(l.frame); err != nil {
 			return fmt.Errorf("send audio: %w", err)
 		}
+		// The writer returns on its 20 ms clock tick; how far the interval
+		// between sends strays from 20 ms is the send jitter the far end sees.
+		now := time.Now()
+		if l.jitter != nil && !prev.IsZero() {
+			d := now.Sub(prev) - 20*time.Millisecond
+			l.jitter.Observe(max(d, -d).Seconds())
+		}
+		prev = now
 	}
 	return nil
 }

@@ -153,7 +153,7 @@ func (e *Engine) runOutbound(c *voice.Call) {
 	dialog, med := res.dialog, res.media
 	defer dialog.Close()
 	defer med.Close()
-	l, err := newLeg(med, e.now())
+	l, err := newLeg(med, e.now(), e.metrics.RTPSendJitter)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = dialog.Hangup(context.WithoutCancel(ctx))
