@@ -38,6 +38,8 @@ type Config struct {
 	Version string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// MediaTimeout overrides the SIP engine's 30 s without RTP (tests shorten it).
+	MediaTimeout time.Duration
 	// OnAdminKeyCreated is told the operator key the first time it is generated,
 	// so the caller can print it once.
 	OnAdminKeyCreated func(key, path string)
@@ -88,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		Now: cfg.Now, Logger: cfg.Logger})
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
-		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now})
+		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout})
 	if err != nil {
 		db.Close()
 		return nil, err

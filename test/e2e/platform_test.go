@@ -57,6 +57,12 @@ func (a *answerServer) set(actions string) {
 // startPlatform runs the whole platform in this process on a backend.
 func startPlatform(t *testing.T, backend string) *live {
 	t.Helper()
+	return startPlatformWith(t, backend, platform.Config{})
+}
+
+// startPlatformWith is startPlatform with extra platform settings.
+func startPlatformWith(t *testing.T, backend string, pc platform.Config) *live {
+	t.Helper()
 	dir := t.TempDir()
 	sc := &config.Serve{Data: dir, HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", RTPPortMin: 0, RTPPortMax: 0,
 		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
@@ -64,7 +70,8 @@ func startPlatform(t *testing.T, backend string) *live {
 	if backend == "postgres" {
 		sc.Database = storetest.SchemaURL(t)
 	}
-	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: "mvk_op_e2e_operator_key_000000", Version: "e2e"})
+	pc.Serve, pc.AdminKey, pc.Version = sc, "mvk_op_e2e_operator_key_000000", "e2e"
+	p, err := platform.Start(context.Background(), pc)
 	if err != nil {
 		t.Fatalf("start platform: %v", err)
 	}

@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/minivoice/minivoice/internal/platform"
 )
 
 // sipp runs Debian's sipp (sip-tester) with args, bounded in time.
@@ -114,5 +117,35 @@ func TestSippAsCarrier(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("sipp uas: %v", err)
+	}
+}
+
+// TestSippHoldAndMediaTimeout: re-INVITEs for hold and resume are answered and
+// the call stays up until the caller's BYE; a caller that sends no RTP at all
+// is hung up with media_timeout (shortened to 2 s here).
+func TestSippHoldAndMediaTimeout(t *testing.T) {
+	t.Parallel()
+	l := startPlatformWith(t, "sqlite", platform.Config{MediaTimeout: 2 * time.Second})
+	cust, app := l.fixture()
+	l.do("POST", "/v1/trunks", map[string]any{"name": "sipp", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
+	l.do("POST", "/v1/numbers", map[string]any{"number": "+15551230002", "customer_id": cust, "application_id": app}, 201)
+	l.answers.set(`[{"action":"pause","length":30}]`)
+
+	// Hold and resume within the media timeout: the caller's BYE ends it.
+	scenario, _ := filepath.Abs("../../bench/sipp/uac_reinvite_hold.xml")
+	out, err := sipp(t, l.p.SIP.Addr().String(), "-sf", scenario, "-s", "15551230002", "-m", "1", "-i", "127.0.0.1")
+	if err != nil {
+		t.Fatalf("sipp hold scenario failed: %v\n%s", err, out)
+	}
+	c := l.waitCall(l.latestCall())
+	if c["status"] != "completed" || c["hangup_source"] != "caller" || c["hangup_cause"] != "normal_clearing" {
+		t.Fatalf("call after hold/resume: %v", c)
+	}
+
+	// sipp's default uac sends no RTP: after 2 s of silence from it the platform hangs up.
+	_, _ = sipp(t, l.p.SIP.Addr().String(), "-sn", "uac", "-s", "15551230002", "-m", "1", "-d", "20000", "-i", "127.0.0.1")
+	c = l.waitCall(l.latestCall())
+	if c["hangup_cause"] != "media_timeout" || c["hangup_source"] != "system" {
+		t.Fatalf("call without RTP: %v", c)
 	}
 }
