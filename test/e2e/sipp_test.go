@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,9 @@ func sipp(t *testing.T, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sipp", append([]string{"-nostdin", "-timeout", "40", "-timeout_error"}, args...)...)
 	cmd.Dir = t.TempDir()
+	// The built-in uac_pcap scenario plays pcap/*.pcap from the working
+	// directory; Debian ships them in /usr/share/sip-tester.
+	_ = os.Symlink("/usr/share/sip-tester", filepath.Join(cmd.Dir, "pcap"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -147,5 +151,21 @@ func TestSippHoldAndMediaTimeout(t *testing.T) {
 	c = l.waitCall(l.latestCall())
 	if c["hangup_cause"] != "media_timeout" || c["hangup_source"] != "system" {
 		t.Fatalf("call without RTP: %v", c)
+	}
+}
+
+// TestSippUACPcap: sipp's uac_pcap scenario sends G.711 A-law audio from a
+// capture while the platform speaks; the call negotiates PCMA.
+func TestSippUACPcap(t *testing.T) {
+	t.Parallel()
+	l := startPlatform(t, "sqlite")
+	cust, app := l.fixture()
+	l.do("POST", "/v1/trunks", map[string]any{"name": "sipp", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
+	l.do("POST", "/v1/numbers", map[string]any{"number": "+15551230002", "customer_id": cust, "application_id": app}, 201)
+	l.answers.set(`[{"action":"say","text":"You are heard"},{"action":"pause","length":5}]`)
+	out, _ := sipp(t, l.p.SIP.Addr().String(), "-sn", "uac_pcap", "-s", "15551230002", "-m", "1", "-i", "127.0.0.1")
+	c := l.waitCall(l.latestCall())
+	if c["status"] != "completed" || c["codec"] != "PCMA" {
+		t.Fatalf("call: %v\nsipp: %s", c, out)
 	}
 }
