@@ -261,16 +261,32 @@ func (e *Engine) authorizeTrunk(ctx context.Context, d *diago.DialogServerSessio
 	if h := req.GetHeader("Authorization"); h != nil {
 		user = digestUsername(h.Value())
 	}
-	for _, t := range withAuth {
-		if user == "" || user == t.Username {
-			if err := e.digest.AuthorizeDialog(d, diago.DigestAuth{Username: t.Username, Password: t.Password, Realm: digestRealm}); err != nil {
-				if user == "" {
-					return nil, &Refusal{Why: "digest challenge sent"} // 401 already sent
-				}
-				return nil, &Refusal{Why: "digest authentication failed for " + user}
-			}
-			return t, nil
+	if user == "" {
+		// Challenge; the caller answers with credentials in a new INVITE.
+		t := withAuth[0]
+		res, _ := e.digest.AuthorizeRequest(req, diago.DigestAuth{Username: t.Username, Password: t.Password, Realm: digestRealm})
+		if err := d.WriteResponse(res); err != nil {
+			e.log.Warn("digest challenge", slog.Any("error", err))
 		}
+		return nil, &Refusal{Why: "digest challenge sent"}
+	}
+	for _, t := range withAuth {
+		if user != t.Username {
+			continue
+		}
+		auth := diago.DigestAuth{Username: t.Username, Password: t.Password, Realm: digestRealm}
+		res, err := e.digest.AuthorizeRequest(req, auth)
+		switch {
+		case err == nil && res.StatusCode == 200:
+			return t, nil
+		case errors.Is(err, diago.ErrDigestAuthNoChallenge):
+			// A nonce we no longer know (expired): challenge afresh.
+			req.RemoveHeader("Authorization")
+			res, _ := e.digest.AuthorizeRequest(req, auth)
+			_ = d.WriteResponse(res)
+			return nil, &Refusal{Why: "stale digest nonce, challenged again"}
+		}
+		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "digest authentication failed for " + user}
 	}
 	return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "unknown digest user " + user}
 }

