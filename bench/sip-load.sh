@@ -3,12 +3,14 @@
 #
 #   bash bench/sip-load.sh
 #
-# 1. Call rate: for each rate in SIPLOAD_RATES, SIPLOAD_SECONDS of calls whose
+# 1. Concurrency, first, on a fresh server so its memory baseline is clean:
+#    SIPLOAD_CONCURRENT calls held up at once (actions: pause for SIPLOAD_HOLD
+#    seconds, so RTP flows both ways), sampling the server's RSS and CPU at the
+#    peak; memory per call = (peak RSS - idle RSS) / live calls.
+# 2. Call rate: for each rate in SIPLOAD_RATES, SIPLOAD_SECONDS of calls whose
 #    actions are say "Hello" + hangup, with sipp playing G.711 audio back
 #    (bench/sipp/uac_platform_hangs_up.xml). Reports successful/failed calls.
-# 2. Concurrency: SIPLOAD_CONCURRENT calls held up at once (actions: pause for
-#    SIPLOAD_HOLD seconds, so RTP flows both ways), sampling the server's RSS
-#    and CPU at the peak; memory per call = (peak RSS - idle RSS) / live calls.
+# 3. RTP send jitter p99 from the platform's histogram, after each part.
 # Only 127.0.0.1 is used; every sipp run is bounded by -m and -timeout.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,29 +54,16 @@ TCK=$(getconf CLK_TCK)
 
 echo "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo
-echo "| calls/s offered | calls | successful | failed | failed % | server CPU % | wall s |"
-echo "|---|---|---|---|---|---|---|"
-start_answer '[{"action":"say","text":"Hello"},{"action":"hangup"}]'
-for rate in $RATES; do
-	total=$((rate * SECONDS_PER_RATE))
-	c0=$(cpu_ticks); t0=$(date +%s.%N)
-	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
-		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
-		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 >/dev/null 2>&1) || true
-	t1=$(date +%s.%N); c1=$(cpu_ticks)
-	last=$(tail -1 "$WORK/stat_$rate.csv")
-	hdr=$(head -1 "$WORK/stat_$rate.csv")
-	col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
-	ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
-	bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
-	wall=$(echo "$t1 - $t0" | bc)
-	cpu=$(echo "scale=1; ($c1 - $c0) * 100 / $TCK / $wall" | bc)
-	pct=$(echo "scale=3; $bad * 100 / ($ok + $bad)" | bc)
-	echo "| $rate | $total | $ok | $bad | $pct | $cpu | $wall |"
-	sleep 3
-done
+jitter() { # the platform's histogram of how far each sent frame's interval strays from 20 ms
+	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk -v what="$1" '
+	/^minivoice_rtp_send_jitter_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART+4, RLENGTH-5); b[++n] = le; c[n] = $2 }
+	/^minivoice_rtp_send_jitter_seconds_count/ { total = $2 }
+	END {
+		if (total == 0) { print "RTP send jitter (" what "): no frames measured"; exit }
+		for (i = 1; i <= n; i++) if (c[i] >= 0.99 * total) { printf "RTP send jitter (%s): %d frames, p99 <= %s s (histogram bucket bound)\n", what, total, b[i]; exit }
+	}'
+}
 
-echo
 start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
 idle=$(rss_kib)
 (cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
@@ -98,13 +87,30 @@ echo "| concurrent calls wanted | peak live calls | successful | failed | idle R
 echo "|---|---|---|---|---|---|---|---|"
 echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
 
-# RTP send jitter: the platform's histogram of how far each sent frame's
-# interval strays from 20 ms, over every call of this run.
+jitter "concurrency run"
 echo
-curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
-	/^minivoice_rtp_send_jitter_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART+4, RLENGTH-5); b[++n] = le; c[n] = $2 }
-	/^minivoice_rtp_send_jitter_seconds_count/ { total = $2 }
-	END {
-		if (total == 0) { print "RTP send jitter: no frames measured"; exit }
-		for (i = 1; i <= n; i++) if (c[i] >= 0.99 * total) { printf "RTP send jitter: %d frames, p99 <= %s s (bucket bound)\n", total, b[i]; exit }
-	}'
+echo "| calls/s offered | calls | successful | failed | failed % | server CPU % | wall s |"
+echo "|---|---|---|---|---|---|---|"
+start_answer '[{"action":"say","text":"Hello"},{"action":"hangup"}]'
+for rate in $RATES; do
+	total=$((rate * SECONDS_PER_RATE))
+	c0=$(cpu_ticks); t0=$(date +%s.%N)
+	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
+		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 >/dev/null 2>&1) || true
+	t1=$(date +%s.%N); c1=$(cpu_ticks)
+	last=$(tail -1 "$WORK/stat_$rate.csv")
+	hdr=$(head -1 "$WORK/stat_$rate.csv")
+	col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
+	ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
+	bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
+	wall=$(echo "$t1 - $t0" | bc)
+	cpu=$(echo "scale=1; ($c1 - $c0) * 100 / $TCK / $wall" | bc)
+	pct=$(echo "scale=3; $bad * 100 / ($ok + $bad)" | bc)
+	echo "| $rate | $total | $ok | $bad | $pct | $cpu | $wall |"
+	sleep 3
+done
+
+
+echo
+jitter "all runs"

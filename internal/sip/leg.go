@@ -31,7 +31,8 @@ type leg struct {
 	lastRTP  atomic.Int64 // unix nanos of the last packet received
 	received atomic.Int64 // packets received
 
-	jitter prometheus.Observer // send-interval deviation, nil to skip
+	jitter   prometheus.Observer // send-interval deviation, nil to skip
+	lastSend time.Time           // when the previous frame went out (under writeMu)
 }
 
 // newLeg wraps answered media.
@@ -96,7 +97,6 @@ func (l *leg) play(ctx context.Context, samples []int16) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	per := len(l.frame) / 2
-	var prev time.Time
 	for off := 0; off < len(samples); off += per {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -114,12 +114,14 @@ func (l *leg) play(ctx context.Context, samples []int16) error {
 		}
 		// The writer returns on its 20 ms clock tick; how far the interval
 		// between sends strays from 20 ms is the send jitter the far end sees.
+		// Frames sent back to back (a prompt, silence) are measured; a gap
+		// between two sends longer than 100 ms is a pause in sending, not jitter.
 		now := time.Now()
-		if l.jitter != nil && !prev.IsZero() {
-			d := now.Sub(prev) - 20*time.Millisecond
+		if d := now.Sub(l.lastSend); l.jitter != nil && d < 100*time.Millisecond {
+			d -= 20 * time.Millisecond
 			l.jitter.Observe(max(d, -d).Seconds())
 		}
-		prev = now
+		l.lastSend = now
 	}
 	return nil
 }
