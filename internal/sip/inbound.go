@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/diago"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -118,9 +119,15 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	med, err := d.Answer(diago.AnswerOptions{})
 	if err != nil {
 		log.Warn("answer", slog.Any("error", err))
-		how := ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem}
+		how := ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK"}
 		if d.Context().Err() != nil {
 			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: SourceCaller}
+		} else {
+			// The 200 OK went unacknowledged for 64*T1: end the dialog with a
+			// BYE (RFC 3261 13.3.1.4); nobody may be there to answer it.
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = d.Hangup(bctx)
+			cancel()
 		}
 		_ = rec.end(ctx, how)
 		return

@@ -169,3 +169,20 @@ func TestSippUACPcap(t *testing.T) {
 		t.Fatalf("call: %v\nsipp: %s", c, out)
 	}
 }
+
+// TestSippNoACK: a caller that never ACKs the 200 OK is given up on after
+// 64*T1 (32 s): the platform sends BYE and the call ends with ack_timeout.
+func TestSippNoACK(t *testing.T) {
+	t.Parallel()
+	l := startPlatform(t, "sqlite")
+	cust, app := l.fixture()
+	l.do("POST", "/v1/trunks", map[string]any{"name": "sipp", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
+	l.do("POST", "/v1/numbers", map[string]any{"number": "+15551230002", "customer_id": cust, "application_id": app}, 201)
+	l.answers.set(`[{"action":"pause","length":5}]`)
+	scenario, _ := filepath.Abs("../../bench/sipp/uac_no_ack.xml")
+	out, _ := sipp(t, l.p.SIP.Addr().String(), "-sf", scenario, "-s", "15551230002", "-m", "1", "-i", "127.0.0.1")
+	c := l.waitCall(l.latestCall())
+	if c["status"] != "failed" || c["hangup_cause"] != "ack_timeout" || c["hangup_source"] != "system" {
+		t.Fatalf("call: %v\nsipp: %s", c, out)
+	}
+}
