@@ -26,6 +26,7 @@ command -v sipp >/dev/null || { echo "sipp (Debian sip-tester) is required" >&2;
 
 WORK=$(mktemp -d -t minivoice-sipload.XXXXXX)
 PIDS=()
+# SIGTERM first so the server finishes its CPU profile (SIPLOAD_CPUPROFILE=FILE).
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
@@ -38,7 +39,7 @@ start_answer() { # $1: actions JSON
 	sleep 0.5
 }
 
-MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve --data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" \
+MINIVOICE_CPUPROFILE=${SIPLOAD_CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve --data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" \
 	--sip "127.0.0.1:$SIP_PORT" --rtp-ports 30000-60000 --allow-private-urls 127.0.0.0/8 --log-level error \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" & SERVER=$!; PIDS+=("$SERVER")
 for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done

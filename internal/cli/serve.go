@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -24,6 +26,21 @@ func serve(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
 		return 2
+	}
+	// MINIVOICE_CPUPROFILE=FILE records a CPU profile from start to shutdown,
+	// for the load benchmarks (bench/sip-load.sh); it is not a flag because
+	// operators should not need it.
+	if path := env.Getenv("MINIVOICE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "minivoice serve: cpu profile: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(env.Stderr, "minivoice serve: cpu profile: %v\n", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))

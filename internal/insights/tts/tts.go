@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,44 @@ type Engine struct {
 
 	mu       sync.Mutex
 	inflight map[string]*render
+
+	// decoded keeps recent renders decoded at a call's rate: a prompt that
+	// every call plays would otherwise be read and resampled again per call,
+	// which profiles showed as the largest cost after the UDP writes.
+	decodedMu    sync.Mutex
+	decoded      map[string]*media.PCM
+	decodedOrder []string
+	decodedSize  int // samples held
+}
+
+// maxDecodedSamples bounds the decoded cache: 16 Mi samples (32 MiB), about
+// half an hour of 8 kHz prompts.
+const maxDecodedSamples = 16 << 20
+
+func (e *Engine) cachedPCM(key string) *media.PCM {
+	e.decodedMu.Lock()
+	defer e.decodedMu.Unlock()
+	return e.decoded[key]
+}
+
+func (e *Engine) storePCM(key string, p *media.PCM) {
+	e.decodedMu.Lock()
+	defer e.decodedMu.Unlock()
+	if e.decoded == nil {
+		e.decoded = map[string]*media.PCM{}
+	}
+	if _, ok := e.decoded[key]; ok || len(p.Samples) > maxDecodedSamples/4 {
+		return
+	}
+	for e.decodedSize+len(p.Samples) > maxDecodedSamples && len(e.decodedOrder) > 0 {
+		old := e.decodedOrder[0]
+		e.decodedOrder = e.decodedOrder[1:]
+		e.decodedSize -= len(e.decoded[old].Samples)
+		delete(e.decoded, old)
+	}
+	e.decoded[key] = p
+	e.decodedOrder = append(e.decodedOrder, key)
+	e.decodedSize += len(p.Samples)
 }
 
 // render is one flite run that any number of Render calls wait on.
@@ -167,7 +206,8 @@ func (e *Engine) Renders() int64 { return e.renders.Load() }
 
 // Render speaks text in voice and returns mono PCM at rate. The first render
 // of a (voice, text) runs flite and caches the WAV; later ones, including
-// concurrent ones, reuse it. Cancelling ctx abandons this call; flite itself is
+// concurrent ones, reuse it, and recent ones are kept decoded in memory. The
+// returned PCM may be shared between callers: read it, never modify it. Cancelling ctx abandons this call; flite itself is
 // killed once no caller is waiting for it.
 func (e *Engine) Render(ctx context.Context, voice, text string, rate int) (*media.PCM, error) {
 	if !slices.Contains(e.voices, voice) {
@@ -184,6 +224,10 @@ func (e *Engine) Render(ctx context.Context, voice, text string, rate int) (*med
 	}
 	sum := sha256.Sum256([]byte(voice + "\x00" + text))
 	key := hex.EncodeToString(sum[:])
+	memKey := key + "@" + strconv.Itoa(rate)
+	if p := e.cachedPCM(memKey); p != nil {
+		return p, nil
+	}
 	path := filepath.Join(e.cacheDir, key+".wav")
 	// A cache file that does not decode (say, torn by a power cut despite
 	// the fsync) is thrown away and rendered again, once.
@@ -193,6 +237,7 @@ func (e *Engine) Render(ctx context.Context, voice, text string, rate int) (*med
 		}
 		p, err := decodeFile(path, rate)
 		if err == nil {
+			e.storePCM(memKey, p)
 			return p, nil
 		}
 		if attempt > 0 || !errors.Is(err, media.ErrMalformedWAV) && !errors.Is(err, media.ErrUnsupportedWAV) {

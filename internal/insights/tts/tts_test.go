@@ -370,7 +370,8 @@ func TestRenderReplacesCorruptCacheFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, hex.EncodeToString(sum[:])+".wav"), []byte("RIFF junk"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := e.Render(context.Background(), "kal", "hello again", 8000)
+	// At another rate, so the decoded copy kept in memory does not answer.
+	p, err := e.Render(context.Background(), "kal", "hello again", 16000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,5 +421,27 @@ func TestNew(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{".render-new.wav", "abc.wav"}) {
 		t.Errorf("cache dir after New: %v", names)
+	}
+}
+
+func TestRenderKeepsDecodedPromptsInMemory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := newEngineAt(t, dir)
+	a, err := e.Render(context.Background(), "kal", "the same prompt", 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With the cache file gone, the decoded copy still answers at that rate.
+	entries, _ := os.ReadDir(dir)
+	for _, en := range entries {
+		_ = os.Remove(filepath.Join(dir, en.Name()))
+	}
+	b, err := e.Render(context.Background(), "kal", "the same prompt", 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || e.Renders() != 1 {
+		t.Fatalf("second render was not served from memory (renders %d)", e.Renders())
 	}
 }
