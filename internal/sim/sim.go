@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/sipnet"
 )
 
 // Speaker renders text to speech at a sample rate. The platform's flite
@@ -281,38 +281,14 @@ func codecsFor(names []string) ([]dmedia.Codec, error) {
 	return append(out, dmedia.CodecTelephoneEvent8000), nil
 }
 
-// listen binds UDP and TCP on one port; with port 0 it retries until both
-// halves of a random port are free.
+// listen binds the simulator's SIP sockets, UDP and TCP on one port.
 func (s *Sim) listen(addr string) error {
-	host, portText, err := net.SplitHostPort(addr)
+	udp, tcp, ap, err := sipnet.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("sim: listen %q: %w", addr, err)
+		return fmt.Errorf("sim: %w", err)
 	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535 {
-		return fmt.Errorf("sim: listen %q: bad port", addr)
-	}
-	var lastErr error
-	for try := 0; try < 20; try++ {
-		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err != nil {
-			return fmt.Errorf("sim: listen udp %s: %w", addr, err)
-		}
-		bound := udp.LocalAddr().(*net.UDPAddr)
-		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound.Port)))
-		if err != nil {
-			_ = udp.Close()
-			lastErr = err
-			if port != 0 {
-				return fmt.Errorf("sim: listen tcp %s: %w", addr, err)
-			}
-			continue
-		}
-		ap := bound.AddrPort()
-		s.udp, s.tcp, s.addr = udp, tcp, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		return nil
-	}
-	return fmt.Errorf("sim: listen %s: no free port for both UDP and TCP: %w", addr, lastErr)
+	s.udp, s.tcp, s.addr = udp, tcp, ap
+	return nil
 }
 
 func (s *Sim) closeListeners() {

@@ -21,6 +21,7 @@ import (
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/sipnet"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -154,38 +155,14 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// listen binds UDP and TCP on one port; with port 0 it retries until both
-// halves of a random port are free.
+// listen binds the SIP sockets.
 func (e *Engine) listen(addr string) error {
-	host, portText, err := net.SplitHostPort(addr)
+	udp, tcp, ap, err := sipnet.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("sip listen %q: %w", addr, err)
+		return fmt.Errorf("sip %w", err)
 	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return fmt.Errorf("sip listen %q: bad port", addr)
-	}
-	var lastErr error
-	for try := 0; try < 20; try++ {
-		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err != nil {
-			return fmt.Errorf("sip listen udp %s: %w", addr, err)
-		}
-		bound := udp.LocalAddr().(*net.UDPAddr)
-		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound.Port)))
-		if err != nil {
-			udp.Close()
-			lastErr = err
-			if port != 0 {
-				return fmt.Errorf("sip listen tcp %s: %w", addr, err)
-			}
-			continue
-		}
-		ap := bound.AddrPort()
-		e.udp, e.tcp, e.addr = udp, tcp, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		return nil
-	}
-	return fmt.Errorf("sip listen %s: no free port for UDP and TCP: %w", addr, lastErr)
+	e.udp, e.tcp, e.addr = udp, tcp, ap
+	return nil
 }
 
 func (e *Engine) closeListeners() {
