@@ -155,3 +155,22 @@ func (l *live) latestCall() string {
 	}
 	return list[0].(map[string]any)["id"].(string)
 }
+
+// refusals returns the platform's inbound refusal counters, for failure messages.
+func (l *live) refusals() string {
+	req, _ := http.NewRequest("GET", l.api+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+l.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "minivoice_sip_inbound_refused_total") || strings.HasPrefix(line, "minivoice_active_calls") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
