@@ -81,10 +81,13 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	metrics := obs.NewMetrics()
-	speaker, err := tts.New(tts.Config{CacheDir: filepath.Join(sc.Data, "media", "tts")})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("text to speech: %w", err)
+	// Without flite the platform still runs; `say` then fails the call with
+	// call.error, and the log says why once, here.
+	var speaker sip.Speaker
+	if t, err := tts.New(tts.Config{CacheDir: filepath.Join(sc.Data, "media", "tts")}); err != nil {
+		cfg.Logger.Warn("text to speech unavailable: say actions will fail (install Debian's flite)", slog.Any("error", err))
+	} else {
+		speaker = t
 	}
 	fetcher := callctl.NewFetcher(callctl.FetcherConfig{Allow: sc.AllowPrivateURLs, UserAgent: "MiniVoice/" + cfg.Version,
 		Now: cfg.Now, Logger: cfg.Logger})
