@@ -58,7 +58,10 @@ func (e *Engine) trunkCalls(trunkID string) int {
 	defer e.mu.Unlock()
 	n := 0
 	for _, ac := range e.active {
-		if t := ac.rec.call.TrunkID; t != nil && *t == trunkID {
+		ac.rec.mu.Lock()
+		t := ac.rec.call.TrunkID
+		ac.rec.mu.Unlock()
+		if t != nil && *t == trunkID {
 			n++
 		}
 	}
