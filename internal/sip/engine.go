@@ -86,6 +86,19 @@ type Engine struct {
 
 	mu     sync.Mutex
 	active map[string]*activeCall
+	closed bool // set under mu by Close: no call starts after it
+}
+
+// begin registers a call goroutine unless the engine is closing; a WaitGroup
+// must not gain members while Close waits on it.
+func (e *Engine) begin() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.calls.Add(1)
+	return true
 }
 
 // activeCall is a live call the API can reach: hang it up or replace its actions.
@@ -277,6 +290,9 @@ func (e *Engine) Drain(ctx context.Context) {
 // Close stops listening and ends every call goroutine.
 func (e *Engine) Close() error {
 	e.draining.Store(true)
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
 	e.cancel()
 	e.calls.Wait()
 	e.closeListeners()

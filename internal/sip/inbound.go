@@ -31,7 +31,10 @@ type inboundRoute struct {
 // handleInbound runs one inbound call from INVITE to its final state
 // (telephony.md, Inbound).
 func (e *Engine) handleInbound(d *diago.DialogServerSession) {
-	e.calls.Add(1)
+	if !e.begin() {
+		_ = d.Respond(503, "Service Unavailable", nil)
+		return
+	}
 	defer e.calls.Done()
 	req := d.InviteRequest
 	ctx := e.ctx

@@ -19,7 +19,9 @@ import (
 // PlaceCall starts an outbound call that the API created in queued status; it
 // returns at once and the call proceeds in the background.
 func (e *Engine) PlaceCall(c *voice.Call) {
-	e.calls.Add(1)
+	if !e.begin() {
+		return // shutting down; the call stays queued and is closed at the next start
+	}
 	go func() {
 		defer e.calls.Done()
 		e.runOutbound(c)
