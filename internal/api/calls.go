@@ -149,6 +149,9 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		in.Variables = map[string]string{}
 	}
 	if s.calls != nil {
+		if !s.calls.Accepting() {
+			return &voice.Error{Code: voice.ECodeNoTrunkAvailable, Message: "this server is shutting down; retry on another", RetryAfter: 5}
+		}
 		ok, err := s.calls.HasTrunk(r.Context(), cust.ID)
 		if err != nil {
 			return err

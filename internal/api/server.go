@@ -28,6 +28,8 @@ type Readiness func(ctx context.Context) error
 // CallController places and steers live calls: the telephony engine. Without
 // one, calls stay queued (API-only deployments and tests).
 type CallController interface {
+	// Accepting is false while the engine drains for shutdown.
+	Accepting() bool
 	PlaceCall(c *voice.Call)
 	HasTrunk(ctx context.Context, customerID string) (bool, error)
 	Hangup(callID string) bool

@@ -205,6 +205,9 @@ func (e *Engine) Serve() {
 	}()
 }
 
+// Accepting reports whether new calls are taken (false while draining).
+func (e *Engine) Accepting() bool { return !e.draining.Load() }
+
 // Ready is the readiness check for /readyz.
 func (e *Engine) Ready(context.Context) error {
 	if e.draining.Load() {

@@ -20,7 +20,7 @@ import (
 // returns at once and the call proceeds in the background.
 func (e *Engine) PlaceCall(c *voice.Call) {
 	if !e.begin() {
-		return // shutting down; the call stays queued and is closed at the next start
+		return // closing; the call stays queued and is closed at the next start
 	}
 	go func() {
 		defer e.calls.Done()

@@ -58,6 +58,8 @@ func TestDrainRefusesNewCallsAndEndsLiveOnes(t *testing.T) {
 	if rep.SIPStatus != 503 {
 		t.Errorf("INVITE during drain: %d, want 503", rep.SIPStatus)
 	}
+	// The API refuses new calls while draining rather than queue them.
+	l.do("POST", "/v1/calls", map[string]any{"to": "+15550000001", "from": "+15551230001", "application_id": app}, 503)
 	<-drained
 	c := l.waitCall(id)
 	if c["status"] != "completed" || c["hangup_cause"] != "system_shutdown" || c["hangup_source"] != "system" {
