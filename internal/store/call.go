@@ -137,16 +137,7 @@ func (d *DB) UnfinishedCalls(ctx context.Context) ([]*voice.Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unfinished calls: %w", err)
 	}
-	defer rows.Close()
-	var out []*voice.Call
-	for rows.Next() {
-		c, err := scanCall(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan call: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, scanCall)
 }
 
 func (d *DB) updateCall(ctx context.Context, q queryer, c *voice.Call) error {
@@ -172,14 +163,5 @@ func (d *DB) EndedCalls(ctx context.Context, scope voice.Scope, customerID strin
 	if err != nil {
 		return nil, fmt.Errorf("ended calls: %w", err)
 	}
-	defer rows.Close()
-	var out []*voice.Call
-	for rows.Next() {
-		c, err := scanCall(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan call: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, scanCall)
 }

@@ -320,6 +320,21 @@ func getOne[T any](ctx context.Context, d *DB, kind string, scan func(rowScanner
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// collect scans every row with scan and closes rows; the result is never nil,
+// so an empty list encodes as [] rather than null.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := make([]T, 0)
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // listQuery builds a newest-first keyset-paginated query.
 type listQuery struct {
 	where []string

@@ -75,14 +75,5 @@ func (d *DB) CallEvents(ctx context.Context, scope voice.Scope, callID string) (
 	if err != nil {
 		return nil, fmt.Errorf("call events: %w", err)
 	}
-	defer rows.Close()
-	out := []*voice.Event{}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan event: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, scanEvent)
 }

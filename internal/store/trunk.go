@@ -64,14 +64,5 @@ func (d *DB) ActiveTrunks(ctx context.Context, direction string) ([]*voice.Trunk
 	if err != nil {
 		return nil, fmt.Errorf("active trunks: %w", err)
 	}
-	defer rows.Close()
-	var out []*voice.Trunk
-	for rows.Next() {
-		t, err := scanTrunk(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan trunk: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, scanTrunk)
 }
