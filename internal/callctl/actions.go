@@ -287,6 +287,16 @@ func asTypeError(err error, te **json.UnmarshalTypeError) bool {
 	return ok
 }
 
+// firstErr returns the first non-nil check, so a field list reads as one table.
+func firstErr(checks ...error) error {
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func intRange(path string, v, lo, hi int) error {
 	if v < lo || v > hi {
 		return perr(path, "must be from %d to %d", lo, hi)
@@ -402,17 +412,15 @@ func parseGather(path string, fields map[string]json.RawMessage) (*Gather, error
 			return nil, err
 		}
 	}
-	for _, c := range []error{
+	if err := firstErr(
 		intRange(path+".max_digits", g.MaxDigits, 1, 32),
 		intRange(path+".timeout", g.Timeout, 1, 120),
 		intRange(path+".inter_digit_timeout", g.InterDigitTimeout, 1, 60),
 		intRange(path+".retries", g.Retries, 0, 10),
 		checkURL(path+".action_url", g.ActionURL, false),
 		checkVariableName(path+".variable", g.Variable),
-	} {
-		if c != nil {
-			return nil, c
-		}
+	); err != nil {
+		return nil, err
 	}
 	if !keyRe.MatchString(g.FinishOnKey) {
 		return nil, perr(path+".finish_on_key", `must be one of 0-9, *, # or ""`)
@@ -425,15 +433,13 @@ func parseRecord(path string, fields map[string]json.RawMessage) (*Record, error
 	if err := decodeFields(path, fields, r); err != nil {
 		return nil, err
 	}
-	for _, c := range []error{
+	if err := firstErr(
 		intRange(path+".max_length", r.MaxLength, 1, 14400),
 		intRange(path+".silence_timeout", r.SilenceTimeout, 0, 600),
 		checkURL(path+".action_url", r.ActionURL, false),
 		checkVariableName(path+".variable", r.Variable),
-	} {
-		if c != nil {
-			return nil, c
-		}
+	); err != nil {
+		return nil, err
 	}
 	if !keyRe.MatchString(r.FinishOnKey) {
 		return nil, perr(path+".finish_on_key", `must be one of 0-9, *, # or ""`)
@@ -474,15 +480,13 @@ func parseDial(path string, fields map[string]json.RawMessage) (*Dial, error) {
 			return nil, perr(path+".from", "must be an E.164 number")
 		}
 	}
-	for _, c := range []error{
+	if err := firstErr(
 		intRange(path+".timeout", d.Timeout, 5, 600),
 		intRange(path+".time_limit", d.TimeLimit, 1, 14400),
 		checkURL(path+".action_url", d.ActionURL, false),
 		checkVariableName(path+".variable", d.Variable),
-	} {
-		if c != nil {
-			return nil, c
-		}
+	); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }
