@@ -17,8 +17,62 @@ type Session interface {
 	Pause(ctx context.Context, d time.Duration) error
 	// SetVariables merges vars into the call's variables.
 	SetVariables(ctx context.Context, vars map[string]string) error
-	// Fetch gets a new action list from url (redirect), signed like answer_url.
-	Fetch(ctx context.Context, url string) ([]Action, error)
+	// Fetch gets a new action list from url (redirect), signed like answer_url;
+	// with a non-nil result it is an action_url request carrying it.
+	Fetch(ctx context.Context, url string, result any) ([]Action, error)
+	// Gather plays the prompt with barge-in and collects digits. When the
+	// call goes away mid-gather it returns the result so far with reason
+	// "hangup" and ctx's error.
+	Gather(ctx context.Context, g *Gather) (*GatherResult, error)
+	// Record records the caller into a new Recording.
+	Record(ctx context.Context, r *Record) (*RecordResult, error)
+	// Dial places child calls, bridges the first to answer and returns when
+	// the bridge ends.
+	Dial(ctx context.Context, d *Dial) (*DialResult, error)
+	// Event records an event of the call (call.gather).
+	Event(ctx context.Context, name string, data any) error
+}
+
+// Gather reasons (call-control.md).
+const (
+	ReasonFinishKey = "finish_key"
+	ReasonMaxDigits = "max_digits"
+	ReasonTimeout   = "timeout"
+	ReasonHangup    = "hangup"
+	ReasonSilence   = "silence"
+	ReasonMaxLength = "max_length"
+)
+
+// GatherResult is what a gather collected. Reason "timeout" with empty
+// Digits is the no-input case.
+type GatherResult struct {
+	Digits string `json:"digits"`
+	Reason string `json:"reason"`
+	Speech string `json:"speech,omitempty"`
+}
+
+// RecordResult is a finished record action.
+type RecordResult struct {
+	RecordingID string  `json:"recording_id"`
+	Duration    float64 `json:"duration"`
+	Reason      string  `json:"reason"`
+}
+
+// Dial statuses of a DialResult.
+const (
+	DialCompleted = "completed"
+	DialBusy      = "busy"
+	DialNoAnswer  = "no-answer"
+	DialFailed    = "failed"
+	DialCanceled  = "canceled"
+)
+
+// DialResult is a finished dial. ChildCallID is the call that answered, or
+// the last one tried when none did; Duration is the bridged seconds.
+type DialResult struct {
+	DialStatus  string  `json:"dial_status"`
+	ChildCallID *string `json:"child_call_id"`
+	Duration    int     `json:"duration"`
 }
 
 // End kinds: why a run stopped.
@@ -39,13 +93,6 @@ type End struct {
 	Err error
 	// ActionIndex is the action that ended the run, -1 if none.
 	ActionIndex int
-}
-
-// UnsupportedError is an action this build cannot run yet.
-type UnsupportedError struct{ Kind string }
-
-func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("action %q is not supported by this MiniVoice version", e.Kind)
 }
 
 // Run executes actions in order until they run out, one ends the call, ctx
@@ -111,7 +158,7 @@ func runOne(ctx context.Context, s Session, a Action) runResult {
 	case KindSet:
 		return runResult{err: s.SetVariables(ctx, a.Set.Variables)}
 	case KindRedirect:
-		next, err := s.Fetch(ctx, a.Redirect.URL)
+		next, err := s.Fetch(ctx, a.Redirect.URL, nil)
 		if err != nil {
 			return runResult{err: err}
 		}
@@ -119,6 +166,68 @@ func runOne(ctx context.Context, s Session, a Action) runResult {
 			next = []Action{}
 		}
 		return runResult{next: next}
+	case KindGather:
+		res, err := s.Gather(ctx, a.Gather)
+		if res != nil {
+			// The event goes out even when the caller hung up mid-gather:
+			// what they had typed is still worth knowing.
+			if verr := setNamed(ctx, s, a.Gather.Variable, res.Digits); verr != nil && err == nil {
+				err = verr
+			}
+			if eerr := s.Event(context.WithoutCancel(ctx), "call.gather", res); eerr != nil && err == nil {
+				err = eerr
+			}
+		}
+		return afterResult(ctx, s, res, err, a.Gather.ActionURL)
+	case KindRecord:
+		res, err := s.Record(ctx, a.Record)
+		if res != nil {
+			if verr := setNamed(ctx, s, a.Record.Variable, res.RecordingID); verr != nil && err == nil {
+				err = verr
+			}
+		}
+		return afterResult(ctx, s, res, err, a.Record.ActionURL)
+	case KindDial:
+		res, err := s.Dial(ctx, a.Dial)
+		if res != nil {
+			if verr := setNamed(ctx, s, a.Dial.Variable, res.DialStatus); verr != nil && err == nil {
+				err = verr
+			}
+		}
+		return afterResult(ctx, s, res, err, a.Dial.ActionURL)
 	}
-	return runResult{err: &UnsupportedError{Kind: a.Kind}}
+	return runResult{err: fmt.Errorf("unknown action %q", a.Kind)}
+}
+
+// setNamed stores a result's main value in variables[name], if the action
+// names one; it runs even when the call is gone, so the final call object
+// and the call.gather event carry it.
+func setNamed(ctx context.Context, s Session, name, value string) error {
+	if name == "" {
+		return nil
+	}
+	return s.SetVariables(context.WithoutCancel(ctx), map[string]string{name: value})
+}
+
+// afterResult posts a result to action_url, whose answer replaces the rest of
+// the list (an empty answer hangs up); without action_url the list goes on.
+// A call that is gone posts nothing.
+func afterResult[R any](ctx context.Context, s Session, res *R, err error, actionURL string) runResult {
+	if err != nil || res == nil {
+		if err == nil {
+			err = fmt.Errorf("no result")
+		}
+		return runResult{err: err}
+	}
+	if actionURL == "" || ctx.Err() != nil {
+		return runResult{}
+	}
+	next, err := s.Fetch(ctx, actionURL, res)
+	if err != nil {
+		return runResult{err: err}
+	}
+	if next == nil {
+		next = []Action{}
+	}
+	return runResult{next: next}
 }

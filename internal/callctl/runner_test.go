@@ -21,6 +21,9 @@ type recSession struct {
 	sayErr    error
 	blocking  chan struct{}
 	blockOnce sync.Once
+	gathered  *callctl.GatherResult // what Gather returns; nil = no input
+	posted    []any                 // results sent to action_url
+	events    []string
 }
 
 func (s *recSession) log(x string) {
@@ -58,8 +61,36 @@ func (s *recSession) SetVariables(_ context.Context, v map[string]string) error 
 	s.did = append(s.did, "set")
 	return nil
 }
-func (s *recSession) Fetch(_ context.Context, url string) ([]callctl.Action, error) {
+func (s *recSession) Gather(_ context.Context, g *callctl.Gather) (*callctl.GatherResult, error) {
+	s.log("gather")
+	if s.gathered == nil {
+		return &callctl.GatherResult{Reason: callctl.ReasonTimeout}, nil
+	}
+	r := *s.gathered
+	return &r, nil
+}
+func (s *recSession) Record(_ context.Context, r *callctl.Record) (*callctl.RecordResult, error) {
+	s.log("record")
+	return &callctl.RecordResult{RecordingID: "rec_1", Duration: 2.5, Reason: callctl.ReasonSilence}, nil
+}
+func (s *recSession) Dial(_ context.Context, d *callctl.Dial) (*callctl.DialResult, error) {
+	s.log("dial " + strings.Join(d.To, ","))
+	id := "call_child"
+	return &callctl.DialResult{DialStatus: callctl.DialBusy, ChildCallID: &id}, nil
+}
+func (s *recSession) Event(_ context.Context, name string, _ any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, name)
+	return nil
+}
+func (s *recSession) Fetch(_ context.Context, url string, result any) ([]callctl.Action, error) {
 	s.log("fetch " + url)
+	if result != nil {
+		s.mu.Lock()
+		s.posted = append(s.posted, result)
+		s.mu.Unlock()
+	}
 	body, ok := s.pages[url]
 	if !ok {
 		return nil, errors.New("no such page")
@@ -97,7 +128,13 @@ func TestRun(t *testing.T) {
 			map[string]string{"https://x/empty": `[]`}, nil, callctl.EndListDone, "fetch https://x/empty"},
 		{"failed redirect is an error", `[{"action":"redirect","url":"https://x/missing"}]`, nil, nil, callctl.EndError, "fetch https://x/missing"},
 		{"say failure is an error", `[{"action":"say","text":"x"}]`, nil, errors.New("tts broke"), callctl.EndError, "say x"},
-		{"unsupported action", `[{"action":"gather"}]`, nil, nil, callctl.EndError, ""},
+		{"gather without action_url goes on", `[{"action":"gather"},{"action":"say","text":"next"}]`, nil, nil, callctl.EndListDone, "gather|say next"},
+		{"gather result replaces the rest", `[{"action":"gather","action_url":"https://x/menu"},{"action":"say","text":"never"}]`,
+			map[string]string{"https://x/menu": `[{"action":"say","text":"chosen"}]`}, nil, callctl.EndListDone, "gather|fetch https://x/menu|say chosen"},
+		{"empty action_url answer hangs up", `[{"action":"record","action_url":"https://x/vm"},{"action":"say","text":"never"}]`,
+			map[string]string{"https://x/vm": `[]`}, nil, callctl.EndListDone, "record|fetch https://x/vm"},
+		{"failed action_url is an error", `[{"action":"dial","to":"+15550001000","action_url":"https://x/none"}]`,
+			nil, nil, callctl.EndError, "dial +15550001000|fetch https://x/none"},
 		{"empty list", `[]`, nil, nil, callctl.EndListDone, ""},
 	}
 	for _, tc := range cases {
@@ -115,9 +152,27 @@ func TestRun(t *testing.T) {
 	if s.vars["a"] != "3" || s.vars["b"] != "2" {
 		t.Errorf("vars %v", s.vars)
 	}
-	var ue *callctl.UnsupportedError
-	if end := callctl.Run(context.Background(), s, mustParse(t, `[{"action":"record"}]`), nil); !errors.As(end.Err, &ue) {
-		t.Errorf("record: %+v", end)
+}
+
+func TestRunResultsReachVariablesEventsAndActionURL(t *testing.T) {
+	t.Parallel()
+	s := &recSession{blocking: make(chan struct{}), gathered: &callctl.GatherResult{Digits: "42", Reason: callctl.ReasonFinishKey},
+		pages: map[string]string{"https://x/g": `[{"action":"record","variable":"vm"},{"action":"dial","to":"+15550001000","variable":"ds"}]`}}
+	end := callctl.Run(context.Background(), s, mustParse(t, `[{"action":"gather","variable":"choice","action_url":"https://x/g"}]`), nil)
+	if end.Kind != callctl.EndListDone {
+		t.Fatalf("end %+v", end)
+	}
+	if s.vars["choice"] != "42" || s.vars["vm"] != "rec_1" || s.vars["ds"] != "busy" {
+		t.Errorf("vars %v", s.vars)
+	}
+	if len(s.events) != 1 || s.events[0] != "call.gather" {
+		t.Errorf("events %v", s.events)
+	}
+	if len(s.posted) != 1 {
+		t.Fatalf("posted %v", s.posted)
+	}
+	if g, ok := s.posted[0].(*callctl.GatherResult); !ok || g.Digits != "42" || g.Reason != callctl.ReasonFinishKey {
+		t.Errorf("posted %#v", s.posted[0])
 	}
 }
 

@@ -54,7 +54,7 @@ func sim(ctx context.Context, args []string, env Env) int {
 	platform := fs.String("platform", "127.0.0.1:5060", "the platform's SIP address, shown at start so the trunk set-up can be checked")
 	data := fs.String("data", "", "data directory whose media/tts caches rendered speech (default: a temporary cache)")
 	delay := fs.Duration("answer-delay", netsim.DefaultAnswerDelay, "how long answering numbers ring")
-	codecs := fs.String("codecs", "PCMU,PCMA", "codecs offered, in order of preference")
+	codecs := fs.String("codecs", "G722,PCMU,PCMA", "codecs offered, in order of preference")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
 		return simUsageExit(err, "minivoice sim", env)

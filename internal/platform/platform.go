@@ -21,6 +21,7 @@ import (
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/sip"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
@@ -56,6 +57,7 @@ type Platform struct {
 	HTTPAddr string
 
 	log      *slog.Logger
+	blobs    *recording.Dir
 	http     *http.Server
 	httpDone chan error
 }
@@ -89,11 +91,17 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	} else {
 		speaker = t
 	}
+	blobs, err := recording.NewDir(filepath.Join(sc.Data, "recordings"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("recordings dir: %w", err)
+	}
 	fetcher := callctl.NewFetcher(callctl.FetcherConfig{Allow: sc.AllowPrivateURLs, UserAgent: "MiniVoice/" + cfg.Version,
 		Now: cfg.Now, Logger: cfg.Logger})
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
-		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout})
+		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
+		Recordings: blobs})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -108,10 +116,20 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		if n > 0 {
 			cfg.Logger.Warn("closed calls left unfinished by a previous process", slog.Int("calls", n))
 		}
+		done, failed, err := recording.Recover(ctx, db, blobs, cfg.Now())
+		if err != nil {
+			engine.Close()
+			db.Close()
+			return nil, fmt.Errorf("recover recordings: %w", err)
+		}
+		if done+failed > 0 {
+			cfg.Logger.Warn("closed recordings left in progress by a previous process", slog.Int("completed", done),
+				slog.Int("failed", failed))
+		}
 	}
 	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
-		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine,
+		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs,
 		Ready: map[string]api.Readiness{"sip": engine.Ready}})
 	ln, err := net.Listen("tcp", sc.HTTP)
 	if err != nil {
@@ -120,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, fmt.Errorf("listen %s: %w", sc.HTTP, err)
 	}
 	engine.Serve()
-	p := &Platform{Store: db, SIP: engine, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger,
+	p := &Platform{Store: db, SIP: engine, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
 		httpDone: make(chan error, 1)}
 	p.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
@@ -163,7 +181,7 @@ func (p *Platform) Drain(ctx context.Context) { p.SIP.Drain(ctx) }
 // stops the SIP engine and closes storage.
 func (p *Platform) Shutdown(ctx context.Context) error {
 	err := p.http.Shutdown(ctx)
-	err = errors.Join(err, p.SIP.Close(), p.Store.Close())
+	err = errors.Join(err, p.SIP.Close(), p.Store.Close(), p.blobs.Close())
 	return err
 }
 

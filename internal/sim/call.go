@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,13 +9,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/diago/audio"
 	dmedia "github.com/emiago/diago/media"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 )
 
 // activeThreshold is the level above which a 20 ms frame counts as heard
@@ -154,34 +152,24 @@ func tone(text string, rate int) []int16 {
 }
 
 // pcmRate is the sample rate of a codec's audio, which TTS renders at and
-// recordings are written at. It is the RTP clock rate for G.711; G.722, when
-// it is added, is the exception (16 kHz audio on an 8 kHz RTP clock).
-func pcmRate(c dmedia.Codec) int {
-	return int(c.SampleRate)
-}
+// recordings are written at: 16 kHz for G.722, else the RTP clock rate.
+func pcmRate(c dmedia.Codec) int { return rtpaudio.PCMRate(c) }
 
-// codecName is the SDP name of a codec: "PCMU", "PCMA".
-func codecName(c dmedia.Codec) string {
-	switch c.PayloadType {
-	case 0:
-		return "PCMU"
-	case 8:
-		return "PCMA"
-	}
-	return strings.ToUpper(c.Name)
-}
+// codecName is the SDP name of a codec: "G722", "PCMU", "PCMA".
+func codecName(c dmedia.Codec) string { return rtpaudio.CodecName(c) }
 
 var errNoTelephoneEvent = errors.New("telephone-event was not negotiated; cannot send RFC 4733 DTMF")
 
 // sender sends paced 20 ms frames of PCM, encoded to the call's codec, and
 // RFC 4733 digits. Only the goroutine running the call's steps uses it.
 type sender struct {
-	enc   *audio.PCMEncoderWriter
+	w     io.Writer            // RTP payload writer, paced at 20 ms
+	enc   *rtpaudio.AudioCodec // PCM to payload
+	pay   []byte               // one encoded frame
 	dtmf  *diago.DTMFWriter       // nil when telephone-event was not negotiated
 	pkt   *dmedia.RTPPacketWriter // to keep RTP timestamps in step with DTMF events
 	rate  int                     // PCM sample rate
 	clock int                     // RTP clock rate
-	frame []byte                  // one frame of little-endian PCM16
 	zero  []int16                 // one frame of silence
 }
 
@@ -196,32 +184,28 @@ func newSender(med *diago.DialogMedia, codec dmedia.Codec) (*sender, error) {
 			return nil, fmt.Errorf("sim: audio writer: %w", err)
 		}
 	}
-	enc := &audio.PCMEncoderWriter{}
-	if err := enc.Init(codec, w); err != nil {
-		return nil, fmt.Errorf("sim: encoder for %s: %w", codec.Name, err)
+	enc, err := rtpaudio.NewAudioCodec(codec)
+	if err != nil {
+		return nil, fmt.Errorf("sim: encoder: %w", err)
 	}
 	per := pcmRate(codec) * int(codec.SampleDur/time.Millisecond) / 1000
-	return &sender{enc: enc, dtmf: dw, pkt: med.RTPPacketWriter, rate: pcmRate(codec), clock: int(codec.SampleRate),
-		frame: make([]byte, 2*per), zero: make([]int16, per)}, nil
+	return &sender{w: w, enc: enc, dtmf: dw, pkt: med.RTPPacketWriter, rate: pcmRate(codec), clock: int(codec.SampleRate),
+		zero: make([]int16, per)}, nil
 }
 
 // play sends samples in frames, each write paced by the RTP writer's 20 ms
 // clock; it stops early when ctx ends.
 func (s *sender) play(ctx context.Context, samples []int16) error {
 	per := len(s.zero)
+	frame := make([]int16, per)
 	for off := 0; off < len(samples); off += per {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		end := min(off+per, len(samples))
-		for i := range per {
-			var v int16
-			if off+i < end {
-				v = samples[off+i]
-			}
-			binary.LittleEndian.PutUint16(s.frame[2*i:], uint16(v))
-		}
-		if _, err := s.enc.Write(s.frame); err != nil {
+		n := copy(frame, samples[off:min(off+per, len(samples))])
+		clear(frame[n:])
+		s.pay = s.enc.Encode(s.pay[:0], frame)
+		if _, err := s.w.Write(s.pay); err != nil {
 			return fmt.Errorf("sim: send audio: %w", err)
 		}
 	}
@@ -329,14 +313,13 @@ func (r *recorder) read(med *diago.DialogMedia, codec dmedia.Codec, onDTMF func(
 			break
 		}
 	}
-	var dec audio.PCMDecoder
-	if err := dec.Init(codec); err != nil {
+	dec, err := rtpaudio.NewAudioCodec(codec)
+	if err != nil {
 		log.Warn("sim: decoder", slog.Any("error", err))
 		return
 	}
 	buf := make([]byte, dmedia.RTPBufSize)
-	pcm := make([]byte, 2*dmedia.RTPBufSize)
-	samples := make([]int16, dmedia.RTPBufSize)
+	samples := make([]int16, 0, 2*dmedia.RTPBufSize)
 	lastFlush := time.Now()
 	writing := r.w != nil
 	for {
@@ -356,14 +339,8 @@ func (r *recorder) read(med *diago.DialogMedia, codec dmedia.Codec, onDTMF func(
 		if n == 0 || pr.PacketHeader.PayloadType != audioPT || !writing {
 			continue
 		}
-		m, err := dec.DecoderTo(pcm, buf[:n])
-		if err != nil {
-			continue
-		}
-		for i := range m / 2 {
-			samples[i] = int16(binary.LittleEndian.Uint16(pcm[2*i:]))
-		}
-		if err := r.w.Write(samples[:m/2]); err != nil {
+		samples = dec.Decode(samples[:0], buf[:n])
+		if err := r.w.Write(samples); err != nil {
 			log.Warn("sim: recording write", slog.Any("error", err))
 			writing = false // keep draining; finish still closes the file
 			continue

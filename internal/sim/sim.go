@@ -23,6 +23,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 	"github.com/minivoice/minivoice/internal/sipnet"
 )
 
@@ -88,8 +89,8 @@ type Config struct {
 	// negative answers at once.
 	AnswerDelay time.Duration
 	// Codecs are offered and accepted in order of preference, by SDP name:
-	// "PCMU", "PCMA" (telephone-event is always added). Default PCMU, PCMA;
-	// G.722 joins the list once the platform has a codec for it.
+	// "G722", "PCMU", "PCMA" (telephone-event is always added). Default
+	// G722, PCMU, PCMA, as telephony.md has the simulator offer wideband first.
 	Codecs []string
 }
 
@@ -265,17 +266,19 @@ func New(cfg Config) (*Sim, error) {
 // codecsFor maps codec names to diago codecs, telephone-event last.
 func codecsFor(names []string) ([]dmedia.Codec, error) {
 	if len(names) == 0 {
-		names = []string{"PCMU", "PCMA"}
+		names = []string{"G722", "PCMU", "PCMA"}
 	}
 	var out []dmedia.Codec
 	for _, n := range names {
 		switch strings.ToUpper(strings.TrimSpace(n)) {
+		case "G722", "G.722":
+			out = append(out, rtpaudio.CodecG722)
 		case "PCMU":
 			out = append(out, dmedia.CodecAudioUlaw)
 		case "PCMA":
 			out = append(out, dmedia.CodecAudioAlaw)
 		default:
-			return nil, fmt.Errorf("sim: codec %q is not supported (have PCMU, PCMA)", n)
+			return nil, fmt.Errorf("sim: codec %q is not supported (have G722, PCMU, PCMA)", n)
 		}
 	}
 	return append(out, dmedia.CodecTelephoneEvent8000), nil

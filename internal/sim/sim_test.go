@@ -160,8 +160,8 @@ func TestGreetingAudioFlows(t *testing.T) {
 		t.Fatalf("Call: %v", err)
 	}
 	t.Logf("caller heard %v (%v active, RMS %.0f), codec %s", got.HeardDuration, got.HeardActive, got.HeardRMS, got.Codec)
-	if !got.Answered || got.SIPStatus != 200 || got.EndedBy != EndedLocal || got.Codec != "PCMU" {
-		t.Errorf("caller report %+v; want answered with PCMU, hung up by the caller", got)
+	if !got.Answered || got.SIPStatus != 200 || got.EndedBy != EndedLocal || got.Codec != "G722" {
+		t.Errorf("caller report %+v; want answered with G722, hung up by the caller", got)
 	}
 	if got.HeardActive <= time.Second {
 		t.Errorf("caller heard %v of active audio; want > 1 s of the carrier's greeting", got.HeardActive)
@@ -196,7 +196,7 @@ func checkWAV(t *testing.T, r CallReport) {
 	if err != nil {
 		t.Fatalf("recording %s: %v", r.HeardPath, err)
 	}
-	if p.Rate != 8000 || p.Duration() != r.HeardDuration || p.Duration() == 0 {
+	if want := map[string]int{"G722": 16000}[r.Codec]; p.Rate != max(want, 8000) || p.Duration() != r.HeardDuration || p.Duration() == 0 {
 		t.Errorf("recording %s: %d Hz, %v; report says %v", r.HeardPath, p.Rate, p.Duration(), r.HeardDuration)
 	}
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/sipnet"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -56,6 +58,9 @@ type Config struct {
 	Now func() time.Time
 	// MediaTimeout ends a call after this long without RTP; default 30 s.
 	MediaTimeout time.Duration
+	// Recordings stores recording files; nil makes every recording fail
+	// (the call itself goes on).
+	Recordings recording.BlobStore
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -83,6 +88,11 @@ type Engine struct {
 	draining atomic.Bool
 
 	digest *diago.DigestAuthServer
+
+	legMu sync.Mutex
+	legs  map[string]*leg // answered legs by SIP Call-ID, for INFO
+
+	blobs recording.BlobStore // where recordings go; nil: recording fails
 
 	mu     sync.Mutex
 	active map[string]*activeCall
@@ -128,6 +138,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, log: cfg.Logger, metrics: cfg.Metrics,
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
+		legs: map[string]*leg{}, blobs: cfg.Recordings,
 		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
 	if err := e.listen(cfg.Listen); err != nil {
 		return nil, err
@@ -154,7 +165,7 @@ func New(cfg Config) (*Engine, error) {
 	e.ua, e.server = ua, srv
 	port := int(e.addr.Port())
 	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger), diago.WithServerRequestMiddleware(rejectMalformed),
-		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioUlaw, dmedia.CodecAudioAlaw, dmedia.CodecTelephoneEvent8000}})}
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: rtpaudio.MediaCodecs})}
 	for _, network := range []string{"udp", "tcp"} {
 		t := diago.Transport{Transport: network, BindHost: host, BindPort: port, ExternalHost: public, ExternalPort: port}
 		if ip := net.ParseIP(public); ip != nil {
@@ -163,6 +174,7 @@ func New(cfg Config) (*Engine, error) {
 		opts = append(opts, diago.WithTransport(t))
 	}
 	e.dg = diago.NewDiago(ua, opts...)
+	srv.OnInfo(e.onInfo) // after diago, which registers its own (406 to all)
 	e.digest = diago.NewDigestServer()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil

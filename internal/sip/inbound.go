@@ -137,14 +137,18 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	defer med.Close()
 	answered.Store(true)
-	l, err := newLeg(med, e.now(), e.metrics.RTPSendJitter)
+	l, err := newLeg(ctx, med, e.now(), e.metrics.RTPSendJitter)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = d.Hangup(context.WithoutCancel(ctx))
 		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem})
 		return
 	}
-	_ = rec.answered(ctx, l.codecName())
+	_ = rec.answered(ctx, l.name)
+	defer l.close()
+	unregister := e.registerLeg(callIDOf(d.InviteRequest), l)
+	defer unregister()
+	callRec := e.startCallRecording(ctx, rec, l)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallInProgress).Inc()
 
 	end, limit := e.runActions(callCtx, rec, l, actions, replace)
@@ -164,7 +168,9 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	src, _ := apiHangup.Load().(string)
 	how := endingFor(end, limit, remoteBye, src, SourceCallee, SourceCaller)
 	how.SIPCode, how.SIPReason = 200, "OK" // the final response the platform sent
+	l.close()
 	_ = rec.end(ctx, how)
+	e.stopCallRecording(ctx, rec, l, callRec)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, how.Status).Inc()
 }
 

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,67 +10,111 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/diago/audio"
 	dmedia "github.com/emiago/diago/media"
+	"github.com/minivoice/minivoice/internal/media/dtmf"
+	"github.com/minivoice/minivoice/internal/media/rtpaudio"
+	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// leg is the media side of one call: what the platform sends (paced 20 ms
-// frames, encoded to the negotiated codec) and what it receives (read
-// continuously, so the far end's RTP is drained and its silence noticed).
+// frameDur is the packet time of every codec the platform speaks.
+const frameDur = 20 * time.Millisecond
+
+// leg is the media side of one answered call leg. What the platform sends
+// goes out in paced 20 ms frames encoded to the negotiated codec; what it
+// receives is read continuously by the leg's own goroutine, decoded, and
+// handed to whoever listens (the call recorder, a voicemail recorder, the
+// other side of a bridge), while RFC 4733 and SIP INFO key presses are queued
+// on digits.
 type leg struct {
 	media *diago.DialogMedia
 	codec dmedia.Codec
-	rate  int
+	rate  int // PCM sample rate: 16000 for G.722, 8000 for G.711
+	name  string
 
-	writeMu sync.Mutex // one sender at a time: prompts never interleave
-	enc     *audio.PCMEncoderWriter
-	frame   []byte // one 20 ms frame of little-endian PCM16
+	writeMu  sync.Mutex // one sender at a time: prompts never interleave
+	w        io.Writer  // the RTP payload writer; each Write waits for the 20 ms clock
+	enc      *rtpaudio.AudioCodec
+	payload  []byte
+	lastSend time.Time           // when the previous frame went out (under writeMu)
+	jitter   prometheus.Observer // send-interval deviation, nil to skip
+
+	digits chan rune // key presses, oldest first; full means dropped
+	zero   []int16   // one frame of silence
 
 	lastRTP  atomic.Int64 // unix nanos of the last packet received
 	received atomic.Int64 // packets received
 
-	jitter   prometheus.Observer // send-interval deviation, nil to skip
-	lastSend time.Time           // when the previous frame went out (under writeMu)
+	// recorders take both directions of the leg: the whole-call recording
+	// (record: true) and a dial's recording of the bridge. Copy-on-write, so
+	// the media paths read it without a lock.
+	recMu     sync.Mutex
+	recorders atomic.Pointer[[]*recording.Recorder]
+	// farTap receives every decoded frame from the far end (a voicemail
+	// recorder, a bridge), if set.
+	farTap atomic.Pointer[func([]int16)]
+
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-// newLeg wraps answered media.
-func newLeg(m *diago.DialogMedia, now time.Time, jitter prometheus.Observer) (*leg, error) {
+// newLeg wraps answered media and starts reading it; close stops the reader.
+func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, jitter prometheus.Observer) (*leg, error) {
 	w, err := m.AudioWriter()
 	if err != nil {
 		return nil, fmt.Errorf("audio writer: %w", err)
 	}
 	codec := dmedia.CodecAudioFromSession(m.MediaSession())
-	enc := &audio.PCMEncoderWriter{}
-	if err := enc.Init(codec, w); err != nil {
-		return nil, fmt.Errorf("encoder for %s: %w", codec.Name, err)
+	enc, err := rtpaudio.NewAudioCodec(codec)
+	if err != nil {
+		return nil, err
 	}
-	rate := int(codec.SampleRate)
-	l := &leg{media: m, codec: codec, rate: rate, enc: enc, frame: make([]byte, rate/50*2), jitter: jitter}
+	dec, _ := rtpaudio.NewAudioCodec(codec)
+	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), w: w, enc: enc,
+		jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
+	l.zero = make([]int16, l.frameSamples())
 	l.lastRTP.Store(now.UnixNano())
+	r, err := m.AudioReader()
+	if err != nil {
+		return nil, fmt.Errorf("audio reader: %w", err)
+	}
+	dtmfPT := -1
+	for _, c := range m.MediaSession().CommonCodecs() {
+		if c.Matches(dmedia.CodecTelephoneEvent8000) {
+			dtmfPT = int(c.PayloadTypeRecv())
+			break
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		l.readLoop(rctx, r, dec, int(codec.PayloadTypeRecv()), dtmfPT)
+	}()
 	return l, nil
 }
 
-// codecName is the SDP name of the negotiated codec, as the call object shows it.
-func (l *leg) codecName() string {
-	switch l.codec.PayloadType {
-	case 0:
-		return "PCMU"
-	case 8:
-		return "PCMA"
-	}
-	return l.codec.Name
+// close closes the media and waits for the reader to stop; after it
+// returns no recorder or tap is fed any more. Closing twice is harmless.
+func (l *leg) close() {
+	l.cancel()
+	_ = l.media.Close() // unblocks the reader's socket read
+	<-l.done
 }
 
-// readLoop drains received audio until ctx ends or the media closes.
-func (l *leg) readLoop(ctx context.Context) {
-	r, err := l.media.AudioReader()
-	if err != nil {
-		return
-	}
+// frameSamples is one 20 ms frame's sample count.
+func (l *leg) frameSamples() int { return l.rate / 50 }
+
+// readLoop decodes received audio and detects DTMF until ctx ends or the
+// media closes.
+func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCodec, audioPT, dtmfPT int) {
 	buf := make([]byte, dmedia.RTPBufSize)
+	pcm := make([]int16, 0, 2*dmedia.RTPBufSize)
+	det := dtmf.NewDetector()
+	hdr := &l.media.RTPPacketReader.PacketHeader
 	for ctx.Err() == nil {
-		if _, err := r.Read(buf); err != nil {
+		n, err := r.Read(buf)
+		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
 				return
 			}
@@ -83,6 +126,84 @@ func (l *leg) readLoop(ctx context.Context) {
 		}
 		l.received.Add(1)
 		l.lastRTP.Store(time.Now().UnixNano())
+		if n == 0 {
+			continue
+		}
+		switch int(hdr.PayloadType) {
+		case dtmfPT:
+			if ev, ok := det.Packet(hdr.Timestamp, hdr.Marker, buf[:n]); ok {
+				l.pushDigit(ev.Digit)
+			}
+		case audioPT:
+			pcm = dec.Decode(pcm[:0], buf[:n])
+			if rs := l.recorders.Load(); rs != nil {
+				for _, rec := range *rs {
+					rec.WriteFar(pcm)
+				}
+			}
+			if tap := l.farTap.Load(); tap != nil {
+				(*tap)(pcm)
+			}
+		}
+	}
+}
+
+// addRecorder starts feeding r with both directions of the leg.
+func (l *leg) addRecorder(r *recording.Recorder) {
+	l.recMu.Lock()
+	defer l.recMu.Unlock()
+	var next []*recording.Recorder
+	if cur := l.recorders.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, r)
+	l.recorders.Store(&next)
+}
+
+// removeRecorder stops feeding r.
+func (l *leg) removeRecorder(r *recording.Recorder) {
+	l.recMu.Lock()
+	defer l.recMu.Unlock()
+	cur := l.recorders.Load()
+	if cur == nil {
+		return
+	}
+	var next []*recording.Recorder
+	for _, x := range *cur {
+		if x != r {
+			next = append(next, x)
+		}
+	}
+	l.recorders.Store(&next)
+}
+
+// setFarTap routes the far end's decoded audio to fn (nil stops it). fn runs
+// on the media reader and must not keep the slice.
+func (l *leg) setFarTap(fn func([]int16)) {
+	if fn == nil {
+		l.farTap.Store(nil)
+		return
+	}
+	l.farTap.Store(&fn)
+}
+
+// pushDigit queues a key press; a full queue (nobody collecting 64 presses)
+// drops it rather than blocking the media reader.
+func (l *leg) pushDigit(d rune) {
+	select {
+	case l.digits <- d:
+	default:
+	}
+}
+
+// drainDigits discards queued presses.
+func (l *leg) drainDigits() {
+	for {
+		select {
+		case <-l.digits:
+		default:
+			return
+		}
 	}
 }
 
@@ -91,50 +212,70 @@ func (l *leg) silentFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, l.lastRTP.Load()))
 }
 
-// play sends samples (mono PCM16 at the leg's rate) in 20 ms frames, paced by
-// the RTP writer's clock; it stops early when ctx ends.
+// sendFrame encodes and sends one frame; it returns on the RTP writer's next
+// 20 ms clock tick, which paces every sender.
+func (l *leg) sendFrame(frame []int16) error {
+	l.payload = l.enc.Encode(l.payload[:0], frame)
+	if _, err := l.w.Write(l.payload); err != nil {
+		return fmt.Errorf("send audio: %w", err)
+	}
+	if rs := l.recorders.Load(); rs != nil {
+		for _, rec := range *rs {
+			rec.WriteNear(frame)
+		}
+	}
+	// How far the interval between sends strays from 20 ms is the send jitter
+	// the far end sees. A gap longer than 100 ms is a pause in sending.
+	now := time.Now()
+	if d := now.Sub(l.lastSend); l.jitter != nil && d < 100*time.Millisecond {
+		d -= frameDur
+		l.jitter.Observe(max(d, -d).Seconds())
+	}
+	l.lastSend = now
+	return nil
+}
+
+// play sends samples (mono PCM16 at the leg's rate) in 20 ms frames; it
+// stops early when ctx ends.
 func (l *leg) play(ctx context.Context, samples []int16) error {
+	return l.playUntil(ctx, samples, nil)
+}
+
+// playUntil is play that also stops, returning errBargeIn, when stop has
+// something (a key press for barge-in). A nil stop never fires.
+func (l *leg) playUntil(ctx context.Context, samples []int16, stop <-chan rune) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	per := len(l.frame) / 2
+	per := l.frameSamples()
+	frame := make([]int16, per)
 	for off := 0; off < len(samples); off += per {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		end := min(off+per, len(samples))
-		for i := range per {
-			var s int16
-			if off+i < end {
-				s = samples[off+i]
-			}
-			binary.LittleEndian.PutUint16(l.frame[2*i:], uint16(s))
+		if stop != nil && len(stop) > 0 {
+			return errBargeIn
 		}
-		if _, err := l.enc.Write(l.frame); err != nil {
-			return fmt.Errorf("send audio: %w", err)
-		}
-		// The writer returns on its 20 ms clock tick; how far the interval
-		// between sends strays from 20 ms is the send jitter the far end sees.
-		// Frames sent back to back (a prompt, silence) are measured; a gap
-		// between two sends longer than 100 ms is a pause in sending, not jitter.
-		now := time.Now()
-		if d := now.Sub(l.lastSend); l.jitter != nil && d < 100*time.Millisecond {
-			d -= 20 * time.Millisecond
-			l.jitter.Observe(max(d, -d).Seconds())
-		}
-		l.lastSend = now
-	}
-	return nil
-}
-
-// silence sends d of silence: keeping RTP flowing avoids dead air and keeps
-// NAT bindings and the far end's media timers alive.
-func (l *leg) silence(ctx context.Context, d time.Duration) error {
-	frames := int(d / (20 * time.Millisecond))
-	zero := make([]int16, len(l.frame)/2)
-	for i := 0; i < frames; i++ {
-		if err := l.play(ctx, zero); err != nil {
+		n := copy(frame, samples[off:min(off+per, len(samples))])
+		clear(frame[n:])
+		if err := l.sendFrame(frame); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// errBargeIn is a prompt stopped by a key press.
+var errBargeIn = errors.New("barge-in")
+
+// silence sends d of silence: keeping RTP flowing avoids dead air and keeps
+// NAT bindings and the far end's media timers alive.
+func (l *leg) silence(ctx context.Context, d time.Duration) error {
+	return l.play(ctx, make([]int16, int(d/frameDur)*l.frameSamples()))
+}
+
+// silenceFrame sends one frame of silence.
+func (l *leg) silenceFrame() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.sendFrame(l.zero)
 }

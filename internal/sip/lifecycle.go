@@ -149,6 +149,31 @@ func (r *callRecord) setVariables(ctx context.Context, vars map[string]string) e
 	})
 }
 
+// emit records an event of the live call that changes nothing on it
+// (call.gather).
+func (r *callRecord) emit(ctx context.Context, name string, data any) error {
+	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		return []*voice.Event{r.event(name, data, now)}
+	})
+}
+
+// addRecording lists a new recording on the call.
+func (r *callRecord) addRecording(ctx context.Context, id string) error {
+	return r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+		c.RecordingIDs = append(c.RecordingIDs, id)
+		return nil
+	})
+}
+
+// detachedEvent builds an event of this call that is written with something
+// other than the call (a recording), after the call may have ended; it still
+// orders after the call's own events.
+func (r *callRecord) detachedEvent(name string, data any) *voice.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.event(name, data, r.e.clock())
+}
+
 // appError records call.error for an application-side failure.
 func (r *callRecord) appError(ctx context.Context, code, message, url string, httpStatus int) error {
 	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {

@@ -118,24 +118,7 @@ func (e *Engine) runOutbound(c *voice.Call) {
 	}})
 	defer untrack()
 
-	trunks, err := e.outboundTrunks(ctx, c.CustomerID)
-	if err != nil || len(trunks) == 0 {
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
-		return
-	}
-	var res *attemptResult
-	for i, t := range trunks {
-		if t.MaxChannels > 0 && e.trunkCalls(t.ID) > t.MaxChannels {
-			continue
-		}
-		trunkID := t.ID
-		_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event { c.TrunkID = &trunkID; return nil })
-		res = e.invite(callCtx, rec, t, log)
-		if res.dialog != nil || !res.outcome.Failover || callCtx.Err() != nil || i == len(trunks)-1 {
-			break
-		}
-		log.Info("failing over", slog.String("trunk_id", t.ID), slog.Int("sip_code", res.sipCode))
-	}
+	res := e.dialTrunks(callCtx, rec, log)
 	if res == nil {
 		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
 		return
@@ -158,7 +141,7 @@ func (e *Engine) runOutbound(c *voice.Call) {
 	dialog, med := res.dialog, res.media
 	defer dialog.Close()
 	defer med.Close()
-	l, err := newLeg(med, e.now(), e.metrics.RTPSendJitter)
+	l, err := newLeg(ctx, med, e.now(), e.metrics.RTPSendJitter)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = dialog.Hangup(context.WithoutCancel(ctx))
@@ -170,7 +153,11 @@ func (e *Engine) runOutbound(c *voice.Call) {
 		c.SIPCode, c.SIPReason = &code, &reason
 		return nil
 	})
-	_ = rec.answered(ctx, l.codecName())
+	_ = rec.answered(ctx, l.name)
+	defer l.close()
+	unregister := e.registerLeg(callIDOf(dialog.InviteRequest), l)
+	defer unregister()
+	callRec := e.startCallRecording(ctx, rec, l)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallInProgress).Inc()
 	stopBye := context.AfterFunc(dialog.Context(), cancel) // the callee's BYE
 	defer stopBye()
@@ -200,8 +187,35 @@ func (e *Engine) runOutbound(c *voice.Call) {
 	src, _ := apiHangup.Load().(string)
 	how := endingFor(end, limit, remoteBye, src, SourceCaller, SourceCallee)
 	how.SIPCode, how.SIPReason = res.sipCode, res.reason
+	l.close()
 	_ = rec.end(ctx, how)
+	e.stopCallRecording(ctx, rec, l, callRec)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
+}
+
+// dialTrunks tries the customer's trunks in order (telephony.md) until one
+// answers or a failure that must not fail over; nil means no trunk was
+// usable at all.
+func (e *Engine) dialTrunks(ctx context.Context, rec *callRecord, log *slog.Logger) *attemptResult {
+	c := rec.snapshot()
+	trunks, err := e.outboundTrunks(ctx, c.CustomerID)
+	if err != nil || len(trunks) == 0 {
+		return nil
+	}
+	var res *attemptResult
+	for i, t := range trunks {
+		if t.MaxChannels > 0 && e.trunkCalls(t.ID) > t.MaxChannels {
+			continue
+		}
+		trunkID := t.ID
+		_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event { c.TrunkID = &trunkID; return nil })
+		res = e.invite(ctx, rec, t, log)
+		if res.dialog != nil || !res.outcome.Failover || ctx.Err() != nil || i == len(trunks)-1 {
+			break
+		}
+		log.Info("failing over", slog.String("trunk_id", t.ID), slog.Int("sip_code", res.sipCode))
+	}
+	return res
 }
 
 // outboundActions are the call's inline actions, or those of its answer_url

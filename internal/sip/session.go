@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,11 +24,19 @@ type session struct {
 	e   *Engine
 	rec *callRecord
 	leg *leg
+	// keepDigits is set when a key press cut a barge-in prompt short: that
+	// press is the caller answering early and belongs to the next gather,
+	// which otherwise starts by discarding stale presses.
+	keepDigits bool
 }
 
 var _ callctl.Session = (*session)(nil)
 
 func (s *session) Say(ctx context.Context, a *callctl.Say) error {
+	return s.say(ctx, a, a.BargeIn)
+}
+
+func (s *session) say(ctx context.Context, a *callctl.Say, bargeIn bool) error {
 	if s.e.speaker == nil {
 		return fmt.Errorf("say: no text-to-speech engine configured")
 	}
@@ -35,21 +44,35 @@ func (s *session) Say(ctx context.Context, a *callctl.Say) error {
 	if err != nil {
 		return fmt.Errorf("say: %w", err)
 	}
-	for i := 0; i < a.Loop; i++ {
-		if err := s.leg.play(ctx, pcm.Samples); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn)
 }
 
 func (s *session) Play(ctx context.Context, a *callctl.Play) error {
+	return s.play(ctx, a, a.BargeIn)
+}
+
+func (s *session) play(ctx context.Context, a *callctl.Play, bargeIn bool) error {
 	pcm, err := s.e.loadAudio(ctx, a.URL, s.leg.rate)
 	if err != nil {
 		return fmt.Errorf("play %s: %w", a.URL, err)
 	}
-	for i := 0; i < a.Loop; i++ {
-		if err := s.leg.play(ctx, pcm.Samples); err != nil {
+	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn)
+}
+
+// loop plays samples n times; with bargeIn a key press stops it, and the
+// press is kept for the next gather.
+func (s *session) loop(ctx context.Context, samples []int16, n int, bargeIn bool) error {
+	var stop <-chan rune
+	if bargeIn {
+		stop = s.leg.digits
+	}
+	for i := 0; i < n; i++ {
+		err := s.leg.playUntil(ctx, samples, stop)
+		if errors.Is(err, errBargeIn) {
+			s.keepDigits = true
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -59,12 +82,19 @@ func (s *session) Play(ctx context.Context, a *callctl.Play) error {
 func (s *session) Pause(ctx context.Context, d time.Duration) error { return s.leg.silence(ctx, d) }
 
 func (s *session) SetVariables(ctx context.Context, vars map[string]string) error {
+	if len(vars) == 0 {
+		return nil
+	}
 	return s.rec.setVariables(ctx, vars)
 }
 
-func (s *session) Fetch(ctx context.Context, url string) ([]callctl.Action, error) {
+func (s *session) Event(ctx context.Context, name string, data any) error {
+	return s.rec.emit(ctx, name, data)
+}
+
+func (s *session) Fetch(ctx context.Context, url string, result any) ([]callctl.Action, error) {
 	snap := s.rec.snapshot()
-	res, err := s.e.fetcher.Fetch(ctx, callctl.FetchRequest{URL: url, Method: http.MethodPost, App: s.rec.app, Call: &snap})
+	res, err := s.e.fetcher.Fetch(ctx, callctl.FetchRequest{URL: url, Method: http.MethodPost, App: s.rec.app, Call: &snap, Result: result})
 	if err != nil {
 		return nil, err
 	}
@@ -106,9 +136,6 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 	if fe, ok := err.(*callctl.FetchError); ok {
 		return fe.Code, fe.Message, fe.URL, fe.HTTPStatus
 	}
-	if ue, ok := err.(*callctl.UnsupportedError); ok {
-		return "unsupported_action", ue.Error(), "", 0
-	}
 	return "action_failed", err.Error(), "", 0
 }
 
@@ -118,7 +145,6 @@ func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, action
 	c := rec.snapshot()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go l.readLoop(runCtx)
 	var limitHit string
 	limitCh := make(chan string, 1)
 	go func() {

@@ -583,8 +583,8 @@ func (e *scEnv) runOutbound(t *testing.T, tc scOutCase, number string) {
 		if rep.From != scCaller {
 			t.Errorf("simulator saw the call from %q, want %s", rep.From, scCaller)
 		}
-		if tc.simStatus == 200 && (!rep.Answered || rep.Codec != "PCMU") {
-			t.Errorf("simulator report %+v: want answered with PCMU", rep)
+		if tc.simStatus == 200 && (!rep.Answered || rep.Codec != "G722") {
+			t.Errorf("simulator report %+v: want answered with G722", rep)
 		}
 		if rep.HeardActive < tc.heard {
 			t.Errorf("simulator heard %v of active audio (RMS %.0f, %v recorded), want at least %v",
@@ -616,7 +616,7 @@ func scCheckCall(t *testing.T, c map[string]any, status, cause, source string, s
 		t.Errorf("sip_code %v, want %d", c["sip_code"], sipCode)
 	}
 	if answered {
-		if scNum(c["duration"]) < 1 || scStr(c["codec"]) != "PCMU" || c["answered_at"] == nil {
+		if scNum(c["duration"]) < 1 || scStr(c["codec"]) != "G722" || c["answered_at"] == nil {
 			t.Errorf("answered call: duration %v, codec %v, answered_at %v", c["duration"], c["codec"], c["answered_at"])
 		}
 	} else if scNum(c["duration"]) != 0 || c["answered_at"] != nil {
@@ -784,7 +784,7 @@ func (e *scEnv) runInbound(t *testing.T, tc scInCase, cust, did string, opts sim
 		t.Errorf("call %v: want inbound to %s", c, did)
 	}
 	scCheckEvents(t, scEvents(t, e.l, id), tc.events, false)
-	if tc.simStatus == 200 && rep.Codec != "PCMU" {
+	if tc.simStatus == 200 && rep.Codec != "G722" {
 		t.Errorf("simulator codec %q", rep.Codec)
 	}
 	if tc.check != nil {

@@ -1,0 +1,308 @@
+package sip
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// child is one outbound leg of a dial: its call record and, once answered,
+// its media.
+type child struct {
+	rec    *callRecord
+	res    *attemptResult // nil: no trunk could carry it
+	cancel context.CancelFunc
+	// apiHangup is set when the API hung this child up.
+	apiHangup atomic.Value
+	untrack   func()
+	ctx       context.Context
+}
+
+// Dial rings every target at once through the trunks; the first to answer is
+// bridged to the caller and the others are cancelled. While they ring the
+// caller hears ringback. It returns when the bridge ends: either side hangs
+// up, time_limit passes, or the call's actions are replaced.
+func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResult, error) {
+	e := s.e
+	parent := s.rec.snapshot()
+	from := d.From
+	if from == "" {
+		from = parent.From
+		if parent.Direction == voice.DirectionInbound {
+			from = parent.To
+		}
+	}
+	children := make([]*child, len(d.To))
+	for i, to := range d.To {
+		ch, err := e.newChild(ctx, s.rec, parent, from, to, d)
+		if err != nil {
+			for _, c := range children[:i] {
+				c.untrack()
+			}
+			return nil, err
+		}
+		children[i] = ch
+	}
+	defer func() {
+		for _, ch := range children {
+			ch.untrack()
+		}
+	}()
+
+	answered := make(chan *child, len(children))
+	var wg sync.WaitGroup
+	for _, ch := range children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch.res = e.dialTrunks(ch.ctx, ch.rec, e.log.With(slog.String("call_id", ch.rec.call.ID)))
+			if ch.res != nil && ch.res.dialog != nil {
+				answered <- ch
+			}
+		}()
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+
+	// Ringback until someone answers or nobody can.
+	rbCtx, stopRingback := context.WithCancel(ctx)
+	rbDone := make(chan struct{})
+	go func() {
+		defer close(rbDone)
+		if d.Ringback {
+			s.ringback(rbCtx)
+		} else {
+			_ = s.leg.silence(rbCtx, time.Duration(d.Timeout+60)*time.Second)
+		}
+	}()
+	var winner *child
+	select {
+	case winner = <-answered:
+	case <-allDone:
+		select {
+		case winner = <-answered:
+		default:
+		}
+	case <-ctx.Done():
+	}
+	stopRingback()
+	<-rbDone
+	for _, ch := range children {
+		if ch != winner {
+			ch.cancel()
+		}
+	}
+	wg.Wait()
+	// Losers that answered anyway in the race are hung up; the rest are
+	// closed with what their INVITE came to.
+	for _, ch := range children {
+		if ch != winner {
+			e.closeLoser(ctx, ch)
+		}
+	}
+	if winner == nil {
+		return dialFailure(ctx, children), ctx.Err()
+	}
+	dur := e.bridgeChild(ctx, s, winner, d)
+	id := winner.rec.call.ID
+	return &callctl.DialResult{DialStatus: callctl.DialCompleted, ChildCallID: &id, Duration: dur}, ctx.Err()
+}
+
+// newChild creates a child call record (with call.initiated) and makes it
+// reachable by the API, so POST /v1/calls/{child}/hangup works.
+func (e *Engine) newChild(ctx context.Context, prec *callRecord, parent voice.Call, from, to string, d *callctl.Dial) (*child, error) {
+	now := e.clock()
+	pid := parent.ID
+	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: parent.CustomerID, ApplicationID: parent.ApplicationID,
+		ParentCallID: &pid, Status: voice.CallQueued, Direction: voice.DirectionOutbound, From: from, To: to,
+		RecordingChannels: voice.ChannelsDual, Timeout: d.Timeout, TimeLimit: d.TimeLimit, Variables: map[string]string{},
+		Currency: parent.Currency, RecordingIDs: []string{}, CreatedAt: now, UpdatedAt: now}
+	rec := e.newRecord(c, prec.app)
+	if err := rec.create(ctx); err != nil {
+		return nil, err
+	}
+	ch := &child{rec: rec}
+	ch.ctx, ch.cancel = context.WithCancel(ctx)
+	var once sync.Once
+	ch.untrack = e.track(c.ID, &activeCall{rec: rec, replace: make(chan []callctl.Action), hangup: func(source string) {
+		once.Do(func() {
+			ch.apiHangup.Store(source)
+			ch.cancel()
+		})
+	}})
+	return ch, nil
+}
+
+// closeLoser ends a child that did not win.
+func (e *Engine) closeLoser(ctx context.Context, ch *child) {
+	res := ch.res
+	switch {
+	case res == nil:
+		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
+	case res.dialog != nil:
+		// Answered a moment after the winner: thank them and hang up.
+		_ = ch.rec.answered(ctx, "")
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = res.dialog.Hangup(hctx)
+		cancel()
+		res.dialog.Close()
+		_ = res.media.Close()
+		_ = ch.rec.end(ctx, ending{Status: voice.CallCompleted, Cause: CauseNormalClearing, Source: SourceSystem,
+			SIPCode: res.sipCode, SIPReason: res.reason})
+	default:
+		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: SourceCallee, SIPCode: res.sipCode, SIPReason: res.reason}
+		if res.sipCode == 0 {
+			how.Source = SourceSystem
+		}
+		if res.outcome.Status == voice.CallCanceled {
+			how.Source = SourceSystem // another target answered, or the caller left
+			if src, _ := ch.apiHangup.Load().(string); src != "" {
+				how.Source = src
+			}
+		}
+		_ = ch.rec.end(ctx, how)
+	}
+}
+
+// dialFailure sums up a dial nobody answered: busy if any target was busy,
+// no-answer if any rang out, canceled if the caller left, else failed.
+func dialFailure(ctx context.Context, children []*child) *callctl.DialResult {
+	status := callctl.DialFailed
+	seen := map[string]bool{}
+	for _, ch := range children {
+		if ch.res != nil {
+			seen[ch.res.outcome.Status] = true
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		status = callctl.DialCanceled
+	case seen[voice.CallBusy]:
+		status = callctl.DialBusy
+	case seen[voice.CallNoAnswer]:
+		status = callctl.DialNoAnswer
+	}
+	id := children[len(children)-1].rec.call.ID
+	return &callctl.DialResult{DialStatus: status, ChildCallID: &id}
+}
+
+// bridgeChild connects the answered child to the caller until one side
+// leaves or time_limit passes, then ends the child; it returns the child's
+// billed duration in seconds.
+func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *callctl.Dial) int {
+	res := ch.res
+	log := e.log.With(slog.String("call_id", ch.rec.call.ID))
+	defer res.dialog.Close()
+	l, err := newLeg(ctx, res.media, e.now(), e.metrics.RTPSendJitter)
+	if err != nil {
+		log.Error("child media", slog.Any("error", err))
+		_ = res.media.Close()
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = res.dialog.Hangup(hctx)
+		cancel()
+		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK"})
+		return 0
+	}
+	defer l.close()
+	unregister := e.registerLeg(callIDOf(res.dialog.InviteRequest), l)
+	defer unregister()
+	_ = ch.rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+		code, reason := res.sipCode, res.reason
+		c.SIPCode, c.SIPReason = &code, &reason
+		return nil
+	})
+	_ = ch.rec.answered(ctx, l.name)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallInProgress).Inc()
+
+	var dialRec *activeRecording
+	if d.Record {
+		ar, err := e.startRecording(ctx, s.rec, voice.RecordingSourceDial, voice.ChannelsDual, s.leg.rate)
+		if err != nil {
+			log.Warn("dial recording", slog.Any("error", err))
+		} else {
+			dialRec = ar
+			s.leg.addRecorder(ar.w)
+		}
+	}
+
+	bctx, cancel := context.WithCancel(ch.ctx)
+	defer cancel()
+	stopBye := context.AfterFunc(res.dialog.Context(), cancel) // the child's BYE
+	defer stopBye()
+	var limitHit atomic.Bool
+	limit := time.AfterFunc(time.Duration(d.TimeLimit)*time.Second, func() { limitHit.Store(true); cancel() })
+	defer limit.Stop()
+	var mediaDead atomic.Bool
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case now := <-tick.C:
+				if l.silentFor(now) > e.mediaTimeout {
+					mediaDead.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	bridge(bctx, s.leg, l)
+	if dialRec != nil {
+		s.leg.removeRecorder(dialRec.w)
+	}
+
+	remoteBye := res.dialog.Context().Err() != nil
+	if !remoteBye {
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := res.dialog.Hangup(hctx); err != nil {
+			log.Info("bye", slog.Any("error", err))
+		}
+		hcancel()
+	}
+	how := ending{Status: voice.CallCompleted, Cause: CauseNormalClearing, SIPCode: res.sipCode, SIPReason: res.reason}
+	src, _ := ch.apiHangup.Load().(string)
+	switch {
+	case src != "":
+		how.Source = src
+	case remoteBye:
+		how.Source = SourceCallee
+	case limitHit.Load():
+		how.Cause, how.Source = CauseTimeLimit, SourceSystem
+	case mediaDead.Load():
+		how.Cause, how.Source = CauseMediaTimeout, SourceSystem
+	default:
+		how.Source = SourceCaller // the parent side left or moved on
+	}
+	l.close()
+	_ = ch.rec.end(ctx, how)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallCompleted).Inc()
+	if dialRec != nil {
+		e.finishRecording(ctx, s.rec, dialRec)
+	}
+	return ch.rec.snapshot().Duration
+}
+
+// ringback plays the North American ringback cadence (440+480 Hz, 2 s on,
+// 4 s off) to the caller until ctx ends.
+func (s *session) ringback(ctx context.Context) {
+	rate := s.leg.rate
+	tone := make([]int16, 6*rate)
+	for i := 0; i < 2*rate; i++ {
+		t := float64(i) / float64(rate)
+		tone[i] = int16(3000 * (math.Sin(2*math.Pi*440*t) + math.Sin(2*math.Pi*480*t)))
+	}
+	for ctx.Err() == nil {
+		if err := s.leg.play(ctx, tone); err != nil {
+			return
+		}
+	}
+}
