@@ -536,6 +536,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"CallError", voice.CallError{}, nil},
 		{"Event", voice.Event{}, nil},
 		{"Attempt", voice.Attempt{}, nil},
+		{"Recording", voice.Recording{}, nil},
 		{"UsageRow", api.UsageRow{}, nil},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
@@ -662,6 +663,11 @@ func TestOpenAPIEnumsMatchCode(t *testing.T) {
 		{"WebhookEventType", stringEnum(t, doc, schemas["WebhookEventType"]), api.WebhookEvents},
 		{"Action.action", stringEnum(t, doc, prop("Action", "action")), api.Actions},
 		{"Call.status", stringEnum(t, doc, prop("Call", "status")), voice.CallStatuses},
+		{"Recording.status", stringEnum(t, doc, prop("Recording", "status")),
+			[]string{voice.RecordingInProgress, voice.RecordingCompleted, voice.RecordingFailed, voice.RecordingDeleted}},
+		{"Recording.source", stringEnum(t, doc, prop("Recording", "source")),
+			[]string{voice.RecordingSourceCall, voice.RecordingSourceDial, voice.RecordingSourceRecordAction}},
+		{"Recording.channels", stringEnum(t, doc, prop("Recording", "channels")), []string{voice.ChannelsDual, voice.ChannelsMono}},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("%s enum = %q, want %q", c.what, c.got, c.want)

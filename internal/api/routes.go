@@ -60,6 +60,11 @@ func (s *Server) Routes() []Route {
 		{post, "/v1/calls/{id}/actions", AnyKey, "Replace what a live call is doing", s.replaceActions},
 		{get, "/v1/calls/{id}/events", AnyKey, "List a call's events, oldest first", s.listCallEvents},
 
+		{get, "/v1/recordings", AnyKey, "List recordings", s.listRecordings},
+		{get, "/v1/recordings/{id}", AnyKey, "Get a recording", s.getRecording},
+		{get, "/v1/recordings/{id}/media", AnyKey, "Download a recording's WAV file (Range supported)", s.recordingMedia},
+		{del, "/v1/recordings/{id}", CustomerKeys, "Delete a recording and its file", s.deleteRecording},
+
 		{get, "/v1/events", AnyKey, "List events", s.listEvents},
 		{get, "/v1/events/{id}", AnyKey, "Get an event with its delivery attempts", s.getEvent},
 

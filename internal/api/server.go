@@ -53,6 +53,9 @@ type Config struct {
 	Ready map[string]Readiness
 	// Version is reported in /healthz.
 	Version string
+	// Recordings holds the recording files (a *recording.Dir); nil answers
+	// recording media and delete requests with 503 not_ready.
+	Recordings RecordingFiles
 }
 
 // Server is the HTTP API.
@@ -67,6 +70,7 @@ type Server struct {
 	version string
 	mux     *http.ServeMux
 	calls   CallController
+	files   RecordingFiles
 }
 
 // New builds a Server and its routes.
@@ -81,7 +85,8 @@ func New(cfg Config) *Server {
 		cfg.Metrics = obs.NewMetrics()
 	}
 	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
-		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls}
+		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls,
+		files: cfg.Recordings}
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}

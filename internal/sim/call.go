@@ -163,9 +163,9 @@ var errNoTelephoneEvent = errors.New("telephone-event was not negotiated; cannot
 // sender sends paced 20 ms frames of PCM, encoded to the call's codec, and
 // RFC 4733 digits. Only the goroutine running the call's steps uses it.
 type sender struct {
-	w     io.Writer            // RTP payload writer, paced at 20 ms
-	enc   *rtpaudio.AudioCodec // PCM to payload
-	pay   []byte               // one encoded frame
+	w     io.Writer               // RTP payload writer, paced at 20 ms
+	enc   *rtpaudio.AudioCodec    // PCM to payload
+	pay   []byte                  // one encoded frame
 	dtmf  *diago.DTMFWriter       // nil when telephone-event was not negotiated
 	pkt   *dmedia.RTPPacketWriter // to keep RTP timestamps in step with DTMF events
 	rate  int                     // PCM sample rate

@@ -252,7 +252,7 @@ func (l *leg) playUntil(ctx context.Context, samples []int16, stop <-chan rune) 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if stop != nil && len(stop) > 0 {
+		if len(stop) > 0 {
 			return errBargeIn
 		}
 		n := copy(frame, samples[off:min(off+per, len(samples))])

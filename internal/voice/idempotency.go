@@ -37,6 +37,7 @@ type Store interface {
 	NumberStore
 	CallStore
 	EventStore
+	RecordingStore
 	IdempotencyStore
 	Ping(ctx context.Context) error
 	Close() error

@@ -47,6 +47,12 @@ type scEnv struct {
 // and WAVs.
 func scStart(t *testing.T, backend string) *scEnv {
 	t.Helper()
+	return scStartWith(t, backend, nil)
+}
+
+// scStartWith is scStart with simulator scripts for carrier numbers.
+func scStartWith(t *testing.T, backend string, scripts map[string][]string) *scEnv {
+	t.Helper()
 	if _, err := exec.LookPath("flite"); err != nil {
 		t.Skip("flite is not installed")
 	}
@@ -56,7 +62,7 @@ func scStart(t *testing.T, backend string) *scEnv {
 		t.Fatalf("tts: %v", err)
 	}
 	s, err := sim.New(sim.Config{Listen: "127.0.0.1:0", RecordDir: t.TempDir(), Speaker: speaker,
-		AnswerDelay: 200 * time.Millisecond})
+		AnswerDelay: 200 * time.Millisecond, Scripts: scripts})
 	if err != nil {
 		t.Fatalf("sim: %v", err)
 	}
