@@ -35,20 +35,27 @@ func build(t *testing.T) string {
 type server struct {
 	cmd    *exec.Cmd
 	url    string
+	sip    string // HOST:PORT of the SIP listener
 	key    string
 	stderr *bytes.Buffer
 	done   chan error
 }
 
 var (
-	servingRe = regexp.MustCompile(`serving the API on (http://\S+)`)
+	servingRe = regexp.MustCompile(`serving the API on (http://\S+) and SIP on (\S+)`)
 	keyRe     = regexp.MustCompile(`operator key \(shown once.*\): (\S+)`)
 )
 
 // start runs `minivoice serve` on a free loopback port and waits until it says where it listens.
 func start(t *testing.T, bin string, args ...string) *server {
 	t.Helper()
-	data := t.TempDir()
+	return startIn(t, bin, t.TempDir(), args...)
+}
+
+// startIn is start on a given data directory, so a test can restart a
+// server on the data a previous one left.
+func startIn(t *testing.T, bin, data string, args ...string) *server {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stdout, err := cmd.StdoutPipe()
@@ -84,7 +91,7 @@ func start(t *testing.T, bin string, args ...string) *server {
 				s.key = m[1]
 			}
 			if m := servingRe.FindStringSubmatch(line); m != nil {
-				s.url = m[1]
+				s.url, s.sip = m[1], m[2]
 			}
 		case <-timeout:
 			t.Fatalf("serve did not start:\n%s", s.stderr)
@@ -100,6 +107,9 @@ func start(t *testing.T, bin string, args ...string) *server {
 	}
 	if st, _ := os.Stat(filepath.Join(data, "admin.key")); st.Mode().Perm() != 0o600 {
 		t.Errorf("admin.key mode %v, want 0600", st.Mode().Perm())
+	}
+	if s.key == "" {
+		s.key = strings.TrimSpace(string(b)) // a restart on existing data prints no key
 	}
 	if strings.TrimSpace(string(b)) != s.key {
 		t.Fatalf("printed key differs from admin.key")
