@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"sync"
@@ -43,9 +44,10 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 		ch, err := e.newChild(ctx, s.rec, parent, from, to, d)
 		if err != nil {
 			for _, c := range children[:i] {
+				_ = c.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
 				c.untrack()
 			}
-			return nil, err
+			return nil, fmt.Errorf("dial: %w", err)
 		}
 		children[i] = ch
 	}
