@@ -212,7 +212,7 @@ func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *call
 		return 0
 	}
 	defer l.close()
-	unregister := e.registerLeg(callIDOf(res.dialog.InviteRequest), l)
+	unregister := e.registerLeg(res.dialog.InviteRequest, res.dialog.InviteResponse, l)
 	defer unregister()
 	_ = ch.rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
 		code, reason := res.sipCode, res.reason

@@ -90,7 +90,7 @@ type Engine struct {
 	digest *diago.DigestAuthServer
 
 	legMu sync.Mutex
-	legs  map[string]*leg // answered legs by SIP Call-ID, for INFO
+	legs  map[string][]dialogLeg // answered legs by SIP Call-ID, for INFO
 
 	blobs recording.BlobStore // where recordings go; nil: recording fails
 
@@ -138,7 +138,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, log: cfg.Logger, metrics: cfg.Metrics,
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
-		legs: map[string]*leg{}, blobs: cfg.Recordings,
+		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings,
 		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
 	if err := e.listen(cfg.Listen); err != nil {
 		return nil, err

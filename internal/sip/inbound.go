@@ -146,7 +146,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	_ = rec.answered(ctx, l.name)
 	defer l.close()
-	unregister := e.registerLeg(callIDOf(d.InviteRequest), l)
+	unregister := e.registerLeg(d.InviteRequest, d.InviteResponse, l)
 	defer unregister()
 	callRec := e.startCallRecording(ctx, rec, l)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallInProgress).Inc()

@@ -155,7 +155,7 @@ func (e *Engine) runOutbound(c *voice.Call) {
 	})
 	_ = rec.answered(ctx, l.name)
 	defer l.close()
-	unregister := e.registerLeg(callIDOf(dialog.InviteRequest), l)
+	unregister := e.registerLeg(dialog.InviteRequest, dialog.InviteResponse, l)
 	defer unregister()
 	callRec := e.startCallRecording(ctx, rec, l)
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallInProgress).Inc()
