@@ -81,8 +81,10 @@ func (s *Sender) Send(ctx context.Context, d Delivery) Result {
 	if s.UserAgent != "" {
 		req.Header.Set("User-Agent", s.UserAgent)
 	}
-	if err := SignRequest(req.Header, d.ID, now(), d.Body, d.Secrets...); err != nil {
-		return Result{Err: fmt.Errorf("sign: %w", err)}
+	if len(d.Secrets) > 0 {
+		if err := SignRequest(req.Header, d.ID, now(), d.Body, d.Secrets...); err != nil {
+			return Result{Err: fmt.Errorf("sign: %w", err)}
+		}
 	}
 	start := time.Now()
 	resp, err := s.Client.Do(req)
