@@ -1,0 +1,155 @@
+package billing
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+func TestAdmitOrder(t *testing.T) {
+	r := rate("0.60", "0", 60, 60)
+	tests := []struct {
+		name   string
+		change func(c *voice.Customer, req *Request)
+		code   string
+		status int
+	}{
+		{"admitted", func(*voice.Customer, *Request) {}, "", 0},
+		{"suspended before all", func(c *voice.Customer, req *Request) {
+			c.Status = voice.CustomerSuspended
+			c.BlockedPrefixes = []string{"44"}
+		}, voice.ECodeCustomerSuspended, http.StatusForbidden},
+		{"blocked before balance", func(c *voice.Customer, _ *Request) {
+			c.BlockedPrefixes = []string{"44"}
+			c.Balance = dec("0")
+		}, voice.ECodeDestinationNotAllowed, http.StatusForbidden},
+		{"no rate", func(_ *voice.Customer, req *Request) { req.Rate = nil }, voice.ECodeDestinationNotAllowed, http.StatusForbidden},
+		{"max rate", func(c *voice.Customer, _ *Request) { c.MaxRatePerMinute = decp("0.10") }, voice.ECodeDestinationNotAllowed, http.StatusForbidden},
+		{"balance before daily spend", func(c *voice.Customer, req *Request) {
+			c.Balance = dec("0.10")
+			c.DailySpendLimit = decp("1")
+			req.SpentToday = dec("5")
+		}, voice.ECodeInsufficientBalance, http.StatusPaymentRequired},
+		{"daily spend", func(c *voice.Customer, req *Request) {
+			c.DailySpendLimit = decp("1")
+			req.SpentToday = dec("0.50")
+		}, voice.ECodeDailySpendLimit, http.StatusTooManyRequests},
+		{"spent today ignored without a limit", func(_ *voice.Customer, req *Request) { req.SpentToday = dec("1000") }, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAdmitter()
+			c := customer()
+			req := Request{Customer: c, Rate: r, Digits: "442071234567", Now: t0}
+			tc.change(c, &req)
+			release, err := a.Admit(req)
+			if release == nil {
+				t.Fatal("nil release")
+			}
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if a.Calls.Live(c.ID) != 1 {
+					t.Errorf("Live = %d after admission", a.Calls.Live(c.ID))
+				}
+				release()
+				if a.Calls.Live(c.ID) != 0 {
+					t.Errorf("Live = %d after release", a.Calls.Live(c.ID))
+				}
+				return
+			}
+			if err == nil || err.Code != tc.code || err.HTTPStatus() != tc.status {
+				t.Fatalf("Admit = %v, want %s (%d)", err, tc.code, tc.status)
+			}
+			// A refusal holds no slot and takes no token.
+			if a.Calls.Live(c.ID) != 0 || a.CPS.Len() != 0 {
+				t.Errorf("refusal left state: Live %d, buckets %d", a.Calls.Live(c.ID), a.CPS.Len())
+			}
+		})
+	}
+}
+
+func TestAdmitLimiters(t *testing.T) {
+	a := NewAdmitter()
+	c := customer()
+	c.MaxConcurrentCalls, c.MaxCPS = 3, 4
+	req := Request{Customer: c, Rate: rate("0.60", "0", 60, 60), Digits: "442071234567", Now: t0}
+	var releases []func()
+	for range 3 {
+		rel, err := a.Admit(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, rel)
+	}
+	// Fourth call: concurrency refuses first, and takes no CPS token.
+	if _, err := a.Admit(req); err == nil || err.Code != voice.ECodeConcurrencyLimit || err.RetryAfter != ConcurrencyRetryAfter {
+		t.Fatalf("want concurrency_limit, got %v", err)
+	}
+	releases[0]()
+	// One slot free, one token left of 4: admitted.
+	rel, err := a.Admit(req)
+	if err != nil {
+		t.Fatalf("want admission, got %v", err)
+	}
+	rel()
+	// A slot is free but the bucket is empty: cps_limit, and the slot taken
+	// for the check is given back.
+	if _, err := a.Admit(req); err == nil || err.Code != voice.ECodeCPSLimit || err.RetryAfter != 1 {
+		t.Fatalf("want cps_limit, got %v", err)
+	}
+	if a.Calls.Live(c.ID) != 2 {
+		t.Errorf("Live = %d, want 2 (the cps refusal must release its slot)", a.Calls.Live(c.ID))
+	}
+	// 250 ms later a token is back.
+	req.Now = t0.Add(250 * time.Millisecond)
+	if rel, err := a.Admit(req); err != nil {
+		t.Fatalf("after refill: %v", err)
+	} else {
+		rel()
+	}
+}
+
+func TestSIPResponse(t *testing.T) {
+	tests := []struct {
+		code   string
+		status int
+	}{
+		{voice.ECodeDestinationNotAllowed, 403},
+		{voice.ECodeInsufficientBalance, 403},
+		{voice.ECodeCustomerSuspended, 403},
+		{voice.ECodeDailySpendLimit, 403},
+		{voice.ECodeConcurrencyLimit, 503},
+		{voice.ECodeCPSLimit, 503},
+		{voice.ECodeInternal, 500},
+	}
+	for _, tc := range tests {
+		if got, reason := SIPResponse(&voice.Error{Code: tc.code}); got != tc.status || reason == "" {
+			t.Errorf("SIPResponse(%s) = %d %q, want %d", tc.code, got, reason, tc.status)
+		}
+	}
+}
+
+// TestErrorCodesKnown guards against a code this package uses missing from
+// voice's table (it would answer 500).
+func TestErrorCodesKnown(t *testing.T) {
+	c := customer()
+	c.DailySpendLimit = decp("0")
+	errs := []*voice.Error{
+		CheckDestination(c, nil, "1"),
+		CheckBalance(&voice.Customer{Balance: decimal.Zero}, rate("1", "0", 60, 60)),
+		CheckDailySpend(c, dec("1"), nil, t0),
+		CPSError(1, time.Second),
+		ConcurrencyError(1),
+	}
+	want := []int{403, 402, 429, 429, 429}
+	for i, e := range errs {
+		if e == nil || e.HTTPStatus() != want[i] {
+			t.Errorf("error %d: %v, status want %d", i, e, want[i])
+		}
+	}
+}

@@ -1,0 +1,21 @@
+// Package billing decides whether a call may start: the per-customer checks
+// and limits of billing.md (destination allowed, balance, daily spend,
+// concurrent calls, calls per second), each refusal as the *voice.Error the
+// API answers with, independent of storage. The caller looks the customer and
+// the rate up (the rate with rating.Index or the store's MatchRate), sums
+// today's spend, and asks; this package holds only in-process state (the CPS
+// token buckets and the live-call counters).
+//
+// Outbound (POST /v1/calls, a dial child) and inbound (an INVITE to a DID)
+// calls go through the same checks; an inbound refusal is answered with
+// SIPResponse's status instead of the HTTP one.
+//
+// The checks return *voice.Error, not error, so the caller can read Code and
+// RetryAfter without a type assertion. Compare the result with nil before
+// using it as an error: a nil *voice.Error stored in an error interface is
+// not a nil error.
+//
+//	if verr := billing.CheckBalance(cust, rate); verr != nil {
+//		return verr // not: return billing.CheckBalance(cust, rate)
+//	}
+package billing

@@ -1,0 +1,83 @@
+package billing_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/billing"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+func ExampleAdmitter_Admit() {
+	admitter := billing.NewAdmitter() // one per process
+	limit := decimal.RequireFromString("5")
+	cust := &voice.Customer{ID: "cust_a", Status: voice.CustomerActive, Currency: "EUR",
+		Balance: decimal.RequireFromString("1.00"), CreditLimit: decimal.Zero,
+		MaxConcurrentCalls: 1, MaxCPS: 5, DailySpendLimit: &limit}
+	rate := &voice.Rate{PricePerMinute: decimal.RequireFromString("0.60"), InitialIncrement: 60, SubsequentIncrement: 60,
+		Currency: "EUR"}
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	req := billing.Request{Customer: cust, Rate: rate, Digits: "442071234567", SpentToday: decimal.Zero, Now: now}
+
+	release, verr := admitter.Admit(req)
+	fmt.Println("first call:", verr == nil)
+	_, verr = admitter.Admit(req) // still up: max_concurrent_calls is 1
+	fmt.Println("second call:", verr.HTTPStatus(), verr.Code, "Retry-After", verr.RetryAfter)
+	release() // the first call ended
+
+	req.SpentToday = decimal.RequireFromString("4.50")
+	_, verr = admitter.Admit(req)
+	fmt.Println("after spending 4.50:", verr.HTTPStatus(), verr.Code, "Retry-After", verr.RetryAfter)
+
+	status, reason := billing.SIPResponse(verr)
+	fmt.Println("inbound answer:", status, reason)
+	// Output:
+	// first call: true
+	// second call: 429 concurrency_limit Retry-After 5
+	// after spending 4.50: 429 daily_spend_limit Retry-After 43200
+	// inbound answer: 403 Forbidden
+}
+
+func ExampleConcurrency_Acquire() {
+	var live billing.Concurrency
+	release, ok := live.Acquire("cust_a", 1)
+	defer release() // safe even when ok is false
+	_, again := live.Acquire("cust_a", 1)
+	fmt.Println(ok, again, live.Live("cust_a"))
+	release()
+	release() // idempotent
+	fmt.Println(live.Live("cust_a"))
+	// Output:
+	// true false 1
+	// 0
+}
+
+func ExampleCPSLimiter_Allow() {
+	var cps billing.CPSLimiter
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		ok, wait := cps.Allow("cust_a", 2, now)
+		fmt.Println(i, ok, wait)
+	}
+	ok, _ := cps.Allow("cust_a", 2, now.Add(500*time.Millisecond))
+	fmt.Println("after 500 ms:", ok)
+	// Output:
+	// 0 true 0s
+	// 1 true 0s
+	// 2 false 500ms
+	// after 500 ms: true
+}
+
+func ExampleCheckDestination() {
+	maxRate := decimal.RequireFromString("0.20")
+	cust := &voice.Customer{BlockedPrefixes: []string{"1900"}, MaxRatePerMinute: &maxRate}
+	premium := &voice.Rate{PricePerMinute: decimal.RequireFromString("1.50"), Currency: "EUR"}
+	fmt.Println(billing.CheckDestination(cust, premium, "19005550100"))
+	fmt.Println(billing.CheckDestination(cust, premium, "882123456"))
+	fmt.Println(billing.CheckDestination(cust, nil, "999123"))
+	// Output:
+	// destination_not_allowed: calls to +19005550100 are blocked for this customer (blocked prefix 1900)
+	// destination_not_allowed: +882123456 is priced at 1.5 EUR per minute, above this customer's max_rate_per_minute of 0.2
+	// destination_not_allowed: no active rate matches +999123
+}
