@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -39,7 +42,7 @@ type callInput struct {
 // checkActions validates an inline action list (an array or {"actions": [...]})
 // with the same parser the call-control engine uses, so a list the API accepts
 // is a list the call can run; it returns the bare array to store.
-func checkActions(raw json.RawMessage) (json.RawMessage, error) {
+func checkActions(raw json.RawMessage, allow []netip.Prefix) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '{' {
 		var wrapped struct {
@@ -61,7 +64,22 @@ func checkActions(raw json.RawMessage) (json.RawMessage, error) {
 	if len(list) == 0 {
 		return nil, voice.Invalid("actions", "must have 1 to %d actions", callctl.MaxActions)
 	}
+	if err := checkActionURLs(list, allow); err != nil {
+		return nil, err
+	}
 	return raw, nil
+}
+
+// checkActionURLs applies the SSRF guard's API-time check (a literal private
+// address is refused, webhooks.md) to every URL of an inline action list, as
+// to an application's URLs; host names are checked again at every fetch.
+func checkActionURLs(list []callctl.Action, allow []netip.Prefix) error {
+	for _, f := range callctl.URLs(list) {
+		if err := netguard.CheckURL(f.URL, allow); err != nil {
+			return voice.Invalid(f.Path, "%v", err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -110,7 +128,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		if in.AnswerURL != "" {
 			return voice.Invalid("actions", "give actions or answer_url, not both")
 		}
-		if actions, err = checkActions(in.Actions); err != nil {
+		if actions, err = checkActions(in.Actions, s.allow); err != nil {
 			return err
 		}
 	}
@@ -160,17 +178,30 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 			return voice.Errorf(voice.ECodeNoTrunkAvailable, "no active outbound trunk can carry calls of customer %s", cust.ID)
 		}
 	}
+	// billing.md's checks, last: a rate, the balance, the limits. The
+	// ticket holds the call's concurrency slot until the call ends.
+	var ticket *billing.Ticket
+	if s.gate != nil {
+		if ticket, err = s.gate.Admit(r.Context(), cust.ID, voice.DirectionOutbound, to); err != nil {
+			return err
+		}
+	}
 	now := s.clock()
 	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: cust.ID, ApplicationID: app.ID, Status: voice.CallQueued,
 		Direction: voice.DirectionOutbound, From: from, To: to, Record: record, RecordingChannels: channels, Timeout: timeout,
 		TimeLimit: limit, AnswerURL: in.AnswerURL, Actions: actions, Variables: in.Variables, Currency: cust.Currency,
 		RecordingIDs: []string{}, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateCall(r.Context(), c); err != nil {
+		if ticket != nil {
+			ticket.Release()
+		}
 		return err
 	}
 	writeJSON(w, http.StatusCreated, c)
 	if s.calls != nil {
-		s.calls.PlaceCall(c)
+		s.calls.PlaceCall(c, ticket)
+	} else if ticket != nil {
+		ticket.Release() // nothing will place it (API-only server)
 	}
 	return nil
 }
@@ -228,6 +259,9 @@ func (s *Server) replaceActions(w http.ResponseWriter, r *http.Request, p *auth.
 		if errors.As(err, &pe) {
 			return pe.APIError()
 		}
+		return err
+	}
+	if err := checkActionURLs(list, s.allow); err != nil {
 		return err
 	}
 	if c.Status != voice.CallInProgress || s.calls == nil || !s.calls.ReplaceActions(r.Context(), c.ID, list) {

@@ -65,6 +65,15 @@ func TestCallCreateValidation(t *testing.T) {
 			{"private answer_url", func(m map[string]any) { m["answer_url"] = "http://10.0.0.1/x" }, 422, "invalid_request", "answer_url"},
 			{"metadata answer_url", func(m map[string]any) { m["answer_url"] = "http://169.254.169.254/" }, 422, "invalid_request", "answer_url"},
 			{"ftp answer_url", func(m map[string]any) { m["answer_url"] = "ftp://example.com/" }, 422, "invalid_request", "answer_url"},
+			{"private play url", func(m map[string]any) {
+				m["actions"] = []any{map[string]any{"action": "play", "url": "http://10.1.2.3/a.wav"}}
+			}, 422, "invalid_request", "actions[0].url"},
+			{"encoded loopback in a gather prompt", func(m map[string]any) {
+				m["actions"] = []any{map[string]any{"action": "gather", "prompt": []any{map[string]any{"action": "play", "url": "http://2130706433/a.wav"}}}}
+			}, 422, "invalid_request", "actions[0].prompt[0].url"},
+			{"metadata action_url", func(m map[string]any) {
+				m["actions"] = []any{map[string]any{"action": "record", "action_url": "http://169.254.169.254/x"}}
+			}, 422, "invalid_request", "actions[0].action_url"},
 		}
 		for _, tc := range cases {
 			m := base()

@@ -143,7 +143,7 @@ func FuzzCheckActions(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		out, err := checkActions(json.RawMessage(raw))
+		out, err := checkActions(json.RawMessage(raw), nil)
 		if err != nil {
 			ve, ok := err.(*voice.Error)
 			if !ok || ve.Code != voice.ECodeInvalidRequest || !strings.HasPrefix(ve.Param, "actions") {

@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -144,6 +146,7 @@ func (s *Server) createRate(w http.ResponseWriter, r *http.Request, _ *auth.Prin
 	if err := s.store.CreateRate(r.Context(), x); err != nil {
 		return err
 	}
+	s.ratesChanged(r.Context())
 	writeJSON(w, http.StatusCreated, x)
 	return nil
 }
@@ -223,6 +226,7 @@ func (s *Server) updateRate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err := s.store.UpdateRate(r.Context(), x); err != nil {
 		return err
 	}
+	s.ratesChanged(r.Context())
 	writeJSON(w, http.StatusOK, x)
 	return nil
 }
@@ -235,6 +239,7 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err := s.store.DeleteRate(r.Context(), x.ID); err != nil {
 		return err
 	}
+	s.ratesChanged(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -289,6 +294,7 @@ func (s *Server) importRates(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	if err := s.store.ReplaceDeck(r.Context(), cust, direction, rates); err != nil {
 		return err
 	}
+	s.ratesChanged(r.Context())
 	writeJSON(w, http.StatusOK, map[string]any{"imported": len(rates), "customer_id": cust, "direction": direction, "currency": currency})
 	return nil
 }
@@ -419,4 +425,16 @@ func (s *Server) lookupRate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	}
 	writeJSON(w, http.StatusOK, x)
 	return nil
+}
+
+// ratesChanged rebuilds the in-memory rate index that prices calls, so the
+// next call sees the change. A failed rebuild keeps the previous index and is
+// logged: the rate itself is saved and a later change or restart retries.
+func (s *Server) ratesChanged(ctx context.Context) {
+	if s.gate == nil || s.gate.Book == nil {
+		return
+	}
+	if err := s.gate.Book.Reload(context.WithoutCancel(ctx)); err != nil {
+		s.log.Error("rate index reload", slog.Any("error", err))
+	}
 }

@@ -52,6 +52,7 @@ func (s *Server) Routes() []Route {
 		{post, "/v1/applications/{id}/keys", CustomerKeys, "Create an application key", s.createApplicationKey},
 		{get, "/v1/applications/{id}/keys", CustomerKeys, "List an application's keys", s.listApplicationKeys},
 		{post, "/v1/applications/{id}/webhook-secret/rotate", CustomerKeys, "Rotate the webhook secret", s.rotateWebhookSecret},
+		{post, "/v1/applications/{id}/webhook-test", AnyKey, "Send a test webhook and report the receiver's answer", s.webhookTest},
 
 		{post, "/v1/calls", AnyKey, "Create (place) a call", s.createCall},
 		{get, "/v1/calls", AnyKey, "List calls", s.listCalls},
@@ -67,6 +68,7 @@ func (s *Server) Routes() []Route {
 
 		{get, "/v1/events", AnyKey, "List events", s.listEvents},
 		{get, "/v1/events/{id}", AnyKey, "Get an event with its delivery attempts", s.getEvent},
+		{post, "/v1/events/{id}/redeliver", AnyKey, "Queue one more delivery of an event's webhook", s.redeliverEvent},
 
 		{get, "/v1/usage", CustomerKeys, "Usage per day and direction", s.usage},
 	}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"github.com/minivoice/minivoice/internal/billing"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/minivoice/minivoice/internal/webhook"
 )
 
 // Readiness reports whether a dependency other than the database is up (the
@@ -30,7 +32,9 @@ type Readiness func(ctx context.Context) error
 type CallController interface {
 	// Accepting is false while the engine drains for shutdown.
 	Accepting() bool
-	PlaceCall(c *voice.Call)
+	// PlaceCall places a call admitted with t (nil: unpriced) and releases
+	// the ticket when the call ends.
+	PlaceCall(c *voice.Call, t *billing.Ticket)
 	HasTrunk(ctx context.Context, customerID string) (bool, error)
 	Hangup(callID string) bool
 	ReplaceActions(ctx context.Context, callID string, actions []callctl.Action) bool
@@ -56,6 +60,9 @@ type Config struct {
 	// Recordings holds the recording files (a *recording.Dir); nil answers
 	// recording media and delete requests with 503 not_ready.
 	Recordings RecordingFiles
+	// Billing admits new calls and keeps the rate index; nil leaves calls
+	// unpriced and unlimited (API-only tests).
+	Billing *billing.Gate
 }
 
 // Server is the HTTP API.
@@ -71,6 +78,8 @@ type Server struct {
 	mux     *http.ServeMux
 	calls   CallController
 	files   RecordingFiles
+	hooks   *webhook.Sender // sends webhook tests
+	gate    *billing.Gate
 }
 
 // New builds a Server and its routes.
@@ -86,7 +95,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls,
-		files: cfg.Recordings}
+		files: cfg.Recordings, gate: cfg.Billing}
+	s.hooks = newWebhookTestSender(cfg)
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
@@ -292,7 +302,10 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	done = true
 	// A server error, or a request canceled because its client went away
 	// (499), did not complete: a retry with the same key must run, not replay it.
-	if rw.status >= 500 || rw.status == 499 {
+	// A 429 is a limit that passes (concurrency, CPS, daily spend, with
+	// Retry-After): the client is told to retry, so the retry must be able to
+	// succeed with the same key, as Stripe does for rate-limited requests.
+	if rw.status >= 500 || rw.status == 499 || rw.status == http.StatusTooManyRequests {
 		if err := s.store.ReleaseIdempotencyKey(ctx, rec.Owner, key); err != nil {
 			s.log.ErrorContext(ctx, "release idempotency key", slog.Any("error", err))
 		}

@@ -490,3 +490,43 @@ func parseDial(path string, fields map[string]json.RawMessage) (*Dial, error) {
 	}
 	return &d, nil
 }
+
+// FieldURL is a URL inside an action list and the field path naming it.
+type FieldURL struct {
+	Path string // e.g. "actions[2].prompt[0].url"
+	URL  string
+}
+
+// URLs lists the http(s) URLs of a parsed action list, with their paths, so
+// the API can apply the SSRF guard's literal-address check to inline actions
+// as it does to an application's URLs (file:// play URLs are the engine's
+// own and are left out).
+func URLs(actions []Action) []FieldURL {
+	return appendURLs(nil, "actions", actions)
+}
+
+func appendURLs(out []FieldURL, base string, actions []Action) []FieldURL {
+	add := func(path, u string) {
+		if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+			out = append(out, FieldURL{Path: path, URL: u})
+		}
+	}
+	for i, a := range actions {
+		p := fmt.Sprintf("%s[%d]", base, i)
+		switch a.Kind {
+		case KindPlay:
+			add(p+".url", a.Play.URL)
+		case KindRedirect:
+			add(p+".url", a.Redirect.URL)
+		case KindGather:
+			add(p+".action_url", a.Gather.ActionURL)
+			out = appendURLs(out, p+".prompt", a.Gather.Prompt)
+			out = appendURLs(out, p+".no_input_prompt", a.Gather.NoInputPrompt)
+		case KindRecord:
+			add(p+".action_url", a.Record.ActionURL)
+		case KindDial:
+			add(p+".action_url", a.Dial.ActionURL)
+		}
+	}
+	return out
+}

@@ -286,14 +286,7 @@ func (f *Fetcher) secrets(app *voice.Application) []string {
 	if app == nil {
 		return nil
 	}
-	var out []string
-	if app.WebhookSecret != "" {
-		out = append(out, app.WebhookSecret)
-	}
-	if app.PreviousWebhookSecret != "" && app.PreviousSecretExpiresAt != nil && f.now().Before(*app.PreviousSecretExpiresAt) {
-		out = append(out, app.PreviousWebhookSecret)
-	}
-	return out
+	return app.SigningSecrets(f.now())
 }
 
 // attempt makes one request. It returns the actions, or the attempt's

@@ -34,6 +34,7 @@ Usage:
   minivoice serve [flags]     run the platform (API, SIP/RTP, job workers)
   minivoice admin ...         operator chores through the API
   minivoice sim [call] ...    the network simulator (carrier, or one call into the platform)
+  minivoice webhooks ...      a local webhook receiver (listen) and a signature checker (verify)
   minivoice version           print version, commit and Go version
 
 Run "minivoice COMMAND --help" for a command's flags.
@@ -53,6 +54,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return admin(ctx, args[1:], env)
 	case "sim":
 		return sim(ctx, args[1:], env)
+	case "webhooks":
+		return webhooks(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, versionString())
 		return 0

@@ -30,7 +30,12 @@ type Serve struct {
 	AllowPrivateURLs     []netip.Prefix
 	DrainTimeout         time.Duration
 	WebhookRetrySchedule []time.Duration
-	LogLevel             string
+	// WebhookTimeout bounds one webhook attempt (webhooks.md: 15 s).
+	WebhookTimeout time.Duration
+	// WebhookMaxPerHost bounds the webhook requests in flight to one
+	// receiver host, per process.
+	WebhookMaxPerHost int
+	LogLevel          string
 }
 
 // EnvName is the environment variable a flag reads: MINIVOICE_ + upper snake case.
@@ -53,6 +58,8 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.StringVar(&allow, "allow-private-urls", "", "comma-separated CIDRs that customer URLs may point to although private")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Minute, "how long shutdown waits for live calls to end")
 	fs.StringVar(&retry, "webhook-retry-schedule", "5s,5m,30m,2h,5h,10h,10h", "webhook retry delays after the first attempt")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 15*time.Second, "how long a webhook receiver has to answer with a 2xx")
+	fs.IntVar(&c.WebhookMaxPerHost, "webhook-max-per-host", 4, "webhook requests in flight to one receiver host, per process")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
@@ -82,6 +89,12 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	}
 	if c.DrainTimeout < 0 {
 		return nil, fmt.Errorf("--drain-timeout: must not be negative")
+	}
+	if c.WebhookTimeout <= 0 {
+		return nil, fmt.Errorf("--webhook-timeout: must be positive")
+	}
+	if c.WebhookMaxPerHost < 1 {
+		return nil, fmt.Errorf("--webhook-max-per-host: must be at least 1")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -1,6 +1,7 @@
 package netguard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -21,14 +22,19 @@ type ClientConfig struct {
 	ConnectTimeout time.Duration
 	// Timeout bounds the whole request including the body; default 5 s.
 	Timeout time.Duration
+	// Resolver looks host names up; nil is the system's (net.DefaultResolver).
+	// Whatever it answers, the address connected to is checked.
+	Resolver *net.Resolver
 }
 
-// NewClient returns an HTTP client for customer URLs. The address check runs in
-// the dialer's Control hook, after resolution and for the exact address being
-// connected to, so a DNS answer that changes between check and connect (DNS
-// rebinding) cannot slip through. Redirects are not followed: a redirect to
-// an internal address would otherwise bypass the check's intent, and
-// webhooks.md says so.
+// NewClient returns an HTTP client for customer URLs. A host name is resolved
+// once per connection attempt, and the address check runs in the dialer's
+// Control hook, for the exact address being connected to, so a DNS answer
+// that changes between check and connect (DNS rebinding) cannot slip through.
+// Hosts that spell an IPv4 address in a non-standard form (0x7f.1, 2130706433)
+// are refused before any lookup, as CheckURL refuses them. Redirects are not
+// followed: a redirect to an internal address would otherwise bypass the
+// check's intent, and webhooks.md says so.
 func NewClient(cfg ClientConfig) *http.Client {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 3 * time.Second
@@ -37,21 +43,23 @@ func NewClient(cfg ClientConfig) *http.Client {
 		cfg.Timeout = 5 * time.Second
 	}
 	dialer := &net.Dialer{
-		Timeout: cfg.ConnectTimeout,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: cannot parse %s", ErrNotAllowed, address)
-			}
-			if !Allowed(ap.Addr(), cfg.Allow) {
-				return fmt.Errorf("%w: %s is a private or reserved address", ErrNotAllowed, ap.Addr())
-			}
-			return nil
+		Timeout:  cfg.ConnectTimeout,
+		Resolver: cfg.Resolver,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			return checkDial(address, cfg.Allow)
 		},
+	}
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(address); err == nil {
+			if _, _, err := literalAddr(host); err != nil {
+				return nil, fmt.Errorf("%w: %s %v", ErrNotAllowed, host, err)
+			}
+		}
+		return dialer.DialContext(ctx, network, address)
 	}
 	transport := &http.Transport{
 		Proxy:                 nil, // never through a proxy: it would connect for us, unchecked
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.Timeout,
 		MaxIdleConns:          100,
@@ -66,6 +74,19 @@ func NewClient(cfg ClientConfig) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// checkDial is the dial-time check of the resolved address about to be
+// connected to ("ip:port", as the dialer's Control hook gets it).
+func checkDial(address string, allow []netip.Prefix) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: cannot parse %s", ErrNotAllowed, address)
+	}
+	if !Allowed(ap.Addr(), allow) {
+		return fmt.Errorf("%w: %s is a private or reserved address", ErrNotAllowed, ap.Addr())
+	}
+	return nil
 }
 
 // IsNotAllowed reports whether err came from the guard refusing an address.

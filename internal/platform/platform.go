@@ -17,9 +17,11 @@ import (
 
 	"github.com/minivoice/minivoice/internal/api"
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/insights/tts"
+	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/sip"
@@ -48,8 +50,10 @@ type Config struct {
 
 // Platform is a running MiniVoice.
 type Platform struct {
-	Store    *store.DB
-	SIP      *sip.Engine
+	Store *store.DB
+	SIP   *sip.Engine
+	// Jobs runs the background jobs: webhook delivery.
+	Jobs     *jobs.Queue
 	API      *api.Server
 	Metrics  *obs.Metrics
 	AdminKey string
@@ -83,6 +87,18 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	metrics := obs.NewMetrics()
+	// The job queue installs itself as the store's event outbox before
+	// anything writes an event (start-up recovery does), so every event to
+	// deliver gets its job in the same transaction.
+	queue, err := jobs.New(ctx, jobs.Config{Store: db, DatabaseURL: sc.Database, AllowPrivateURLs: sc.AllowPrivateURLs,
+		UserAgent: "MiniVoice/" + cfg.Version, RetrySchedule: sc.WebhookRetrySchedule, Timeout: sc.WebhookTimeout,
+		PerHost: sc.WebhookMaxPerHost, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	// stopQueue releases the queue on a failed start (it never ran).
+	stopQueue := func() { _ = queue.Stop(context.WithoutCancel(ctx)) }
 	// Without flite the platform still runs; `say` then fails the call with
 	// call.error, and the log says why once, here.
 	var speaker sip.Speaker
@@ -93,16 +109,25 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	blobs, err := recording.NewDir(filepath.Join(sc.Data, "recordings"))
 	if err != nil {
+		stopQueue()
 		db.Close()
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
+	book, err := billing.NewBook(ctx, db)
+	if err != nil {
+		stopQueue()
+		db.Close()
+		return nil, err
+	}
+	gate := &billing.Gate{Store: db, Book: book, Admitter: billing.NewAdmitter(), Now: cfg.Now}
 	fetcher := callctl.NewFetcher(callctl.FetcherConfig{Allow: sc.AllowPrivateURLs, UserAgent: "MiniVoice/" + cfg.Version,
 		Now: cfg.Now, Logger: cfg.Logger})
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
-		Recordings: blobs})
+		Recordings: blobs, Gate: gate})
 	if err != nil {
+		stopQueue()
 		db.Close()
 		return nil, err
 	}
@@ -110,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		n, err := engine.Recover(ctx)
 		if err != nil {
 			engine.Close()
+			stopQueue()
 			db.Close()
 			return nil, err
 		}
@@ -119,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		done, failed, err := recording.Recover(ctx, db, blobs, cfg.Now())
 		if err != nil {
 			engine.Close()
+			stopQueue()
 			db.Close()
 			return nil, fmt.Errorf("recover recordings: %w", err)
 		}
@@ -129,16 +156,24 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
-		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs,
-		Ready: map[string]api.Readiness{"sip": engine.Ready}})
+		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs, Billing: gate,
+		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}})
 	ln, err := net.Listen("tcp", sc.HTTP)
 	if err != nil {
 		engine.Close()
+		stopQueue()
 		db.Close()
 		return nil, fmt.Errorf("listen %s: %w", sc.HTTP, err)
 	}
+	if err := queue.Start(ctx); err != nil {
+		ln.Close()
+		engine.Close()
+		stopQueue()
+		db.Close()
+		return nil, err
+	}
 	engine.Serve()
-	p := &Platform{Store: db, SIP: engine, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
+	p := &Platform{Store: db, SIP: engine, Jobs: queue, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
 		httpDone: make(chan error, 1)}
 	p.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
@@ -178,10 +213,12 @@ func (p *Platform) Done() <-chan error { return p.httpDone }
 func (p *Platform) Drain(ctx context.Context) { p.SIP.Drain(ctx) }
 
 // Shutdown stops accepting requests, waits for those in flight until ctx ends,
-// stops the SIP engine and closes storage.
+// stops the SIP engine, then the job workers (deliveries in flight finish
+// while ctx allows; queued ones wait in the database for the next start),
+// and closes storage.
 func (p *Platform) Shutdown(ctx context.Context) error {
 	err := p.http.Shutdown(ctx)
-	err = errors.Join(err, p.SIP.Close(), p.Store.Close(), p.blobs.Close())
+	err = errors.Join(err, p.SIP.Close(), p.Jobs.Stop(ctx), p.Store.Close(), p.blobs.Close())
 	return err
 }
 

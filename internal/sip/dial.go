@@ -39,17 +39,32 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 			from = parent.To
 		}
 	}
-	children := make([]*child, len(d.To))
-	for i, to := range d.To {
+	var children []*child
+	for _, to := range d.To {
+		// Each child is a call of its own: admitted and rated on its own
+		// (billing.md). A refused target is skipped, with no call record,
+		// as POST /v1/calls would create none.
+		ticket, ref := e.admit(ctx, parent.CustomerID, voice.DirectionOutbound, to)
+		if ref != nil {
+			e.log.Info("dial target refused", slog.String("call_id", parent.ID), slog.String("to", to), slog.String("why", ref.Why))
+			continue
+		}
 		ch, err := e.newChild(ctx, s.rec, parent, from, to, d)
 		if err != nil {
-			for _, c := range children[:i] {
+			ticket.Release()
+			for _, c := range children {
 				_ = c.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
 				c.untrack()
 			}
 			return nil, fmt.Errorf("dial: %w", err)
 		}
-		children[i] = ch
+		ch.rec.rate, ch.rec.admitted = ticket.Rate, ticket.Customer
+		untrack := ch.untrack
+		ch.untrack = func() { untrack(); ticket.Release() }
+		children = append(children, ch)
+	}
+	if len(children) == 0 {
+		return &callctl.DialResult{DialStatus: callctl.DialFailed}, nil
 	}
 	defer func() {
 		for _, ch := range children {
@@ -237,9 +252,13 @@ func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *call
 	defer cancel()
 	stopBye := context.AfterFunc(res.dialog.Context(), cancel) // the child's BYE
 	defer stopBye()
-	var limitHit atomic.Bool
+	var limitHit, budgetHit atomic.Bool
 	limit := time.AfterFunc(time.Duration(d.TimeLimit)*time.Second, func() { limitHit.Store(true); cancel() })
 	defer limit.Stop()
+	if budget, ok := ch.rec.budget(ctx); ok {
+		t := time.AfterFunc(max(budget, 0), func() { budgetHit.Store(true); cancel() })
+		defer t.Stop()
+	}
 	var mediaDead atomic.Bool
 	go func() {
 		tick := time.NewTicker(time.Second)
@@ -279,6 +298,8 @@ func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *call
 		how.Source = SourceCallee
 	case limitHit.Load():
 		how.Cause, how.Source = CauseTimeLimit, SourceSystem
+	case budgetHit.Load():
+		how.Cause, how.Source = CauseInsufficientBalance, SourceSystem
 	case mediaDead.Load():
 		how.Cause, how.Source = CauseMediaTimeout, SourceSystem
 	default:

@@ -17,6 +17,7 @@ import (
 	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
@@ -61,6 +62,9 @@ type Config struct {
 	// Recordings stores recording files; nil makes every recording fail
 	// (the call itself goes on).
 	Recordings recording.BlobStore
+	// Gate admits and prices calls (billing.md); nil leaves calls unpriced
+	// and unlimited (tests of the engine alone).
+	Gate *billing.Gate
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -93,6 +97,7 @@ type Engine struct {
 	legs  map[string][]dialogLeg // answered legs by SIP Call-ID, for INFO
 
 	blobs recording.BlobStore // where recordings go; nil: recording fails
+	gate  *billing.Gate       // admission and rating; nil: unpriced
 
 	mu     sync.Mutex
 	active map[string]*activeCall
@@ -138,7 +143,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, log: cfg.Logger, metrics: cfg.Metrics,
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
-		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings,
+		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate,
 		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
 	if err := e.listen(cfg.Listen); err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/diago"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -26,6 +27,7 @@ type inboundRoute struct {
 	app    *voice.Application
 	cust   *voice.Customer
 	did    string
+	ticket *billing.Ticket // the admission: rate and concurrency slot
 }
 
 // handleInbound runs one inbound call from INVITE to its final state
@@ -49,6 +51,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		}
 		return
 	}
+	defer route.ticket.Release()
 	now := e.clock()
 	numberID := route.number.ID
 	trunkID := route.trunk.ID
@@ -59,6 +62,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		Variables: map[string]string{}, Currency: route.cust.Currency, RecordingIDs: []string{}, CreatedAt: now,
 		UpdatedAt: now}
 	rec := e.newRecord(c, route.app)
+	rec.rate, rec.admitted = route.ticket.Rate, route.ticket.Customer
 	if err := rec.create(ctx); err != nil {
 		e.log.Error("inbound call record", slog.Any("error", err))
 		e.refuse(d, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()})
@@ -236,13 +240,14 @@ func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession) (*inbo
 	if err != nil || cust.Status != voice.CustomerActive {
 		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "customer of " + did + " is suspended"}
 	}
-	if n := e.customerCalls(cust.ID); n >= cust.MaxConcurrentCalls {
-		return nil, &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 5, Why: "customer at max_concurrent_calls"}
-	}
 	if app.AnswerURL == "" {
 		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + "'s application has no answer_url"}
 	}
-	return &inboundRoute{trunk: trunk, number: num, app: app, cust: cust, did: did}, nil
+	ticket, ref := e.admit(ctx, cust.ID, voice.DirectionInbound, did)
+	if ref != nil {
+		return nil, ref
+	}
+	return &inboundRoute{trunk: trunk, number: num, app: app, cust: cust, did: did, ticket: ticket}, nil
 }
 
 // authorizeTrunk finds the inbound trunk the INVITE comes from: by source
@@ -332,17 +337,4 @@ func callerNumber(req *sipmsg.Request) string {
 		return n
 	}
 	return u
-}
-
-// customerCalls counts the customer's live calls on this engine.
-func (e *Engine) customerCalls(customerID string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 0
-	for _, ac := range e.active {
-		if ac.rec.call.CustomerID == customerID {
-			n++
-		}
-	}
-	return n
 }

@@ -18,6 +18,11 @@ type callRecord struct {
 	e   *Engine
 	app *voice.Application
 
+	// rate prices the call (set at admission, nil when unpriced), and
+	// admitted is the customer as admission read it.
+	rate     *voice.Rate
+	admitted *voice.Customer
+
 	mu    sync.Mutex
 	call  *voice.Call
 	ended bool
@@ -74,6 +79,13 @@ func subscribed(events []string, name string) bool {
 // update applies change to the call and writes it with the named events.
 // Once the call has ended nothing more is written.
 func (r *callRecord) update(ctx context.Context, change func(c *voice.Call, now time.Time) []*voice.Event) error {
+	return r.updateCharged(ctx, func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
+		return change(c, now), nil
+	})
+}
+
+// updateCharged is update with a charge written in the same transaction.
+func (r *callRecord) updateCharged(ctx context.Context, change func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ended {
@@ -81,9 +93,15 @@ func (r *callRecord) update(ctx context.Context, change func(c *voice.Call, now 
 	}
 	now := r.e.clock()
 	before := *r.call
-	events := change(r.call, now)
+	events, charge := change(r.call, now)
 	r.call.UpdatedAt = now
-	if err := r.e.store.UpdateCallWithEvents(context.WithoutCancel(ctx), r.call, events...); err != nil {
+	var err error
+	if charge != nil {
+		err = r.e.store.UpdateCallWithCharge(context.WithoutCancel(ctx), r.call, charge, events...)
+	} else {
+		err = r.e.store.UpdateCallWithEvents(context.WithoutCancel(ctx), r.call, events...)
+	}
+	if err != nil {
 		*r.call = before
 		return fmt.Errorf("record call %s: %w", r.call.ID, err)
 	}
@@ -192,9 +210,10 @@ type ending struct {
 	SIPReason string
 }
 
-// end records the final state and call.completed, once.
+// end records the final state, the charge and call.completed, once, in one
+// transaction.
 func (r *callRecord) end(ctx context.Context, how ending) error {
-	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+	return r.updateCharged(ctx, func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
 		c.Status = how.Status
 		c.EndedAt = &now
 		if how.Cause != "" {
@@ -218,9 +237,10 @@ func (r *callRecord) end(ctx context.Context, how ending) error {
 			}
 			c.Duration = secs
 		}
+		charge := r.price(c, now, now)
 		data := map[string]any{"hangup_cause": c.HangupCause, "hangup_source": c.HangupSource, "sip_code": c.SIPCode,
 			"sip_reason": c.SIPReason, "duration": c.Duration, "billable_seconds": c.BillableSeconds, "price": c.Price,
 			"currency": c.Currency}
-		return []*voice.Event{r.event("call.completed", data, now)}
+		return []*voice.Event{r.event("call.completed", data, now)}, charge
 	})
 }

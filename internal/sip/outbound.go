@@ -12,20 +12,52 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
-// PlaceCall starts an outbound call that the API created in queued status; it
-// returns at once and the call proceeds in the background.
-func (e *Engine) PlaceCall(c *voice.Call) {
+// PlaceCall starts an outbound call that the API created in queued status
+// and admitted with t (nil: unpriced); the ticket's concurrency slot is
+// released when the call ends. The call is reachable by the API (hangup,
+// actions) before PlaceCall returns, so a hangup sent right after the 201
+// cancels it rather than racing the dialling; the rest runs in the background.
+func (e *Engine) PlaceCall(c *voice.Call, t *billing.Ticket) {
+	if t == nil {
+		t = &billing.Ticket{Release: func() {}}
+	}
 	if !e.begin() {
+		t.Release()
 		return // closing; the call stays queued and is closed at the next start
 	}
+	rec := e.newRecord(c, nil)
+	rec.rate, rec.admitted = t.Rate, t.Customer
+	oc := &outboundCall{rec: rec, replace: make(chan []callctl.Action)}
+	oc.ctx, oc.cancel = context.WithCancel(e.ctx)
+	var hangOnce sync.Once
+	untrack := e.track(c.ID, &activeCall{rec: rec, replace: oc.replace, hangup: func(source string) {
+		hangOnce.Do(func() {
+			oc.apiHangup.Store(source)
+			oc.cancel()
+		})
+	}})
 	go func() {
 		defer e.calls.Done()
-		e.runOutbound(c)
+		defer t.Release()
+		defer untrack()
+		defer oc.cancel()
+		e.runOutbound(oc)
 	}()
+}
+
+// outboundCall is an outbound call being placed: its record, its context
+// (canceled by an API hangup) and how the API reached it.
+type outboundCall struct {
+	rec       *callRecord
+	ctx       context.Context
+	cancel    context.CancelFunc
+	replace   chan []callctl.Action
+	apiHangup atomic.Value // source string
 }
 
 // HasTrunk reports whether any active outbound trunk could carry the
@@ -92,31 +124,32 @@ type attemptResult struct {
 	reason  string
 }
 
-func (e *Engine) runOutbound(c *voice.Call) {
+func (e *Engine) runOutbound(oc *outboundCall) {
 	ctx := e.ctx
+	rec, c := oc.rec, oc.rec.call
 	log := e.log.With(slog.String("call_id", c.ID))
 	app, err := e.store.Application(ctx, voice.Scope{}, c.ApplicationID)
 	if err != nil {
 		log.Error("outbound call without application", slog.Any("error", err))
 		return
 	}
-	rec := e.newRecord(c, app)
+	rec.app = app // before any event: it decides their webhook delivery
 	if err := rec.initiated(ctx); err != nil {
 		log.Error("outbound call record", slog.Any("error", err))
 		return
 	}
-	var apiHangup atomic.Value
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	replace := make(chan []callctl.Action)
-	var hangOnce sync.Once
-	untrack := e.track(c.ID, &activeCall{rec: rec, replace: replace, hangup: func(source string) {
-		hangOnce.Do(func() {
-			apiHangup.Store(source)
-			cancel()
-		})
-	}})
-	defer untrack()
+	apiHangup := &oc.apiHangup
+	callCtx, cancel, replace := oc.ctx, oc.cancel, oc.replace
+	if callCtx.Err() != nil {
+		// Hung up through the API before anything was dialled.
+		src, _ := apiHangup.Load().(string)
+		how := ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src}
+		if src == SourceSystem {
+			how.Cause = CauseSystemShutdown
+		}
+		_ = rec.end(ctx, how)
+		return
+	}
 
 	res := e.dialTrunks(callCtx, rec, log)
 	if res == nil {

@@ -25,18 +25,27 @@ func (e *Engine) Recover(ctx context.Context) (int, error) {
 			app = a
 		}
 		rec := e.newRecord(c, app)
+		if e.gate != nil {
+			// Priced by today's deck (the rate the call was admitted at is
+			// not stored; decks rarely change under a live call). c.To is
+			// the callee outbound and the DID inbound: the rated number.
+			rec.rate = e.gate.Book.Lookup(c.CustomerID, c.Direction, c.To)
+		}
 		last := c.UpdatedAt
-		err := rec.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
+		err := rec.updateCharged(ctx, func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
 			cause, source := CauseSystemRestart, SourceSystem
 			c.Status, c.EndedAt, c.HangupCause, c.HangupSource = voice.CallFailed, &now, &cause, &source
+			var charge *voice.LedgerEntry
 			if c.AnsweredAt != nil {
 				d := last.Sub(*c.AnsweredAt)
 				c.Duration = max(1, int((d+time.Second-1)/time.Second))
+				// Billed for what was answered, up to the last recorded change.
+				charge = rec.price(c, last, now)
 			}
 			data := map[string]any{"hangup_cause": cause, "hangup_source": source, "sip_code": c.SIPCode,
 				"sip_reason": c.SIPReason, "duration": c.Duration, "billable_seconds": c.BillableSeconds, "price": c.Price,
 				"currency": c.Currency}
-			return []*voice.Event{rec.event("call.completed", data, now)}
+			return []*voice.Event{rec.event("call.completed", data, now)}, charge
 		})
 		if err != nil {
 			return 0, fmt.Errorf("recover call %s: %w", c.ID, err)

@@ -147,6 +147,13 @@ func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, action
 	defer cancel()
 	var limitHit string
 	limitCh := make(chan string, 1)
+	// The balance may run out before time_limit: hang up when it is spent.
+	var budgetC <-chan time.Time
+	if d, ok := rec.budget(ctx); ok {
+		budget := time.NewTimer(max(d, 0))
+		defer budget.Stop()
+		budgetC = budget.C
+	}
 	go func() {
 		limit := time.NewTimer(time.Duration(c.TimeLimit) * time.Second)
 		defer limit.Stop()
@@ -158,6 +165,10 @@ func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, action
 				return
 			case <-limit.C:
 				limitCh <- CauseTimeLimit
+				cancel()
+				return
+			case <-budgetC:
+				limitCh <- CauseInsufficientBalance
 				cancel()
 				return
 			case now := <-tick.C:

@@ -58,7 +58,7 @@ func (d *DB) CreateCallWithEvents(ctx context.Context, c *voice.Call, events ...
 		if err := d.createCall(ctx, tx, c); err != nil {
 			return err
 		}
-		return d.insertEvents(ctx, tx, events)
+		return d.insertEvents(ctx, tx, c, events)
 	})
 }
 
@@ -126,7 +126,7 @@ func (d *DB) UpdateCallWithEvents(ctx context.Context, c *voice.Call, events ...
 		if err := d.updateCall(ctx, tx, c); err != nil {
 			return err
 		}
-		return d.insertEvents(ctx, tx, events)
+		return d.insertEvents(ctx, tx, c, events)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/shopspring/decimal"
@@ -85,6 +86,18 @@ func (d *DB) addLedgerEntry(ctx context.Context, tx *sql.Tx, e *voice.LedgerEntr
 	}
 	e.BalanceAfter = balance.Add(e.Amount)
 	e.Currency = currency
+	// The ledger lists newest first by created_at (ms) then id, and each
+	// entry's balance_after chains from the one before: under the row lock,
+	// make created_at strictly later than the customer's newest entry so the
+	// list order is the order the balance moved in, however close together
+	// two entries were written.
+	var last sql.NullInt64
+	if err := tx.QueryRowContext(ctx, d.q(`SELECT MAX(created_at) FROM ledger_entries WHERE customer_id = ?`), e.CustomerID).Scan(&last); err != nil {
+		return fmt.Errorf("read newest ledger entry: %w", err)
+	}
+	if last.Valid && ms(e.CreatedAt) <= last.Int64 {
+		e.CreatedAt = time.UnixMilli(last.Int64 + 1).UTC()
+	}
 	if _, err := tx.ExecContext(ctx, d.q(`UPDATE customers SET balance = ? WHERE id = ?`), decVal(e.BalanceAfter), e.CustomerID); err != nil {
 		return fmt.Errorf("update balance: %w", err)
 	}

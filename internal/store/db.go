@@ -50,6 +50,12 @@ type DB struct {
 	queries sync.Map // query text -> rebound text
 	stmts   sync.Map // rebound text -> *sql.Stmt
 	nstmts  atomic.Int32
+	outbox  atomic.Pointer[EventOutbox]
+	// txMu serializes this process's write transactions on SQLite, which
+	// has one writer at a time: waiting here is a queue, where contending
+	// for SQLite's lock is a busy loop of sleeps (1, 2, 5, 10 ms ...) during
+	// which the lock may sit free.
+	txMu sync.Mutex
 }
 
 // maxStmts bounds the prepared-statement cache; list queries vary with their
@@ -161,12 +167,19 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("list migrations: %w", err)
 	}
 	sort.Strings(names)
+	seen := map[int]string{}
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
 		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number: %w", base, err)
 		}
+		// Two files with one number would apply only the first: refuse it
+		// loudly rather than skip a schema change.
+		if prev, dup := seen[version]; dup {
+			return fmt.Errorf("migrations %s and %s share version %d: renumber one", prev, base, version)
+		}
+		seen[version] = base
 		body, err := migrations.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", base, err)
@@ -259,6 +272,10 @@ type queryer interface {
 
 // tx runs fn in a transaction, committing if it returns nil.
 func (d *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if !d.dialect.Numbered { // SQLite
+		d.txMu.Lock()
+		defer d.txMu.Unlock()
+	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

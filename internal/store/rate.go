@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 
 	"github.com/minivoice/minivoice/internal/voice"
@@ -123,4 +124,14 @@ func (d *DB) MatchRate(ctx context.Context, customerID, direction, digits string
 		}
 	}
 	return nil, voice.NotFound("rate")
+}
+
+// ActiveRates returns every active rate of every deck, for the in-memory
+// rate index (internal/rating) that prices calls without a query.
+func (d *DB) ActiveRates(ctx context.Context) ([]*voice.Rate, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+rateCols+` FROM rates WHERE status = 'active'`)
+	if err != nil {
+		return nil, fmt.Errorf("active rates: %w", err)
+	}
+	return collect(rows, scanRate)
 }

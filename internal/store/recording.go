@@ -68,7 +68,8 @@ func (d *DB) UpdateRecordingWithEvents(ctx context.Context, r *voice.Recording, 
 		if err != nil {
 			return err
 		}
-		return d.insertEvents(ctx, tx, events)
+		// The events carry the call as it is now, read inside tx.
+		return d.insertEvents(ctx, tx, nil, events)
 	})
 }
 

@@ -40,6 +40,20 @@ type Application struct {
 	PreviousSecretExpiresAt *time.Time `json:"-"`
 }
 
+// SigningSecrets are the secrets that sign the application's requests at now:
+// the current one, and the previous one until it expires after a rotation, so
+// receivers that have not switched yet still verify.
+func (a *Application) SigningSecrets(now time.Time) []string {
+	var out []string
+	if a.WebhookSecret != "" {
+		out = append(out, a.WebhookSecret)
+	}
+	if a.PreviousWebhookSecret != "" && a.PreviousSecretExpiresAt != nil && now.Before(*a.PreviousSecretExpiresAt) {
+		out = append(out, a.PreviousWebhookSecret)
+	}
+	return out
+}
+
 // ApplicationStore persists applications.
 type ApplicationStore interface {
 	CreateApplication(ctx context.Context, a *Application) error

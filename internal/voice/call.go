@@ -100,6 +100,10 @@ type CallStore interface {
 	// an event is never recorded for a state the call did not reach, nor lost
 	// for one it did (the transactional outbox of webhooks.md).
 	UpdateCallWithEvents(ctx context.Context, c *Call, events ...*Event) error
+	// UpdateCallWithCharge is UpdateCallWithEvents plus the call's charge (a
+	// call_charge ledger entry moving the balance), all in one transaction, so
+	// a call is never billed twice nor its charge lost (billing.md).
+	UpdateCallWithCharge(ctx context.Context, c *Call, charge *LedgerEntry, events ...*Event) error
 	// CreateCallWithEvents inserts c and events in one transaction.
 	CreateCallWithEvents(ctx context.Context, c *Call, events ...*Event) error
 	// UnfinishedCalls returns calls not in a final status, oldest first: after

@@ -64,4 +64,7 @@ type CustomerStore interface {
 	// transaction, filling e.BalanceAfter.
 	AddLedgerEntry(ctx context.Context, e *LedgerEntry) error
 	LedgerEntries(ctx context.Context, customerID string, p Page) (List[*LedgerEntry], error)
+	// ChargedSince is the total of the customer's call charges from since on,
+	// as a positive amount (daily_spend_limit).
+	ChargedSince(ctx context.Context, customerID string, since time.Time) (decimal.Decimal, error)
 }

@@ -37,13 +37,32 @@ type Event struct {
 	Data           json.RawMessage `json:"data"`
 	DeliveryStatus string          `json:"delivery_status"`
 	Attempts       []Attempt       `json:"attempts"`
+	// NextAttemptAt is when the next automatic delivery attempt is due: set
+	// while the event is pending or retrying, null once it is final.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+
+	// Call is the call object (as GET /v1/calls/{id} shows it) at the moment
+	// the event was written: the webhook's "call" and "variables". The store
+	// fills it in when it writes the event; null for events of no call.
+	Call json.RawMessage `json:"-"`
+	// DeliveryRound counts redeliveries (POST /v1/events/{id}/redeliver):
+	// a delivery job of an earlier round stands down.
+	DeliveryRound int `json:"-"`
+	// RoundAttempts counts the attempts of the current round: they pick the
+	// next retry delay, and when the schedule is exhausted.
+	RoundAttempts int `json:"-"`
 }
+
+// DeliveryStatuses lists every delivery status.
+var DeliveryStatuses = []string{DeliveryPending, DeliveryDelivered, DeliveryRetrying, DeliveryExhausted, DeliveryDisabled, DeliveryNone}
 
 // EventFilter narrows an event listing.
 type EventFilter struct {
-	Scope  Scope
-	Event  string
-	CallID string
+	Scope          Scope
+	Event          string
+	CallID         string
+	ApplicationID  string
+	DeliveryStatus string
 }
 
 // EventStore persists the event log.
@@ -53,4 +72,7 @@ type EventStore interface {
 	Events(ctx context.Context, f EventFilter, p Page) (List[*Event], error)
 	// CallEvents lists one call's events oldest first.
 	CallEvents(ctx context.Context, scope Scope, callID string) ([]*Event, error)
+	// RedeliverEvent queues one more delivery of an event visible to scope,
+	// whatever its status, and returns it as it now is (pending).
+	RedeliverEvent(ctx context.Context, scope Scope, id string) (*Event, error)
 }

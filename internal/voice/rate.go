@@ -56,6 +56,8 @@ type RateStore interface {
 	Rates(ctx context.Context, f RateFilter, p Page) (List[*Rate], error)
 	UpdateRate(ctx context.Context, r *Rate) error
 	DeleteRate(ctx context.Context, id string) error
+	// ActiveRates returns every active rate of every deck (for the in-memory index).
+	ActiveRates(ctx context.Context) ([]*Rate, error)
 	// ReplaceDeck deletes every rate of (customerID, direction) and inserts rates,
 	// in one transaction.
 	ReplaceDeck(ctx context.Context, customerID *string, direction string, rates []*Rate) error

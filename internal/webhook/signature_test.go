@@ -9,70 +9,36 @@ import (
 	"github.com/minivoice/minivoice/internal/webhook"
 )
 
-// The Standard Webhooks known vector, as webhooks.md quotes it.
-const (
-	vecSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	vecID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
-	vecTS     = 1614265330
-	vecBody   = `{"test": 2432232314}`
-	vecSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-)
-
-func TestSignKnownVector(t *testing.T) {
+// The forwarding names keep their old contract: the known vector signs, both
+// secrets of a rotation verify, and a zero tolerance skips the age check.
+func TestForwarders(t *testing.T) {
 	t.Parallel()
-	got, err := webhook.Sign(vecSecret, vecID, time.Unix(vecTS, 0), []byte(vecBody))
-	if err != nil {
-		t.Fatal(err)
+	const (
+		secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+		other  = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
+		body   = `{"test": 2432232314}`
+	)
+	ts := time.Unix(1614265330, 0)
+	if sig, err := webhook.Sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", ts, []byte(body)); err != nil ||
+		sig != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
+		t.Fatalf("Sign = %q, %v", sig, err)
 	}
-	if got != vecSig {
-		t.Fatalf("Sign = %s, want %s", got, vecSig)
-	}
-}
-
-func TestVerify(t *testing.T) {
-	t.Parallel()
-	ts := time.Unix(vecTS, 0)
 	h := http.Header{}
-	other := "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
-	if err := webhook.SignRequest(h, vecID, ts, []byte(vecBody), other, vecSecret); err != nil {
+	if err := webhook.SignRequest(h, "evt_1", ts, []byte(body), secret, other); err != nil {
 		t.Fatal(err)
 	}
-	// Both secrets of a rotation verify.
-	for _, s := range []string{vecSecret, other} {
-		if err := webhook.Verify(s, h, []byte(vecBody), ts, webhook.DefaultTolerance); err != nil {
-			t.Errorf("verify with %s: %v", s, err)
+	for _, s := range []string{secret, other} {
+		if err := webhook.Verify(s, h, []byte(body), ts.Add(100*time.Hour), 0); err != nil {
+			t.Errorf("zero tolerance, %s: %v", s, err)
 		}
 	}
-	cases := []struct {
-		name   string
-		secret string
-		mutate func(h http.Header)
-		body   string
-		now    time.Time
-		want   error
-	}{
-		{"tampered body", vecSecret, nil, `{"test": 2432232315}`, ts, webhook.ErrNoValidSignature},
-		{"wrong secret", "whsec_" + "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4", nil, vecBody, ts, webhook.ErrNoValidSignature},
-		{"old", vecSecret, nil, vecBody, ts.Add(6 * time.Minute), webhook.ErrTimestampSkew},
-		{"future", vecSecret, nil, vecBody, ts.Add(-6 * time.Minute), webhook.ErrTimestampSkew},
-		{"no id", vecSecret, func(h http.Header) { h.Del(webhook.HeaderID) }, vecBody, ts, webhook.ErrMissingHeaders},
-		{"bad ts", vecSecret, func(h http.Header) { h.Set(webhook.HeaderTimestamp, "soon") }, vecBody, ts, webhook.ErrBadTimestamp},
-		{"other id", vecSecret, func(h http.Header) { h.Set(webhook.HeaderID, "msg_other") }, vecBody, ts, webhook.ErrNoValidSignature},
+	if err := webhook.Verify(secret, h, []byte(body), ts.Add(time.Hour), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrTimestampSkew) {
+		t.Errorf("stale: %v", err)
 	}
-	for _, tc := range cases {
-		hh := h.Clone()
-		if tc.mutate != nil {
-			tc.mutate(hh)
-		}
-		if err := webhook.Verify(tc.secret, hh, []byte(tc.body), tc.now, webhook.DefaultTolerance); !errors.Is(err, tc.want) {
-			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
-		}
+	if err := webhook.Verify(secret, h, []byte(body+" "), ts, webhook.DefaultTolerance); !errors.Is(err, webhook.ErrNoValidSignature) {
+		t.Errorf("tampered: %v", err)
 	}
-	// Zero tolerance verifies a captured request long after.
-	if err := webhook.Verify(vecSecret, h, []byte(vecBody), ts.Add(100*time.Hour), 0); err != nil {
-		t.Errorf("zero tolerance: %v", err)
-	}
-	if err := webhook.SignRequest(http.Header{}, "x", ts, nil); err == nil {
-		t.Error("signing without a secret succeeded")
+	if _, err := webhook.DecodeSecret("whsec_%%"); err == nil {
+		t.Error("DecodeSecret accepted garbage")
 	}
 }

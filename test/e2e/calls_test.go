@@ -277,7 +277,9 @@ func scNum(v any) int {
 // fallback_url may be empty) and returns their ids.
 func (e *scEnv) scCustomer(t *testing.T, answerURL, fallbackURL string) (cust, app string) {
 	t.Helper()
-	cust = scDo(t, e.l, "POST", "/v1/customers", map[string]any{"name": "cust " + t.Name()}, 201)["id"].(string)
+	// Limits far above what a test does: these tests are not about billing.
+	cust = scDo(t, e.l, "POST", "/v1/customers", map[string]any{"name": "cust " + t.Name(), "max_cps": 1000,
+		"max_concurrent_calls": 1000}, 201)["id"].(string)
 	body := map[string]any{"customer_id": cust, "name": "app"}
 	if answerURL != "" {
 		body["answer_url"] = answerURL

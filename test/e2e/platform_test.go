@@ -84,7 +84,20 @@ func startPlatformWith(t *testing.T, backend string, pc platform.Config) *live {
 	a := &answerServer{actions: `[{"action":"say","text":"Hello from MiniVoice"},{"action":"hangup"}]`}
 	a.srv = httptest.NewServer(a)
 	t.Cleanup(a.srv.Close)
-	return &live{t: t, p: p, api: "http://" + p.HTTPAddr, key: p.AdminKey, answers: a}
+	l := &live{t: t, p: p, api: "http://" + p.HTTPAddr, key: p.AdminKey, answers: a}
+	l.freeRates()
+	return l
+}
+
+// freeRates prices every +1 number at zero in the default deck, both ways:
+// calls need a rate (billing.md), and tests not about billing should not
+// need credit.
+func (l *live) freeRates() {
+	l.t.Helper()
+	for _, dir := range []string{"outbound", "inbound"} {
+		l.do("POST", "/v1/rates", map[string]any{"prefix": "1", "direction": dir, "price_per_minute": "0",
+			"initial_increment": 1, "subsequent_increment": 1}, 201)
+	}
 }
 
 // do calls the API and decodes the answer, failing unless it has status want.
@@ -113,7 +126,7 @@ func (l *live) do(method, path string, body any, want int) map[string]any {
 
 // fixture creates a customer, an application on the answer server, and returns their ids.
 func (l *live) fixture() (cust, app string) {
-	cust = l.do("POST", "/v1/customers", map[string]any{"name": "acme"}, 201)["id"].(string)
+	cust = l.do("POST", "/v1/customers", map[string]any{"name": "acme", "max_cps": 1000, "max_concurrent_calls": 1000}, 201)["id"].(string)
 	app = l.do("POST", "/v1/applications", map[string]any{"customer_id": cust, "name": "ivr",
 		"answer_url": l.answers.srv.URL + "/answer"}, 201)["id"].(string)
 	return cust, app

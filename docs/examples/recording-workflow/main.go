@@ -4,10 +4,10 @@
 // recording_ids, each recording's metadata, and its WAV file, checked
 // against the recording's sha256 and saved to a directory.
 //
-// The results are fetched by polling the API once the call has ended. This
-// MiniVoice release records webhook events (GET /v1/calls/{id}/events lists
-// recording.completed) but does not deliver them yet; the webhook endpoint
-// here logs whatever arrives, ready for when delivery is enabled.
+// The results are fetched by polling the API once the call has ended
+// (GET /v1/calls/{id}/events lists recording.completed). The same events are
+// delivered as webhooks too (docs/webhooks.md); the webhook endpoint here
+// logs whatever arrives.
 // Transcription, summary, score and topics of recordings come with a later
 // release.
 //
@@ -282,8 +282,8 @@ func (a *app) collect(ctx context.Context, id string) (*workflow, error) {
 		wf.Recordings = append(wf.Recordings, rec)
 	}
 
-	// The call's events: what webhooks will deliver, one by one, once
-	// delivery is enabled. recording.completed may come after
+	// The call's events: what the webhooks deliver, one by one.
+	// recording.completed may come after
 	// call.completed, so they are read once the recordings are final.
 	var events struct {
 		Data []struct {

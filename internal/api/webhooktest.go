@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/minivoice/minivoice/internal/webhook"
+	pub "github.com/minivoice/minivoice/webhook"
+)
+
+// webhookTestTimeout bounds the whole test request (webhooks.md).
+const webhookTestTimeout = 10 * time.Second
+
+// webhookTestEvent is the event type of a webhook test.
+const webhookTestEvent = "webhook.test"
+
+// webhookTestData names the application tested, since there is no call to
+// carry its id.
+type webhookTestData struct {
+	ApplicationID string `json:"application_id"`
+}
+
+// webhookTestResult is the answer when the receiver took the test.
+type webhookTestResult struct {
+	Delivered  bool  `json:"delivered"`
+	HTTPStatus int   `json:"http_status"`
+	LatencyMS  int64 `json:"latency_ms"`
+}
+
+// newWebhookTestSender sends webhook tests through the SSRF guard, with the
+// operator's exceptions.
+func newWebhookTestSender(cfg Config) *webhook.Sender {
+	version := cfg.Version
+	if version == "" {
+		version = "dev"
+	}
+	client := netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: webhookTestTimeout})
+	return &webhook.Sender{Client: client, UserAgent: "MiniVoice/" + version, Now: cfg.Now}
+}
+
+// webhookTest sends a signed webhook.test event to the application's
+// webhook_url and waits for the answer: 200 with the receiver's status when
+// it answered 2xx, else 502 webhook_test_failed. The test is sent whatever
+// webhook_status and webhook_events say, and is not kept in the event log.
+func (s *Server) webhookTest(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	a, err := s.store.Application(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := decode(r, &struct{}{}); err != nil {
+		return err
+	}
+	if a.WebhookURL == "" {
+		return voice.Invalid("webhook_url", "is not set; set it with PATCH /v1/applications/{id} first")
+	}
+	now := s.clock()
+	id := voice.NewID(voice.PrefixEvent, now)
+	data, err := json.Marshal(webhookTestData{ApplicationID: a.ID})
+	if err != nil {
+		return err
+	}
+	// The shape of every webhook, with no call.
+	body, err := json.Marshal(pub.Payload{ID: id, Event: webhookTestEvent, CreatedAt: now, Call: json.RawMessage("null"),
+		Variables: map[string]string{}, Data: data})
+	if err != nil {
+		return err
+	}
+	// The answer is the receiver's, so a client that hangs up does not cut
+	// the attempt short and leave the receiver with half a request.
+	res := s.hooks.Send(context.WithoutCancel(r.Context()), webhook.Delivery{URL: a.WebhookURL, ID: id,
+		Secrets: a.SigningSecrets(s.now()), Body: body, Timeout: webhookTestTimeout})
+	switch {
+	case res.Err != nil:
+		return &voice.Error{Code: voice.ECodeWebhookTestFailed, Message: "test receiver unreachable: " + unreachableReason(res.Err)}
+	case !res.OK():
+		return &voice.Error{Code: voice.ECodeWebhookTestFailed, Message: "test receiver returned non-2xx",
+			Extra: map[string]any{"http_status": res.HTTPStatus}}
+	}
+	writeJSON(w, http.StatusOK, webhookTestResult{Delivered: true, HTTPStatus: res.HTTPStatus, LatencyMS: res.Latency.Milliseconds()})
+	return nil
+}
+
+// unreachableReason says why a test request got no answer, without the
+// request line Go's client puts before it.
+func unreachableReason(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer within %s", webhookTestTimeout)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Sprintf("no answer within %s", webhookTestTimeout)
+		}
+		err = ue.Err
+	}
+	return err.Error()
+}
