@@ -34,6 +34,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -195,6 +196,7 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 		pacer = &schedule{start: time.Now(), every: time.Second / time.Duration(rate)}
 	}
 	load1 := loadavg()
+	cpu1 := cpuTime()
 	start := time.Now()
 	stopAt := start.Add(duration)
 	var wg sync.WaitGroup
@@ -236,6 +238,7 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 	}
 	drained := time.Now()
 	load2 := loadavg()
+	cpu := cpuTime() - cpu1
 
 	var delays []time.Duration
 	var last time.Time
@@ -262,7 +265,18 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 		inWindow, float64(inWindow)/writeSecs, len(delays), drained.Sub(writeEnd).Seconds(), float64(len(delays))/last.Sub(start).Seconds())
 	fmt.Printf("commit -> delivery delay: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; duplicates %d\n",
 		ms(pct(0.5)), ms(pct(0.9)), ms(pct(0.99)), ms(delays[len(delays)-1]), dups.Load())
+	fmt.Printf("CPU of this process (writers, workers, receiver; not PostgreSQL's): %.1f s = %.2f ms per event, %.0f%% of one CPU\n",
+		cpu.Seconds(), ms(cpu)/float64(len(delays)), 100*cpu.Seconds()/drained.Sub(start).Seconds())
 	return nil
+}
+
+// cpuTime is the user plus system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pacer spaces the writes when a rate is set: write n is due at start +

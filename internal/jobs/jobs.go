@@ -46,8 +46,12 @@ const (
 	DefaultPerHost      = 4
 	DefaultWorkers      = 100
 	DefaultPollInterval = 250 * time.Millisecond
-	DefaultFetchCool    = 20 * time.Millisecond
 )
+
+// fetchCooldown is the least time between two fetches of a worker pool: the
+// delay a notification may wait, traded against fetch queries (each one a
+// write transaction on SQLite) under load.
+const fetchCooldown = 20 * time.Millisecond
 
 // DefaultRetrySchedule is webhooks.md's: the delays after the first attempt.
 var DefaultRetrySchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
@@ -184,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	client, err := river.NewClient(q.driver, &river.Config{
 		Queues:            map[string]river.QueueConfig{QueueWebhooks: {MaxWorkers: cfg.Workers}},
 		Workers:           workers,
-		FetchCooldown:     DefaultFetchCool,
+		FetchCooldown:     fetchCooldown,
 		FetchPollInterval: cfg.PollInterval,
 		JobTimeout:        q.jobTimeout,
 		// A job still running this long after it started belongs to a
