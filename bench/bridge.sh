@@ -17,14 +17,14 @@
 #   CODEC      G722, PCMU or PCMA (what the simulators offer)  default G722
 #   RAMP       seconds over which the calls start          default CALLS/10, at least 5
 #   GAP        seconds of silence between sentences       default 2
-#   MIN_ACTIVE seconds of speech each leg must hear        default 5
+#   MIN_ACTIVE seconds of speech each leg must hear        default 5, or HOLD/3 if shorter
 #   CPUPROFILE write the platform's CPU profile here (MINIVOICE_CPUPROFILE)
 #   SIM_CPUPROFILE  write the load program's (simulators') CPU profile here
 #   PLATFORM_CPUS, LOAD_CPUS  taskset CPU lists to pin the server and the load
 #   OUT        directory to keep serve's log and the JSON result in
 #   QUIET, QUIET_WAIT  on a shared machine, first wait (at most QUIET_WAIT s,
 #              default 300) until other work uses at most QUIET % of one CPU
-# Everything is bounded: the load by RAMP+HOLD+100 s (timeout), the server is
+# Everything is bounded: the load by RAMP+HOLD+80 s (timeout), the server is
 # sent SIGTERM on exit and killed 20 s later.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +33,6 @@ HOLD=${HOLD:-30}
 CODEC=${CODEC:-G722}
 RAMP=${RAMP:-$(( CALLS / 10 > 5 ? CALLS / 10 : 5 ))}
 GAP=${GAP:-2}
-MIN_ACTIVE=${MIN_ACTIVE:-5}
 SIP_PORT=${BRIDGE_SIP_PORT:-26060}
 HTTP_PORT=${BRIDGE_HTTP_PORT:-28180}
 KEY=mvk_op_bridge$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
@@ -96,9 +95,9 @@ echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}'
 echo "command: CALLS=$CALLS HOLD=$HOLD CODEC=$CODEC RAMP=$RAMP bash bench/bridge.sh (ulimit -n $(ulimit -n))"
 
 set +e
-timeout --signal=INT --kill-after=15 $((RAMP + HOLD + 100)) $(pin "${LOAD_CPUS:-}") "$WORK/bridge" \
+timeout --signal=INT --kill-after=10 $((RAMP + HOLD + 80)) $(pin "${LOAD_CPUS:-}") "$WORK/bridge" \
 	-api "http://127.0.0.1:$HTTP_PORT" -key "$KEY" -sip "127.0.0.1:$SIP_PORT" -pid "$SERVER" \
-	-calls "$CALLS" -ramp "${RAMP}s" -hold "${HOLD}s" -codec "$CODEC" -gap "${GAP}s" -min-active "${MIN_ACTIVE}s" \
+	-calls "$CALLS" -ramp "${RAMP}s" -hold "${HOLD}s" -codec "$CODEC" -gap "${GAP}s" ${MIN_ACTIVE:+-min-active "${MIN_ACTIVE}s"} \
 	-sim-rtp-ports 20000-29999 -json "$WORK/result.json" -cpuprofile "${SIM_CPUPROFILE:-}" \
 	-label "load average at start $(cut -d' ' -f1-3 /proc/loadavg)" &
 LOAD=$!

@@ -14,13 +14,15 @@
 //     and runs its own script on each callee number (another sentence, wait,
 //     repeat).
 //
-// It sets the platform up over the REST API (customer, application, inbound
-// and outbound trunks, DID), ramps to -calls bridged calls over -ramp, holds
+// It sets the platform up over the REST API (customer with rates and credit,
+// application, inbound and outbound trunks, DID), ramps to -calls bridged calls over -ramp, holds
 // them for -hold, hangs every caller up, and reports: calls established, calls
 // with audio both ways (each leg's simulator heard at least -min-active of
 // speech), the platform's CPU and RSS (from /proc/PID, -pid), its RTP send
-// jitter and goroutines (from /metrics), and this process's own CPU, which is
-// the simulator's. bench/bridge.sh builds and starts the server and runs it.
+// jitter and goroutines (from /metrics), this process's own CPU, which is the
+// simulators', the whole machine's CPU and CPU pressure, and the platform's
+// own call records by status and hangup cause. bench/bridge.sh builds and
+// starts the server and runs it; docs/benchmarks.md has results.
 package main
 
 import (
@@ -91,7 +93,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the ramp for the last calls to be answered before the hold is measured")
 	flag.StringVar(&o.codec, "codec", "G722", "codec the simulators offer and accept: G722, PCMU or PCMA")
 	flag.DurationVar(&o.gap, "gap", 2*time.Second, "silence between two sentences of a script")
-	flag.DurationVar(&o.minActive, "min-active", 5*time.Second, "speech a leg must hear for its call to count as audio both ways")
+	flag.DurationVar(&o.minActive, "min-active", 0, "speech a leg must hear for its call to count as audio both ways (default 5s, or hold/3 when shorter)")
 	flag.StringVar(&o.simPorts, "sim-rtp-ports", "20000-29999", "RTP port range of the simulators (must not overlap the platform's --rtp-ports)")
 	flag.StringVar(&o.recordDir, "record-dir", "", "where the simulators write what they heard (default a temp dir in /dev/shm; each WAV is deleted once measured)")
 	flag.StringVar(&o.did, "did", "", "the DID to create (default +1555700 and 4 random digits)")
@@ -110,6 +112,9 @@ func main() {
 	if o.ramp <= 0 {
 		o.ramp = max(5*time.Second, time.Duration(o.calls)*time.Second/10)
 	}
+	if o.minActive <= 0 {
+		o.minActive = min(5*time.Second, o.hold/3)
+	}
 	if o.did == "" {
 		o.did = fmt.Sprintf("+1555700%04d", time.Now().UnixNano()%10000)
 	}
@@ -126,19 +131,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, o)
+	code := 0
 	if err != nil {
 		log.Printf("bridge: %v", err)
-		if res == nil {
-			pprof.StopCPUProfile()
-			os.Exit(1)
+		code = 1
+	}
+	if res != nil {
+		res.print(os.Stdout)
+		if o.jsonOut != "" {
+			b, _ := json.MarshalIndent(res, "", "  ")
+			if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+				log.Printf("bridge: %v", err)
+			}
 		}
 	}
-	res.print(os.Stdout)
-	if o.jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
-			log.Printf("bridge: %v", err)
-		}
+	if code != 0 {
+		pprof.StopCPUProfile()
+		os.Exit(code)
 	}
 }
 
@@ -284,8 +293,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 	}
 	callers.Serve()
 	callees.Serve()
-	defer closeBounded("callers", callers)
-	defer closeBounded("callees", callees)
+	defer closeBounded(callers, callees)
 
 	ans, err := startAnswer()
 	if err != nil {
@@ -308,9 +316,9 @@ func run(ctx context.Context, o options) (*Result, error) {
 	start := time.Now()
 	holdAt := start.Add(holdStart)
 	endAt := start.Add(total)
-	// Everything is bounded: the calls by endAt, waiting for their reports by
-	// endAt + 45 s.
-	waitCtx, cancelWait := context.WithDeadline(ctx, endAt.Add(45*time.Second))
+	// Everything is bounded: the calls by endAt, waiting for the callee legs'
+	// reports by 10 s after their caller leg ended, and by endAt + 20 s.
+	waitCtx, cancelWait := context.WithDeadline(ctx, endAt.Add(20*time.Second))
 	defer cancelWait()
 	var wg sync.WaitGroup
 	wg.Add(1) // the ramp itself, so every Add below happens before Wait can return
@@ -325,9 +333,11 @@ func run(ctx context.Context, o options) (*Result, error) {
 				return
 			}
 			wg.Add(2)
+			calleeCtx, calleeGiveUp := context.WithCancel(waitCtx)
 			go func() {
 				defer wg.Done()
-				rep, err := callees.WaitCall(waitCtx, number(calleePrefix, i))
+				defer calleeGiveUp()
+				rep, err := callees.WaitCall(calleeCtx, number(calleePrefix, i))
 				if err == nil {
 					results[i].Callee = leg(rep, holdAt, endAt)
 				}
@@ -342,6 +352,10 @@ func run(ctx context.Context, o options) (*Result, error) {
 					results[i].PlaceErr = err.Error()
 				}
 				results[i].Caller = leg(rep, holdAt, endAt)
+				// The platform hangs the callee leg up right after the caller
+				// leg; one that has not ended 10 s later (or never started,
+				// the dial having failed) is not waited for any longer.
+				time.AfterFunc(10*time.Second, calleeGiveUp)
 			}()
 		}
 	}()
@@ -415,7 +429,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 	summarize(res, results, o.minActive)
 	// The platform ends its side of each call a moment after the simulators.
 	time.Sleep(2 * time.Second)
-	pctx, pcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	res.PlatformCalls, err = platformCalls(pctx, o, cust)
 	pcancel()
 	if err != nil {
@@ -575,13 +589,20 @@ func bridged(callers, callees *sim.Sim) int {
 	return min(up(callers), up(callees))
 }
 
-func closeBounded(name string, s *sim.Sim) {
+// closeBounded closes the simulators, together, giving up after 10 s (the
+// process exits anyway).
+func closeBounded(sims ...*sim.Sim) {
+	var wg sync.WaitGroup
+	for _, s := range sims {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.Close() }()
+	}
 	done := make(chan struct{})
-	go func() { _ = s.Close(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
-		log.Printf("bridge: %s simulator did not close within 20 s", name)
+	case <-time.After(10 * time.Second):
+		log.Printf("bridge: the simulators did not close within 10 s")
 	}
 }
 

@@ -153,7 +153,15 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 
 	res := e.dialTrunks(callCtx, rec, log)
 	if res == nil {
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
+		how := ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem}
+		if src, _ := apiHangup.Load().(string); src != "" {
+			// Hung up while the trunks were being looked up.
+			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src}
+			if src == SourceSystem {
+				how.Cause = CauseSystemShutdown
+			}
+		}
+		_ = rec.end(ctx, how)
 		return
 	}
 	if res.dialog == nil {
