@@ -216,7 +216,7 @@ func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *call
 	res := ch.res
 	log := e.log.With(slog.String("call_id", ch.rec.call.ID))
 	defer res.dialog.Close()
-	l, err := newLeg(ctx, res.media, e.now(), e.metrics.RTPSendJitter)
+	l, err := newLeg(ctx, res.media, e.now(), e.metrics)
 	if err != nil {
 		log.Error("child media", slog.Any("error", err))
 		_ = res.media.Close()

@@ -141,7 +141,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	defer med.Close()
 	answered.Store(true)
-	l, err := newLeg(ctx, med, e.now(), e.metrics.RTPSendJitter)
+	l, err := newLeg(ctx, med, e.now(), e.metrics)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = d.Hangup(context.WithoutCancel(ctx))

@@ -13,6 +13,7 @@ import (
 	dmedia "github.com/emiago/diago/media"
 	"github.com/minivoice/minivoice/internal/media/dtmf"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
+	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -45,6 +46,9 @@ type leg struct {
 	lastRTP  atomic.Int64 // unix nanos of the last packet received
 	received atomic.Int64 // packets received
 
+	// rx, tx and lost feed /metrics (RTP packets and loss); nil to skip.
+	rx, tx, lost prometheus.Counter
+
 	// recorders take both directions of the leg: the whole-call recording
 	// (record: true) and a dial's recording of the bridge. Copy-on-write, so
 	// the media paths read it without a lock.
@@ -59,7 +63,11 @@ type leg struct {
 }
 
 // newLeg wraps answered media and starts reading it; close stops the reader.
-func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, jitter prometheus.Observer) (*leg, error) {
+func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.Metrics) (*leg, error) {
+	var jitter prometheus.Observer
+	if met != nil {
+		jitter = met.RTPSendJitter
+	}
 	w, err := m.AudioWriter()
 	if err != nil {
 		return nil, fmt.Errorf("audio writer: %w", err)
@@ -73,6 +81,9 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, jitter pro
 	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), w: w, enc: enc,
 		jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
 	l.zero = make([]int16, l.frameSamples())
+	if met != nil {
+		l.rx, l.tx, l.lost = met.RTPPackets.WithLabelValues("rx"), met.RTPPackets.WithLabelValues("tx"), met.RTPLost
+	}
 	l.lastRTP.Store(now.UnixNano())
 	r, err := m.AudioReader()
 	if err != nil {
@@ -112,6 +123,9 @@ func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCode
 	pcm := make([]int16, 0, 2*dmedia.RTPBufSize)
 	det := dtmf.NewDetector()
 	hdr := &l.media.RTPPacketReader.PacketHeader
+	var lastSeq uint16
+	var lastSSRC uint32
+	seen := false
 	for ctx.Err() == nil {
 		n, err := r.Read(buf)
 		if err != nil {
@@ -126,8 +140,21 @@ func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCode
 		}
 		l.received.Add(1)
 		l.lastRTP.Store(time.Now().UnixNano())
+		if l.rx != nil {
+			l.rx.Inc()
+		}
 		if n == 0 {
 			continue
+		}
+		if int(hdr.PayloadType) == audioPT {
+			// A forward jump in the audio stream's sequence numbers is
+			// loss; a reordered or repeated packet is not counted.
+			if gap := hdr.SequenceNumber - lastSeq; seen && hdr.SSRC == lastSSRC && gap > 1 && gap < 1000 && l.lost != nil {
+				l.lost.Add(float64(gap - 1))
+			}
+			if !seen || hdr.SSRC != lastSSRC || hdr.SequenceNumber-lastSeq < 1000 {
+				lastSeq, lastSSRC, seen = hdr.SequenceNumber, hdr.SSRC, true
+			}
 		}
 		switch int(hdr.PayloadType) {
 		case dtmfPT:
@@ -218,6 +245,9 @@ func (l *leg) sendFrame(frame []int16) error {
 	l.payload = l.enc.Encode(l.payload[:0], frame)
 	if _, err := l.w.Write(l.payload); err != nil {
 		return fmt.Errorf("send audio: %w", err)
+	}
+	if l.tx != nil {
+		l.tx.Inc()
 	}
 	if rs := l.recorders.Load(); rs != nil {
 		for _, rec := range *rs {

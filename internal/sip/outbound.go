@@ -182,7 +182,7 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 	dialog, med := res.dialog, res.media
 	defer dialog.Close()
 	defer med.Close()
-	l, err := newLeg(ctx, med, e.now(), e.metrics.RTPSendJitter)
+	l, err := newLeg(ctx, med, e.now(), e.metrics)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = dialog.Hangup(context.WithoutCancel(ctx))

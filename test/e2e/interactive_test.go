@@ -216,6 +216,31 @@ func TestInteractive(t *testing.T) {
 		}
 	})
 
+	t.Run("rtp_metrics", func(t *testing.T) {
+		t.Parallel()
+		e.ivCall(t, ivSilent, `[{"action":"pause","length":2},{"action":"hangup"}]`, nil)
+		req, _ := http.NewRequest("GET", e.l.api+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+e.l.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, dir := range []string{"rx", "tx"} {
+			var n float64
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, `minivoice_rtp_packets_total{direction="`+dir+`"}`) {
+					_, _ = fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &n)
+				}
+			}
+			// Two seconds of a call are 100 packets each way.
+			if n < 90 {
+				t.Errorf("minivoice_rtp_packets_total{direction=%q} = %v, want the call's packets", dir, n)
+			}
+		}
+	})
+
 	t.Run("whole_call_dual_recording", func(t *testing.T) {
 		t.Parallel()
 		c, _ := e.ivCall(t, ivDual, `[{"action":"pause","length":5},{"action":"say","text":"`+scPrompt+`"},{"action":"hangup"}]`,
