@@ -2,6 +2,7 @@ package rating
 
 import (
 	"fmt"
+	"github.com/minivoice/minivoice/internal/cputime"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -130,7 +131,7 @@ func BenchmarkLookup(b *testing.B) {
 			hits := 0
 			b.ReportAllocs()
 			start := time.Now()
-			cpu0, cpuOK := cpuTime()
+			cpu0, cpuOK := cputime.Used()
 			i := 0
 			for b.Loop() {
 				if x.Lookup(bc.cust, voice.DirectionOutbound, numbers[i&(len(numbers)-1)]) != nil {
@@ -139,7 +140,7 @@ func BenchmarkLookup(b *testing.B) {
 				i++
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lookups/s")
-			if cpu1, ok := cpuTime(); ok && cpuOK && cpu1 > cpu0 {
+			if cpu1, ok := cputime.Used(); ok && cpuOK && cpu1 > cpu0 {
 				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/lookup")
 			}
 			if hits == 0 {

@@ -154,20 +154,8 @@ func (a bilAnswer) code() string {
 // bilHTTP calls the API and returns whatever it answered.
 func bilHTTP(t *testing.T, l *live, method, path string, body any) bilAnswer {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, l.api+path, rd)
-	req.Header.Set("Authorization", "Bearer "+l.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := bilAnswer{status: resp.StatusCode, header: resp.Header, raw: raw}
+	status, header, raw := scRequest(t, l, method, path, body)
+	a := bilAnswer{status: status, header: header, raw: raw}
 	_ = json.Unmarshal(raw, &a.body)
 	return a
 }

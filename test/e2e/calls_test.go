@@ -130,8 +130,9 @@ func (h *scHooks) requests(path string) []map[string]any {
 	return append([]map[string]any(nil), h.reqs[path]...)
 }
 
-// scDo is live.do for a subtest: failures are reported on t.
-func scDo(t *testing.T, l *live, method, path string, body any, want int) map[string]any {
+// scRequest sends body as JSON with the operator key and returns the answer's
+// status, headers and body, whatever they are.
+func scRequest(t *testing.T, l *live, method, path string, body any) (int, http.Header, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -146,8 +147,15 @@ func scDo(t *testing.T, l *live, method, path string, body any, want int) map[st
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	return resp.StatusCode, resp.Header, raw
+}
+
+// scDo is live.do for a subtest: failures are reported on t.
+func scDo(t *testing.T, l *live, method, path string, body any, want int) map[string]any {
+	t.Helper()
+	status, _, raw := scRequest(t, l, method, path, body)
+	if status != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, status, want, raw)
 	}
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)

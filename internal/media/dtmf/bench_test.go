@@ -1,6 +1,10 @@
 package dtmf
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/minivoice/minivoice/internal/cputime"
+)
 
 // BenchmarkDetector feeds a realistic, busy telephone-event stream: 50
 // packets per second (one per 20 ms at the 8000 Hz clock), in which a key is
@@ -43,7 +47,7 @@ func BenchmarkDetector(b *testing.B) {
 	base := uint32(0xFFFF0000) // cross the uint32 wrap during the run
 	var n, presses int
 	b.ReportAllocs()
-	cpu0, cpuOK := cpuTime()
+	cpu0, cpuOK := cputime.Used()
 	for b.Loop() {
 		s := stream[n%len(stream)]
 		loop := uint32(n / len(stream))
@@ -52,7 +56,7 @@ func BenchmarkDetector(b *testing.B) {
 		}
 		n++
 	}
-	cpu1, _ := cpuTime()
+	cpu1, _ := cputime.Used()
 	if want := (n + perPress - 1) / perPress; presses != want {
 		b.Fatalf("%d presses in %d packets, want %d", presses, n, want)
 	}

@@ -1,6 +1,7 @@
 package g722
 
 import (
+	"github.com/minivoice/minivoice/internal/cputime"
 	"testing"
 	"time"
 )
@@ -41,7 +42,7 @@ type cpuClock struct {
 }
 
 func startCPU() cpuClock {
-	t, ok := cpuTime()
+	t, ok := cputime.Used()
 	return cpuClock{t, ok}
 }
 
@@ -49,7 +50,7 @@ func startCPU() cpuClock {
 // platform has it and wall time otherwise.
 func (c cpuClock) report(b *testing.B) {
 	used := b.Elapsed()
-	if end, ok := cpuTime(); ok && c.ok && end > c.start {
+	if end, ok := cputime.Used(); ok && c.ok && end > c.start {
 		used = end - c.start
 	}
 	b.ReportMetric(float64(b.N)/used.Seconds(), "x-realtime")
