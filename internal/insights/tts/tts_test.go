@@ -56,6 +56,17 @@ func fakeFlite(t *testing.T, body string) string {
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A child forked by a parallel test at the moment the file was open for
+	// writing keeps that descriptor until its exec, and executing the script
+	// meanwhile fails with ETXTBSY (golang.org/issue/22315): wait until it
+	// runs before handing it out.
+	for i := 0; ; i++ {
+		err := exec.Command(path, "-lv").Run()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || i == 100 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return path
 }
 
