@@ -123,7 +123,7 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 	}
 	app := &voice.Application{ID: voice.NewID(voice.PrefixApplication, now), CustomerID: cust.ID, Name: "bench",
 		Status: voice.ApplicationActive, AnswerMethod: "POST", WebhookURL: rc.URL + "/hooks", WebhookStatus: voice.WebhookActive,
-		WebhookEvents: []string{"*"}, Topics: []string{}, WebhookSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		WebhookEvents: []string{"*"}, Topics: []voice.TopicDef{}, WebhookSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		CreatedAt: now, UpdatedAt: now}
 	if err := db.CreateApplication(ctx, app); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/insights/analyze"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -29,19 +30,20 @@ type applicationView struct {
 }
 
 type applicationInput struct {
-	CustomerID      Opt[string]   `json:"customer_id"`
-	Name            Opt[string]   `json:"name"`
-	Status          Opt[string]   `json:"status"`
-	AnswerURL       Opt[string]   `json:"answer_url"`
-	AnswerMethod    Opt[string]   `json:"answer_method"`
-	FallbackURL     Opt[string]   `json:"fallback_url"`
-	WebhookURL      Opt[string]   `json:"webhook_url"`
-	WebhookSecret   Opt[string]   `json:"webhook_secret"`
-	WebhookStatus   Opt[string]   `json:"webhook_status"`
-	WebhookEvents   Opt[[]string] `json:"webhook_events"`
-	RecordByDefault Opt[bool]     `json:"record_by_default"`
-	Insights        Opt[bool]     `json:"insights"`
-	Topics          Opt[[]string] `json:"topics"`
+	CustomerID      Opt[string]                 `json:"customer_id"`
+	Name            Opt[string]                 `json:"name"`
+	Status          Opt[string]                 `json:"status"`
+	AnswerURL       Opt[string]                 `json:"answer_url"`
+	AnswerMethod    Opt[string]                 `json:"answer_method"`
+	FallbackURL     Opt[string]                 `json:"fallback_url"`
+	WebhookURL      Opt[string]                 `json:"webhook_url"`
+	WebhookSecret   Opt[string]                 `json:"webhook_secret"`
+	WebhookStatus   Opt[string]                 `json:"webhook_status"`
+	WebhookEvents   Opt[[]string]               `json:"webhook_events"`
+	RecordByDefault Opt[bool]                   `json:"record_by_default"`
+	Insights        Opt[bool]                   `json:"insights"`
+	Topics          Opt[[]voice.TopicDef]       `json:"topics"`
+	ScoreCriteria   Opt[[]voice.ScoreCriterion] `json:"score_criteria"`
 }
 
 func setStr(dst *string, o Opt[string]) {
@@ -138,17 +140,18 @@ func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p 
 		a.Topics = in.Topics.Value
 	}
 	if a.Topics == nil {
-		a.Topics = []string{}
+		a.Topics = []voice.TopicDef{}
 	}
-	if len(a.Topics) > 100 {
-		return voice.Invalid("topics", "must have at most 100 entries")
+	if err := analyze.ValidateTopics("topics", a.Topics); err != nil {
+		return err
 	}
-	for _, t := range a.Topics {
-		if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > 100 {
-			return voice.Invalid("topics", "entries must be 1 to 100 characters")
-		}
+	if in.ScoreCriteria.Set {
+		a.ScoreCriteria = in.ScoreCriteria.Value
 	}
-	return nil
+	if a.ScoreCriteria == nil {
+		a.ScoreCriteria = []voice.ScoreCriterion{}
+	}
+	return analyze.ValidateCriteria("score_criteria", a.ScoreCriteria)
 }
 
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

@@ -111,8 +111,13 @@ func TestApplicationCreateAllFields(t *testing.T) {
 			"answer_url": "https://example.com/answer?x=1", "answer_method": "GET", "fallback_url": "https://example.com/fallback",
 			"webhook_url": "http://127.0.0.1:8080/hook", "webhook_secret": secret, "webhook_status": "disabled",
 			"webhook_events": []string{"call.completed", "recording.completed"}, "record_by_default": true, "insights": false,
-			"topics": []string{"billing", "churn risk"}}
+			"topics": []any{"billing", map[string]any{"name": "churn risk", "keywords": []string{"cancel", "switch provider"}}},
+			"score_criteria": []map[string]any{{"name": "offer", "speaker": "agent", "any_of": []string{"discount"},
+				"required": []string{"thank you"}, "forbidden": []string{"stupid"}}}}
 		r := b.ok(201, "POST", "/v1/applications", b.op, in)
+		// A bare topic string is shorthand for a topic with its name as keyword.
+		in["topics"] = []map[string]any{{"name": "billing", "keywords": []string{"billing"}},
+			{"name": "churn risk", "keywords": []string{"cancel", "switch provider"}}}
 		for k, v := range in {
 			if ckJSON(r.JSON[k]) != ckJSON(v) {
 				t.Errorf("%s = %s, want %s", k, ckJSON(r.JSON[k]), ckJSON(v))
@@ -169,9 +174,17 @@ func TestApplicationCreateValidation(t *testing.T) {
 			{"events unknown", func(m map[string]any) { m["webhook_events"] = []string{"call.completed", "call.exploded"} }, 422, "invalid_request", "webhook_events"},
 			{"events pattern", func(m map[string]any) { m["webhook_events"] = []string{"call.*"} }, 422, "invalid_request", "webhook_events"},
 			{"events not a list", func(m map[string]any) { m["webhook_events"] = "*" }, 400, "invalid_json", ""},
-			{"topic empty", func(m map[string]any) { m["topics"] = []string{""} }, 422, "invalid_request", "topics"},
-			{"topic blank", func(m map[string]any) { m["topics"] = []string{"ok", "  "} }, 422, "invalid_request", "topics"},
-			{"topic long", func(m map[string]any) { m["topics"] = []string{strings.Repeat("t", 101)} }, 422, "invalid_request", "topics"},
+			{"topic empty", func(m map[string]any) { m["topics"] = []string{""} }, 422, "invalid_request", "topics[0].name"},
+			{"topic blank", func(m map[string]any) { m["topics"] = []string{"ok", "  "} }, 422, "invalid_request", "topics[1].name"},
+			{"topic long", func(m map[string]any) { m["topics"] = []string{strings.Repeat("t", 101)} }, 422, "invalid_request", "topics[0].name"},
+			{"topic keyword empty", func(m map[string]any) {
+				m["topics"] = []any{map[string]any{"name": "x", "keywords": []string{"ok", ""}}}
+			}, 422, "invalid_request", "topics[0].keywords[1]"},
+			{"topic unknown field", func(m map[string]any) { m["topics"] = []any{map[string]any{"name": "x", "words": []string{"a"}}} }, 422, "invalid_request", "words"},
+			{"criterion without phrases", func(m map[string]any) { m["score_criteria"] = []any{map[string]any{"name": "x"}} }, 422, "invalid_request", "score_criteria[0]"},
+			{"criterion speaker", func(m map[string]any) {
+				m["score_criteria"] = []any{map[string]any{"name": "x", "speaker": "robot", "any_of": []string{"a"}}}
+			}, 422, "invalid_request", "score_criteria[0].speaker"},
 			{"topics many", func(m map[string]any) { m["topics"] = many }, 422, "invalid_request", "topics"},
 			{"secret 23 bytes", func(m map[string]any) { m["webhook_secret"] = ckWebhookSecret(23) }, 422, "invalid_request", "webhook_secret"},
 			{"secret 65 bytes", func(m map[string]any) { m["webhook_secret"] = ckWebhookSecret(65) }, 422, "invalid_request", "webhook_secret"},
@@ -276,7 +289,7 @@ func TestApplicationPatch(t *testing.T) {
 			{"answer_method", map[string]any{"answer_method": "DELETE"}, "answer_method"},
 			{"webhook_status", map[string]any{"webhook_status": "broken"}, "webhook_status"},
 			{"webhook_events", map[string]any{"webhook_events": []string{}}, "webhook_events"},
-			{"topics", map[string]any{"topics": []string{""}}, "topics"},
+			{"topics", map[string]any{"topics": []string{""}}, "topics[0].name"},
 			{"unknown", map[string]any{"secret": "x"}, "secret"},
 			{"partial", map[string]any{"name": "half", "webhook_url": "ftp://x/"}, "webhook_url"},
 		} {
@@ -517,13 +530,15 @@ func TestApplicationLengthsInCharacters(t *testing.T) {
 		cust := b.customer("acme")
 		r := b.ok(201, "POST", "/v1/applications", b.op, map[string]any{"customer_id": cust, "name": strings.Repeat("é", 200),
 			"topics": []string{strings.Repeat("ö", 100), "Kündigung"}})
-		if r.str("name") != strings.Repeat("é", 200) || ckJSON(r.JSON["topics"]) != ckJSON([]string{strings.Repeat("ö", 100), "Kündigung"}) {
+		o := strings.Repeat("ö", 100)
+		if r.str("name") != strings.Repeat("é", 200) || ckJSON(r.JSON["topics"]) != ckJSON([]map[string]any{{"name": o, "keywords": []string{o}},
+			{"name": "Kündigung", "keywords": []string{"Kündigung"}}}) {
 			t.Errorf("application: %s", r.Raw)
 		}
 		ckCheck(t, "name 201 characters", b.call("POST", "/v1/applications", b.op, map[string]any{"customer_id": cust,
 			"name": strings.Repeat("é", 201)}), 422, "invalid_request", "name")
 		ckCheck(t, "topic 101 characters", b.call("PATCH", "/v1/applications/"+r.str("id"), b.op, map[string]any{
-			"topics": []string{strings.Repeat("ö", 101)}}), 422, "invalid_request", "topics")
+			"topics": []string{strings.Repeat("ö", 101)}}), 422, "invalid_request", "topics[0].name")
 		b.ok(201, "POST", "/v1/applications/"+r.str("id")+"/keys", b.op, map[string]any{"name": strings.Repeat("ß", 200)})
 	})
 }

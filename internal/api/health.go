@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -34,6 +35,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 	for name, check := range s.ready {
 		record(name, check(ctx))
 	}
+	// Engines are reported, not required: calls run without ASR or an LLM,
+	// and a missing engine fails its own jobs with a clear error.
+	var engines []insights.EngineStatus
+	if s.engines != nil {
+		engines = s.engines(ctx)
+	}
 	if !ok {
 		var down []string
 		for name, v := range checks {
@@ -42,9 +49,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 			}
 		}
 		sort.Strings(down)
-		return &voice.Error{Code: voice.ECodeNotReady, Message: "not ready: " + strings.Join(down, ", "), Extra: map[string]any{"checks": checks}}
+		return &voice.Error{Code: voice.ECodeNotReady, Message: "not ready: " + strings.Join(down, ", "),
+			Extra: map[string]any{"checks": checks, "engines": engines}}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "checks": checks})
+	body := map[string]any{"ready": true, "checks": checks}
+	if engines != nil {
+		body["engines"] = engines
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

@@ -60,6 +60,10 @@ func (s *Server) Routes() []Route {
 		{post, "/v1/calls/{id}/hangup", AnyKey, "Hang up a live call", s.hangupCall},
 		{post, "/v1/calls/{id}/actions", AnyKey, "Replace what a live call is doing", s.replaceActions},
 		{get, "/v1/calls/{id}/events", AnyKey, "List a call's events, oldest first", s.listCallEvents},
+		{get, "/v1/calls/{id}/transcription", AnyKey, "Get the transcription of a call's recording", s.getTranscription},
+		{get, "/v1/calls/{id}/summary", AnyKey, "Get the summary of a call's recording", s.getSummary},
+		{get, "/v1/calls/{id}/score", AnyKey, "Get the score of a call's recording", s.getScore},
+		{get, "/v1/calls/{id}/topics", AnyKey, "Get the topics of a call's recording", s.getTopics},
 
 		{get, "/v1/recordings", AnyKey, "List recordings", s.listRecordings},
 		{get, "/v1/recordings/{id}", AnyKey, "Get a recording", s.getRecording},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"github.com/minivoice/minivoice/internal/billing"
+	"github.com/minivoice/minivoice/internal/insights"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -63,6 +64,9 @@ type Config struct {
 	// Billing admits new calls and keeps the rate index; nil leaves calls
 	// unpriced and unlimited (API-only tests).
 	Billing *billing.Gate
+	// Engines reports the TTS/ASR/LLM engines in /readyz; nil leaves them
+	// out.
+	Engines func(context.Context) []insights.EngineStatus
 }
 
 // Server is the HTTP API.
@@ -80,6 +84,7 @@ type Server struct {
 	files   RecordingFiles
 	hooks   *webhook.Sender // sends webhook tests
 	gate    *billing.Gate
+	engines func(context.Context) []insights.EngineStatus
 }
 
 // New builds a Server and its routes.
@@ -95,7 +100,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls,
-		files: cfg.Recordings, gate: cfg.Billing}
+		files: cfg.Recordings, gate: cfg.Billing, engines: cfg.Engines}
 	s.hooks = newWebhookTestSender(cfg)
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))

@@ -35,7 +35,7 @@ Usage:
   minivoice admin ...         operator chores through the API
   minivoice sim [call] ...    the network simulator (carrier, or one call into the platform)
   minivoice webhooks ...      a local webhook receiver (listen) and a signature checker (verify)
-  minivoice version           print version, commit and Go version
+  minivoice version           print version, commit, Go version and the TTS/ASR/LLM engines
 
 Run "minivoice COMMAND --help" for a command's flags.
 `
@@ -57,8 +57,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "webhooks":
 		return webhooks(ctx, args[1:], env)
 	case "version", "--version":
-		fmt.Fprintln(env.Stdout, versionString())
-		return 0
+		return version(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0

@@ -36,6 +36,29 @@ type Serve struct {
 	// receiver host, per process.
 	WebhookMaxPerHost int
 	LogLevel          string
+	// Insights holds the engines of the offline AI pipeline.
+	Insights Insights
+}
+
+// Insights configures the speech recognition and analysis engines
+// (insights.md). The defaults run everything on this machine: pocketsphinx
+// and the offline analyser.
+type Insights struct {
+	// ASRURL is an operator-run server speaking the OpenAI-compatible
+	// POST /v1/audio/transcriptions; empty uses pocketsphinx.
+	ASRURL      string
+	ASRModel    string
+	ASRAPIKey   string
+	ASRLanguage string
+	// PocketsphinxModel is the directory of the en-us model.
+	PocketsphinxModel string
+	// LLMURL is an operator-run OpenAI-compatible chat server for summary,
+	// score and topics; empty uses the offline analyser.
+	LLMURL    string
+	LLMModel  string
+	LLMAPIKey string
+	// Workers bounds the pipeline steps run at once by this process.
+	Workers int
 }
 
 // EnvName is the environment variable a flag reads: MINIVOICE_ + upper snake case.
@@ -61,7 +84,11 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 15*time.Second, "how long a webhook receiver has to answer with a 2xx")
 	fs.IntVar(&c.WebhookMaxPerHost, "webhook-max-per-host", 4, "webhook requests in flight to one receiver host, per process")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	AddInsightsFlags(fs, &c.Insights)
 	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	if err := c.Insights.Check(); err != nil {
 		return nil, err
 	}
 	var err error
@@ -102,6 +129,36 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 		return nil, fmt.Errorf("--log-level: must be debug, info, warn or error")
 	}
 	return c, nil
+}
+
+// AddInsightsFlags defines the insights engine flags on fs (serve, and
+// version, which reports the engines).
+func AddInsightsFlags(fs *flag.FlagSet, c *Insights) {
+	fs.StringVar(&c.ASRURL, "asr-url", "", "OpenAI-compatible speech recognition server (POST /v1/audio/transcriptions) instead of pocketsphinx")
+	fs.StringVar(&c.ASRModel, "asr-model", "whisper-1", "model name sent to the --asr-url server")
+	fs.StringVar(&c.ASRAPIKey, "asr-api-key", "", "bearer token for the --asr-url server")
+	fs.StringVar(&c.ASRLanguage, "asr-language", "", "language hint (ISO 639-1) for the --asr-url server")
+	fs.StringVar(&c.PocketsphinxModel, "pocketsphinx-model", "/usr/share/pocketsphinx/model/en-us", "pocketsphinx en-us model directory")
+	fs.StringVar(&c.LLMURL, "llm-url", "", "OpenAI-compatible chat server (POST /v1/chat/completions) for summary, score and topics instead of the offline analyser")
+	fs.StringVar(&c.LLMModel, "llm-model", "default", "model name sent to the --llm-url server")
+	fs.StringVar(&c.LLMAPIKey, "llm-api-key", "", "bearer token for the --llm-url server")
+	fs.IntVar(&c.Workers, "insights-workers", 1, "transcriptions and analyses run at once by this process")
+}
+
+// Check validates the insights settings.
+func (c *Insights) Check() error {
+	for name, u := range map[string]string{"--asr-url": c.ASRURL, "--llm-url": c.LLMURL} {
+		if u == "" {
+			continue
+		}
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("%s: must be an http:// or https:// URL", name)
+		}
+	}
+	if c.Workers < 1 {
+		return errors.New("--insights-workers: must be at least 1")
+	}
+	return nil
 }
 
 // parseWithEnv parses the command line, then sets each flag it did not name

@@ -1,7 +1,8 @@
 // Package jobs runs MiniVoice's background jobs on River
 // (github.com/riverqueue/river), in the platform's own database: the embedded
 // SQLite through riversqlite, PostgreSQL through riverdatabasesql over the
-// store's database/sql pool. Today its one job is webhook delivery.
+// store's database/sql pool. Its jobs are webhook deliveries and the steps of the insights pipeline
+// (transcription, then summary/score/topics) on their own queue.
 //
 // The store writes each event and, through the outbox hook it is given
 // (store.DB.SetEventOutbox), the event's delivery job in one transaction, so a
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/store"
@@ -89,6 +91,13 @@ type Config struct {
 	Now func() time.Time
 	// TestOnly turns off River's start-up jitter, for fast tests.
 	TestOnly bool
+
+	// Insights runs the steps of the insights pipeline; nil leaves the
+	// pipeline off (completed recordings get no transcription).
+	Insights *insights.Pipeline
+	// InsightsWorkers bounds the pipeline steps this process runs at once;
+	// default DefaultInsightsWorkers.
+	InsightsWorkers int
 }
 
 // Queue owns the River client: it migrates River's tables, queues deliveries
@@ -143,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.InsightsWorkers <= 0 {
+		cfg.InsightsWorkers = DefaultInsightsWorkers
+	}
 	if cfg.Client == nil {
 		cfg.Client = netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: cfg.Timeout})
 		if t, ok := cfg.Client.Transport.(*http.Transport); ok {
@@ -185,8 +197,17 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		q.closeListener()
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
+	queues := map[string]river.QueueConfig{QueueWebhooks: {MaxWorkers: cfg.Workers}}
+	if cfg.Insights != nil {
+		if err := errors.Join(river.AddWorkerSafely(workers, &transcribeWorker{p: cfg.Insights}),
+			river.AddWorkerSafely(workers, &analyzeWorker{p: cfg.Insights})); err != nil {
+			q.closeListener()
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+		queues[QueueInsights] = river.QueueConfig{MaxWorkers: cfg.InsightsWorkers}
+	}
 	client, err := river.NewClient(q.driver, &river.Config{
-		Queues:            map[string]river.QueueConfig{QueueWebhooks: {MaxWorkers: cfg.Workers}},
+		Queues:            queues,
 		Workers:           workers,
 		FetchCooldown:     fetchCooldown,
 		FetchPollInterval: cfg.PollInterval,
@@ -206,6 +227,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	q.client = client
 	cfg.Store.SetEventOutbox(q.EnqueueTx)
+	if cfg.Insights != nil {
+		cfg.Store.SetInsightsOutbox(q.EnqueueInsightsTx)
+	}
 	return q, nil
 }
 
@@ -269,8 +293,8 @@ func (q *Queue) Start(ctx context.Context) error {
 		// SQLite is one process's: a job left running is one a killed
 		// process was working, so it can run again now rather than after
 		// River's stuck-job rescue.
-		if _, err := q.store.SQL().ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND queue = ?`,
-			QueueWebhooks); err != nil {
+		if _, err := q.store.SQL().ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND queue IN (?, ?)`,
+			QueueWebhooks, QueueInsights); err != nil {
 			return fmt.Errorf("jobs: requeue orphaned jobs: %w", err)
 		}
 	}

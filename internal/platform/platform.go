@@ -20,6 +20,7 @@ import (
 	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/obs"
@@ -52,7 +53,8 @@ type Config struct {
 type Platform struct {
 	Store *store.DB
 	SIP   *sip.Engine
-	// Jobs runs the background jobs: webhook delivery.
+	// Jobs runs the background jobs: webhook delivery and the insights
+	// pipeline.
 	Jobs     *jobs.Queue
 	API      *api.Server
 	Metrics  *obs.Metrics
@@ -90,12 +92,30 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	// The job queue installs itself as the store's event outbox before
 	// anything writes an event (start-up recovery does), so every event to
 	// deliver gets its job in the same transaction.
-	queue, err := jobs.New(ctx, jobs.Config{Store: db, DatabaseURL: sc.Database, AllowPrivateURLs: sc.AllowPrivateURLs,
-		UserAgent: "MiniVoice/" + cfg.Version, RetrySchedule: sc.WebhookRetrySchedule, Timeout: sc.WebhookTimeout,
-		PerHost: sc.WebhookMaxPerHost, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now})
+	blobs, err := recording.NewDir(filepath.Join(sc.Data, "recordings"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("recordings dir: %w", err)
+	}
+	engines, err := insights.NewEngines(sc.Insights)
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	pipeline := insights.New(insights.Config{Store: db, Blobs: blobs, ASR: engines.ASR, Analyzer: engines.Analyzer,
+		Logger: cfg.Logger, Now: cfg.Now})
+	queue, err := jobs.New(ctx, jobs.Config{Store: db, DatabaseURL: sc.Database, AllowPrivateURLs: sc.AllowPrivateURLs,
+		UserAgent: "MiniVoice/" + cfg.Version, RetrySchedule: sc.WebhookRetrySchedule, Timeout: sc.WebhookTimeout,
+		PerHost: sc.WebhookMaxPerHost, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
+		Insights: pipeline, InsightsWorkers: sc.Insights.Workers})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, st := range engines.Status(ctx) {
+		if !st.Available {
+			cfg.Logger.Warn("engine unavailable", slog.String("kind", st.Kind), slog.String("name", st.Name), slog.String("detail", st.Detail))
+		}
 	}
 	// stopQueue releases the queue on a failed start (it never ran).
 	stopQueue := func() { _ = queue.Stop(context.WithoutCancel(ctx)) }
@@ -106,12 +126,6 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		cfg.Logger.Warn("text to speech unavailable: say actions will fail (install Debian's flite)", slog.Any("error", err))
 	} else {
 		speaker = t
-	}
-	blobs, err := recording.NewDir(filepath.Join(sc.Data, "recordings"))
-	if err != nil {
-		stopQueue()
-		db.Close()
-		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
 	book, err := billing.NewBook(ctx, db)
 	if err != nil {
@@ -157,7 +171,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
 		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs, Billing: gate,
-		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}})
+		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}, Engines: engines.Status})
 	ln, err := net.Listen("tcp", sc.HTTP)
 	if err != nil {
 		engine.Close()

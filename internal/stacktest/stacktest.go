@@ -79,6 +79,9 @@ type Config struct {
 	App http.Handler
 	// Logger receives the platform's and simulator's logs; default discarded.
 	Logger *slog.Logger
+	// SimVoice is the flite voice the simulator speaks with; default
+	// sim.DefaultVoice.
+	SimVoice string
 }
 
 // Stack is a running platform, simulator and application server.
@@ -153,7 +156,7 @@ func Start(t testing.TB, cfg Config) *Stack {
 		t.Fatalf("stacktest: tts: %v", err)
 	}
 	s, err := sim.New(sim.Config{Listen: "127.0.0.1:0", RecordDir: t.TempDir(), Speaker: speaker,
-		AnswerDelay: cfg.SimAnswerDelay, Scripts: cfg.SimScripts, Logger: logger})
+		AnswerDelay: cfg.SimAnswerDelay, Scripts: cfg.SimScripts, Logger: logger, Voice: cfg.SimVoice})
 	if err != nil {
 		t.Fatalf("stacktest: simulator: %v", err)
 	}

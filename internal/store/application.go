@@ -8,25 +8,28 @@ import (
 )
 
 const applicationCols = `id, customer_id, name, status, answer_url, answer_method, fallback_url, webhook_url,
-	webhook_status, webhook_events, record_by_default, insights, topics, webhook_secret, previous_webhook_secret,
+	webhook_status, webhook_events, record_by_default, insights, topics, score_criteria, webhook_secret, previous_webhook_secret,
 	previous_secret_expires_at, created_at, updated_at`
 
 func scanApplication(r rowScanner) (*voice.Application, error) {
 	a := &voice.Application{}
 	err := r.Scan(&a.ID, &a.CustomerID, &a.Name, &a.Status, &a.AnswerURL, &a.AnswerMethod, &a.FallbackURL, &a.WebhookURL,
-		&a.WebhookStatus, jsonCol{&a.WebhookEvents}, &a.RecordByDefault, &a.Insights, jsonCol{&a.Topics},
+		&a.WebhookStatus, jsonCol{&a.WebhookEvents}, &a.RecordByDefault, &a.Insights, jsonCol{&a.Topics}, jsonCol{&a.ScoreCriteria},
 		&a.WebhookSecret, &a.PreviousWebhookSecret, nullTimeCol{&a.PreviousSecretExpiresAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
 	if a.Topics == nil {
-		a.Topics = []string{}
+		a.Topics = []voice.TopicDef{}
+	}
+	if a.ScoreCriteria == nil {
+		a.ScoreCriteria = []voice.ScoreCriterion{}
 	}
 	return a, err
 }
 
 // CreateApplication inserts a.
 func (d *DB) CreateApplication(ctx context.Context, a *voice.Application) error {
-	return d.insert(ctx, d.db, "application", `INSERT INTO applications (`+applicationCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, d.db, "application", `INSERT INTO applications (`+applicationCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.CustomerID, a.Name, a.Status, a.AnswerURL, a.AnswerMethod, a.FallbackURL, a.WebhookURL,
-		a.WebhookStatus, jsonCol{a.WebhookEvents}, a.RecordByDefault, a.Insights, jsonCol{a.Topics},
+		a.WebhookStatus, jsonCol{a.WebhookEvents}, a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria},
 		a.WebhookSecret, a.PreviousWebhookSecret, msPtr(a.PreviousSecretExpiresAt), ms(a.CreatedAt), ms(a.UpdatedAt))
 }
 
@@ -59,9 +62,9 @@ func (d *DB) Applications(ctx context.Context, scope voice.Scope, p voice.Page) 
 func (d *DB) UpdateApplication(ctx context.Context, a *voice.Application) error {
 	return d.execOne(ctx, d.db, "application", `UPDATE applications SET name = ?, status = ?, answer_url = ?, answer_method = ?,
 		fallback_url = ?, webhook_url = ?, webhook_status = ?, webhook_events = ?, record_by_default = ?, insights = ?, topics = ?,
-		webhook_secret = ?, previous_webhook_secret = ?, previous_secret_expires_at = ?, updated_at = ? WHERE id = ?`,
+		score_criteria = ?, webhook_secret = ?, previous_webhook_secret = ?, previous_secret_expires_at = ?, updated_at = ? WHERE id = ?`,
 		a.Name, a.Status, a.AnswerURL, a.AnswerMethod, a.FallbackURL, a.WebhookURL, a.WebhookStatus, jsonCol{a.WebhookEvents},
-		a.RecordByDefault, a.Insights, jsonCol{a.Topics}, a.WebhookSecret, a.PreviousWebhookSecret, msPtr(a.PreviousSecretExpiresAt),
+		a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria}, a.WebhookSecret, a.PreviousWebhookSecret, msPtr(a.PreviousSecretExpiresAt),
 		ms(a.UpdatedAt), a.ID)
 }
 

@@ -51,6 +51,8 @@ type DB struct {
 	stmts   sync.Map // rebound text -> *sql.Stmt
 	nstmts  atomic.Int32
 	outbox  atomic.Pointer[EventOutbox]
+	// insightsOutbox queues pipeline steps (SetInsightsOutbox).
+	insightsOutbox atomic.Pointer[InsightsOutbox]
 	// txMu serializes this process's write transactions on SQLite, which
 	// has one writer at a time: waiting here is a queue, where contending
 	// for SQLite's lock is a busy loop of sleeps (1, 2, 5, 10 ms ...) during

@@ -68,6 +68,9 @@ func (d *DB) UpdateRecordingWithEvents(ctx context.Context, r *voice.Recording, 
 		if err != nil {
 			return err
 		}
+		if err := d.recordingInsightsTx(ctx, tx, r); err != nil {
+			return err
+		}
 		// The events carry the call as it is now, read inside tx.
 		return d.insertEvents(ctx, tx, nil, events)
 	})

@@ -16,21 +16,26 @@ const (
 // Application is a customer's voice app: where calls fetch their actions and
 // where events are sent.
 type Application struct {
-	ID              string    `json:"id"`
-	CustomerID      string    `json:"customer_id"`
-	Name            string    `json:"name"`
-	Status          string    `json:"status"`
-	AnswerURL       string    `json:"answer_url"`
-	AnswerMethod    string    `json:"answer_method"`
-	FallbackURL     string    `json:"fallback_url"`
-	WebhookURL      string    `json:"webhook_url"`
-	WebhookStatus   string    `json:"webhook_status"`
-	WebhookEvents   []string  `json:"webhook_events"`
-	RecordByDefault bool      `json:"record_by_default"`
-	Insights        bool      `json:"insights"`
-	Topics          []string  `json:"topics"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	ID              string   `json:"id"`
+	CustomerID      string   `json:"customer_id"`
+	Name            string   `json:"name"`
+	Status          string   `json:"status"`
+	AnswerURL       string   `json:"answer_url"`
+	AnswerMethod    string   `json:"answer_method"`
+	FallbackURL     string   `json:"fallback_url"`
+	WebhookURL      string   `json:"webhook_url"`
+	WebhookStatus   string   `json:"webhook_status"`
+	WebhookEvents   []string `json:"webhook_events"`
+	RecordByDefault bool     `json:"record_by_default"`
+	Insights        bool     `json:"insights"`
+	// Topics is the application's topic list, matched first by the
+	// insights step (insights.md).
+	Topics []TopicDef `json:"topics"`
+	// ScoreCriteria are the application's own scorecard lines, scored after
+	// the default ones.
+	ScoreCriteria []ScoreCriterion `json:"score_criteria"`
+	CreatedAt     time.Time        `json:"created_at"`
+	UpdatedAt     time.Time        `json:"updated_at"`
 
 	// WebhookSecret signs webhooks. It is shown only on create and rotate.
 	WebhookSecret string `json:"-"`

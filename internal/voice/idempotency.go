@@ -38,6 +38,7 @@ type Store interface {
 	CallStore
 	EventStore
 	RecordingStore
+	InsightsStore
 	IdempotencyStore
 	Ping(ctx context.Context) error
 	Close() error

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/insights"
+)
+
+// version prints the version line, then one line per engine: what serve
+// would use with the same flags or MINIVOICE_* variables, and whether it can
+// run here.
+func version(ctx context.Context, args []string, env Env) int {
+	fs := flag.NewFlagSet("minivoice version", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var c config.Insights
+	config.AddInsightsFlags(fs, &c)
+	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(env.Stderr, "minivoice version:", err)
+		return 2
+	}
+	fmt.Fprintln(env.Stdout, versionString())
+	engines, err := insights.NewEngines(c)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "minivoice version:", err)
+		return 2
+	}
+	for _, st := range engines.Status(ctx) {
+		state := "available"
+		if !st.Available {
+			state = "unavailable"
+		}
+		line := fmt.Sprintf("%s: %s (%s)", st.Kind, st.Name, state)
+		if st.Detail != "" {
+			line += ": " + st.Detail
+		}
+		fmt.Fprintln(env.Stdout, line)
+	}
+	return 0
+}

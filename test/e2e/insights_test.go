@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/stacktest"
+	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/webhook"
+)
+
+// insightsTimeout bounds the wait for the pipeline of one short call: two
+// pocketsphinx runs of ~15 s of audio take 5-10 s of CPU on a busy machine.
+const insightsTimeout = 3 * time.Minute
+
+// hookLog collects the verified webhooks one application receives.
+type hookLog struct {
+	mu     sync.Mutex
+	secret string
+	events []map[string]any
+	bad    int
+}
+
+func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	secret := h.secret
+	h.mu.Unlock()
+	body, err := webhook.VerifyRequest(r, secret, 5*time.Minute)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.bad++
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(body, &ev); err != nil {
+		h.bad++
+	}
+	h.events = append(h.events, ev)
+}
+
+func (h *hookLog) find(name string) map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.events {
+		if e["event"] == name {
+			return e
+		}
+	}
+	return nil
+}
+
+// TestInsightsPipeline is insights.md end to end: a real inbound call over
+// SIP/RTP (G.722) in which the platform greets with flite and the simulated
+// caller states a purpose with flite, recorded in two channels; the
+// recording.completed job transcribes each channel with pocketsphinx and the
+// offline analyser scores it; the results come back through the API and as
+// signed webhooks. Insights off, another customer's key and deleting the
+// recording read as 404.
+func TestInsightsPipeline(t *testing.T) {
+	if _, err := exec.LookPath("pocketsphinx_continuous"); err != nil {
+		t.Skip("pocketsphinx is not installed (Debian packages pocketsphinx and pocketsphinx-en-us)")
+	}
+	storetest.Each(t, testInsightsPipeline)
+}
+
+func testInsightsPipeline(t *testing.T, backend string) {
+	const greeting = "Hello, thank you for calling the dental clinic. How can I help you today?"
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"action":"say","text":"` + greeting + `"},{"action":"pause","length":7},{"action":"hangup"}]`))
+	})
+	// kal16 is the flite voice pocketsphinx recognises best (bench/asr-wer).
+	st := stacktest.Start(t, stacktest.Config{Backend: backend, App: answer, SimVoice: "kal16"})
+	hooks := &hookLog{}
+	hookURL := st.Serve(t, hooks)
+	cust := st.Customer(t, "clinic")
+	app := st.Do(t, "POST", "/v1/applications", map[string]any{"customer_id": cust, "name": "front desk",
+		"answer_url": st.AppURL + "/answer", "webhook_url": hookURL + "/hooks", "record_by_default": true,
+		"topics":         []any{map[string]any{"name": "booking", "keywords": []string{"appointment", "book"}}, "billing"},
+		"score_criteria": []any{map[string]any{"name": "clinic_named", "speaker": "agent", "any_of": []string{"dental clinic"}}}}, 201)
+	appID := stacktest.Str(app["id"])
+	hooks.mu.Lock()
+	hooks.secret = stacktest.Str(app["webhook_secret"])
+	hooks.mu.Unlock()
+	if topics, _ := app["topics"].([]any); len(topics) != 2 || topics[1].(map[string]any)["keywords"].([]any)[0] != "billing" {
+		t.Errorf("topics as stored: %v (a bare string is shorthand for name and keyword)", app["topics"])
+	}
+	off := stacktest.Str(st.Do(t, "POST", "/v1/applications", map[string]any{"customer_id": cust, "name": "no ai",
+		"answer_url": st.AppURL + "/answer", "record_by_default": true, "insights": false}, 201)["id"])
+	st.InboundTrunkFromSim(t)
+	st.Number(t, "+15551110001", cust, appID)
+	st.Number(t, "+15551110002", cust, off)
+
+	// The caller waits out the greeting, then says why they call.
+	script := []string{"wait 5", "say I would like to book an appointment for next Tuesday morning please."}
+	waitOn := st.GoSimCall(t, sim.CallOptions{From: "+15557770001", To: "+15551110001", Script: script})
+	waitOff := st.GoSimCall(t, sim.CallOptions{From: "+15557770002", To: "+15551110002", Script: []string{"wait 1"}})
+	if rep := waitOn(t); !rep.Answered {
+		t.Fatalf("call not answered: %+v", rep)
+	}
+	waitOff(t)
+
+	callID := func(to string) string {
+		for _, c := range st.Calls(t, "customer_id="+cust) {
+			if c["to"] == to {
+				return stacktest.Str(st.WaitCall(t, stacktest.Str(c["id"]))["id"])
+			}
+		}
+		t.Fatalf("no call to %s", to)
+		return ""
+	}
+	on, offCall := callID("+15551110001"), callID("+15551110002")
+
+	// Poll the summary until the insights step has finished.
+	deadline := time.Now().Add(insightsTimeout)
+	var summary map[string]any
+	for {
+		summary = st.Do(t, "GET", "/v1/calls/"+on+"/summary", nil, 200)
+		if s := summary["status"]; s == "completed" || s == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("insights not finished after %v: %v", insightsTimeout, summary)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	tr := st.Do(t, "GET", "/v1/calls/"+on+"/transcription", nil, 200)
+	if summary["status"] != "completed" || tr["status"] != "completed" || tr["engine"] != "pocketsphinx" || tr["language"] != "en" {
+		t.Fatalf("transcription %v\nsummary %v", tr, summary)
+	}
+	t.Logf("transcript: %s", tr["text"])
+	bySpeaker := map[string]string{}
+	for _, s := range tr["segments"].([]any) {
+		seg := s.(map[string]any)
+		bySpeaker[stacktest.Str(seg["speaker"])] += " " + stacktest.Str(seg["text"])
+		if seg["end"].(float64) <= seg["start"].(float64) || seg["end"].(float64) > tr["duration"].(float64)+0.5 {
+			t.Errorf("segment times: %v (duration %v)", seg, tr["duration"])
+		}
+	}
+	// Channel 0 is the caller, channel 1 the platform's prompts. The words
+	// checked are ones pocketsphinx gets right on these voices; the
+	// benchmark (bench/asr-wer) measures accuracy properly.
+	if !strings.Contains(bySpeaker["caller"], "appointment") || !strings.Contains(bySpeaker["platform"], "thank you for calling") {
+		t.Errorf("speakers: %q", bySpeaker)
+	}
+	if !strings.Contains(stacktest.Str(summary["text"]), "Inbound call from +15557770001 to +15551110001") {
+		t.Errorf("summary text %q", summary["text"])
+	}
+	score := st.Do(t, "GET", "/v1/calls/"+on+"/score", nil, 200)
+	passed := map[string]bool{}
+	for _, c := range score["criteria"].([]any) {
+		cr := c.(map[string]any)
+		passed[stacktest.Str(cr["name"])] = cr["passed"] == true
+	}
+	for _, name := range []string{"greeting", "purpose_identified", "clinic_named"} {
+		if !passed[name] {
+			t.Errorf("criterion %s did not pass: %v", name, score["criteria"])
+		}
+	}
+	if n, ok := score["score"].(float64); !ok || n < 0 || n > 100 || score["rating"] == "" {
+		t.Errorf("score %v", score)
+	}
+	topics := st.Do(t, "GET", "/v1/calls/"+on+"/topics", nil, 200)
+	if list, _ := topics["topics"].([]any); len(list) == 0 || list[0].(map[string]any)["name"] != "booking" {
+		t.Errorf("topics %v: want the application's booking topic first", topics)
+	}
+
+	// The same results arrived as signed webhooks.
+	for deadline := time.Now().Add(30 * time.Second); hooks.find("insights.completed") == nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	trHook, insHook := hooks.find("transcription.completed"), hooks.find("insights.completed")
+	if trHook == nil || insHook == nil {
+		t.Fatalf("webhooks: transcription.completed %v, insights.completed %v", trHook != nil, insHook != nil)
+	}
+	if d := trHook["data"].(map[string]any); d["text"] != tr["text"] || d["recording_id"] != tr["recording_id"] {
+		t.Errorf("transcription.completed data %v", d)
+	}
+	if d := insHook["data"].(map[string]any); d["summary"].(map[string]any)["text"] != summary["text"] || d["score"] == nil || d["topics"] == nil {
+		t.Errorf("insights.completed data %v", d)
+	}
+	hooks.mu.Lock()
+	if hooks.bad != 0 {
+		t.Errorf("%d webhooks failed verification", hooks.bad)
+	}
+	hooks.mu.Unlock()
+
+	// Insights off: the recording exists, the results do not.
+	st.Do(t, "GET", "/v1/calls/"+offCall+"/transcription", nil, 404)
+	// Another customer's key reads the call as missing.
+	other := st.Customer(t, "other")
+	key := stacktest.Str(st.Do(t, "POST", "/v1/customers/"+other+"/keys", map[string]any{"name": "k"}, 201)["key"])
+	otherStack := *st
+	otherStack.Key = key
+	otherStack.Do(t, "GET", "/v1/calls/"+on+"/summary", nil, 404)
+	// Deleting the recording deletes its results.
+	rec := stacktest.Str(tr["recording_id"])
+	st.Do(t, "DELETE", "/v1/recordings/"+rec, nil, 204)
+	for _, what := range []string{"transcription", "summary", "score", "topics"} {
+		st.Do(t, "GET", "/v1/calls/"+on+"/"+what, nil, 404)
+	}
+}
