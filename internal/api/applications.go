@@ -151,7 +151,35 @@ func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p 
 	if a.ScoreCriteria == nil {
 		a.ScoreCriteria = []voice.ScoreCriterion{}
 	}
-	return analyze.ValidateCriteria("score_criteria", a.ScoreCriteria)
+	if err := analyze.ValidateCriteria("score_criteria", a.ScoreCriteria); err != nil {
+		return err
+	}
+	normalizeInsightLists(a)
+	return nil
+}
+
+// normalizeInsightLists stores topics and criteria in one shape whatever the
+// client left out: names trimmed, lists never null, a criterion's speaker
+// "any" unless given.
+func normalizeInsightLists(a *voice.Application) {
+	orEmpty := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	for i := range a.Topics {
+		t := &a.Topics[i]
+		t.Name, t.Keywords = strings.TrimSpace(t.Name), orEmpty(t.Keywords)
+	}
+	for i := range a.ScoreCriteria {
+		c := &a.ScoreCriteria[i]
+		c.Name = strings.TrimSpace(c.Name)
+		if c.Speaker == "" {
+			c.Speaker = voice.CriterionAny
+		}
+		c.AnyOf, c.Required, c.Forbidden = orEmpty(c.AnyOf), orEmpty(c.Required), orEmpty(c.Forbidden)
+	}
 }
 
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

@@ -49,8 +49,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 			}
 		}
 		sort.Strings(down)
-		return &voice.Error{Code: voice.ECodeNotReady, Message: "not ready: " + strings.Join(down, ", "),
-			Extra: map[string]any{"checks": checks, "engines": engines}}
+		extra := map[string]any{"checks": checks}
+		if engines != nil {
+			extra["engines"] = engines
+		}
+		return &voice.Error{Code: voice.ECodeNotReady, Message: "not ready: " + strings.Join(down, ", "), Extra: extra}
 	}
 	body := map[string]any{"ready": true, "checks": checks}
 	if engines != nil {

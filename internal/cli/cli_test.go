@@ -346,3 +346,32 @@ func TestServeAndAdmin(t *testing.T) {
 		t.Errorf("admin.key changed on restart")
 	}
 }
+
+// TestVersionEngines: version reports the engines serve would use with the
+// same settings, and whether each can run; an unreachable --asr-url and
+// --llm-url say so rather than pretending.
+func TestVersionEngines(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	env := map[string]string{"MINIVOICE_ASR_URL": "http://127.0.0.1:9", "MINIVOICE_LLM_URL": "http://127.0.0.1:9", "MINIVOICE_LLM_MODEL": "qwen"}
+	code := cli.Main(context.Background(), []string{"version"}, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] }})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[1], "tts: flite (") ||
+		!strings.HasPrefix(lines[2], "asr: openai-compatible:whisper-1 (unavailable): ") ||
+		!strings.HasPrefix(lines[3], "llm: llm:qwen (unavailable): ") {
+		t.Errorf("version with remote engines down:\n%s", out.String())
+	}
+
+	code, stdout, _ := run(t, "version", "--pocketsphinx-model", t.TempDir())
+	if code != 0 || !strings.Contains(stdout, "asr: pocketsphinx (unavailable): ") ||
+		!strings.Contains(stdout, "llm: none (not configured)") {
+		t.Errorf("version with no pocketsphinx model: exit %d\n%s", code, stdout)
+	}
+	if code, _, _ := run(t, "version", "--asr-url", "ftp://x"); code != 2 {
+		t.Errorf("bad --asr-url: exit %d, want 2", code)
+	}
+}

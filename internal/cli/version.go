@@ -25,6 +25,10 @@ func version(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "minivoice version:", err)
 		return 2
 	}
+	if err := c.Check(); err != nil {
+		fmt.Fprintln(env.Stderr, "minivoice version:", err)
+		return 2
+	}
 	fmt.Fprintln(env.Stdout, versionString())
 	engines, err := insights.NewEngines(c)
 	if err != nil {
@@ -33,11 +37,17 @@ func version(ctx context.Context, args []string, env Env) int {
 	}
 	for _, st := range engines.Status(ctx) {
 		state := "available"
-		if !st.Available {
+		switch {
+		case st.Name == "none":
+			state = "not configured"
+		case !st.Available:
 			state = "unavailable"
 		}
 		line := fmt.Sprintf("%s: %s (%s)", st.Kind, st.Name, state)
-		if st.Detail != "" {
+		if st.Name == "none" {
+			line += ": summary, score and topics come from the offline analyser"
+		}
+		if st.Detail != "" && st.Name != "none" {
 			line += ": " + st.Detail
 		}
 		fmt.Fprintln(env.Stdout, line)

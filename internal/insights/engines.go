@@ -72,7 +72,7 @@ func (e *Engines) Status(ctx context.Context) []EngineStatus {
 	out = append(out, a)
 	l := EngineStatus{Kind: "llm", Name: e.Analyzer.Name(), Available: true}
 	if e.LLM == nil {
-		l.Name, l.Detail = "none", "offline analyser computes summary, score and topics"
+		l.Name, l.Available, l.Detail = "none", false, "not configured (--llm-url): the offline analyser computes summary, score and topics"
 	} else if err := e.LLM.Available(ctx); err != nil {
 		l.Available, l.Detail = false, err.Error()+"; insights fail with engine_unavailable"
 	}
