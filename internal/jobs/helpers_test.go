@@ -93,7 +93,7 @@ func (e *env) app(hook string) *voice.Application {
 	now := time.Now().UTC()
 	a := &voice.Application{ID: voice.NewID(voice.PrefixApplication, now), CustomerID: e.cust.ID, Name: "a",
 		Status: voice.ApplicationActive, AnswerMethod: "POST", WebhookURL: hook, WebhookStatus: voice.WebhookActive,
-		WebhookEvents: []string{"*"}, Topics: []string{}, WebhookSecret: newSecret(), CreatedAt: now, UpdatedAt: now}
+		WebhookEvents: []string{"*"}, Topics: []voice.TopicDef{}, WebhookSecret: newSecret(), CreatedAt: now, UpdatedAt: now}
 	if err := e.db.CreateApplication(context.Background(), a); err != nil {
 		e.t.Fatal(err)
 	}

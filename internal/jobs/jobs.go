@@ -365,13 +365,16 @@ func (q *Queue) Ready(context.Context) error {
 	return nil
 }
 
-// depthLoop publishes the number of jobs waiting every few seconds.
+// depthLoop publishes the number of jobs waiting in each queue every few
+// seconds.
 func (q *Queue) depthLoop(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if n, err := q.Depth(ctx); err == nil {
-			q.metrics.JobQueueDepth.WithLabelValues(QueueWebhooks).Set(float64(n))
+		for _, queue := range []string{QueueWebhooks, QueueInsights} {
+			if n, err := q.depth(ctx, queue); err == nil {
+				q.metrics.JobQueueDepth.WithLabelValues(queue).Set(float64(n))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -383,13 +386,16 @@ func (q *Queue) depthLoop(ctx context.Context) {
 
 // Depth is the number of webhook deliveries waiting: due now, or scheduled
 // for a retry.
-func (q *Queue) Depth(ctx context.Context) (int, error) {
+func (q *Queue) Depth(ctx context.Context) (int, error) { return q.depth(ctx, QueueWebhooks) }
+
+// depth is the number of jobs of queue waiting: due now, or scheduled.
+func (q *Queue) depth(ctx context.Context, queue string) (int, error) {
 	query := `SELECT count(*) FROM river_job WHERE queue = ? AND state IN ('available', 'scheduled', 'retryable')`
 	if q.postgres {
 		query = `SELECT count(*) FROM river_job WHERE queue = $1 AND state IN ('available', 'scheduled', 'retryable')`
 	}
 	var n int
-	if err := q.store.SQL().QueryRowContext(ctx, query, QueueWebhooks).Scan(&n); err != nil {
+	if err := q.store.SQL().QueryRowContext(ctx, query, queue).Scan(&n); err != nil {
 		return 0, fmt.Errorf("jobs: depth: %w", err)
 	}
 	return n, nil
