@@ -192,7 +192,9 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 		return nil, &stepFailure{CodeEngineUnavailable, "no speech recognition engine is configured (--asr)"}
 	}
 	if err := p.cfg.ASR.Available(ctx); err != nil {
-		return nil, &stepFailure{CodeEngineUnavailable, err.Error()}
+		// Only the engine's own verdict is final; a canceled context (a
+		// shutdown) or a probe that failed for other reasons is retried.
+		return nil, fmt.Errorf("insights: %s: %w", p.cfg.ASR.Name(), err)
 	}
 	rec, err := p.cfg.Store.Recording(ctx, voice.Scope{}, in.RecordingID)
 	if err != nil {
@@ -379,7 +381,7 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 
 func (p *Pipeline) analyze(ctx context.Context, eng analyze.Engine, in analyze.Input) (*analyze.Result, error) {
 	if err := eng.Available(ctx); err != nil {
-		return nil, &stepFailure{CodeEngineUnavailable, err.Error()}
+		return nil, fmt.Errorf("insights: %s: %w", eng.Name(), err)
 	}
 	return eng.Analyze(ctx, in)
 }
