@@ -82,8 +82,10 @@ type PocketsphinxConfig struct {
 
 // DefaultDecoderArgs bound the decoder's search as CMU Sphinx's speed tuning
 // advice describes: at most 3000 HMMs and 5 word exits per frame, and a
-// 5-frame phonetic lookahead. On this project's benchmark they halve the
-// CPU time for the same word error rate (docs/benchmarks.md).
+// 5-frame phonetic lookahead. On this project's benchmark (bench/asr-wer,
+// docs/benchmarks.md) they make transcription about 1.6 times faster, from
+// 1.1-1.4x to about 2x real time per core, for 1.3 points more word errors
+// on G.722 calls and several more on 8 kHz G.711 ones.
 var DefaultDecoderArgs = []string{"-maxhmmpf", "3000", "-maxwpf", "5", "-pl_window", "5"}
 
 // Pocketsphinx recognises US English with CMU pocketsphinx, run as a
@@ -442,7 +444,12 @@ const (
 )
 
 // fillUpperBand adds noise above srcRate/2 to p, a 16 kHz resampling of
-// audio at srcRate, in place. The noise comes from a fixed seed so the same
+// audio at srcRate, in place: at a steady level fillBelowSpeech dB under the
+// speech, but only where the audio is not digital silence (with 200 ms
+// either side). A floor running through an otherwise empty stretch (a
+// caller waiting out a greeting before speaking) threw pocketsphinx's
+// silence detection and normalisation off, and whole PCMU transcripts
+// collapsed to one word. The noise comes from a fixed seed so the same
 // audio always transcribes the same way.
 func fillUpperBand(p *media.PCM, srcRate int) {
 	if srcRate >= p.Rate || len(p.Samples) == 0 {
@@ -464,10 +471,56 @@ func fillUpperBand(p *media.PCM, srcRate int) {
 	// The same resampler that band-limited the speech gives the noise's
 	// lower band, to subtract; what is left fills exactly the empty band.
 	low := media.Resample(media.Resample(noise, srcRate), p.Rate)
+	gate := soundGate(p.Samples, p.Rate)
 	for i, s := range p.Samples {
-		v := int32(s) + int32(noise.Samples[i]) - int32(low.Samples[i])
-		p.Samples[i] = int16(max(min(v, math.MaxInt16), math.MinInt16))
+		v := float64(s) + float64(int32(noise.Samples[i])-int32(low.Samples[i]))*gate[i]
+		p.Samples[i] = int16(max(min(math.Round(v), math.MaxInt16), math.MinInt16))
 	}
+}
+
+// silentFrameRMS is the 10 ms frame level below which soundGate counts a
+// frame as digital silence: -70 dBFS, under any line noise a G.711 call
+// carries.
+var silentFrameRMS = 32768 * math.Pow(10, -70/20.0)
+
+// soundGate is 1 for samples within 200 ms of a 10 ms frame louder than
+// silentFrameRMS and 0 elsewhere, ramped over 20 ms so the noise does not
+// click on and off.
+func soundGate(samples []int16, rate int) []float64 {
+	n := max(1, rate/100)
+	var on []bool
+	for s := samples; len(s) > 0; {
+		f := s[:min(n, len(s))]
+		s = s[len(f):]
+		on = append(on, media.RMS(f) >= silentFrameRMS)
+	}
+	const hold = 20 // frames of 10 ms: 200 ms
+	open := make([]bool, len(on))
+	for i, v := range on {
+		if !v {
+			continue
+		}
+		for j := max(0, i-hold); j <= min(len(on)-1, i+hold); j++ {
+			open[j] = true
+		}
+	}
+	out := make([]float64, len(samples))
+	ramp := 2 * n
+	level := 0.0
+	for i := range out {
+		target := 0.0
+		if open[min(i/n, len(open)-1)] {
+			target = 1
+		}
+		switch {
+		case level < target:
+			level = min(target, level+1/float64(ramp))
+		case level > target:
+			level = max(target, level-1/float64(ramp))
+		}
+		out[i] = level
+	}
+	return out
 }
 
 // speechLevel is the RMS of the 20 ms frames louder than speechFrameDBFS,
