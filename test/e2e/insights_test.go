@@ -168,6 +168,7 @@ func testInsightsPipeline(t *testing.T, backend string) {
 	if n, ok := score["score"].(float64); !ok || n < 0 || n > 100 || score["rating"] == "" {
 		t.Errorf("score %v", score)
 	}
+	t.Logf("summary: %s\nscore: %v %v", summary["text"], score["score"], score["rating"])
 	topics := st.Do(t, "GET", "/v1/calls/"+on+"/topics", nil, 200)
 	if list, _ := topics["topics"].([]any); len(list) == 0 || list[0].(map[string]any)["name"] != "booking" {
 		t.Errorf("topics %v: want the application's booking topic first", topics)
