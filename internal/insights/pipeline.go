@@ -197,6 +197,11 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 		return nil, fmt.Errorf("insights: %s: %w", p.cfg.ASR.Name(), err)
 	}
 	rec, err := p.cfg.Store.Recording(ctx, voice.Scope{}, in.RecordingID)
+	if voice.IsNotFound(err) {
+		// Deleted since the step started: failing it writes nothing, as
+		// the record went with the recording.
+		return nil, &stepFailure{CodeRecordingUnreadable, "the recording was deleted"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("insights: recording %s: %w", in.RecordingID, err)
 	}
