@@ -136,23 +136,31 @@ func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p 
 	if in.Insights.Set {
 		a.Insights = in.Insights.Value
 	}
+	// The lists are validated when given, so an application stored under
+	// older, looser rules can still be changed in other ways.
 	if in.Topics.Set {
 		a.Topics = in.Topics.Value
+		if a.Topics == nil {
+			a.Topics = []voice.TopicDef{}
+		}
+		if err := analyze.ValidateTopics("topics", a.Topics); err != nil {
+			return err
+		}
 	}
 	if a.Topics == nil {
 		a.Topics = []voice.TopicDef{}
 	}
-	if err := analyze.ValidateTopics("topics", a.Topics); err != nil {
-		return err
-	}
 	if in.ScoreCriteria.Set {
 		a.ScoreCriteria = in.ScoreCriteria.Value
+		if a.ScoreCriteria == nil {
+			a.ScoreCriteria = []voice.ScoreCriterion{}
+		}
+		if err := analyze.ValidateCriteria("score_criteria", a.ScoreCriteria); err != nil {
+			return err
+		}
 	}
 	if a.ScoreCriteria == nil {
 		a.ScoreCriteria = []voice.ScoreCriterion{}
-	}
-	if err := analyze.ValidateCriteria("score_criteria", a.ScoreCriteria); err != nil {
-		return err
 	}
 	normalizeInsightLists(a)
 	return nil

@@ -160,18 +160,23 @@ func (p *Pipeline) Transcribe(ctx context.Context, recordingID string, lastAttem
 	t, err := p.transcribe(ctx, in)
 	if err != nil {
 		f := classify(err, asr.ErrUnavailable, asr.ErrRejected)
-		if f == nil && !lastAttempt {
+		if f == nil && (!lastAttempt || shuttingDown(ctx, err)) {
 			p.log.Warn("transcription failed, will retry", "recording_id", recordingID, "err", err)
 			return err
 		}
 		if f == nil {
 			f = &stepFailure{CodeEngineError, err.Error()}
 		}
-		return p.failTranscription(ctx, in, f)
+		fctx, cancel := afterFailure(ctx)
+		defer cancel()
+		return p.failTranscription(fctx, in, f)
 	}
 	in.Transcription = *t
 	in.InsightsStatus = voice.InsightQueued
-	app := p.application(ctx, in.ApplicationID)
+	app, err := p.application(ctx, in.ApplicationID)
+	if err != nil {
+		return err
+	}
 	data, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("insights: transcription event: %w", err)
@@ -191,11 +196,9 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 	if p.cfg.ASR == nil {
 		return nil, &stepFailure{CodeEngineUnavailable, "no speech recognition engine is configured (--asr)"}
 	}
-	if err := p.cfg.ASR.Available(ctx); err != nil {
-		// Only the engine's own verdict is final; a canceled context (a
-		// shutdown) or a probe that failed for other reasons is retried.
-		return nil, fmt.Errorf("insights: %s: %w", p.cfg.ASR.Name(), err)
-	}
+	// No Available probe first: Transcribe says ErrUnavailable itself when
+	// the engine is missing, and a probe would turn a server that is
+	// briefly unreachable into a permanent failure instead of a retry.
 	rec, err := p.cfg.Store.Recording(ctx, voice.Scope{}, in.RecordingID)
 	if voice.IsNotFound(err) {
 		// Deleted since the step started: failing it writes nothing, as
@@ -316,12 +319,15 @@ func (p *Pipeline) failTranscription(ctx context.Context, in *voice.Insights, f 
 	// saying why, so a client waiting on either learns the outcome.
 	in.InsightsStatus = voice.InsightFailed
 	in.InsightsError = &voice.StepError{Code: CodeTranscriptionFailed, Message: "transcription failed: " + f.message}
-	app := p.application(ctx, in.ApplicationID)
+	app, err := p.application(ctx, in.ApplicationID)
+	if err != nil {
+		return err
+	}
 	evs := []*voice.Event{
 		p.event(in, app, EventTranscriptionFailed, failureData(in.RecordingID, f)),
 		p.event(in, app, EventInsightsFailed, failureData(in.RecordingID, &stepFailure{CodeTranscriptionFailed, in.InsightsError.Message})),
 	}
-	_, err := p.cfg.Store.FinishInsightsStep(ctx, in, voice.StepTranscription, "", evs...)
+	_, err = p.cfg.Store.FinishInsightsStep(ctx, in, voice.StepTranscription, "", evs...)
 	return err
 }
 
@@ -339,7 +345,10 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 	if err != nil {
 		return err
 	}
-	app := p.application(ctx, in.ApplicationID)
+	app, err := p.application(ctx, in.ApplicationID)
+	if err != nil {
+		return err
+	}
 	call, err := p.cfg.Store.Call(ctx, voice.Scope{}, in.CallID)
 	if err != nil {
 		return fmt.Errorf("insights: call %s: %w", in.CallID, err)
@@ -349,10 +358,10 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 		input.Topics, input.Criteria = app.Topics, app.ScoreCriteria
 	}
 	eng := p.cfg.Analyzer
-	res, err := p.analyze(ctx, eng, input)
+	res, err := eng.Analyze(ctx, input)
 	if err != nil {
 		f := classify(err, analyze.ErrUnavailable, analyze.ErrRejected)
-		if f == nil && !lastAttempt {
+		if f == nil && (!lastAttempt || shuttingDown(ctx, err)) {
 			p.log.Warn("insights failed, will retry", "recording_id", recordingID, "err", err)
 			return err
 		}
@@ -363,7 +372,9 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 		in.InsightsStatus, in.InsightsEngine = voice.InsightFailed, eng.Name()
 		in.InsightsError = &voice.StepError{Code: f.code, Message: f.message}
 		ev := p.event(in, app, EventInsightsFailed, failureData(recordingID, f))
-		_, err := p.cfg.Store.FinishInsightsStep(ctx, in, voice.StepInsights, "", ev)
+		fctx, cancel := afterFailure(ctx)
+		defer cancel()
+		_, err := p.cfg.Store.FinishInsightsStep(fctx, in, voice.StepInsights, "", ev)
 		return err
 	}
 	in.InsightsStatus, in.InsightsEngine, in.InsightsError = voice.InsightCompleted, eng.Name(), nil
@@ -384,21 +395,32 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 	return err
 }
 
-func (p *Pipeline) analyze(ctx context.Context, eng analyze.Engine, in analyze.Input) (*analyze.Result, error) {
-	if err := eng.Available(ctx); err != nil {
-		return nil, fmt.Errorf("insights: %s: %w", eng.Name(), err)
+// application is the recording's application, nil when it is gone (the
+// results are still computed and stored, just not sent anywhere). Any other
+// error is returned, for the job to retry: guessing "no application" would
+// drop its topics, criteria and webhooks.
+func (p *Pipeline) application(ctx context.Context, id string) (*voice.Application, error) {
+	app, err := p.cfg.Store.Application(ctx, voice.Scope{}, id)
+	if voice.IsNotFound(err) {
+		return nil, nil
 	}
-	return eng.Analyze(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("insights: application %s: %w", id, err)
+	}
+	return app, nil
 }
 
-// application is the recording's application, nil when it is gone (the
-// results are still computed and stored, just not sent anywhere).
-func (p *Pipeline) application(ctx context.Context, id string) *voice.Application {
-	app, err := p.cfg.Store.Application(ctx, voice.Scope{}, id)
-	if err != nil {
-		return nil
-	}
-	return app
+// afterFailure is the context a step's failure is recorded with: the job's
+// own may be what failed (its timeout expired), and the record must still
+// be written.
+func afterFailure(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// shuttingDown reports whether err is the job's context canceled under it
+// (the process is stopping): the job runs again later, nothing is recorded.
+func shuttingDown(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
 }
 
 func (p *Pipeline) event(in *voice.Insights, app *voice.Application, name string, data []byte) *voice.Event {

@@ -43,6 +43,9 @@ func (s *scriptedASR) Transcribe(_ context.Context, a asr.Audio) (*asr.Result, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, a)
+	if s.available != nil { // as the real engines do: missing is an error of Transcribe too
+		return nil, s.available
+	}
 	if len(s.results) == 0 {
 		return nil, errors.New("scripted: no more results")
 	}
@@ -390,4 +393,57 @@ func TestSpeaker(t *testing.T) {
 			t.Errorf("Speaker(%s, %d, %v) = %s, want %s", tc.direction, tc.ch, tc.bridged, got, tc.want)
 		}
 	}
+}
+
+// TestPipelineJobContextEnds: a last attempt whose own context timed out
+// still records the failure (with a context of its own); one canceled by a
+// shutdown records nothing and asks to run again.
+func TestPipelineJobContextEnds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		ctx    func() (context.Context, context.CancelFunc)
+		status string
+	}{
+		{"timeout", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		},
+			voice.InsightFailed},
+		{"shutdown", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, voice.InsightProcessing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, "sqlite")
+			hang := &hangingASR{}
+			p := insights.New(insights.Config{Store: b.db, Blobs: b.blobs, ASR: hang})
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			err := p.Transcribe(ctx, "rec_a", true)
+			if (tc.status == voice.InsightProcessing) != (err != nil) {
+				t.Fatalf("Transcribe: %v", err)
+			}
+			in, err := b.db.Insights(context.Background(), voice.Scope{}, "rec_a")
+			must(t, err)
+			if in.Transcription.Status != tc.status {
+				t.Errorf("status %s, want %s (%+v)", in.Transcription.Status, tc.status, in.Transcription.Error)
+			}
+			if tc.status == voice.InsightFailed && in.Transcription.Error.Code != insights.CodeEngineError {
+				t.Errorf("error %+v", in.Transcription.Error)
+			}
+		})
+	}
+}
+
+// hangingASR blocks until its context ends.
+type hangingASR struct{}
+
+func (hangingASR) Name() string                    { return "hanging" }
+func (hangingASR) Available(context.Context) error { return nil }
+func (hangingASR) Transcribe(ctx context.Context, _ asr.Audio) (*asr.Result, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // QueueInsights is the River queue of the insights pipeline's steps.
@@ -46,7 +47,7 @@ func (AnalyzeArgs) Kind() string { return "insights_analyze" }
 
 // analyzeTimeout bounds an insights step: the offline analyser takes
 // milliseconds, an LLM server up to its two-minute timeout, twice (one
-// re-ask).
+// re-ask), plus the bookkeeping.
 const analyzeTimeout = 5 * time.Minute
 
 // transcribeTimeout bounds a transcription of audioSeconds: five minutes
@@ -67,8 +68,15 @@ func (w *transcribeWorker) Timeout(job *river.Job[TranscribeArgs]) time.Duration
 }
 
 func (w *transcribeWorker) Work(ctx context.Context, job *river.Job[TranscribeArgs]) error {
-	return w.p.Transcribe(ctx, job.Args.RecordingID, job.Attempt >= job.MaxAttempts)
+	return w.p.Transcribe(ctx, job.Args.RecordingID, lastAttempt(job.JobRow))
 }
+
+// lastAttempt says whether a step gives up on a transient failure now and
+// records the step failed. Jobs get one attempt more than that
+// (insightsMaxAttempts+1): an attempt lost to a crash or a database error
+// while recording the failure still leaves one to record it, rather than
+// River discarding the job with the step stuck in processing.
+func lastAttempt(job *rivertype.JobRow) bool { return job.Attempt >= insightsMaxAttempts }
 
 type analyzeWorker struct {
 	river.WorkerDefaults[AnalyzeArgs]
@@ -78,13 +86,13 @@ type analyzeWorker struct {
 func (w *analyzeWorker) Timeout(*river.Job[AnalyzeArgs]) time.Duration { return analyzeTimeout }
 
 func (w *analyzeWorker) Work(ctx context.Context, job *river.Job[AnalyzeArgs]) error {
-	return w.p.Analyze(ctx, job.Args.RecordingID, job.Attempt >= job.MaxAttempts)
+	return w.p.Analyze(ctx, job.Args.RecordingID, lastAttempt(job.JobRow))
 }
 
 // EnqueueInsightsTx queues a pipeline step of a recording in tx: it is the
 // store's InsightsOutbox.
 func (q *Queue) EnqueueInsightsTx(ctx context.Context, tx *sql.Tx, step, recordingID string, audioSeconds float64) error {
-	opts := &river.InsertOpts{Queue: QueueInsights, MaxAttempts: insightsMaxAttempts}
+	opts := &river.InsertOpts{Queue: QueueInsights, MaxAttempts: insightsMaxAttempts + 1}
 	var args river.JobArgs
 	switch step {
 	case voice.StepTranscription:

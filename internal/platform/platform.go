@@ -112,7 +112,11 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		db.Close()
 		return nil, err
 	}
-	for _, st := range engines.Status(ctx) {
+	// Reported once, without holding up the start for a slow server.
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	statuses := engines.Status(sctx)
+	cancel()
+	for _, st := range statuses {
 		if !st.Available {
 			cfg.Logger.Warn("engine unavailable", slog.String("kind", st.Kind), slog.String("name", st.Name), slog.String("detail", st.Detail))
 		}
