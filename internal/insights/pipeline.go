@@ -229,10 +229,12 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = now
 	}
+	sent := 0
 	for ch, pcm := range chans {
 		if len(pcm.Samples) == 0 || media.DBFS(pcm.Samples) < silentChannel {
 			continue
 		}
+		sent++
 		res, err := p.cfg.ASR.Transcribe(ctx, asr.Audio{Samples: pcm.Samples, Rate: pcm.Rate})
 		if err != nil {
 			return nil, fmt.Errorf("insights: transcribe channel %d of %s: %w", ch, rec.ID, err)
@@ -248,6 +250,15 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 			}
 			t.Segments = append(t.Segments, voice.Segment{Channel: ch, Speaker: speaker, Start: round3(s.Start),
 				End: round3(s.End), Text: text, Confidence: round3(s.Confidence)})
+		}
+	}
+	if sent == 0 {
+		// A silent recording never reached the engine: make sure an empty
+		// transcript means "nobody spoke", not "no engine". The probe's
+		// verdict is retried rather than final, since for a remote engine it
+		// may only mean the server is briefly unreachable.
+		if err := p.cfg.ASR.Available(ctx); err != nil {
+			return nil, fmt.Errorf("insights: %s: %s", p.cfg.ASR.Name(), err.Error())
 		}
 	}
 	sort.SliceStable(t.Segments, func(i, j int) bool {

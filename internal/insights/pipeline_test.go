@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -446,4 +447,45 @@ func (hangingASR) Available(context.Context) error { return nil }
 func (hangingASR) Transcribe(ctx context.Context, _ asr.Audio) (*asr.Result, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+// TestPipelineSilentRecordingWithoutEngine: a recording nobody spoke on is
+// never sent to the engine, but an empty transcript still needs an engine
+// that could have heard something.
+func TestPipelineSilentRecordingWithoutEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, "sqlite")
+	must(t, b.blobs.Remove(b.rec.StorageKey))
+	f, err := b.blobs.Create(b.rec.StorageKey)
+	must(t, err)
+	w, err := media.NewWAVWriter(f, 16000, 2)
+	must(t, err)
+	must(t, w.Write(make([]int16, 2*16000)))
+	must(t, w.Close())
+	b.asr.available = errors.Join(asr.ErrUnavailable, errors.New("pocketsphinx_continuous not found"))
+	if err := b.p.Transcribe(ctx, "rec_a", false); err == nil {
+		t.Fatal("an empty transcript without an engine")
+	}
+	must(t, b.p.Transcribe(ctx, "rec_a", true))
+	in, err := b.db.Insights(ctx, voice.Scope{}, "rec_a")
+	must(t, err)
+	if in.Transcription.Status != voice.InsightFailed || !strings.Contains(in.Transcription.Error.Message, "not found") {
+		t.Errorf("transcription %+v %+v", in.Transcription, in.Transcription.Error)
+	}
+	// With the engine there, silence is an empty transcript.
+	c := setup(t, "sqlite")
+	must(t, c.blobs.Remove(c.rec.StorageKey))
+	f, err = c.blobs.Create(c.rec.StorageKey)
+	must(t, err)
+	w, err = media.NewWAVWriter(f, 16000, 2)
+	must(t, err)
+	must(t, w.Write(make([]int16, 2*16000)))
+	must(t, w.Close())
+	must(t, c.p.Transcribe(ctx, "rec_a", false))
+	in, err = c.db.Insights(ctx, voice.Scope{}, "rec_a")
+	must(t, err)
+	if in.Transcription.Status != voice.InsightCompleted || len(in.Transcription.Segments) != 0 || c.asr.count() != 0 {
+		t.Errorf("silent transcription %+v", in.Transcription)
+	}
 }
