@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,18 +171,6 @@ func names(evs []*voice.Event) []string {
 	return out
 }
 
-func eq(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestPipelineTranscribesAndAnalyses(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, backend string) {
@@ -192,7 +181,7 @@ func TestPipelineTranscribesAndAnalyses(t *testing.T) {
 			asr.Segment{Start: 0.1, End: 0.9, Text: " hello ", Confidence: 0.9},
 			asr.Segment{Start: 3, End: 3.1, Text: "  ", Confidence: 0.1},
 		))
-		if want := []string{"transcription rec_a"}; !eq(b.steps(), want) {
+		if want := []string{"transcription rec_a"}; !slices.Equal(b.steps(), want) {
 			t.Fatalf("queued %v, want %v", b.steps(), want)
 		}
 		must(t, b.p.Transcribe(ctx, "rec_a", false))
@@ -210,11 +199,11 @@ func TestPipelineTranscribesAndAnalyses(t *testing.T) {
 		if s := tr.Segments[1]; s.Speaker != voice.SpeakerCaller || s.Channel != 0 || s.Start != 1.2 || s.Confidence != 0.812 {
 			t.Errorf("segment: %+v", s)
 		}
-		if want := []string{"transcription rec_a", "insights rec_a"}; !eq(b.steps(), want) {
+		if want := []string{"transcription rec_a", "insights rec_a"}; !slices.Equal(b.steps(), want) {
 			t.Fatalf("queued %v, want %v", b.steps(), want)
 		}
 		evs := b.events(t)
-		if !eq(names(evs), []string{"transcription.completed"}) || evs[0].DeliveryStatus != voice.DeliveryPending {
+		if !slices.Equal(names(evs), []string{"transcription.completed"}) || evs[0].DeliveryStatus != voice.DeliveryPending {
 			t.Fatalf("events %v", names(evs))
 		}
 		var data voice.Transcription
@@ -248,7 +237,7 @@ func TestPipelineTranscribesAndAnalyses(t *testing.T) {
 			t.Errorf("application topic billing not found: %+v", in.Topics.Topics)
 		}
 		evs = b.events(t)
-		if !eq(names(evs), []string{"transcription.completed", "insights.completed"}) {
+		if !slices.Equal(names(evs), []string{"transcription.completed", "insights.completed"}) {
 			t.Fatalf("events %v", names(evs))
 		}
 		var both map[string]json.RawMessage
@@ -313,7 +302,7 @@ func TestPipelineFailures(t *testing.T) {
 					t.Errorf("insights step: %s %+v", in.InsightsStatus, in.InsightsError)
 				}
 				evs := b.events(t)
-				if !eq(names(evs), []string{"transcription.failed", "insights.failed"}) {
+				if !slices.Equal(names(evs), []string{"transcription.failed", "insights.failed"}) {
 					t.Fatalf("events %v", names(evs))
 				}
 				var data struct {

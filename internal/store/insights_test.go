@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestInsightsFollowRecordings(t *testing.T) {
 		recOn := newRecording("rec_on", on, t0)
 		complete(recOn)
 		complete(newRecording("rec_off", off, t0))
-		if want := []string{"transcription rec_on 12.345s"}; !equalStrings(q.list(), want) {
+		if want := []string{"transcription rec_on 12.345s"}; !slices.Equal(q.list(), want) {
 			t.Fatalf("queued %v, want %v", q.list(), want)
 		}
 		// A second completion (recovery racing a writer) queues nothing more.
@@ -121,7 +122,7 @@ func TestInsightsFollowRecordings(t *testing.T) {
 		if done, err := db.StartInsightsStep(ctx, "rec_on", voice.StepTranscription); err != nil || !done {
 			t.Fatalf("start after finish: done %v, %v", done, err)
 		}
-		if want := []string{"transcription rec_on 12.345s", "insights rec_on 12.345s"}; !equalStrings(q.list(), want) {
+		if want := []string{"transcription rec_on 12.345s", "insights rec_on 12.345s"}; !slices.Equal(q.list(), want) {
 			t.Fatalf("queued %v, want %v", q.list(), want)
 		}
 		evs, err := db.Events(ctx, voice.EventFilter{CallID: "call_on"}, voice.Page{Limit: 10})
@@ -179,16 +180,4 @@ func TestInsightsWithoutQueue(t *testing.T) {
 			t.Errorf("record without a queue: %v", err)
 		}
 	})
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -34,11 +34,7 @@ func TestInsightsSurviveKill9(t *testing.T) {
 	defer app.Close()
 	const did = "+15553000002"
 	js := "application/json"
-	cust := s.do(t, "POST", "/v1/customers", s.key, js, `{"name":"crash"}`, 201)["id"].(string)
-	appID := s.do(t, "POST", "/v1/applications", s.key, js, `{"customer_id":"`+cust+`","name":"vm","answer_url":"`+app.URL+`"}`, 201)["id"].(string)
-	s.do(t, "POST", "/v1/trunks", s.key, js, `{"name":"sim","direction":"inbound","allowed_cidrs":["127.0.0.1/32"]}`, 201)
-	s.do(t, "POST", "/v1/rates", s.key, js, `{"prefix":"1","direction":"inbound","price_per_minute":"0","initial_increment":1,"subsequent_increment":1}`, 201)
-	s.do(t, "POST", "/v1/numbers", s.key, js, `{"number":"`+did+`","customer_id":"`+cust+`","application_id":"`+appID+`"}`, 201)
+	routeDID(t, s, did, app.URL)
 
 	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
 	if err != nil {

@@ -33,11 +33,7 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 	defer app.Close()
 	const did = "+15553000001"
 	js := "application/json"
-	cust := s.do(t, "POST", "/v1/customers", s.key, js, `{"name":"crash"}`, 201)["id"].(string)
-	appID := s.do(t, "POST", "/v1/applications", s.key, js, `{"customer_id":"`+cust+`","name":"vm","answer_url":"`+app.URL+`"}`, 201)["id"].(string)
-	s.do(t, "POST", "/v1/trunks", s.key, js, `{"name":"sim","direction":"inbound","allowed_cidrs":["127.0.0.1/32"]}`, 201)
-	s.do(t, "POST", "/v1/rates", s.key, js, `{"prefix":"1","direction":"inbound","price_per_minute":"0","initial_increment":1,"subsequent_increment":1}`, 201)
-	s.do(t, "POST", "/v1/numbers", s.key, js, `{"number":"`+did+`","customer_id":"`+cust+`","application_id":"`+appID+`"}`, 201)
+	routeDID(t, s, did, app.URL)
 
 	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
 	if err != nil {
@@ -113,4 +109,17 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 	if !found {
 		t.Errorf("no recording.completed event after recovery")
 	}
+}
+
+// routeDID sets up s so that the simulator's calls to did reach an
+// application answered by answerURL: a customer, the application, an
+// inbound trunk from loopback, a free inbound rate and the number.
+func routeDID(t *testing.T, s *server, did, answerURL string) {
+	t.Helper()
+	js := "application/json"
+	cust := s.do(t, "POST", "/v1/customers", s.key, js, `{"name":"crash"}`, 201)["id"].(string)
+	appID := s.do(t, "POST", "/v1/applications", s.key, js, `{"customer_id":"`+cust+`","name":"vm","answer_url":"`+answerURL+`"}`, 201)["id"].(string)
+	s.do(t, "POST", "/v1/trunks", s.key, js, `{"name":"sim","direction":"inbound","allowed_cidrs":["127.0.0.1/32"]}`, 201)
+	s.do(t, "POST", "/v1/rates", s.key, js, `{"prefix":"1","direction":"inbound","price_per_minute":"0","initial_increment":1,"subsequent_increment":1}`, 201)
+	s.do(t, "POST", "/v1/numbers", s.key, js, `{"number":"`+did+`","customer_id":"`+cust+`","application_id":"`+appID+`"}`, 201)
 }
