@@ -94,18 +94,10 @@ func (d *DB) StartInsightsStep(ctx context.Context, recordingID, step string) (d
 		return false, err
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		var status string
-		err := tx.QueryRowContext(ctx, d.q(`SELECT `+col+` FROM insights WHERE recording_id = ?`+d.forUpdate()), recordingID).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			done = true
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("start %s of %s: %w", step, recordingID, err)
-		}
-		if status == voice.InsightCompleted || status == voice.InsightFailed {
-			done = true
-			return nil
+		open, err := d.stepOpenTx(ctx, tx, col, recordingID)
+		if err != nil || !open {
+			done = err == nil
+			return err
 		}
 		_, err = tx.ExecContext(ctx, d.q(`UPDATE insights SET `+col+` = ?, updated_at = ? WHERE recording_id = ?`),
 			voice.InsightProcessing, ms(d.now()), recordingID)
@@ -115,6 +107,21 @@ func (d *DB) StartInsightsStep(ctx context.Context, recordingID, step string) (d
 		return nil
 	})
 	return done, err
+}
+
+// stepOpenTx locks a record's row (PostgreSQL; SQLite's writes are already
+// serialized) and reports whether the step whose status column is col can
+// still run: the record exists and the step has not finished.
+func (d *DB) stepOpenTx(ctx context.Context, tx *sql.Tx, col, recordingID string) (bool, error) {
+	var status string
+	err := tx.QueryRowContext(ctx, d.q(`SELECT `+col+` FROM insights WHERE recording_id = ?`+d.forUpdate()), recordingID).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("insights step of %s: %w", recordingID, err)
+	}
+	return status != voice.InsightCompleted && status != voice.InsightFailed, nil
 }
 
 // FinishInsightsStep writes the outcome of step: both steps' statuses and
@@ -134,16 +141,8 @@ func (d *DB) FinishInsightsStep(ctx context.Context, in *voice.Insights, step, n
 		}
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		var status string
-		err := tx.QueryRowContext(ctx, d.q(`SELECT `+col+` FROM insights WHERE recording_id = ?`+d.forUpdate()), in.RecordingID).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("finish %s of %s: %w", step, in.RecordingID, err)
-		}
-		if status == voice.InsightCompleted || status == voice.InsightFailed {
-			return nil
+		if open, err := d.stepOpenTx(ctx, tx, col, in.RecordingID); err != nil || !open {
+			return err
 		}
 		in.UpdatedAt = d.now()
 		if _, err := tx.ExecContext(ctx, d.q(`UPDATE insights SET transcription_status = ?, transcription = ?, insights_status = ?,

@@ -3,13 +3,11 @@ package e2e
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/sim"
 )
 
@@ -24,27 +22,9 @@ func TestInsightsSurviveKill9(t *testing.T) {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	bin := build(t)
-	data := t.TempDir()
-	s := startIn(t, bin, data, "--allow-private-urls", "127.0.0.0/8")
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`[{"action":"record","beep":false,"silence_timeout":0,"max_length":60}]`))
-	}))
-	defer app.Close()
-	const did = "+15553000002"
+	bin, data, s, phone := voicemailServer(t, "+15553000002", 60, "kal16")
 	js := "application/json"
-	routeDID(t, s, did, app.URL)
-
-	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	phone, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Speaker: speaker, Voice: "kal16"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	const did = "+15553000002"
 	// About 15 s of speech: several seconds of transcription to kill.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

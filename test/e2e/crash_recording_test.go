@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -23,27 +24,9 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 	if _, err := exec.LookPath("flite"); err != nil {
 		t.Skip("flite is not installed")
 	}
-	bin := build(t)
-	data := t.TempDir()
-	s := startIn(t, bin, data, "--allow-private-urls", "127.0.0.0/8")
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`[{"action":"record","beep":false,"silence_timeout":0,"max_length":120}]`))
-	}))
-	defer app.Close()
-	const did = "+15553000001"
+	bin, data, s, phone := voicemailServer(t, "+15553000001", 120, "")
 	js := "application/json"
-	routeDID(t, s, did, app.URL)
-
-	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	phone, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Speaker: speaker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	const did = "+15553000001"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	callDone := make(chan struct{})
@@ -111,15 +94,33 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 	}
 }
 
-// routeDID sets up s so that the simulator's calls to did reach an
-// application answered by answerURL: a customer, the application, an
-// inbound trunk from loopback, a free inbound rate and the number.
-func routeDID(t *testing.T, s *server, did, answerURL string) {
+// voicemailServer builds and starts `serve` on a fresh data directory, with
+// did routed (customer, inbound trunk from loopback, free inbound rate,
+// number) to an application answering with a voicemail `record` of at most
+// maxLength seconds, and a simulator phone speaking with voice ("" for the
+// default) to call it. Everything stops when the test ends.
+func voicemailServer(t *testing.T, did string, maxLength int, voice string) (bin, data string, s *server, phone *sim.Sim) {
 	t.Helper()
+	bin, data = build(t), t.TempDir()
+	s = startIn(t, bin, data, "--allow-private-urls", "127.0.0.0/8")
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `[{"action":"record","beep":false,"silence_timeout":0,"max_length":%d}]`, maxLength)
+	}))
+	t.Cleanup(app.Close)
 	js := "application/json"
 	cust := s.do(t, "POST", "/v1/customers", s.key, js, `{"name":"crash"}`, 201)["id"].(string)
-	appID := s.do(t, "POST", "/v1/applications", s.key, js, `{"customer_id":"`+cust+`","name":"vm","answer_url":"`+answerURL+`"}`, 201)["id"].(string)
+	appID := s.do(t, "POST", "/v1/applications", s.key, js, `{"customer_id":"`+cust+`","name":"vm","answer_url":"`+app.URL+`"}`, 201)["id"].(string)
 	s.do(t, "POST", "/v1/trunks", s.key, js, `{"name":"sim","direction":"inbound","allowed_cidrs":["127.0.0.1/32"]}`, 201)
 	s.do(t, "POST", "/v1/rates", s.key, js, `{"prefix":"1","direction":"inbound","price_per_minute":"0","initial_increment":1,"subsequent_increment":1}`, 201)
 	s.do(t, "POST", "/v1/numbers", s.key, js, `{"number":"`+did+`","customer_id":"`+cust+`","application_id":"`+appID+`"}`, 201)
+	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if phone, err = sim.New(sim.Config{Listen: "127.0.0.1:0", Speaker: speaker, Voice: voice}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = phone.Close() })
+	return bin, data, s, phone
 }
