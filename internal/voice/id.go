@@ -20,6 +20,7 @@ const (
 	PrefixLedger      = "led"
 	PrefixRecording   = "rec"
 	PrefixRequest     = "req"
+	PrefixSIPRefusal  = "sref"
 )
 
 const crockford = "0123456789abcdefghjkmnpqrstvwxyz"

@@ -40,6 +40,7 @@ type Store interface {
 	RecordingStore
 	InsightsStore
 	IdempotencyStore
+	SIPRefusalStore
 	Ping(ctx context.Context) error
 	Close() error
 }
