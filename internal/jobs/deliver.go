@@ -16,6 +16,7 @@ import (
 	"github.com/minivoice/minivoice/internal/webhook"
 	pub "github.com/minivoice/minivoice/webhook"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Timings of the delivery worker.
@@ -94,6 +95,9 @@ func (q *Queue) deliver(ctx context.Context, job *river.Job[DeliverArgs]) error 
 		// Deleted, without a webhook URL now, or disabled by a 410: not sent.
 		err := q.store.UpdateDelivery(ctx, store.DeliveryUpdate{EventID: ev.ID, Round: ev.DeliveryRound, Status: voice.DeliveryDisabled})
 		q.signals.wake(orderKey(ev))
+		if err == nil {
+			q.releaseFollowers(ctx, ev)
+		}
 		return err
 	}
 	if wait, err := q.waitTurn(ctx, ev); err != nil || wait > 0 {
@@ -158,6 +162,9 @@ func (q *Queue) deliver(ctx context.Context, job *river.Job[DeliverArgs]) error 
 		return fmt.Errorf("record attempt of %s: %w", ev.ID, err)
 	}
 	q.signals.wake(orderKey(ev))
+	if u.Status != voice.DeliveryRetrying {
+		q.releaseFollowers(wctx, ev)
+	}
 	level := slog.LevelDebug
 	if u.Status == voice.DeliveryExhausted || u.Status == voice.DeliveryDisabled {
 		level = slog.LevelWarn
@@ -215,6 +222,54 @@ func (q *Queue) waitTurn(ctx context.Context, ev *voice.Event) (time.Duration, e
 			return 0, err
 		}
 	}
+}
+
+// releaseFollowers makes the jobs of the events waiting behind a redelivered
+// event, now final, due at once. A later event of the call whose job found
+// the earlier one retrying was put back until that retry (minutes or hours
+// away); a redelivery settles the earlier event sooner, and the later ones
+// should not sit out the old schedule. Only redelivered events (round > 0)
+// look: the automatic schedule's retries are what the waiting jobs were put
+// back for, so they come due on their own then. Waiters in this process are
+// woken by signals; this reaches the ones put back in the database, for any
+// process. Failures are logged: the jobs still come due on their own.
+func (q *Queue) releaseFollowers(ctx context.Context, ev *voice.Event) {
+	if ev.DeliveryRound == 0 || ev.CallID == nil {
+		return
+	}
+	if err := q.release(ctx, ev); err != nil {
+		q.log.Warn("release the webhooks waiting behind a redelivered event", slog.String("event_id", ev.ID),
+			slog.String("error", err.Error()))
+	}
+}
+
+func (q *Queue) release(ctx context.Context, ev *voice.Event) error {
+	ids, err := q.store.DeliveryFollowers(ctx, ev)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	// args ->> 'event_id' reads the job's event on both PostgreSQL (jsonb)
+	// and SQLite (JSONB blob, where a bare label is an object key).
+	var conds []string
+	named := river.NamedArgs{}
+	for i, id := range ids {
+		name := fmt.Sprintf("event_%d", i)
+		conds = append(conds, "args ->> 'event_id' = @"+name)
+		named[name] = id
+	}
+	params := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).Queues(QueueWebhooks).
+		States(rivertype.JobStateScheduled, rivertype.JobStateRetryable).
+		Where("("+strings.Join(conds, " OR ")+")", named).First(len(ids) * 4)
+	res, err := q.client.JobList(ctx, params)
+	if err != nil {
+		return fmt.Errorf("list the waiting jobs: %w", err)
+	}
+	for _, job := range res.Jobs {
+		if _, err := q.client.JobRetry(ctx, job.ID); err != nil {
+			return fmt.Errorf("release job %d: %w", job.ID, err)
+		}
+	}
+	return nil
 }
 
 func orderKey(ev *voice.Event) string {

@@ -456,3 +456,48 @@ func TestQueuedBeforeStart(t *testing.T) {
 		e.waitStatus(ev.ID, voice.DeliveryDelivered, 10*time.Second)
 	})
 }
+
+// A redelivered event releases the call's events waiting behind it: once it
+// is delivered, the next one goes at once, not at the retry the redelivered
+// event was waiting for (10 minutes away here).
+func TestRedeliverReleasesWaitingEvents(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		var fail atomic.Bool
+		fail.Store(true)
+		rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			if fail.Load() {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		e := newEnv(t, backend, jobs.Config{RetrySchedule: []time.Duration{10 * time.Minute}})
+		c, first := e.call(e.app(rc.URL))
+		e.waitStatus(first.ID, voice.DeliveryRetrying, 10*time.Second)
+		answered := e.emit(c, "call.answered", nil)
+		completed := e.emit(c, "call.completed", nil)
+		// Both later events have found call.initiated retrying and were put
+		// back until its retry: their jobs are scheduled, not running.
+		deadline := time.Now().Add(10 * time.Second)
+		for !e.scheduledLater(answered.ID) || !e.scheduledLater(completed.ID) {
+			if time.Now().After(deadline) {
+				t.Fatal("the later events' jobs were not put back behind call.initiated")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := len(rc.requests()); n != 1 {
+			t.Fatalf("receiver got %d requests while call.initiated was retrying, want 1", n)
+		}
+
+		fail.Store(false)
+		if _, err := e.db.RedeliverEvent(context.Background(), voice.Scope{}, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.waitStatus(completed.ID, voice.DeliveryDelivered, 20*time.Second)
+		want := []string{first.ID, first.ID, answered.ID, completed.ID}
+		if got := rc.ids(); !reflect.DeepEqual(got, want) {
+			t.Errorf("arrival order %v, want %v", got, want)
+		}
+	})
+}

@@ -233,3 +233,18 @@ func signedBy(secret string, h http.Header, body []byte) bool {
 	}
 	return false
 }
+
+// scheduledLater reports whether event id's delivery job is put back in the
+// queue (scheduled for later), not running or done.
+func (e *env) scheduledLater(id string) bool {
+	e.t.Helper()
+	query := `SELECT count(*) FROM river_job WHERE kind = 'webhook_delivery' AND state = 'scheduled' AND args ->> 'event_id' = ?`
+	if e.db.Dialect().Name == "postgres" {
+		query = strings.Replace(query, "?", "$1", 1)
+	}
+	var n int
+	if err := e.db.SQL().QueryRow(query, id).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n > 0
+}

@@ -261,6 +261,35 @@ func (d *DB) DeliveryBlocker(ctx context.Context, e *voice.Event, dueAfter time.
 	return b, nil
 }
 
+// DeliveryFollowers returns the ids of the events of e's call and application
+// written after e whose delivery is pending (not attempted yet in their
+// round): the ones that may be waiting their turn behind e.
+func (d *DB) DeliveryFollowers(ctx context.Context, e *voice.Event) ([]string, error) {
+	if e.CallID == nil {
+		return nil, nil
+	}
+	created := ms(e.CreatedAt)
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id FROM events WHERE call_id = ? AND application_id = ?
+		AND delivery_status = 'pending' AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id`),
+		*e.CallID, e.ApplicationID, created, created, e.ID)
+	if err != nil {
+		return nil, fmt.Errorf("delivery followers of %s: %w", e.ID, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("delivery followers of %s: %w", e.ID, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery followers of %s: %w", e.ID, err)
+	}
+	return ids, nil
+}
+
 // DeliveryUpdate is the outcome of one delivery step of an event.
 type DeliveryUpdate struct {
 	EventID string
