@@ -31,7 +31,9 @@ func OSEnv() Env {
 const usage = `minivoice: a self-hostable programmable voice platform
 
 Usage:
+  minivoice demo [flags]      see it work: platform, simulator and a sample app, every case end to end
   minivoice serve [flags]     run the platform (API, SIP/RTP, job workers)
+  minivoice checklist ...     the end-to-end checklist against a running platform (fixtures, replay)
   minivoice admin ...         operator chores through the API
   minivoice sim [call] ...    the network simulator (carrier, or one call into the platform)
   minivoice webhooks ...      a local webhook receiver (listen) and a signature checker (verify)
@@ -50,6 +52,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], env)
+	case "demo":
+		return demo(ctx, args[1:], env)
+	case "checklist":
+		return checklistCmd(ctx, args[1:], env)
 	case "admin":
 		return admin(ctx, args[1:], env)
 	case "sim":
