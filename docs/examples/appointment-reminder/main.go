@@ -8,11 +8,11 @@
 // variables, which MiniVoice sends back with every request about the call.
 // MiniVoice POSTs {call, variables} to the answer_url and
 // {call, variables, result} to each action_url, and this server answers with
-// a JSON list of call-control actions (call-control.md of the
-// specification). Only the standard library is used.
+// a JSON list of call-control actions (docs/call-control.md). Only the
+// standard library is used.
 //
 // Requests from MiniVoice carry Standard Webhooks signatures
-// (webhook-id, webhook-timestamp, webhook-signature; see webhooks.md). This
+// (webhook-id, webhook-timestamp, webhook-signature; see docs/webhooks.md). This
 // example does not check them; a production application should, with its
 // application's webhook_secret.
 //
@@ -308,7 +308,7 @@ func main() {
 	public := flag.String("public-url", "", "base URL MiniVoice reaches this server at (default: from each request's Host)")
 	api := flag.String("api", "http://127.0.0.1:8080", "MiniVoice API base URL")
 	appID := flag.String("application", "", "application id (app_...) whose answer_url is this server")
-	from := flag.String("from", "+15551230001", "caller id of reminder calls (E.164)")
+	from := flag.String("from", "+15551230121", "caller id of reminder calls (E.164)")
 	office := flag.String("office", "Doctor Smith's office", "who the reminder is from")
 	flag.Parse()
 	key := os.Getenv("MINIVOICE_KEY")

@@ -41,7 +41,7 @@ func TestReminder(t *testing.T) {
 	// for it to place calls with, as a customer would set them up.
 	// (A shorter wait for the key than the default 5 s keeps the
 	// no-answer case short.)
-	svc := newApp(appConfig{API: st.API, From: "+15551230001", InputTimeout: 2})
+	svc := newApp(appConfig{API: st.API, From: "+15551230121", InputTimeout: 2})
 	base := st.Serve(t, svc)
 	appID := st.Application(t, cust, base+"/reminder/answer")
 	svc.cfg.ApplicationID = appID

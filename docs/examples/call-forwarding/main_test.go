@@ -44,14 +44,14 @@ func TestForwarding(t *testing.T) {
 	leaveMessage := func(wait string) []string { return []string{"wait " + wait, "say " + message, "wait 15"} }
 	cases := []scenario{
 		// 0999 answers, talks briefly and hangs up: the call ends there.
-		{name: "answered", did: "+15551100001", forwardTo: "+15550000999", script: []string{"wait 20"},
+		{name: "answered", did: "+15551230111", forwardTo: "+15550000999", script: []string{"wait 20"},
 			dialStatus: "completed", childStatus: "completed"},
 		// 0486 is busy: straight to the voicemail.
-		{name: "busy_goes_to_voicemail", did: "+15551100002", forwardTo: "+15550000486", script: leaveMessage("8.5"),
+		{name: "busy_goes_to_voicemail", did: "+15551230112", forwardTo: "+15550000486", script: leaveMessage("8.5"),
 			dialStatus: "busy", childStatus: "busy", voicemail: true},
 		// 0408 rings forever; the timeout is shortened from 20 s to keep
 		// the test short (the action is the same).
-		{name: "no_answer_goes_to_voicemail", did: "+15551100003", forwardTo: "+15550000408", dialTimeout: 5,
+		{name: "no_answer_goes_to_voicemail", did: "+15551230113", forwardTo: "+15550000408", dialTimeout: 5,
 			script:     leaveMessage("12.5"),
 			dialStatus: "no-answer", childStatus: "no-answer", voicemail: true},
 	}

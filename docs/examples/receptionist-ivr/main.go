@@ -7,11 +7,10 @@
 // It is the web server a customer writes: MiniVoice POSTs
 // {call, variables} to the answer_url and {call, variables, result} to each
 // action_url, and this server answers with a JSON list of call-control
-// actions (call-control.md of the specification). Only the standard library
-// is used.
+// actions (docs/call-control.md). Only the standard library is used.
 //
 // Requests from MiniVoice carry Standard Webhooks signatures
-// (webhook-id, webhook-timestamp, webhook-signature; see webhooks.md). This
+// (webhook-id, webhook-timestamp, webhook-signature; see docs/webhooks.md). This
 // example does not check them; a production application should, with its
 // application's webhook_secret.
 //

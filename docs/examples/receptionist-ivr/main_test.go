@@ -71,10 +71,10 @@ func TestReceptionist(t *testing.T) {
 	quickApp := st.Application(t, cust, st.Serve(t, quick)+"/ivr/answer")
 
 	const (
-		didSales     = "+15551000001"
-		didVoicemail = "+15551000002"
-		didWrong     = "+15551000003"
-		didSilent    = "+15551000004"
+		didSales     = "+15551230101"
+		didVoicemail = "+15551230102"
+		didWrong     = "+15551230103"
+		didSilent    = "+15551230104"
 	)
 	st.Number(t, didSales, cust, appID)
 	st.Number(t, didVoicemail, cust, appID)

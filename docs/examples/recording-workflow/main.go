@@ -7,16 +7,16 @@
 // The results are fetched by polling the API once the call has ended
 // (GET /v1/calls/{id}/events lists recording.completed). The same events are
 // delivered as webhooks too (docs/webhooks.md); the webhook endpoint here
-// logs whatever arrives.
-// Transcription, summary, score and topics of recordings come with a later
-// release.
+// logs whatever arrives. The call's transcription, summary, score and
+// topics are at GET /v1/calls/{id}/transcription|summary|score|topics once
+// the insights pipeline has run (README.md shows them with curl).
 //
 // MiniVoice POSTs {call, variables} to the answer_url, and this server
-// answers with a JSON list of call-control actions (call-control.md of the
-// specification). Only the standard library is used.
+// answers with a JSON list of call-control actions (docs/call-control.md).
+// Only the standard library is used.
 //
 // Requests from MiniVoice carry Standard Webhooks signatures
-// (webhook-id, webhook-timestamp, webhook-signature; see webhooks.md). This
+// (webhook-id, webhook-timestamp, webhook-signature; see docs/webhooks.md). This
 // example does not check them; a production application should, with its
 // application's webhook_secret.
 //
@@ -421,7 +421,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8084", "address to serve the application on")
 	api := flag.String("api", "http://127.0.0.1:8080", "MiniVoice API base URL")
 	appID := flag.String("application", "", "application id (app_...) whose answer_url is this server")
-	from := flag.String("from", "+15551230001", "caller id of the calls (E.164)")
+	from := flag.String("from", "+15551230131", "caller id of the calls (E.164)")
 	to := flag.String("to", "", "place one recorded call to this number at start (E.164); else wait for POST /rec/calls")
 	out := flag.String("out", "recordings", "directory for downloaded WAV files")
 	flag.Parse()
