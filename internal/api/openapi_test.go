@@ -531,6 +531,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Application", voice.Application{}, []string{"webhook_secret"}}, // applicationView adds it on create and rotate
 		{"Rate", voice.Rate{}, nil},
 		{"Trunk", voice.Trunk{}, nil},
+		{"SIPRefusal", voice.SIPRefusal{}, nil},
 		{"Number", voice.Number{}, nil},
 		{"Call", voice.Call{}, nil},
 		{"CallError", voice.CallError{}, nil},

@@ -37,6 +37,7 @@ func (s *Server) Routes() []Route {
 		{get, "/v1/trunks/{id}", OperatorOnly, "Get a trunk", s.getTrunk},
 		{patch, "/v1/trunks/{id}", OperatorOnly, "Update a trunk", s.updateTrunk},
 		{del, "/v1/trunks/{id}", OperatorOnly, "Delete a trunk", s.deleteTrunk},
+		{get, "/v1/sip/refusals", OperatorOnly, "List INVITEs refused before they reached a customer", s.listSIPRefusals},
 
 		{post, "/v1/numbers", OperatorOnly, "Create a number (DID)", s.createNumber},
 		{get, "/v1/numbers", CustomerKeys, "List numbers", s.listNumbers},

@@ -67,6 +67,9 @@ type Config struct {
 	// Engines reports the TTS/ASR/LLM engines in /readyz; nil leaves them
 	// out.
 	Engines func(context.Context) []insights.EngineStatus
+	// RefusalsDropped is how many refused INVITEs the SIP engine left out
+	// of the refusals log (GET /v1/sip/refusals reports it); nil reports 0.
+	RefusalsDropped func() int64
 }
 
 // Server is the HTTP API.
@@ -85,6 +88,8 @@ type Server struct {
 	hooks   *webhook.Sender // sends webhook tests
 	gate    *billing.Gate
 	engines func(context.Context) []insights.EngineStatus
+
+	refusalsDropped func() int64
 }
 
 // New builds a Server and its routes.
@@ -100,7 +105,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls,
-		files: cfg.Recordings, gate: cfg.Billing, engines: cfg.Engines}
+		files: cfg.Recordings, gate: cfg.Billing, engines: cfg.Engines, refusalsDropped: cfg.RefusalsDropped}
 	s.hooks = newWebhookTestSender(cfg)
 	for _, rt := range s.Routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))

@@ -23,6 +23,10 @@ type Metrics struct {
 	RTPLost        prometheus.Counter
 	JobQueueDepth  *prometheus.GaugeVec
 	InboundRefused *prometheus.CounterVec
+	// SIPRefusalsDropped counts refused INVITEs not written down because
+	// their write rate was spent, by where they would have gone
+	// (operator_log, customer_call).
+	SIPRefusalsDropped *prometheus.CounterVec
 	RTPSendJitter  prometheus.Histogram
 }
 
@@ -58,13 +62,17 @@ func NewMetrics() *Metrics {
 		}, []string{"queue"}),
 	}
 	m.InboundRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "minivoice_sip_inbound_refused_total", Help: "Inbound INVITEs refused before a call record, by SIP status.",
+		Name: "minivoice_sip_inbound_refused_total", Help: "Inbound INVITEs refused, by SIP status.",
 	}, []string{"code"})
+	m.SIPRefusalsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "minivoice_sip_refusals_dropped_total",
+		Help: "Refused INVITEs not stored (operator log or customer's failed call) because their write rate was spent.",
+	}, []string{"log"})
 	m.RTPSendJitter = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "minivoice_rtp_send_jitter_seconds", Help: "How far each sent 20 ms audio frame's interval strays from 20 ms.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .02, .05},
 	})
-	r.MustRegister(m.RTPSendJitter, m.InboundRefused, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
+	r.MustRegister(m.RTPSendJitter, m.InboundRefused, m.SIPRefusalsDropped, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
 		m.JobQueueDepth, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

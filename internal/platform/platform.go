@@ -44,6 +44,9 @@ type Config struct {
 	Now func() time.Time
 	// MediaTimeout overrides the SIP engine's 30 s without RTP (tests shorten it).
 	MediaTimeout time.Duration
+	// Refusals bounds what refused INVITEs write (zero: the engine's
+	// defaults); tests shrink the refusals log to check its bound.
+	Refusals sip.RefusalConfig
 	// OnAdminKeyCreated is told the operator key the first time it is generated,
 	// so the caller can print it once.
 	OnAdminKeyCreated func(key, path string)
@@ -143,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
-		Recordings: blobs, Gate: gate})
+		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals})
 	if err != nil {
 		stopQueue()
 		db.Close()
@@ -175,7 +178,8 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
 		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs, Billing: gate,
-		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}, Engines: engines.Status})
+		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}, Engines: engines.Status,
+		RefusalsDropped: engine.RefusalsDropped})
 	ln, err := net.Listen("tcp", sc.HTTP)
 	if err != nil {
 		engine.Close()

@@ -22,9 +22,11 @@ func (e *Engine) admit(ctx context.Context, customerID, direction, number string
 		var ve *voice.Error
 		if errors.As(err, &ve) {
 			code, reason := billing.SIPResponse(ve)
-			return nil, &Refusal{Code: code, Reason: reason, RetryAfter: ve.RetryAfter, Why: ve.Code + ": " + ve.Message}
+			return nil, &Refusal{Code: code, Reason: reason, RetryAfter: ve.RetryAfter, Why: ve.Code + ": " + ve.Message,
+				Err: &voice.CallError{Code: ve.Code, Message: ve.Message}}
 		}
-		return nil, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()}
+		return nil, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error(),
+			Err: &voice.CallError{Code: ErrInternal, Message: "the call could not be admitted because of an internal error"}}
 	}
 	return t, nil
 }

@@ -75,6 +75,37 @@ type Refusal struct {
 	RetryAfter int
 	// Why is logged and counted, never sent: the caller learns only the status.
 	Why string
+	// Err is what the refused call of a known DID tells its customer (nil
+	// for refusals that go to the operator's log).
+	Err *voice.CallError
 }
 
+// Error codes of a call's error object for failures the engine itself
+// decides (an application's failures carry the fetcher's codes, and an
+// admission refusal the API's: destination_not_allowed, insufficient_balance,
+// customer_suspended, concurrency_limit, cps_limit, daily_spend_limit).
+// Clients branch on them, so they never change once shipped.
+const (
+	// Inbound, refused for a known DID.
+	ErrNumberDisabled      = "number_disabled"
+	ErrNoApplication       = "no_application"
+	ErrApplicationInactive = voice.ECodeApplicationInactive
+	ErrNoAnswerURL         = "no_answer_url"
+	// Outbound: no trunk could be tried, none answered at all, or the last
+	// one tried answered with a failure (the hangup_cause's word).
+	ErrNoTrunkAvailable = voice.ECodeNoTrunkAvailable
+	ErrTrunkUnreachable = "trunk_unreachable"
+	// Either direction.
+	ErrCallRejected  = CauseCallRejected
+	ErrAckTimeout    = CauseAckTimeout
+	ErrMediaFailed   = "media_failed"
+	ErrSystemRestart = CauseSystemRestart
+	ErrInternal      = voice.ECodeInternal
+)
+
 func (r *Refusal) Error() string { return r.Reason + ": " + r.Why }
+
+// mediaError is the error of a call answered whose media could not be set up.
+func mediaError() *voice.CallError {
+	return &voice.CallError{Code: ErrMediaFailed, Message: "the call was answered but its audio (RTP) could not be set up"}
+}

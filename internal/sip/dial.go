@@ -173,10 +173,7 @@ func (e *Engine) closeLoser(ctx context.Context, ch *child) {
 		_ = ch.rec.end(ctx, ending{Status: voice.CallCompleted, Cause: CauseNormalClearing, Source: SourceSystem,
 			SIPCode: res.sipCode, SIPReason: res.reason})
 	default:
-		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: SourceCallee, SIPCode: res.sipCode, SIPReason: res.reason}
-		if res.sipCode == 0 {
-			how.Source = SourceSystem
-		}
+		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode, SIPReason: res.reason}
 		if res.outcome.Status == voice.CallCanceled {
 			how.Source = SourceSystem // another target answered, or the caller left
 			if src, _ := ch.apiHangup.Load().(string); src != "" {

@@ -65,6 +65,9 @@ type Config struct {
 	// Gate admits and prices calls (billing.md); nil leaves calls unpriced
 	// and unlimited (tests of the engine alone).
 	Gate *billing.Gate
+	// Refusals bounds the records refused INVITEs leave; zero values take
+	// the defaults.
+	Refusals RefusalConfig
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -98,6 +101,8 @@ type Engine struct {
 
 	blobs recording.BlobStore // where recordings go; nil: recording fails
 	gate  *billing.Gate       // admission and rating; nil: unpriced
+
+	refusals *refusals // what refused INVITEs may write
 
 	mu     sync.Mutex
 	active map[string]*activeCall
@@ -143,7 +148,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, log: cfg.Logger, metrics: cfg.Metrics,
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
-		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate,
+		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
 		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
 	if err := e.listen(cfg.Listen); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -41,13 +42,23 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	req := d.InviteRequest
 	ctx := e.ctx
 	if e.draining.Load() {
-		e.refuse(d, &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 60, Why: "draining for shutdown"})
+		ref := &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 60, Why: "draining for shutdown"}
+		e.refuse(d, ref)
+		e.logRefusal(req, ref)
 		return
 	}
 	route, ref := e.route(ctx, d)
 	if ref != nil {
-		if ref.Code != 0 {
-			e.refuse(d, ref)
+		if ref.Code == 0 {
+			return // a digest challenge: the caller is expected to try again
+		}
+		e.refuse(d, ref)
+		// A known DID's customer sees the refusal as a failed call; anything
+		// else is the operator's business.
+		if route != nil && ref.Err != nil {
+			e.recordRefusedCall(req, route, ref)
+		} else {
+			e.logRefusal(req, ref)
 		}
 		return
 	}
@@ -116,7 +127,11 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 			code, reason, status, cause = 486, "Busy Here", voice.CallBusy, CauseUserBusy
 		}
 		_ = d.Respond(code, reason, nil)
-		_ = rec.end(ctx, ending{Status: status, Cause: cause, Source: SourceCallee, SIPCode: code, SIPReason: reason})
+		how := ending{Status: status, Cause: cause, Source: SourceCallee, SIPCode: code, SIPReason: reason}
+		if status == voice.CallFailed {
+			how.Error = &voice.CallError{Code: ErrCallRejected, Message: "the application's reject action refused the call (603 Decline)"}
+		}
+		_ = rec.end(ctx, how)
 		return
 	}
 	if callCtx.Err() != nil {
@@ -126,7 +141,8 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	med, err := d.Answer(diago.AnswerOptions{})
 	if err != nil {
 		log.Warn("answer", slog.Any("error", err))
-		how := ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK"}
+		how := ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+			Error: &voice.CallError{Code: ErrAckTimeout, Message: "the caller's side never acknowledged the 200 OK (no ACK within 32 s)"}}
 		if d.Context().Err() != nil {
 			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: SourceCaller}
 		} else {
@@ -145,7 +161,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = d.Hangup(context.WithoutCancel(ctx))
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem})
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, Error: mediaError()})
 		return
 	}
 	_ = rec.answered(ctx, l.name)
@@ -210,7 +226,9 @@ func (e *Engine) refuse(d *diago.DialogServerSession, r *Refusal) {
 
 // route applies telephony.md's inbound checks in order. A nil Refusal with a
 // nil route never happens; a Refusal with Code 0 means a response was already
-// sent (a digest challenge).
+// sent (a digest challenge). A refusal for a number that belongs to a
+// customer comes with the route as far as it got (trunk, number, customer,
+// application if any) and an Err for the customer's failed call.
 func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession) (*inboundRoute, *Refusal) {
 	req := d.InviteRequest
 	trunk, ref := e.authorizeTrunk(ctx, d)
@@ -226,28 +244,67 @@ func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession) (*inbo
 		return nil, &Refusal{Code: 404, Reason: "Not Found", Why: "DID " + user + " is not an E.164 number"}
 	}
 	num, err := e.store.NumberByE164(ctx, did)
-	if err != nil || num.Status != voice.NumberActive {
-		return nil, &Refusal{Code: 404, Reason: "Not Found", Why: "unknown or disabled number " + did}
-	}
-	if num.ApplicationID == nil {
-		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + " has no application"}
-	}
-	app, err := e.store.Application(ctx, voice.Scope{}, *num.ApplicationID)
-	if err != nil || app.Status != voice.ApplicationActive {
-		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + "'s application is missing or inactive"}
+	if err != nil {
+		why := "no customer has the number " + did
+		if !voice.IsNotFound(err) {
+			why = "number " + did + " could not be read: " + err.Error()
+		}
+		return nil, &Refusal{Code: 404, Reason: "Not Found", Why: why}
 	}
 	cust, err := e.store.Customer(ctx, voice.Scope{}, num.CustomerID)
-	if err != nil || cust.Status != voice.CustomerActive {
-		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "customer of " + did + " is suspended"}
+	if err != nil {
+		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "customer of " + did + " could not be read: " + err.Error()}
+	}
+	r := &inboundRoute{trunk: trunk, number: num, cust: cust, did: did}
+	refused := func(code int, reason, errCode, msg string) (*inboundRoute, *Refusal) {
+		return r, &Refusal{Code: code, Reason: reason, Why: errCode + ": " + msg, Err: &voice.CallError{Code: errCode, Message: msg}}
+	}
+	if num.Status != voice.NumberActive {
+		return refused(404, "Not Found", ErrNumberDisabled, "the number "+did+" is disabled")
+	}
+	if num.ApplicationID == nil {
+		return refused(480, "Temporarily Unavailable", ErrNoApplication,
+			"the number "+did+" is not routed to an application (set its application_id)")
+	}
+	app, err := e.store.Application(ctx, voice.Scope{}, *num.ApplicationID)
+	if err != nil {
+		return refused(480, "Temporarily Unavailable", ErrNoApplication,
+			"the application the number "+did+" is routed to could not be found")
+	}
+	r.app = app
+	if app.Status != voice.ApplicationActive {
+		return refused(480, "Temporarily Unavailable", ErrApplicationInactive,
+			fmt.Sprintf("the application %q (%s) that %s is routed to is inactive", app.Name, app.ID, did))
+	}
+	if cust.Status != voice.CustomerActive {
+		return refused(403, "Forbidden", voice.ECodeCustomerSuspended, "the customer is suspended")
 	}
 	if app.AnswerURL == "" {
-		return nil, &Refusal{Code: 480, Reason: "Temporarily Unavailable", Why: did + "'s application has no answer_url"}
+		return refused(480, "Temporarily Unavailable", ErrNoAnswerURL,
+			fmt.Sprintf("the application %q (%s) has no answer_url, which an inbound call needs", app.Name, app.ID))
 	}
 	ticket, ref := e.admit(ctx, cust.ID, voice.DirectionInbound, did)
 	if ref != nil {
-		return nil, ref
+		if ref.Err != nil && ref.Err.Code == voice.ECodeDestinationNotAllowed && e.noInboundRate(cust, did) {
+			// billing's words are about calling out; say which deck lacks it.
+			ref.Err.Message = "no inbound rate matches " + did + " for this customer"
+		}
+		return r, ref
 	}
-	return &inboundRoute{trunk: trunk, number: num, app: app, cust: cust, did: did, ticket: ticket}, nil
+	r.ticket = ticket
+	return r, nil
+}
+
+// noInboundRate reports whether did is refused for want of an inbound rate
+// (rather than a blocked prefix or max_rate_per_minute).
+func (e *Engine) noInboundRate(cust *voice.Customer, did string) bool {
+	if e.gate == nil {
+		return false
+	}
+	if _, blocked := billing.BlockedPrefix(cust, did); blocked {
+		return false
+	}
+	return e.gate.Book.Lookup(cust.ID, voice.DirectionInbound, strings.TrimPrefix(did, "+")) == nil
 }
 
 // authorizeTrunk finds the inbound trunk the INVITE comes from: by source

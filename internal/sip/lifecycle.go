@@ -208,6 +208,9 @@ type ending struct {
 	Source    string
 	SIPCode   int
 	SIPReason string
+	// Error says why a failed call failed; it is kept only when the call
+	// has no error yet (an application error recorded earlier stands).
+	Error *voice.CallError
 }
 
 // end records the final state, the charge and call.completed, once, in one
@@ -228,6 +231,9 @@ func (r *callRecord) end(ctx context.Context, how ending) error {
 			reason := how.SIPReason
 			c.SIPReason = &reason
 		}
+		if how.Error != nil && c.Error == nil {
+			c.Error = how.Error
+		}
 		if c.AnsweredAt != nil {
 			// Rounded up to whole seconds, at least 1 (billing.md).
 			d := now.Sub(*c.AnsweredAt)
@@ -238,9 +244,27 @@ func (r *callRecord) end(ctx context.Context, how ending) error {
 			c.Duration = secs
 		}
 		charge := r.price(c, now, now)
-		data := map[string]any{"hangup_cause": c.HangupCause, "hangup_source": c.HangupSource, "sip_code": c.SIPCode,
-			"sip_reason": c.SIPReason, "duration": c.Duration, "billable_seconds": c.BillableSeconds, "price": c.Price,
-			"currency": c.Currency}
-		return []*voice.Event{r.event("call.completed", data, now)}, charge
+		return []*voice.Event{r.event("call.completed", completedData(c), now)}, charge
 	})
+}
+
+// completedData is the data of a call's call.completed event.
+func completedData(c *voice.Call) map[string]any {
+	return map[string]any{"hangup_cause": c.HangupCause, "hangup_source": c.HangupSource, "sip_code": c.SIPCode,
+		"sip_reason": c.SIPReason, "duration": c.Duration, "billable_seconds": c.BillableSeconds, "price": c.Price,
+		"currency": c.Currency}
+}
+
+// refused inserts a call that was refused before it started (already in its
+// final state, failed) with its call.completed, the only event it has: it
+// never rang, so there is no call.initiated to announce.
+func (r *callRecord) refused(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev := r.event("call.completed", completedData(r.call), r.call.CreatedAt)
+	if err := r.e.store.CreateCallWithEvents(context.WithoutCancel(ctx), r.call, ev); err != nil {
+		return fmt.Errorf("record refused call %s: %w", r.call.ID, err)
+	}
+	r.ended = true
+	return nil
 }

@@ -124,6 +124,17 @@ type attemptResult struct {
 	reason  string
 }
 
+// source is the hangup_source of an attempt that ended unanswered: the
+// platform ("system") when it gave up itself, on no response at all or by
+// CANCELing after the ring timeout (no_answer); else the callee's side, whose
+// final response ended it.
+func (r *attemptResult) source() string {
+	if r.sipCode == 0 || r.outcome.Cause == CauseNoAnswer {
+		return SourceSystem
+	}
+	return SourceCallee
+}
+
 func (e *Engine) runOutbound(oc *outboundCall) {
 	ctx := e.ctx
 	rec, c := oc.rec, oc.rec.call
@@ -165,10 +176,7 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 		return
 	}
 	if res.dialog == nil {
-		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: SourceCallee, SIPCode: res.sipCode, SIPReason: res.reason}
-		if res.sipCode == 0 {
-			how.Source = SourceSystem // nobody answered at all: the platform gave up
-		}
+		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode, SIPReason: res.reason}
 		if src, _ := apiHangup.Load().(string); src != "" {
 			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src, SIPCode: res.sipCode, SIPReason: res.reason}
 			if src == SourceSystem {

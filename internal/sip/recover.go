@@ -34,6 +34,10 @@ func (e *Engine) Recover(ctx context.Context) (int, error) {
 		last := c.UpdatedAt
 		err := rec.updateCharged(ctx, func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
 			cause, source := CauseSystemRestart, SourceSystem
+			if c.Error == nil {
+				c.Error = &voice.CallError{Code: ErrSystemRestart,
+					Message: "the platform stopped while the call was " + c.Status + " and closed it when it started again"}
+			}
 			c.Status, c.EndedAt, c.HangupCause, c.HangupSource = voice.CallFailed, &now, &cause, &source
 			var charge *voice.LedgerEntry
 			if c.AnsweredAt != nil {
