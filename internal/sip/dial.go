@@ -53,7 +53,8 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 		if err != nil {
 			ticket.Release()
 			for _, c := range children {
-				_ = c.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
+				_ = c.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem,
+					Error: &voice.CallError{Code: ErrInternal, Message: "the dial could not record all of its calls, so none was placed"}})
 				c.untrack()
 			}
 			return nil, fmt.Errorf("dial: %w", err)
@@ -161,7 +162,7 @@ func (e *Engine) closeLoser(ctx context.Context, ch *child) {
 	res := ch.res
 	switch {
 	case res == nil:
-		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem})
+		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem, Error: noTrunkError()})
 	case res.dialog != nil:
 		// Answered a moment after the winner: thank them and hang up.
 		_ = ch.rec.answered(ctx, "")
@@ -174,6 +175,7 @@ func (e *Engine) closeLoser(ctx context.Context, ch *child) {
 			SIPCode: res.sipCode, SIPReason: res.reason})
 	default:
 		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode, SIPReason: res.reason}
+		how.Error = res.callError()
 		if res.outcome.Status == voice.CallCanceled {
 			how.Source = SourceSystem // another target answered, or the caller left
 			if src, _ := ch.apiHangup.Load().(string); src != "" {
@@ -220,7 +222,8 @@ func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *call
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = res.dialog.Hangup(hctx)
 		cancel()
-		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK"})
+		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+			Error: mediaError()})
 		return 0
 	}
 	defer l.close()

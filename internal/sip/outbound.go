@@ -3,10 +3,15 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/diago"
@@ -122,6 +127,51 @@ type attemptResult struct {
 	outcome Outcome
 	sipCode int
 	reason  string
+	// detail says what this trunk did, in words, naming it and its
+	// configured host ("trunk \"carrier\" (sip.example.net:5060) answered
+	// 503 Service Unavailable"); tried is every attempt's detail, in order,
+	// once dialTrunks is done.
+	detail string
+	tried  []string
+	// noneTried is set when every trunk was skipped (at max_channels).
+	noneTried bool
+}
+
+// callError is the error of a call that ended failed with this result: the
+// hangup cause's word for a final response (carrier_error, unreachable,
+// invalid_number, call_rejected), trunk_unreachable when no trunk answered
+// at all, no_trunk_available when none could be tried; the message lists
+// every trunk tried and what it did. Nil when the call did not fail.
+func (r *attemptResult) callError() *voice.CallError {
+	if r == nil {
+		return noTrunkError()
+	}
+	if r.outcome.Status != voice.CallFailed {
+		return nil
+	}
+	code := r.outcome.Cause
+	switch {
+	case r.noneTried:
+		code = ErrNoTrunkAvailable
+	case r.sipCode == 0:
+		code = ErrTrunkUnreachable
+	}
+	msg := strings.Join(r.tried, "; then ")
+	if msg == "" {
+		msg = r.detail
+	}
+	return &voice.CallError{Code: code, Message: msg}
+}
+
+// noTrunkError is the error of an outbound call no trunk could carry.
+func noTrunkError() *voice.CallError {
+	return &voice.CallError{Code: ErrNoTrunkAvailable, Message: "no active outbound trunk could carry the call"}
+}
+
+// trunkName names a trunk in a call's error: its name and the host and port
+// the operator configured (never an address the platform resolved).
+func trunkName(t *voice.Trunk) string {
+	return fmt.Sprintf("trunk %q (%s)", t.Name, net.JoinHostPort(t.Host, strconv.Itoa(t.Port)))
 }
 
 // source is the hangup_source of an attempt that ended unanswered: the
@@ -164,7 +214,7 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 
 	res := e.dialTrunks(callCtx, rec, log)
 	if res == nil {
-		how := ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem}
+		how := ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem, Error: noTrunkError()}
 		if src, _ := apiHangup.Load().(string); src != "" {
 			// Hung up while the trunks were being looked up.
 			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src}
@@ -177,6 +227,7 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 	}
 	if res.dialog == nil {
 		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode, SIPReason: res.reason}
+		how.Error = res.callError()
 		if src, _ := apiHangup.Load().(string); src != "" {
 			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src, SIPCode: res.sipCode, SIPReason: res.reason}
 			if src == SourceSystem {
@@ -194,7 +245,8 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = dialog.Hangup(context.WithoutCancel(ctx))
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK"})
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+			Error: mediaError()})
 		return
 	}
 	_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
@@ -252,17 +304,29 @@ func (e *Engine) dialTrunks(ctx context.Context, rec *callRecord, log *slog.Logg
 		return nil
 	}
 	var res *attemptResult
+	var tried []string
 	for i, t := range trunks {
 		if t.MaxChannels > 0 && e.trunkCalls(t.ID) > t.MaxChannels {
+			tried = append(tried, fmt.Sprintf("%s was skipped: at its max_channels (%d)", trunkName(t), t.MaxChannels))
 			continue
 		}
 		trunkID := t.ID
 		_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event { c.TrunkID = &trunkID; return nil })
 		res = e.invite(ctx, rec, t, log)
+		if res.detail != "" {
+			tried = append(tried, res.detail)
+		}
 		if res.dialog != nil || !res.outcome.Failover || ctx.Err() != nil || i == len(trunks)-1 {
 			break
 		}
 		log.Info("failing over", slog.String("trunk_id", t.ID), slog.Int("sip_code", res.sipCode))
+	}
+	if res == nil && len(tried) > 0 {
+		// Every trunk was at max_channels: nothing was sent.
+		res = &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable}, noneTried: true}
+	}
+	if res != nil {
+		res.tried = tried
 	}
 	return res
 }
@@ -294,14 +358,16 @@ func (e *Engine) invite(ctx context.Context, rec *callRecord, t *voice.Trunk, lo
 	dialog, err := e.dg.NewDialog(requestURI(t, c.To), diago.NewDialogOptions{Transport: t.Transport})
 	if err != nil {
 		log.Warn("new dialog", slog.Any("error", err))
-		return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true}}
+		return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true},
+			detail: trunkName(t) + " could not be dialled (the INVITE could not be built)"}
 	}
 	inviteCtx, cancelInvite := context.WithCancelCause(ctx)
 	defer cancelInvite(nil)
 	var gotResponse atomic.Bool
-	var noAnswer atomic.Bool
+	var noAnswer, setupExpired atomic.Bool
 	setup := time.AfterFunc(time.Duration(t.SetupTimeout)*time.Second, func() {
 		if !gotResponse.Load() {
+			setupExpired.Store(true)
 			cancelInvite(sipgo.WaitAnswerForceCancelErr)
 		}
 	})
@@ -349,7 +415,8 @@ func (e *Engine) invite(ctx context.Context, rec *callRecord, t *voice.Trunk, lo
 		if r := dialog.InviteResponse; r != nil {
 			code, reason = r.StatusCode, r.Reason
 		}
-		return &attemptResult{dialog: dialog, media: med, sipCode: code, reason: reason}
+		return &attemptResult{dialog: dialog, media: med, sipCode: code, reason: reason,
+			detail: fmt.Sprintf("%s answered %d %s", trunkName(t), code, reason)}
 	}
 	dialog.Close()
 	var dr *sipgo.ErrDialogResponse
@@ -359,12 +426,35 @@ func (e *Engine) invite(ctx context.Context, rec *callRecord, t *voice.Trunk, lo
 		if noAnswer.Load() && dr.Res.StatusCode == 487 {
 			o = Outcome{Status: voice.CallNoAnswer, Cause: CauseNoAnswer}
 		}
-		return &attemptResult{outcome: o, sipCode: dr.Res.StatusCode, reason: dr.Res.Reason}
+		return &attemptResult{outcome: o, sipCode: dr.Res.StatusCode, reason: dr.Res.Reason,
+			detail: fmt.Sprintf("%s answered %d %s", trunkName(t), dr.Res.StatusCode, dr.Res.Reason)}
 	case noAnswer.Load():
 		return &attemptResult{outcome: Outcome{Status: voice.CallNoAnswer, Cause: CauseNoAnswer}, sipCode: 487, reason: "Request Terminated"}
 	case ctx.Err() != nil:
 		return &attemptResult{outcome: Outcome{Status: voice.CallCanceled, Cause: CauseOriginatorCancel}, sipCode: 487, reason: "Request Terminated"}
 	}
 	log.Info("invite failed", slog.String("trunk_id", t.ID), slog.Any("error", err))
-	return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true}}
+	return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true},
+		detail: trunkName(t) + " " + unreachableWhy(t, err, setupExpired.Load())}
+}
+
+// unreachableWhy says how an INVITE got no response at all, in words that
+// name only the trunk's own settings: the error's text may hold local
+// addresses, so it goes to the log, not to the call.
+func unreachableWhy(t *voice.Trunk, err error, setupExpired bool) string {
+	switch {
+	case setupExpired:
+		return fmt.Sprintf("did not answer the INVITE within %d s (the trunk's setup_timeout)", t.SetupTimeout)
+	case errors.Is(err, sipmsg.ErrTransactionTimeout):
+		return fmt.Sprintf("did not answer the INVITE within %d s (timer B)", int(sipmsg.Timer_B/time.Second))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused the connection over " + t.Transport
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF):
+		return "closed the connection over " + t.Transport + " before answering"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "could not be resolved (DNS lookup of " + t.Host + " failed)"
+	}
+	return "could not be reached over " + t.Transport + " (transport error)"
 }
