@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/insights/analyze"
@@ -84,8 +83,8 @@ func NewWebhookSecret() string {
 
 func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p *auth.Principal) error {
 	setStr(&a.Name, in.Name)
-	if a.Name == "" || utf8.RuneCountInString(a.Name) > 200 {
-		return voice.Invalid("name", "is required, 1 to 200 characters")
+	if err := checkName("name", a.Name); err != nil {
+		return err
 	}
 	setStr(&a.Status, in.Status)
 	if a.Status != voice.ApplicationActive && a.Status != voice.ApplicationInactive {

@@ -87,13 +87,13 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	to, ok := voice.ParseE164(strings.TrimSpace(in.To))
-	if !ok {
-		return voice.Invalid("to", "must be an E.164 number")
+	to, err := requiredE164("to", in.To)
+	if err != nil {
+		return err
 	}
-	from, ok := voice.ParseE164(strings.TrimSpace(in.From))
-	if !ok {
-		return voice.Invalid("from", "must be an E.164 number")
+	from, err := requiredE164("from", in.From)
+	if err != nil {
+		return err
 	}
 	appID := in.ApplicationID
 	if p.ApplicationID != "" {
@@ -250,8 +250,8 @@ func (s *Server) replaceActions(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if in.Actions == nil {
-		return voice.Invalid("actions", "is required")
+	if in.Actions == nil || string(in.Actions) == "null" {
+		return required("actions")
 	}
 	list, err := callctl.Parse(in.Actions)
 	if err != nil {

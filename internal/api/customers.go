@@ -38,8 +38,8 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 	if in.Name.Set {
 		c.Name = strings.TrimSpace(in.Name.Value)
 	}
-	if c.Name == "" || utf8.RuneCountInString(c.Name) > 200 {
-		return voice.Invalid("name", "is required, 1 to 200 characters")
+	if err := checkName("name", c.Name); err != nil {
+		return err
 	}
 	if in.Status.Set {
 		c.Status = in.Status.Value

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -82,6 +83,40 @@ func jsonTypeName(kind string) string {
 		return "an object"
 	}
 	return kind
+}
+
+// required is the error of a required field that is missing: absent, null,
+// or an empty (or all-blank) string. A field that is given but wrong keeps
+// the message saying what is wrong with it.
+func required(param string) *voice.Error { return voice.Invalid(param, "is required") }
+
+// requiredE164 parses a required E.164 number field: "is required" when it
+// is missing, "must be an E.164 number" when it is given but is not one.
+func requiredE164(param, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", required(param)
+	}
+	e, ok := voice.ParseE164(v)
+	if !ok {
+		return "", voice.Invalid(param, "must be an E.164 number")
+	}
+	return e, nil
+}
+
+// maxNameLen bounds the name of a customer, application or trunk.
+const maxNameLen = 200
+
+// checkName checks a required name (already trimmed): present, and at most
+// maxNameLen characters.
+func checkName(param, name string) error {
+	if name == "" {
+		return required(param)
+	}
+	if utf8.RuneCountInString(name) > maxNameLen {
+		return voice.Invalid(param, "must be at most %d characters", maxNameLen)
+	}
+	return nil
 }
 
 // Opt is a PATCH field: it tells "absent" from "null" from a value.

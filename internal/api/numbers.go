@@ -29,9 +29,9 @@ func (s *Server) applyNumber(r *http.Request, in *numberInput, n *voice.Number, 
 		}
 	}
 	if in.Number.Set {
-		e, ok := voice.ParseE164(strings.TrimSpace(in.Number.Value))
-		if !ok {
-			return voice.Invalid("number", "must be an E.164 number")
+		e, err := requiredE164("number", in.Number.Value)
+		if err != nil {
+			return err
 		}
 		n.Number = e
 	}

@@ -370,6 +370,9 @@ func parseRateFields(x *voice.Rate, rec []string) *voice.Error {
 		return ""
 	}
 	var err error
+	if field(1) == "" {
+		return required("price_per_minute")
+	}
 	if x.PricePerMinute, err = decimal.NewFromString(field(1)); err != nil {
 		return voice.Invalid("price_per_minute", "%q is not a decimal number", field(1))
 	}
@@ -394,7 +397,11 @@ func parseRateFields(x *voice.Rate, rec []string) *voice.Error {
 // lookupRate answers which rate a call to `to` would be priced at.
 func (s *Server) lookupRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	q := r.URL.Query()
-	to, ok := voice.NormalizeE164(strings.TrimSpace(q.Get("to")))
+	raw := strings.TrimSpace(q.Get("to"))
+	if raw == "" {
+		return required("to")
+	}
+	to, ok := voice.NormalizeE164(raw)
 	if !ok {
 		return voice.Invalid("to", "must be an E.164 number")
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/netguard"
@@ -47,8 +46,8 @@ type trunkInput struct {
 
 func (s *Server) applyTrunk(r *http.Request, in *trunkInput, t *voice.Trunk) error {
 	setStr(&t.Name, in.Name)
-	if t.Name == "" || utf8.RuneCountInString(t.Name) > 200 {
-		return voice.Invalid("name", "is required, 1 to 200 characters")
+	if err := checkName("name", t.Name); err != nil {
+		return err
 	}
 	setStr(&t.Direction, in.Direction)
 	if t.Direction != voice.DirectionOutbound && t.Direction != voice.DirectionInbound && t.Direction != voice.DirectionBoth {

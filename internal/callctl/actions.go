@@ -355,8 +355,11 @@ func parseSay(path string, fields map[string]json.RawMessage) (*Say, error) {
 	if err := decodeFields(path, fields, s); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(s.Text) == "" || utf8.RuneCountInString(s.Text) > MaxSayChars {
-		return nil, perr(path+".text", "is required, at most %d characters", MaxSayChars)
+	if strings.TrimSpace(s.Text) == "" {
+		return nil, perr(path+".text", "is required")
+	}
+	if utf8.RuneCountInString(s.Text) > MaxSayChars {
+		return nil, perr(path+".text", "must be at most %d characters", MaxSayChars)
 	}
 	if !slices.Contains(Voices, s.Voice) {
 		return nil, perr(path+".voice", "must be one of %s", strings.Join(Voices, ", "))
@@ -462,7 +465,13 @@ func parseDial(path string, fields map[string]json.RawMessage) (*Dial, error) {
 	}
 	d := w.Dial
 	var one string
+	if len(w.To) == 0 || string(w.To) == "null" {
+		return nil, perr(path+".to", "is required")
+	}
 	if err := json.Unmarshal(w.To, &one); err == nil {
+		if strings.TrimSpace(one) == "" {
+			return nil, perr(path+".to", "is required")
+		}
 		d.To = []string{one}
 	} else if err := json.Unmarshal(w.To, &d.To); err != nil {
 		return nil, perr(path+".to", "must be an E.164 number or an array of them")
