@@ -43,8 +43,8 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	ctx := e.ctx
 	if e.draining.Load() {
 		ref := &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 60, Why: "draining for shutdown"}
-		e.refuse(d, ref)
 		e.logRefusal(req, ref)
+		e.refuse(d, ref)
 		return
 	}
 	route, ref := e.route(ctx, d)
@@ -52,14 +52,15 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		if ref.Code == 0 {
 			return // a digest challenge: the caller is expected to try again
 		}
-		e.refuse(d, ref)
 		// A known DID's customer sees the refusal as a failed call; anything
-		// else is the operator's business.
+		// else is the operator's business. Either is written before the
+		// answer, so whoever sees the answer can already read the record.
 		if route != nil && ref.Err != nil {
 			e.recordRefusedCall(req, route, ref)
 		} else {
 			e.logRefusal(req, ref)
 		}
+		e.refuse(d, ref)
 		return
 	}
 	defer route.ticket.Release()

@@ -43,6 +43,7 @@ import (
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/platform"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/sip"
 	"github.com/minivoice/minivoice/internal/store/storetest"
 )
 
@@ -82,6 +83,9 @@ type Config struct {
 	// SimVoice is the flite voice the simulator speaks with; default
 	// sim.DefaultVoice.
 	SimVoice string
+	// Refusals bounds what refused INVITEs write (the refusals log's size
+	// and write rates); zero values keep the platform's defaults.
+	Refusals sip.RefusalConfig
 }
 
 // Stack is a running platform, simulator and application server.
@@ -133,7 +137,7 @@ func Start(t testing.TB, cfg Config) *Stack {
 		t.Fatalf("stacktest: unknown backend %q (want sqlite or postgres)", cfg.Backend)
 	}
 	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: AdminKey, Version: "stacktest",
-		Logger: logger, MediaTimeout: cfg.MediaTimeout})
+		Logger: logger, MediaTimeout: cfg.MediaTimeout, Refusals: cfg.Refusals})
 	if err != nil {
 		t.Fatalf("stacktest: start platform: %v", err)
 	}

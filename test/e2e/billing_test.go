@@ -238,17 +238,45 @@ func (e *scEnv) bilInboundCalls(t *testing.T, cust string) []map[string]any {
 }
 
 // bilInboundRefused has the simulator call did, which must be refused with
-// sipStatus and leave no inbound call record of the customer.
-func (e *scEnv) bilInboundRefused(t *testing.T, c bilCust, did string, sipStatus int) {
+// sipStatus and leave one more inbound call of the customer: failed, unpriced,
+// with that sip_code and an error of code.
+func (e *scEnv) bilInboundRefused(t *testing.T, c bilCust, did string, sipStatus int, code string) {
 	t.Helper()
-	before := len(e.bilInboundCalls(t, c.id))
+	before := map[string]bool{}
+	for _, x := range e.bilInboundCalls(t, c.id) {
+		before[x["id"].(string)] = true
+	}
 	rep := e.bilInbound(t, did, 0)
 	if rep.SIPStatus != sipStatus || rep.Answered {
 		t.Errorf("INVITE to %s: %d %s (answered %v), want %d", did, rep.SIPStatus, rep.SIPReason, rep.Answered, sipStatus)
 	}
-	if after := e.bilInboundCalls(t, c.id); len(after) != before {
-		t.Errorf("a refused INVITE left a call record: %v", after)
+	var added []map[string]any
+	for _, x := range e.bilInboundCalls(t, c.id) {
+		if !before[x["id"].(string)] {
+			added = append(added, x)
+		}
 	}
+	if len(added) != 1 {
+		t.Fatalf("a refused INVITE left %d new call records, want 1 failed call: %v", len(added), added)
+	}
+	r := added[0]
+	if ce, _ := r["error"].(map[string]any); r["status"] != "failed" || scNum(r["sip_code"]) != sipStatus ||
+		ce["code"] != code || scStr(ce["message"]) == "" || r["price"] != nil {
+		t.Errorf("refused call %v: want failed, sip_code %d, error %s, no price", r, sipStatus, code)
+	}
+}
+
+// bilAnsweredInbound counts the customer's inbound calls that were not
+// refused (refused ones are failed with sip_code 403 or 503).
+func (e *scEnv) bilAnsweredInbound(t *testing.T, cust string) int {
+	t.Helper()
+	n := 0
+	for _, c := range e.bilInboundCalls(t, cust) {
+		if c["status"] != "failed" {
+			n++
+		}
+	}
+	return n
 }
 
 // bilInboundAccepted has the simulator call did, which must be answered, and
@@ -643,8 +671,8 @@ func TestBillingPricedCalls(t *testing.T) {
 
 // TestBillingRefusals: each limit refuses a call through POST /v1/calls
 // (status, code, Retry-After) and an inbound INVITE from the simulator (SIP
-// 403 or 503, with Retry-After where it applies), and neither leaves a call
-// record; once the limit is lifted the same DID is answered, so the refusal
+// 403 or 503, with Retry-After where it applies); the POST leaves no call
+// record, the INVITE a failed call of the customer saying why; once the limit is lifted the same DID is answered, so the refusal
 // was the limit's (shown by: issue 6, item 2).
 func TestBillingRefusals(t *testing.T) {
 	bilBackends(t, func(t *testing.T, backend string) {
@@ -662,7 +690,7 @@ func TestBillingRefusals(t *testing.T) {
 			const did = "+442079460002"
 			c := e.bilCustomer(t, bilOpts{credit: "10", rates: both("0.01", "0", 1, 1), dids: []string{did}})
 			e.bilRefused(t, c, "+447700900100", 403, "destination_not_allowed", bilNoRetryAfter)
-			e.bilInboundRefused(t, c, did, 403)
+			e.bilInboundRefused(t, c, did, 403, "destination_not_allowed")
 			scDo(t, e.l, "POST", "/v1/rates", bilRate{direction: "inbound", prefix: "44", ppm: "0.01", i: 1, s: 1}.body(c.id), 201)
 			e.bilInboundAccepted(t, c, did, 0)
 		})
@@ -673,7 +701,7 @@ func TestBillingRefusals(t *testing.T) {
 			c := e.bilCustomer(t, bilOpts{credit: "10", rates: both("0.01", "0", 1, 1), dids: []string{did},
 				fields: map[string]any{"blocked_prefixes": []string{"15551"}}})
 			e.bilRefused(t, c, "+15551200000", 403, "destination_not_allowed", bilNoRetryAfter)
-			e.bilInboundRefused(t, c, did, 403)
+			e.bilInboundRefused(t, c, did, 403, "destination_not_allowed")
 			scDo(t, e.l, "PATCH", "/v1/customers/"+c.id, map[string]any{"blocked_prefixes": []string{}}, 200)
 			e.bilInboundAccepted(t, c, did, 0)
 		})
@@ -684,7 +712,7 @@ func TestBillingRefusals(t *testing.T) {
 			c := e.bilCustomer(t, bilOpts{credit: "10", rates: both("0.60", "0", 1, 1), dids: []string{did},
 				fields: map[string]any{"max_rate_per_minute": "0.599999"}})
 			e.bilRefused(t, c, "+15551210000", 403, "destination_not_allowed", bilNoRetryAfter)
-			e.bilInboundRefused(t, c, did, 403)
+			e.bilInboundRefused(t, c, did, 403, "destination_not_allowed")
 			scDo(t, e.l, "PATCH", "/v1/customers/"+c.id, map[string]any{"max_rate_per_minute": "0.60"}, 200)
 			e.bilInboundAccepted(t, c, did, 0)
 		})
@@ -695,7 +723,7 @@ func TestBillingRefusals(t *testing.T) {
 			const did = "+15551220002"
 			c := e.bilCustomer(t, bilOpts{credit: "0.349999", rates: both("0.60", "0.05", 30, 6), dids: []string{did}})
 			e.bilRefused(t, c, "+15551220000", 402, "insufficient_balance", bilNoRetryAfter)
-			e.bilInboundRefused(t, c, did, 403)
+			e.bilInboundRefused(t, c, did, 403, "insufficient_balance")
 			scDo(t, e.l, "POST", "/v1/customers/"+c.id+"/credits", map[string]any{"amount": "0.000001"}, 201)
 			e.bilInboundAccepted(t, c, did, 0)
 		})
@@ -719,14 +747,14 @@ func TestBillingRefusals(t *testing.T) {
 			if want := int(midnight.Sub(now).Seconds()); ra < want-5 || ra > want+5 {
 				t.Errorf("daily_spend_limit Retry-After %d, want about %d (seconds to 00:00 UTC)", ra, want)
 			}
-			e.bilInboundRefused(t, c, did, 403)
+			e.bilInboundRefused(t, c, did, 403, "daily_spend_limit")
 			if r := bilRawInvite(t, sipAddr, did); r.status != 403 {
 				t.Errorf("raw INVITE: %d, want 403", r.status)
 			} else {
 				t.Logf("inbound daily_spend_limit refusal: 403, Retry-After %q", r.headers["retry-after"])
 			}
-			if n := len(e.bilInboundCalls(t, c.id)); n != 0 {
-				t.Errorf("%d inbound call records after refusals", n)
+			if n := e.bilAnsweredInbound(t, c.id); n != 0 {
+				t.Errorf("%d inbound calls not refused after refusals", n)
 			}
 			scDo(t, e.l, "PATCH", "/v1/customers/"+c.id, map[string]any{"daily_spend_limit": "0.70"}, 200)
 			e.bilInboundAccepted(t, c, did, 0)
@@ -741,13 +769,13 @@ func TestBillingRefusals(t *testing.T) {
 			held := e.bilPlaced(t, c, "+15551240408", map[string]any{"timeout": 30})
 			scWaitStatus(t, e.l, held, "ringing")
 			e.bilRefused(t, c, "+15551240000", 429, "concurrency_limit", 5)
-			e.bilInboundRefused(t, c, did, 503)
+			e.bilInboundRefused(t, c, did, 503, "concurrency_limit")
 			r := bilRawInvite(t, sipAddr, did)
 			if r.status != 503 || r.headers["retry-after"] != "5" {
 				t.Errorf("raw INVITE at max_concurrent_calls: %d with Retry-After %q, want 503 with 5", r.status, r.headers["retry-after"])
 			}
-			if n := len(e.bilInboundCalls(t, c.id)); n != 0 {
-				t.Errorf("%d inbound call records after refusals", n)
+			if n := e.bilAnsweredInbound(t, c.id); n != 0 {
+				t.Errorf("%d inbound calls not refused after refusals", n)
 			}
 			scDo(t, e.l, "POST", "/v1/calls/"+held+"/hangup", nil, 200)
 			if h := scWaitCall(t, e.l, held); h["status"] != "canceled" || !bilDec(t, "price", h["price"]).IsZero() {
@@ -775,9 +803,9 @@ func TestBillingRefusals(t *testing.T) {
 				t.Errorf("raw INVITE over max_cps: %d with Retry-After %q, want 503 with 1", r.status, r.headers["retry-after"])
 			}
 			take(2)
-			e.bilInboundRefused(t, c, did, 503)
-			if n := len(e.bilInboundCalls(t, c.id)); n != 0 {
-				t.Errorf("%d inbound call records after refusals", n)
+			e.bilInboundRefused(t, c, did, 503, "cps_limit")
+			if n := e.bilAnsweredInbound(t, c.id); n != 0 {
+				t.Errorf("%d inbound calls not refused after refusals", n)
 			}
 			time.Sleep(1100 * time.Millisecond)
 			e.bilInboundAccepted(t, c, did, 0)

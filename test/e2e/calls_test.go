@@ -421,13 +421,24 @@ func TestCallsOutbound(t *testing.T) {
 				if scStr(c["trunk_id"]) == "" {
 					t.Errorf("call has no trunk_id")
 				}
+				// The error tells both attempts.
+				want := fmt.Sprintf(`trunk "primary" (127.0.0.1:%d) answered 503 Service Unavailable; then trunk "secondary" (127.0.0.1:%d) answered 503 Service Unavailable`, simPort, simPort)
+				if code, msg := scCallError(c); code != "carrier_error" || msg != want {
+					t.Errorf("error %s %q, want carrier_error %q", code, msg, want)
+				}
 			}},
 		{name: "unreachable", suffix: "0000", answer: `[{"action":"hangup"}]`,
 			trunks: func(t *testing.T) []map[string]any {
 				return []map[string]any{{"name": "dead", "host": "127.0.0.1", "port": closedPort, "setup_timeout": 1}}
 			},
 			status: "failed", cause: "unreachable", source: "system",
-			events: "call.initiated,call.completed"},
+			events: "call.initiated,call.completed",
+			check: func(t *testing.T, e *scEnv, c map[string]any, rep sim.CallReport, path string) {
+				want := fmt.Sprintf(`trunk "dead" (127.0.0.1:%d) did not answer the INVITE within 1 s (the trunk's setup_timeout)`, closedPort)
+				if code, msg := scCallError(c); code != "trunk_unreachable" || msg != want {
+					t.Errorf("error %s %q, want trunk_unreachable %q", code, msg, want)
+				}
+			}},
 		{name: "api_hangup_ringing", suffix: "0408", answer: `[{"action":"hangup"}]`,
 			during: func(t *testing.T, e *scEnv, id string) {
 				scWaitStatus(t, e.l, id, "ringing")
@@ -656,7 +667,8 @@ type scInCase struct {
 	hangupAfter time.Duration
 
 	simStatus int // the final status the simulator receives
-	// status empty: no call record may exist.
+	// status empty: no call record may exist (the refusals that go to the
+	// operator's log: unknown source or DID).
 	status, cause, source string
 	events                string
 	heard                 time.Duration
@@ -694,6 +706,8 @@ func TestCallsInbound(t *testing.T) {
 				return strings.Replace(did, "+1555", "+1556", 1) // no such number
 			}},
 		{name: "number_without_application", answer: `[{"action":"hangup"}]`, simStatus: 480,
+			status: "failed", cause: "call_rejected", source: "system", events: "call.completed",
+			check: scWantCallError("no_application", "is not routed to an application"),
 			setup: func(t *testing.T, e *scEnv, cust, app, did string) string {
 				list := scDo(t, e.l, "GET", "/v1/numbers?limit=200", nil, 200)["data"].([]any)
 				for _, n := range list {
@@ -706,11 +720,15 @@ func TestCallsInbound(t *testing.T) {
 				return ""
 			}},
 		{name: "application_inactive", answer: `[{"action":"hangup"}]`, simStatus: 480,
+			status: "failed", cause: "call_rejected", source: "system", events: "call.completed",
+			check: scWantCallError("application_inactive", "is inactive"),
 			setup: func(t *testing.T, e *scEnv, cust, app, did string) string {
 				scDo(t, e.l, "PATCH", "/v1/applications/"+app, map[string]any{"status": "inactive"}, 200)
 				return did
 			}},
 		{name: "customer_suspended", answer: `[{"action":"hangup"}]`, simStatus: 403,
+			status: "failed", cause: "call_rejected", source: "system", events: "call.completed",
+			check: scWantCallError("customer_suspended", "the customer is suspended"),
 			setup: func(t *testing.T, e *scEnv, cust, app, did string) string {
 				scDo(t, e.l, "PATCH", "/v1/customers/"+cust, map[string]any{"status": "suspended"}, 200)
 				return did
@@ -805,6 +823,23 @@ func (e *scEnv) runInbound(t *testing.T, tc scInCase, cust, did string, opts sim
 	}
 	if tc.check != nil {
 		tc.check(t, e, c, rep)
+	}
+}
+
+// scCallError is a call's error code and message ("" when it has none).
+func scCallError(c map[string]any) (code, message string) {
+	e, _ := c["error"].(map[string]any)
+	return scStr(e["code"]), scStr(e["message"])
+}
+
+// scWantCallError checks an inbound call's error: its code, and a message
+// that contains fragment.
+func scWantCallError(code, fragment string) func(t *testing.T, e *scEnv, c map[string]any, rep sim.CallReport) {
+	return func(t *testing.T, e *scEnv, c map[string]any, rep sim.CallReport) {
+		t.Helper()
+		if got, msg := scCallError(c); got != code || !strings.Contains(msg, fragment) {
+			t.Errorf("error %s %q, want %s containing %q", got, msg, code, fragment)
+		}
 	}
 }
 
