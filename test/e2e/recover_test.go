@@ -62,6 +62,9 @@ func TestRecoverCallsLeftByACrash(t *testing.T) {
 			if c["hangup_cause"] != "system_restart" || c["hangup_source"] != "system" || c["ended_at"] == nil {
 				t.Errorf("%s: %v", id, c)
 			}
+			if e, _ := c["error"].(map[string]any); e["code"] != "system_restart" || e["message"] == "" {
+				t.Errorf("%s: error %v, want system_restart with a message", id, c["error"])
+			}
 			if got := l.eventNames(id); got != "call.completed" {
 				t.Errorf("%s events: %s", id, got)
 			}
