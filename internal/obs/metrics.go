@@ -27,7 +27,7 @@ type Metrics struct {
 	// their write rate was spent, by where they would have gone
 	// (operator_log, customer_call).
 	SIPRefusalsDropped *prometheus.CounterVec
-	RTPSendJitter  prometheus.Histogram
+	RTPSendJitter      prometheus.Histogram
 }
 
 // NewMetrics registers every metric on a fresh registry.

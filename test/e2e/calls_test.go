@@ -701,7 +701,7 @@ func TestCallsInbound(t *testing.T) {
 		{name: "reject_rejected", answer: `[{"action":"reject","reason":"rejected"}]`,
 			simStatus: 603, status: "failed", cause: "call_rejected",
 			events: "call.initiated,call.ringing,call.completed",
-			check: scWantCallError("call_rejected", "reject action")},
+			check:  scWantCallError("call_rejected", "reject action")},
 		{name: "unknown_did", answer: `[{"action":"hangup"}]`, simStatus: 404,
 			setup: func(t *testing.T, e *scEnv, cust, app, did string) string {
 				return strings.Replace(did, "+1555", "+1556", 1) // no such number
