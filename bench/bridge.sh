@@ -4,6 +4,7 @@
 #
 #   bash bench/bridge.sh                         # 250 bridged calls, G.722, 30 s hold
 #   CALLS=100 CODEC=PCMU HOLD=30 bash bench/bridge.sh
+#   SMOKE=1 bash bench/bridge.sh                 # 2 calls held 6 s: fails unless one had audio both ways
 #
 # Builds cmd/minivoice and bench/bridge, starts `minivoice serve` as its own
 # process (temp data dir, 127.0.0.1 only) and runs bench/bridge against it:
@@ -24,10 +25,20 @@
 #   OUT        directory to keep serve's log and the JSON result in
 #   QUIET, QUIET_WAIT  on a shared machine, first wait (at most QUIET_WAIT s,
 #              default 300) until other work uses at most QUIET % of one CPU
+#   SMOKE      1: a quick check instead of a benchmark: CALLS=2 HOLD=6 RAMP=2
+#              MIN_ACTIVE=2 unless given, bench/bridge -smoke, which exits 1
+#              unless at least one call had audio both ways
 # Everything is bounded: the load by RAMP+HOLD+80 s (timeout), the server is
 # sent SIGTERM on exit and killed 20 s later.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SMOKE=${SMOKE:-}
+SMOKE_FLAG=()
+if [[ $SMOKE == 1 ]]; then
+	CALLS=${CALLS:-2} HOLD=${HOLD:-6} RAMP=${RAMP:-2} MIN_ACTIVE=${MIN_ACTIVE:-2}
+	SMOKE_FLAG=(-smoke -settle 3s)
+fi
+export -n SMOKE # bench/bridge gets -smoke explicitly; the server needs nothing
 CALLS=${CALLS:-250}
 HOLD=${HOLD:-30}
 CODEC=${CODEC:-G722}
@@ -92,13 +103,13 @@ for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && br
 curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
 
 echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), $(go version | awk '{print $3}'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: CALLS=$CALLS HOLD=$HOLD CODEC=$CODEC RAMP=$RAMP bash bench/bridge.sh (ulimit -n $(ulimit -n))"
+echo "command: ${SMOKE:+SMOKE=$SMOKE }CALLS=$CALLS HOLD=$HOLD CODEC=$CODEC RAMP=$RAMP bash bench/bridge.sh (ulimit -n $(ulimit -n))"
 
 set +e
 timeout --signal=INT --kill-after=10 $((RAMP + HOLD + 80)) $(pin "${LOAD_CPUS:-}") "$WORK/bridge" \
 	-api "http://127.0.0.1:$HTTP_PORT" -key "$KEY" -sip "127.0.0.1:$SIP_PORT" -pid "$SERVER" \
 	-calls "$CALLS" -ramp "${RAMP}s" -hold "${HOLD}s" -codec "$CODEC" -gap "${GAP}s" ${MIN_ACTIVE:+-min-active "${MIN_ACTIVE}s"} \
-	-sim-rtp-ports 20000-29999 -json "$WORK/result.json" -cpuprofile "${SIM_CPUPROFILE:-}" \
+	-sim-rtp-ports 20000-29999 -json "$WORK/result.json" -cpuprofile "${SIM_CPUPROFILE:-}" "${SMOKE_FLAG[@]}" \
 	-label "load average at start $(cut -d' ' -f1-3 /proc/loadavg)" &
 LOAD=$!
 wait "$LOAD"

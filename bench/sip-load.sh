@@ -11,9 +11,22 @@
 #    actions are say "Hello" + hangup, with sipp playing G.711 audio back
 #    (bench/sipp/uac_platform_hangs_up.xml). Reports successful/failed calls.
 # 3. RTP send jitter p99 from the platform's histogram, after each part.
+# The DID's customer gets what billing needs to admit the calls: credit, an
+# inbound rate for every number, and limits above the load; after each part
+# the platform's own count of completed and refused calls is printed, so a
+# run whose INVITEs are all refused (403) cannot pass for a measurement.
 # Only 127.0.0.1 is used; every sipp run is bounded by -m and -timeout.
+#
+#   SMOKE=1 bash bench/sip-load.sh   # 5 calls held 3 s, then 10 calls at 5/s;
+#                                    # exits 1 unless calls completed and none was refused
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SMOKE=${SMOKE:-}
+if [[ $SMOKE == 1 ]]; then
+	SIPLOAD_RATES=${SIPLOAD_RATES:-5} SIPLOAD_SECONDS=${SIPLOAD_SECONDS:-2}
+	SIPLOAD_CONCURRENT=${SIPLOAD_CONCURRENT:-5} SIPLOAD_HOLD=${SIPLOAD_HOLD:-3}
+fi
+export -n SMOKE # not for the programs started here (bench/answer would check itself and exit)
 RATES=${SIPLOAD_RATES:-50 100 200 300}
 SECONDS_PER_RATE=${SIPLOAD_SECONDS:-20}
 CONCURRENT=${SIPLOAD_CONCURRENT:-500}
@@ -43,15 +56,42 @@ MINIVOICE_CPUPROFILE=${SIPLOAD_CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY "$WORK/min
 	--sip "127.0.0.1:$SIP_PORT" --rtp-ports 30000-60000 --allow-private-urls 127.0.0.0/8 --log-level error \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" & SERVER=$!; PIDS+=("$SERVER")
 for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
-api() { curl -fsS "127.0.0.1:$HTTP_PORT$1" -H "Authorization: Bearer $KEY" ${2:+-d "$2"}; }
+curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+api() { curl -fsS "127.0.0.1:$HTTP_PORT$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' ${2:+-d "$2"}; }
 CUST=$(api /v1/customers '{"name":"sipload","max_concurrent_calls":100000,"max_cps":10000}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 APP=$(api /v1/applications "{\"customer_id\":\"$CUST\",\"name\":\"load\",\"answer_url\":\"http://127.0.0.1:$ANSWER_PORT/answer\"}" | sed 's/.*"id":"\([^"]*\)".*/\1/')
-api /v1/trunks '{"name":"sipp","direction":"inbound","allowed_cidrs":["127.0.0.1"]}' >/dev/null
+api /v1/trunks '{"name":"sipp","direction":"inbound","allowed_cidrs":["127.0.0.1"],"max_cps":10000}' >/dev/null
 api /v1/numbers "{\"number\":\"+15551230002\",\"customer_id\":\"$CUST\",\"application_id\":\"$APP\"}" >/dev/null
+# Billing admits an inbound call only with an inbound rate for the DID and a
+# balance that covers its first increment (docs/billing.md): without these
+# every INVITE is refused with 403.
+api "/v1/customers/$CUST/credits" '{"amount":"1000000.00","description":"sip-load"}' >/dev/null
+api /v1/rates "{\"customer_id\":\"$CUST\",\"direction\":\"inbound\",\"prefix\":\"\",\"price_per_minute\":\"0.001\",\"initial_increment\":1,\"subsequent_increment\":1}" >/dev/null
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$SERVER/stat"; }
 TCK=$(getconf CLK_TCK)
+
+# platform_calls: the platform's own count of inbound calls completed and of
+# INVITEs it refused so far (from /metrics), e.g. "12 0".
+platform_calls() {
+	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
+	/^minivoice_calls_total\{/ && /direction="inbound"/ && /status="completed"/ { done += $2 }
+	/^minivoice_sip_inbound_refused_total/ { refused += $2 }
+	END { printf "%d %d\n", done, refused }'
+}
+FAILED=()
+# check_part NAME SIPP_OK BEFORE [AFTER]: the platform completed calls in
+# this part (between the platform_calls samples BEFORE and AFTER, default
+# now) and refused none (SMOKE=1 fails the run otherwise).
+check_part() {
+	local now=${4:-} done refused done0 refused0
+	[[ -n $now ]] || now=$(platform_calls)
+	read -r done refused <<<"$now"; read -r done0 refused0 <<<"$3"
+	echo "platform ($1): $((done - done0)) inbound calls completed, $((refused - refused0)) INVITEs refused; sipp counted $2 successful"
+	if (( done - done0 == 0 || ${2:-0} == 0 )); then FAILED+=("$1: no call succeeded"); fi
+	if (( refused - refused0 > 0 )); then FAILED+=("$1: $((refused - refused0)) INVITEs refused"); fi
+}
 
 echo "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo
@@ -66,6 +106,7 @@ jitter() { # the platform's histogram of how far each sent frame's interval stra
 }
 
 start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
+before=$(platform_calls)
 idle=$(rss_kib)
 (cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 	-i 127.0.0.1 -r 50 -m "$CONCURRENT" -l "$CONCURRENT" -nostdin -timeout $((HOLD + 120)) -max_socket 10000 \
@@ -83,18 +124,22 @@ last=$(tail -1 "$WORK/stat_conc.csv"); hdr=$(head -1 "$WORK/stat_conc.csv")
 col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
 ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')"); bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
 per_call=$(( (peak_rss - idle) / (peak_calls > 0 ? peak_calls : 1) ))
-cpu=$(echo "scale=1; (${c1:-0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)" | bc)
+cpu=$(echo "scale=1; (${c1:-$c0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)" | bc)
 echo "| concurrent calls wanted | peak live calls | successful | failed | idle RSS MiB | peak RSS MiB | KiB per live call | server CPU % while ramping |"
 echo "|---|---|---|---|---|---|---|---|"
 echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
+sleep 1 # the platform writes a call's end just after its BYE
+check_part "concurrency run" "$ok" "$before"
 
 jitter "concurrency run"
 echo
+PARTS=()
 echo "| calls/s offered | calls | successful | failed | failed % | server CPU % | wall s |"
 echo "|---|---|---|---|---|---|---|"
 start_answer '[{"action":"say","text":"Hello"},{"action":"hangup"}]'
 for rate in $RATES; do
 	total=$((rate * SECONDS_PER_RATE))
+	before=$(platform_calls)
 	c0=$(cpu_ticks); t0=$(date +%s.%N)
 	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
@@ -110,8 +155,18 @@ for rate in $RATES; do
 	pct=$(echo "scale=3; $bad * 100 / ($ok + $bad)" | bc)
 	echo "| $rate | $total | $ok | $bad | $pct | $cpu | $wall |"
 	sleep 3
+	PARTS+=("$rate calls/s|$ok|$before|$(platform_calls)")
 done
+for p in "${PARTS[@]}"; do IFS='|' read -r name ok before after <<<"$p"; check_part "$name" "$ok" "$before" "$after"; done
 
 
 echo
 jitter "all runs"
+
+if ((${#FAILED[@]})); then
+	printf 'sip-load: %s\n' "${FAILED[@]}" >&2
+	# A benchmark run says so and carries on; a smoke run fails.
+	[[ $SMOKE == 1 ]] && { echo "sip-load smoke: FAIL" >&2; exit 1; }
+elif [[ $SMOKE == 1 ]]; then
+	echo "sip-load smoke: ok"
+fi

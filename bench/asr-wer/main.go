@@ -6,6 +6,11 @@
 //
 //	go run ./bench/asr-wer                      # both codecs, all sentences
 //	go run ./bench/asr-wer -codec G722 -n 6 -out /tmp/wer.json
+//	go run ./bench/asr-wer -smoke               # 2 sentences in G.722: does the chain work at all
+//
+// -smoke (or SMOKE=1 in the environment) places two calls in G.722, two at
+// once, and fails (exit 1) unless at least one recording had audio and came
+// back with a transcript; its WER says nothing about accuracy.
 //
 // Everything runs in this process on 127.0.0.1. See README.md.
 package main
@@ -58,8 +63,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "transcribe the WAVs an earlier run saved with -save in this directory instead of placing calls")
 	verbose := fs.Bool("v", false, "log the platform and simulator to stderr")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	smoke := fs.Bool("smoke", os.Getenv("SMOKE") == "1", "quick check: 2 sentences in G.722, 2 calls at once; fail unless a recording was transcribed (default true when SMOKE=1)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *smoke {
+		*codec, *n, *conc, *long = "G722", 2, 2, false
 	}
 	var codecs []string
 	switch strings.ToUpper(*codec) {
@@ -138,6 +147,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	printReport(stdout, results)
 	fmt.Fprintf(stdout, "\nwhole run: %.0f s wall\n", time.Since(start).Seconds())
+	if *smoke {
+		got := transcribed(results)
+		if got == 0 {
+			fmt.Fprintln(stderr, "asr-wer smoke: FAIL: no recording was transcribed")
+			return 1
+		}
+		fmt.Fprintf(stdout, "asr-wer smoke: ok, %d recordings with audio and a transcript\n", got)
+	}
 
 	if *out != "" {
 		b, err := json.MarshalIndent(map[string]any{"sentences_file": *sentences, "voice": *voice, "engine": engineDesc, "machine": where,
@@ -194,6 +211,19 @@ func printReport(w io.Writer, results []*wer.Result) {
 		fmt.Fprintf(w, "target transcription >= %.0fx real time (%s): %s (%.2fx)\n", targetXRT, r.Codec,
 			verdict(r.PerRecording.XRealTime() >= targetXRT), r.PerRecording.XRealTime())
 	}
+}
+
+// transcribed counts the recordings that had audio and gave a transcript.
+func transcribed(results []*wer.Result) int {
+	n := 0
+	for _, r := range results {
+		for _, s := range r.Sentences {
+			if s.AudioSec > 0 && strings.TrimSpace(s.Hypothesis) != "" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func verdict(ok bool) string {

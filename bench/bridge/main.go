@@ -23,6 +23,11 @@
 // simulators', the whole machine's CPU and CPU pressure, and the platform's
 // own call records by status and hangup cause. bench/bridge.sh builds and
 // starts the server and runs it; docs/benchmarks.md has results.
+//
+// -smoke (or SMOKE=1 in the environment) is a quick check: 2 calls, a 2 s
+// ramp, 3 s to settle, a 6 s hold, 2 s of speech per leg (each only where
+// the flag is not given), and exit 1 unless at least one call had audio
+// both ways.
 package main
 
 import (
@@ -101,10 +106,27 @@ func main() {
 	flag.StringVar(&o.jsonOut, "json", "", "also write the result as JSON to this file")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's (the simulators') CPU profile here")
 	flag.StringVar(&o.label, "label", "", "free text for the result line (e.g. the load average)")
+	smoke := flag.Bool("smoke", os.Getenv("SMOKE") == "1", "quick check: 2 calls held 6 s (unless -calls, -ramp, -settle, -hold, -min-active say otherwise); exit 1 unless a call had audio both ways (default true when SMOKE=1)")
 	flag.Parse()
+	if *smoke {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, apply := range map[string]func(){
+			"calls": func() { o.calls = 2 }, "ramp": func() { o.ramp = 2 * time.Second },
+			"settle": func() { o.settle = 3 * time.Second }, "hold": func() { o.hold = 6 * time.Second },
+			"min-active": func() { o.minActive = 2 * time.Second },
+		} {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
 	// sipgo logs through slog's default logger; its INFO lines (late
 	// retransmissions at hang-up) would drown the report.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// slog.SetDefault also routes the log package through that handler, at
+	// INFO, which it drops: this program's own lines go to stderr directly.
+	log.SetOutput(os.Stderr)
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	if o.calls < 1 {
 		log.Fatal("-calls must be at least 1")
@@ -143,6 +165,14 @@ func main() {
 			if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
 				log.Printf("bridge: %v", err)
 			}
+		}
+	}
+	if *smoke && code == 0 {
+		if res == nil || res.BothWays == 0 {
+			log.Printf("bridge smoke: FAIL: no call had audio both ways")
+			code = 1
+		} else {
+			log.Printf("bridge smoke: ok, %d of %d calls with audio both ways", res.BothWays, res.Calls)
 		}
 	}
 	if code != 0 {

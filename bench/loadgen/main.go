@@ -10,6 +10,10 @@
 // Several URLs are used round-robin; -targets reads them from a file, one a line.
 // -json prints the subset of `vegeta report -type=json` that bench/run.sh reads
 // (latencies in nanoseconds).
+//
+// -smoke (or SMOKE=1 in the environment) is a quick check of the tool: 50
+// requests a second for 2 s, against the URLs given or, with none, a
+// loopback server of its own; it exits 1 when no request succeeded.
 package main
 
 import (
@@ -23,6 +27,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -55,6 +60,7 @@ func main() {
 	targets := flag.String("targets", "", "file of URLs, one a line, used round-robin (instead of arguments)")
 	asJSON := flag.Bool("json", false, "print a JSON summary (vegeta report field names)")
 	flag.Var(&hdrs, "H", "request header \"Name: value\" (repeatable)")
+	smoke := flag.Bool("smoke", os.Getenv("SMOKE") == "1", "quick check: 50 req/s for 2 s (against its own loopback server when no URL is given); exit 1 if no request succeeded (default true when SMOKE=1)")
 	flag.Parse()
 
 	urls := flag.Args()
@@ -62,6 +68,17 @@ func main() {
 		var err error
 		if urls, err = readLines(*targets); err != nil {
 			fatal(err)
+		}
+	}
+	if *smoke {
+		*rate, *duration = 50, 2*time.Second
+		if len(urls) == 0 {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			urls = []string{srv.URL + "/smoke"}
 		}
 	}
 	if len(urls) == 0 {
@@ -134,7 +151,14 @@ func main() {
 	sendEnd := time.Now()
 	wg.Wait()
 	end := time.Now()
-	report(results, start, sendEnd, end, *asJSON)
+	ok := report(results, start, sendEnd, end, *asJSON)
+	if *smoke {
+		if ok == 0 {
+			fmt.Fprintf(os.Stderr, "loadgen smoke: FAIL: none of %d requests succeeded\n", len(results))
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "loadgen smoke: ok, %d of %d requests succeeded\n", ok, len(results))
+	}
 }
 
 // send makes one request and measures from its scheduled time to the end of its body.
@@ -184,7 +208,9 @@ type summary struct {
 	Errors      []string       `json:"errors"`
 }
 
-func report(results []result, start, sendEnd, end time.Time, asJSON bool) {
+// report prints the summary and returns the number of successful (2xx/3xx)
+// requests.
+func report(results []result, start, sendEnd, end time.Time, asJSON bool) int {
 	var s summary
 	s.Requests = len(results)
 	s.Duration = int64(sendEnd.Sub(start))
@@ -234,7 +260,7 @@ func report(results []result, start, sendEnd, end time.Time, asJSON bool) {
 	if asJSON {
 		b, _ := json.Marshal(s)
 		fmt.Println(string(b))
-		return
+		return ok
 	}
 	fmt.Printf("requests    %d (rate %.1f/s, throughput %.1f/s, success %.2f%%)\n", s.Requests, s.Rate, s.Throughput, 100*s.Success)
 	fmt.Printf("latency     p50 %v  p90 %v  p99 %v  max %v\n", time.Duration(s.Latencies.P50), time.Duration(s.Latencies.P90),
@@ -243,6 +269,7 @@ func report(results []result, start, sendEnd, end time.Time, asJSON bool) {
 	for _, e := range s.Errors {
 		fmt.Printf("error       %s\n", e)
 	}
+	return ok
 }
 
 // quantile returns the q-quantile of sorted (nearest rank).

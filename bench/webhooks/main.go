@@ -12,6 +12,11 @@
 //	go run ./bench/webhooks -backend sqlite -rate 600 -duration 20s
 //	go run ./bench/webhooks -backend postgres -database 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable' -rate 600
 //	go run ./bench/webhooks -backend sqlite -rate 0        # as fast as it goes
+//	go run ./bench/webhooks -smoke                         # a few seconds: does delivery work at all
+//
+// -smoke (or SMOKE=1 in the environment) writes 50 events a second for 3 s
+// with 2 writers, waits at most a minute for their delivery, and fails
+// (exit 1) unless every event arrived.
 package main
 
 import (
@@ -55,7 +60,12 @@ func main() {
 	flag.IntVar(&callsPerWriter, "calls", 50, "calls each writer keeps open, advancing them in turn")
 	perHost := flag.Int("per-host", jobs.DefaultPerHost, "requests in flight to the receiver (--webhook-max-per-host)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+	smoke := flag.Bool("smoke", os.Getenv("SMOKE") == "1", "quick check: 50 events/s for 3 s, 2 writers x 5 calls; fail unless all are delivered within a minute (default true when SMOKE=1)")
 	flag.Parse()
+	drain := 5 * time.Minute
+	if *smoke {
+		*rate, *duration, *writers, callsPerWriter, drain = 50, 3*time.Second, 2, 5, time.Minute
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -69,14 +79,17 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*backend, *database, *rate, *duration, *writers, *perHost); err != nil {
+	if err := run(*backend, *database, *rate, *duration, *writers, *perHost, drain); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "webhooks bench:", err)
 		os.Exit(1)
 	}
+	if *smoke {
+		fmt.Println("webhooks smoke: ok")
+	}
 }
 
-func run(backend, database string, rate int, duration time.Duration, writers, perHost int) error {
+func run(backend, database string, rate int, duration time.Duration, writers, perHost int, drain time.Duration) error {
 	ctx := context.Background()
 	db, dbURL, cleanup, err := open(ctx, backend, database)
 	if err != nil {
@@ -233,7 +246,7 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 	mu.Lock()
 	inWindow := len(received)
 	mu.Unlock()
-	if err := waitAll(&mu, received, total, 5*time.Minute); err != nil {
+	if err := waitAll(&mu, received, total, drain); err != nil {
 		return err
 	}
 	drained := time.Now()
@@ -254,6 +267,9 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 		}
 	}
 	mu.Unlock()
+	if len(delays) == 0 {
+		return fmt.Errorf("nothing measured: %d events written, none delivered", total)
+	}
 	slices.Sort(delays)
 	pct := func(p float64) time.Duration { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
 	writeSecs := writeEnd.Sub(start).Seconds()
