@@ -53,29 +53,36 @@ const psHum = `
 func TestParsePocketsphinx(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		out  string
-		dur  float64
-		want []Segment
+		name   string
+		out    string
+		offset float64
+		dur    float64
+		want   []Segment
 	}{
-		{"two utterances", psTwoUtterances, 6, []Segment{
+		{"two utterances", psTwoUtterances, 0, 6, []Segment{
 			{Start: 0.21, End: 0.87, Text: "good morning", Confidence: (0.845084 + 1) / 2},
 			{Start: 4.19, End: 5.05, Text: "goodbye for now", Confidence: (0.594247 + 0.949608 + 1) / 3},
 		}},
 		// "the(2)" starts 3.12 s after "check" ends: a pause splits the
 		// utterance.
-		{"variants and a long pause", psVariants, 10, []Segment{
+		{"variants and a long pause", psVariants, 0, 10, []Segment{
 			{Start: 4.19, End: 5.27, Text: "i would like to check", Confidence: (0.904736 + 0.990247 + 0.999800 + 0.530533 + 0.870998) / 5},
 			{Start: 8.38, End: 8.90, Text: "the order", Confidence: (0.975112 + 0.965891) / 2},
 		}},
-		{"hum", psHum, 2, []Segment{}},
-		{"nothing", "", 2, []Segment{}},
+		{"hum", psHum, 0, 2, []Segment{}},
+		{"nothing", "", 0, 2, []Segment{}},
 		// Times past the end of the audio are clamped into it.
-		{"clamped", "hi 0.500 1.200 0.9\n", 1, []Segment{{Start: 0.5, End: 1, Text: "hi", Confidence: 0.9}}},
+		{"clamped", "hi 0.500 1.200 0.9\n", 0, 1, []Segment{{Start: 0.5, End: 1, Text: "hi", Confidence: 0.9}}},
+		// Audio trimmed of 1.5 s of leading silence: times are offset back
+		// into the recording, and the pause split still works on them.
+		{"offset", psVariants, 1.5, 12, []Segment{
+			{Start: 5.69, End: 6.77, Text: "i would like to check", Confidence: (0.904736 + 0.990247 + 0.999800 + 0.530533 + 0.870998) / 5},
+			{Start: 9.88, End: 10.40, Text: "the order", Confidence: (0.975112 + 0.965891) / 2},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := parsePocketsphinx([]byte(tt.out), tt.dur)
+			got := parsePocketsphinx([]byte(tt.out), tt.offset, tt.dur)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d segments %+v, want %+v", len(got), got, tt.want)
 			}
@@ -210,5 +217,55 @@ func TestFillUpperBand(t *testing.T) {
 	fillUpperBand(quiet, 8000)
 	if !slices.Equal(wide.Samples, plain.Samples) || slices.ContainsFunc(quiet.Samples, func(v int16) bool { return v != 0 }) {
 		t.Error("filled audio that needs none")
+	}
+}
+
+func TestSoundSpan(t *testing.T) {
+	t.Parallel()
+	const rate = modelRate
+	ms := func(v int) int { return v * rate / 1000 }
+	margin := int(trimMargin * rate)
+	// G.722 silence: samples of a few units, far below -70 dBFS.
+	hiss := func(n int) []int16 {
+		s := make([]int16, n)
+		for i := range s {
+			s[i] = int16(i%7 - 3)
+		}
+		return s
+	}
+	tone := func(n int) []int16 {
+		s := make([]int16, n)
+		for i := range s {
+			s[i] = int16(3000 * math.Sin(2*math.Pi*440*float64(i)/rate))
+		}
+		return s
+	}
+	cat := func(parts ...[]int16) []int16 { return slices.Concat(parts...) }
+	tests := []struct {
+		name     string
+		samples  []int16
+		from, to int
+	}{
+		{"leading and trailing silence", cat(hiss(ms(1500)), tone(ms(1000)), hiss(ms(2000))),
+			ms(1500) - margin, ms(2500) + margin},
+		// Internal silence stays: only the ends are trimmed.
+		{"gap kept", cat(hiss(ms(1000)), tone(ms(500)), hiss(ms(2000)), tone(ms(500))),
+			ms(1000) - margin, ms(4000)},
+		{"margins cut at the ends", cat(hiss(ms(100)), tone(ms(500)), hiss(ms(50))), 0, ms(650)},
+		{"all sound", tone(ms(700)), 0, ms(700)},
+		{"only silence", hiss(ms(3000)), 0, 0},
+		{"empty", nil, 0, 0},
+	}
+	for _, tt := range tests {
+		from, to := soundSpan(tt.samples, rate)
+		if tt.to == 0 {
+			if from < to {
+				t.Errorf("%s: soundSpan = [%d, %d), want nothing", tt.name, from, to)
+			}
+			continue
+		}
+		if from != tt.from || to != tt.to {
+			t.Errorf("%s: soundSpan = [%d, %d), want [%d, %d)", tt.name, from, to, tt.from, tt.to)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ import (
 )
 
 // Each real pocketsphinx run costs seconds of CPU, so the package keeps to a
-// handful: two recognitions (run concurrently), one on a hum, and two that
-// are killed early.
+// handful: three recognitions (two run concurrently), one on a hum, and two
+// that are killed early.
 
 // needPocketsphinx skips tb unless flite and pocketsphinx with its en-us
 // model are installed.
@@ -172,6 +173,50 @@ func TestPocketsphinxRecognises(t *testing.T) {
 		})
 	})
 	assertNoTemps(t, tmp)
+}
+
+// TestPocketsphinxLeadingSilence transcribes a real voicemail from a G.722
+// call: 1.3 s of near-digital silence (samples of a few units, the caller
+// not speaking yet), then "Hi, this is Sam. Please call me back about my
+// invoice. Thank you." from 1.3 s to 6.1 s. Handed to pocketsphinx whole,
+// its leading silence made it hear "i read on you".
+func TestPocketsphinxLeadingSilence(t *testing.T) {
+	t.Parallel()
+	eng := asr.NewPocketsphinx(asr.PocketsphinxConfig{TempDir: t.TempDir(), Timeout: 5 * time.Minute})
+	if err := eng.Available(context.Background()); err != nil {
+		t.Skipf("pocketsphinx not usable: %v", err)
+	}
+	f, err := os.Open(filepath.Join("testdata", "voicemail-leading-silence.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := media.ReadWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := asr.Audio{Samples: p.Samples, Rate: p.Rate}
+	res, err := eng.Transcribe(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := text(res)
+	t.Logf("heard %q in %+v", got, res.Segments)
+	checkSegments(t, res, a)
+	words := strings.Fields(got)
+	for _, w := range []string{"call", "me", "back", "thank", "you"} {
+		if !slices.Contains(words, w) {
+			t.Errorf("%q missing from %q", w, got)
+		}
+	}
+	// Times are in the recording, not in the trimmed audio pocketsphinx
+	// heard: nothing before the speech (1.3 s, with room for pocketsphinx's
+	// word boundaries) or after it.
+	for i, s := range res.Segments {
+		if s.Start < 0.9 || s.End > 6.5 {
+			t.Errorf("segment %d [%.2f, %.2f] %q outside the speech (1.3 to 6.1 s)", i, s.Start, s.End, s.Text)
+		}
+	}
 }
 
 func TestPocketsphinxSilence(t *testing.T) {
