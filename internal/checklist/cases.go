@@ -80,7 +80,7 @@ var cases = []*checklistCase{
 				return []map[string]any{{"action": "say", "text": "We did not receive your choice. Goodbye."}, {"action": "hangup"}}
 			}
 			return []map[string]any{{"action": "gather", "input": []string{"dtmf"}, "max_digits": 1, "timeout": 3,
-				"prompt": []map[string]any{{"action": "say", "text": noInputPrompt}},
+				"prompt":     []map[string]any{{"action": "say", "text": noInputPrompt}},
 				"action_url": r.rcv.actionURL(roleMain, "caller_no_input")}}
 		},
 		run: runNoInput,

@@ -112,7 +112,9 @@ func (r *receiver) actionURL(role, caseName string) string {
 }
 
 // hooksURL is the webhook_url of the application of role, answering as mode.
-func (r *receiver) hooksURL(role, mode string) string { return r.base + "/apps/" + role + "/hooks/" + mode }
+func (r *receiver) hooksURL(role, mode string) string {
+	return r.base + "/apps/" + role + "/hooks/" + mode
+}
 
 func (r *receiver) setSecret(role, secret string) {
 	r.mu.Lock()

@@ -70,12 +70,22 @@ func TestREADMETour(t *testing.T) {
 	// stop with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// A file, not a pipe: the servers the tour leaves running in the
+	// background keep its output open, and Run would wait for them.
+	outFile, err := os.Create(filepath.Join(t.TempDir(), "tour.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	cmd.Stdout, cmd.Stderr = outFile, outFile
+	cmd.WaitDelay = 10 * time.Second
 	err = cmd.Run()
 	if cmd.Process != nil {
+		// What the tour left running (serve, the app, the simulator).
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	}
+	outBytes, _ := os.ReadFile(outFile.Name())
+	out := bytes.NewBuffer(outBytes)
 	logs := func() string {
 		var b strings.Builder
 		for _, f := range []string{"serve.log", "hello.log", "sim.log"} {
