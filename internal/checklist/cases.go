@@ -118,8 +118,10 @@ var cases = []*checklistCase{
 	},
 	{
 		name: "webhook_retry", title: "webhook receiver answers 500: retried, then delivered",
+		// The far end (a number that hangs up after 2 s) ends the call, so
+		// hangup_source is always callee.
 		answer: func(*run, map[string]any) []map[string]any {
-			return []map[string]any{{"action": "say", "text": "Checking webhook retries."}, {"action": "hangup"}}
+			return []map[string]any{{"action": "say", "text": "Checking webhook retries."}, {"action": "pause", "length": 15}}
 		},
 		run: runWebhookRetry,
 	},

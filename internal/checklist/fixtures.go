@@ -1,6 +1,7 @@
 package checklist
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,9 +154,7 @@ func CompareFixtures(dir string, results []*Result) (int, error) {
 			if err != nil {
 				return n, fmt.Errorf("fixture %s: %w", r.Case, err)
 			}
-			for _, d := range diffJSON(name, old, now[name]) {
-				diffs = append(diffs, d)
-			}
+			diffs = append(diffs, diffJSON(name, old, now[name])...)
 		}
 		r.Differences = diffs
 		if len(diffs) > 0 {
@@ -204,12 +203,16 @@ var volatile = map[string]bool{
 
 // spoken are fields holding what speech recognition and analysis made of
 // the audio. They vary with load and engine version, so they are compared
-// by shape: present, same type, and for lists, non-empty when the fixture's
-// was.
+// by shape: present and of the same type; for the transcript itself
+// (emptyMatters) also empty or not, since an empty transcript of speech is
+// a failure, while a recognised word more or less may or may not make a
+// topic.
 var spoken = map[string]bool{
 	"text": true, "segments": true, "key_points": true, "score": true, "rating": true, "criteria": true,
 	"topics": true, "words": true, "evidence": true, "summary": true,
 }
+
+var emptyMatters = map[string]bool{"text": true, "segments": true}
 
 func normalize(key string, v any) any {
 	switch t := v.(type) {
@@ -221,7 +224,7 @@ func normalize(key string, v any) any {
 		return out
 	case []any:
 		if spoken[key] {
-			if len(t) == 0 {
+			if len(t) == 0 && emptyMatters[key] {
 				return "<empty list>"
 			}
 			return "<list>"
@@ -236,7 +239,7 @@ func normalize(key string, v any) any {
 		case volatile[key]:
 			return "<" + key + ">"
 		case spoken[key]:
-			if t == "" {
+			if t == "" && emptyMatters[key] {
 				return "<empty>"
 			}
 			return "<" + key + ">"
@@ -276,7 +279,11 @@ func diffValue(file, path string, a, b any, out *[]string) {
 		return
 	}
 	show := func(v any) string {
-		s, _ := json.Marshal(v)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v)
+		s := bytes.TrimSpace(buf.Bytes())
 		if len(s) > 120 {
 			return string(s[:117]) + "..."
 		}

@@ -18,6 +18,7 @@ const (
 	customerBroke       = "checklist-broke"
 	trunkSim            = "checklist-simulator"
 	trunkDead           = "checklist-dead-carrier"
+	trunkBroke          = "checklist-broke-simulator"
 	trunkInbound        = "checklist-inbound"
 )
 
@@ -107,6 +108,10 @@ func (r *run) provision(ctx context.Context, simPort, deadPort int) error {
 	}{
 		{trunkSim, map[string]any{"direction": "outbound", "host": "127.0.0.1", "port": simPort, "transport": "udp",
 			"customer_id": d.customers[customerMain], "max_cps": 50, "status": "active", "setup_timeout": 8}},
+		// The customer without credit has a working route, so its call is
+		// refused for its balance and nothing else.
+		{trunkBroke, map[string]any{"direction": "outbound", "host": "127.0.0.1", "port": simPort, "transport": "udp",
+			"customer_id": d.customers[customerBroke], "status": "active", "setup_timeout": 8}},
 		{trunkDead, map[string]any{"direction": "outbound", "host": "127.0.0.1", "port": deadPort, "transport": "udp",
 			"customer_id": d.customers[customerUnreachable], "status": "active", "setup_timeout": 3}},
 		{trunkInbound, map[string]any{"direction": "inbound", "allowed_cidrs": []string{"127.0.0.1/32"},

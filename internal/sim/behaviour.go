@@ -10,6 +10,10 @@ import (
 // other words (telephony.md).
 const DefaultGreeting = "Hello, this is a test call from the MiniVoice simulator."
 
+// refuseAfter is how long a refusing number (busy, not found, ...) rings
+// before its final response.
+const refuseAfter = 200 * time.Millisecond
+
 // DefaultDTMF is what a 0100-0199 number without a script presses after its
 // greeting. The table in telephony.md says "the digits in its script"; with
 // no script some digits are still needed for the behaviour to be useful.

@@ -41,6 +41,21 @@ func (s *Sim) handleInvite(d *diago.DialogServerSession) {
 		cs.update(func(r *CallReport) { r.Provisional = 180 })
 	}
 	if b.refuse != 0 {
+		// A moment of ringing before the refusal, as a phone network gives:
+		// a final response right behind the 180 can reach the platform's SIP
+		// stack together with it, and sipgo's client transaction then passes
+		// up only the final one, so whether the call showed call.ringing
+		// would depend on scheduling.
+		t := time.NewTimer(refuseAfter)
+		select {
+		case <-t.C:
+		case <-d.Context().Done():
+			t.Stop()
+			canceled()
+			return
+		case <-s.ctx.Done():
+			t.Stop()
+		}
 		refuse(b.refuse, b.reason)
 		return
 	}
