@@ -269,6 +269,45 @@ func (t *tally) inboundCallID(ctx context.Context, did string, start time.Time) 
 	return id, t.check("answer_url requested", nil, id)
 }
 
+// outbound places a call and waits for it to end.
+func (t *tally) outbound(ctx context.Context, c *client, body map[string]any) (map[string]any, error) {
+	id, err := t.place(ctx, c, body)
+	if err != nil {
+		return nil, err
+	}
+	return t.waitCall(ctx, id)
+}
+
+// inbound has the simulator call did with script, finds the platform's
+// call and waits for it to end.
+func (t *tally) inbound(ctx context.Context, did string, script []string) (map[string]any, error) {
+	_, start, err := t.simCall(ctx, did, script)
+	if err != nil {
+		return nil, err
+	}
+	id, err := t.inboundCallID(ctx, did, start)
+	if err != nil {
+		return nil, err
+	}
+	return t.waitCall(ctx, id)
+}
+
+// actionResult is field of the result the call's last action_url request
+// carried ("" without one).
+func (t *tally) actionResult(callID, field string) string {
+	v := ""
+	for _, w := range t.r.rcv.forCall(callID) {
+		if w.Kind == "action" {
+			var b struct {
+				Result map[string]any `json:"result"`
+			}
+			_ = json.Unmarshal(w.Body, &b)
+			v = str(b.Result[field])
+		}
+	}
+	return v
+}
+
 // recordingAndInsights waits for the call's recording and its insights,
 // fetching each through the API.
 func (t *tally) recordingAndInsights(ctx context.Context, call map[string]any) error {
@@ -388,16 +427,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 func runOutboundRecorded(ctx context.Context, t *tally) error {
 	r := t.r
-	id, err := t.place(ctx, r.app, map[string]any{"to": toRecorded, "from": fromNumber,
+	call, err := t.outbound(ctx, r.app, map[string]any{"to": toRecorded, "from": fromNumber,
 		"application_id": r.dep.apps[roleMain], "record": true,
 		"answer_url": r.rcv.answerURL(roleMain, "outbound_recorded")})
 	if err != nil {
 		return err
 	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, "completed", "", 0); err != nil {
 		return err
 	}
@@ -405,16 +441,7 @@ func runOutboundRecorded(ctx context.Context, t *tally) error {
 		"call.completed", "recording.completed", "transcription.completed", "insights.completed"); err != nil {
 		return err
 	}
-	digits := ""
-	for _, w := range t.r.rcv.forCall(id) {
-		if w.Kind == "action" {
-			var b struct {
-				Result map[string]any `json:"result"`
-			}
-			_ = json.Unmarshal(w.Body, &b)
-			digits = str(b.Result["digits"])
-		}
-	}
+	digits := t.actionResult(id, "digits")
 	if err := t.expect("gather digits", digits == "42", "42 reached the action_url", fmt.Sprintf("action_url got digits %q, want 42", digits)); err != nil {
 		return err
 	}
@@ -422,18 +449,11 @@ func runOutboundRecorded(ctx context.Context, t *tally) error {
 }
 
 func runInboundVoicemail(ctx context.Context, t *tally) error {
-	_, start, err := t.simCall(ctx, didVoicemail, voicemailScript)
+	call, err := t.inbound(ctx, didVoicemail, voicemailScript)
 	if err != nil {
 		return err
 	}
-	id, err := t.inboundCallID(ctx, didVoicemail, start)
-	if err != nil {
-		return err
-	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, "completed", "", 0); err != nil {
 		return err
 	}
@@ -445,18 +465,11 @@ func runInboundVoicemail(ctx context.Context, t *tally) error {
 }
 
 func runNoInput(ctx context.Context, t *tally) error {
-	_, start, err := t.simCall(ctx, didNoInput, noInputScript)
+	call, err := t.inbound(ctx, didNoInput, noInputScript)
 	if err != nil {
 		return err
 	}
-	id, err := t.inboundCallID(ctx, didNoInput, start)
-	if err != nil {
-		return err
-	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, "completed", "", 0); err != nil {
 		return err
 	}
@@ -469,32 +482,16 @@ func runNoInput(ctx context.Context, t *tally) error {
 	if err := t.waitWebhooks(ctx, id, "call.initiated", "call.answered", "call.gather", "call.completed"); err != nil {
 		return err
 	}
-	reason := ""
-	for _, w := range t.r.rcv.forCall(id) {
-		if w.Kind == "action" {
-			var b struct {
-				Result map[string]any `json:"result"`
-			}
-			_ = json.Unmarshal(w.Body, &b)
-			reason = str(b.Result["reason"])
-		}
-	}
+	reason := t.actionResult(id, "reason")
 	return t.expect("gather timed out", reason == "timeout", "action_url got reason timeout", fmt.Sprintf("action_url got reason %q, want timeout", reason))
 }
 
 func runCallerHangup(ctx context.Context, t *tally) error {
-	_, start, err := t.simCall(ctx, didHangup, hangupScript)
+	call, err := t.inbound(ctx, didHangup, hangupScript)
 	if err != nil {
 		return err
 	}
-	id, err := t.inboundCallID(ctx, didHangup, start)
-	if err != nil {
-		return err
-	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, "completed", "", 0); err != nil {
 		return err
 	}
@@ -514,14 +511,11 @@ func runRefusedOutbound(ctx context.Context, t *tally, to string, extra map[stri
 	for k, v := range extra {
 		body[k] = v
 	}
-	id, err := t.place(ctx, r.app, body)
+	call, err := t.outbound(ctx, r.app, body)
 	if err != nil {
 		return err
 	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, status, cause, sipCode); err != nil {
 		return err
 	}
@@ -536,15 +530,12 @@ func runRefusedOutbound(ctx context.Context, t *tally, to string, extra map[stri
 
 func runUnreachable(ctx context.Context, t *tally) error {
 	r := t.r
-	id, err := t.place(ctx, r.op, map[string]any{"to": toUnreachable, "from": fromNumber,
+	call, err := t.outbound(ctx, r.op, map[string]any{"to": toUnreachable, "from": fromNumber,
 		"application_id": r.dep.apps[roleUnreachable], "answer_url": r.rcv.answerURL(roleUnreachable, "unreachable")})
 	if err != nil {
 		return err
 	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, "failed", "unreachable", 0); err != nil {
 		return err
 	}
@@ -588,15 +579,12 @@ func runRejected(ctx context.Context, t *tally) error {
 
 func runWebhookRetry(ctx context.Context, t *tally) error {
 	r := t.r
-	id, err := t.place(ctx, r.op, map[string]any{"to": toAnswerHangup, "from": fromNumber,
+	call, err := t.outbound(ctx, r.op, map[string]any{"to": toAnswerHangup, "from": fromNumber,
 		"application_id": r.dep.apps[roleFlaky], "answer_url": r.rcv.answerURL(roleFlaky, "webhook_retry")})
 	if err != nil {
 		return err
 	}
-	call, err := t.waitCall(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := str(call["id"])
 	if err := t.expectCall(call, "completed", "", 0); err != nil {
 		return err
 	}

@@ -78,17 +78,10 @@ func admin(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice admin %s: %v\n", name, err)
 		return 2
 	}
-	k := *key
-	if k == "" {
-		k = env.Getenv("MINIVOICE_ADMIN_KEY")
-	}
-	if k == "" {
-		b, err := os.ReadFile(filepath.Join(*data, "admin.key"))
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "minivoice admin: no key: give --key, set MINIVOICE_ADMIN_KEY, or --data with admin.key (%v)\n", err)
-			return 2
-		}
-		k = strings.TrimSpace(string(b))
+	k, err := operatorKey(*key, *data, env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "minivoice admin: %v\n", err)
+		return 2
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -116,6 +109,22 @@ func admin(ctx context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stdout, "%s\n", out)
 	return 0
+}
+
+// operatorKey is the key a command talks to the API with: --key, else
+// MINIVOICE_ADMIN_KEY, else the admin.key file in the data directory.
+func operatorKey(key, data string, getenv func(string) string) (string, error) {
+	if key != "" {
+		return key, nil
+	}
+	if k := getenv("MINIVOICE_ADMIN_KEY"); k != "" {
+		return k, nil
+	}
+	b, err := os.ReadFile(filepath.Join(data, "admin.key"))
+	if err != nil {
+		return "", fmt.Errorf("no operator key: give --key, set MINIVOICE_ADMIN_KEY, or --data DIR with admin.key (%w)", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 func jsonBody(method, path string, fields map[string]any) (string, string, string, []byte, error) {

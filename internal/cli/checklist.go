@@ -5,9 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -56,17 +54,10 @@ func checklistCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
 		return 2
 	}
-	k := *key
-	if k == "" {
-		k = env.Getenv("MINIVOICE_ADMIN_KEY")
-	}
-	if k == "" {
-		b, err := os.ReadFile(filepath.Join(*data, "admin.key"))
-		if err != nil {
-			fmt.Fprintln(env.Stderr, "minivoice checklist: no operator key: give --key, set MINIVOICE_ADMIN_KEY, or --data DIR with admin.key")
-			return 2
-		}
-		k = strings.TrimSpace(string(b))
+	k, err := operatorKey(*key, *data, env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
+		return 2
 	}
 	var cases []string
 	if *only != "" {

@@ -313,7 +313,7 @@ func TestServeAndAdmin(t *testing.T) {
 		t.Errorf("admin with an unknown flag: exit %d, want 2", code)
 	}
 	// No key anywhere: a usage error, before any request.
-	if code, _, stderr := run(t, "admin", "customers", "create", "--name", "x", "--api", base, "--data", t.TempDir()); code != 2 || !strings.Contains(stderr, "no key") {
+	if code, _, stderr := run(t, "admin", "customers", "create", "--name", "x", "--api", base, "--data", t.TempDir()); code != 2 || !strings.Contains(stderr, "no operator key") {
 		t.Errorf("admin without a key: exit %d, stderr %q; want 2", code, stderr)
 	}
 	// A wrong key is the API's 401: exit 1.
