@@ -230,7 +230,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 			if !allowed(rt.Access, p) {
-				s.writeError(w, r, voice.Errorf(voice.ECodeForbidden, "a %s key may not %s %s", p.Kind, rt.Method, rt.Path))
+				s.writeError(w, r, voice.Errorf(voice.ECodeForbidden, "%s key may not %s %s", article(p.Kind), rt.Method, rt.Path))
 				return
 			}
 		}
@@ -363,4 +363,12 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.body.Write(b)
+}
+
+// article is kind with its indefinite article: "an application", "a customer".
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }

@@ -245,12 +245,12 @@ func (t *tally) simCall(ctx context.Context, did string, script []string) (sim.C
 	t.res.Fixture.SIP = &SIPCall{From: callerNumber, To: did, Script: script}
 	rep, err := t.r.sim.Call(ctx, sim.CallOptions{Platform: t.r.sip, From: callerNumber, To: did, Script: script,
 		MaxDuration: 90 * time.Second})
-	t.res.Fixture.SIP.SIPStatus, t.res.Fixture.SIP.Answered, t.res.Fixture.SIP.EndedBy = rep.SIPStatus, rep.Answered, rep.EndedBy
+	t.res.Fixture.SIPResult = &SIPResult{SIPStatus: rep.SIPStatus, Answered: rep.Answered, EndedBy: rep.EndedBy}
 	if err != nil {
-		return rep, start, t.check("simulator call", err, "")
+		return rep, start, t.check("simulator call", fmt.Errorf("%w (is the platform's SIP at %s? set --sip)", err, t.r.sip), "")
 	}
 	if !rep.Answered {
-		return rep, start, t.check("simulator call", fmt.Errorf("not answered: %d %s (is the platform's SIP at %s?)",
+		return rep, start, t.check("simulator call", fmt.Errorf("not answered: %d %s (is the platform's SIP at %s? set --sip)",
 			rep.SIPStatus, rep.SIPReason, t.r.sip), "")
 	}
 	return rep, start, t.check("simulator call", nil, fmt.Sprintf("answered, %s, heard %.1f s of speech", rep.Codec,
@@ -388,6 +388,9 @@ func (t *tally) recordingAndInsights(ctx context.Context, call map[string]any) e
 				t.res.Topics = append(t.res.Topics, str(m["name"]))
 			}
 			detail = strings.Join(t.res.Topics, ", ")
+			if detail == "" {
+				detail = "(none found)"
+			}
 		}
 		if err := t.check(kind, nil, detail); err != nil {
 			return err
@@ -439,6 +442,12 @@ func runOutboundRecorded(ctx context.Context, t *tally) error {
 	}
 	if err := t.waitWebhooks(ctx, id, "call.initiated", "call.ringing", "call.answered", "call.gather",
 		"call.completed", "recording.completed", "transcription.completed", "insights.completed"); err != nil {
+		return err
+	}
+	// The application's hangup ends it: on an outbound call the platform's
+	// side is the caller.
+	if err := t.expect("hung up by the application", str(call["hangup_source"]) == "caller", "hangup_source caller",
+		fmt.Sprintf("hangup_source %q, want caller (the application's hangup)", str(call["hangup_source"]))); err != nil {
 		return err
 	}
 	digits := t.actionResult(id, "digits")
@@ -646,12 +655,18 @@ func runWebhookTest(ctx context.Context, t *tally) error {
 			return t.check(c.name, err, "")
 		}
 		t.res.Fixture.Requests = append(t.res.Fixture.Requests, ex)
-		detail := string(ex.Answer)
+		detail := fmt.Sprintf("%d %s", ex.Status, ex.Answer)
 		ok := ex.Status == c.status
 		if c.status == 502 {
 			ae, _ := answerError(ex).(*APIError)
+			var body struct {
+				Error struct {
+					HTTPStatus int `json:"http_status"`
+				} `json:"error"`
+			}
+			_ = json.Unmarshal(ex.Answer, &body)
 			ok = ok && ae.Code == "webhook_test_failed"
-			detail = ae.Code + ": " + ae.Message
+			detail = fmt.Sprintf("%d %s: %s (the receiver answered %d)", ex.Status, ae.Code, ae.Message, body.Error.HTTPStatus)
 		}
 		if err := t.expect(c.name, ok, detail, fmt.Sprintf("%d %s, want %d", ex.Status, ex.Answer, c.status)); err != nil {
 			return err

@@ -234,8 +234,14 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	r.sim.Serve()
 	if err := r.provision(ctx, int(r.sim.Addr().Port()), r.dead.LocalAddr().(*net.UDPAddr).Port); err != nil {
-		if errorCode(err) == "invalid_request" && strings.Contains(err.Error(), "private") {
+		var ae *APIError
+		switch {
+		case errorCode(err) == "invalid_request" && strings.Contains(err.Error(), "private"):
 			return nil, fmt.Errorf("checklist: %w\n(the receiver is on loopback: start serve with --allow-private-urls 127.0.0.0/8, or give --receiver-url)", err)
+		case errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403):
+			return nil, fmt.Errorf("checklist: %w\n(the checklist needs an operator key, mvk_op_...: it creates customers, rates and trunks)", err)
+		case !errors.As(err, &ae):
+			return nil, fmt.Errorf("checklist: %w\n(is minivoice serve running at %s?)", err, cfg.API)
 		}
 		return nil, fmt.Errorf("checklist: %w", err)
 	}
@@ -256,6 +262,15 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	ok = true
 	return s, nil
 }
+
+// SIP is the platform's SIP address the inbound cases call.
+func (s *Session) SIP() string { return s.r.sip }
+
+// SimAddr is the simulator's SIP address (the carrier's and the callers').
+func (s *Session) SimAddr() string { return s.r.sim.Addr().String() }
+
+// ReceiverURL is the base URL of the webhook receiver.
+func (s *Session) ReceiverURL() string { return s.r.rcv.base }
 
 // SetProgress sets Config.Progress for the next Run.
 func (s *Session) SetProgress(f func(Event)) { s.r.cfg.Progress = f }

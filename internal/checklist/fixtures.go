@@ -18,8 +18,10 @@ import (
 type Fixture struct {
 	CallID   string
 	Requests []*Exchange
-	// SIP is the simulator's call into the platform, for inbound cases.
-	SIP *SIPCall
+	// SIP is the simulator's call into the platform, for inbound cases, and
+	// SIPResult what came of it.
+	SIP       *SIPCall
+	SIPResult *SIPResult
 	// Call is the call object once it ended.
 	Call map[string]any
 	// Webhooks are the answer_url, action_url and webhook requests for the
@@ -30,14 +32,20 @@ type Fixture struct {
 	Results map[string]json.RawMessage
 }
 
-// SIPCall is an inbound case's call: what the simulator sent and got.
+// SIPCall is an inbound case's call as the simulator placed it.
 type SIPCall struct {
-	From      string   `json:"from"`
-	To        string   `json:"to"`
-	Script    []string `json:"script"`
-	SIPStatus int      `json:"sip_status"`
-	Answered  bool     `json:"answered"`
-	EndedBy   string   `json:"ended_by"`
+	From   string   `json:"from"`
+	To     string   `json:"to"`
+	Script []string `json:"script"`
+}
+
+// SIPResult is what the simulator got for its call: the final status,
+// whether it was answered, and who hung up ("local": the simulator,
+// "remote": the platform).
+type SIPResult struct {
+	SIPStatus int    `json:"sip_status"`
+	Answered  bool   `json:"answered"`
+	EndedBy   string `json:"ended_by"`
 }
 
 // Fixture files, one directory per case.
@@ -59,6 +67,11 @@ type requestEntry struct {
 	Path   string          `json:"path"`
 	Key    string          `json:"key"`
 	Body   json.RawMessage `json:"body,omitempty"`
+}
+
+type responseFile struct {
+	Responses []responseEntry `json:"responses,omitempty"`
+	SIP       *SIPResult      `json:"sip,omitempty"`
 }
 
 type responseEntry struct {
@@ -90,7 +103,7 @@ func (f *Fixture) files() (map[string][]byte, error) {
 	for _, e := range []error{
 		put(fileCallID, map[string]string{"call_id": f.CallID}),
 		put(fileRequest, req),
-		put(fileResponse, map[string]any{"responses": resp, "sip": f.SIP}),
+		put(fileResponse, responseFile{Responses: resp, SIP: f.SIPResult}),
 		put(fileWebhooks, webhooks),
 		put(fileCall, map[string]any{"call": f.Call, "results": f.Results}),
 	} {

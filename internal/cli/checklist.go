@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -31,10 +33,18 @@ Flags:
 
 func checklistCmd(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("minivoice checklist", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	// Help goes to standard output; a usage error's reason is printed once,
+	// below, not by the flag package as well.
+	fs.SetOutput(io.Discard)
+	if wantsHelp(args) {
+		fs.SetOutput(env.Stdout)
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), checklistUsage, strings.Join(checklist.CaseNames(), ", "))
-		fs.PrintDefaults()
+		// A usage error gets its one-line reason only (printed below).
+		if wantsHelp(args) {
+			fmt.Fprintf(fs.Output(), checklistUsage, strings.Join(checklist.CaseNames(), ", "))
+			printFlags(fs.Output(), fs)
+		}
 	}
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "MiniVoice API base URL")
 	key := fs.String("key", "", "operator key (else MINIVOICE_ADMIN_KEY, else DATA/admin.key)")
@@ -43,9 +53,9 @@ func checklistCmd(ctx context.Context, args []string, env Env) int {
 	app := fs.String("application", "", "an existing application to test instead of checklist-main")
 	receiver := fs.String("receiver", "127.0.0.1:0", "address the webhook receiver listens on")
 	receiverURL := fs.String("receiver-url", "", "URL MiniVoice reaches the receiver by, if not http://RECEIVER")
-	fixtures := fs.String("fixtures", "", "save each case's call id, request, response and webhooks under DIR/<case>/")
-	replay := fs.String("replay", "", "run the cases saved under DIR again and name every difference")
-	only := fs.String("cases", "", "comma-separated cases to run (default all)")
+	fixtures := fs.String("fixtures", "", "save each case's call id, request, response and webhooks under `DIR`/<case>/")
+	replay := fs.String("replay", "", "run the cases saved under `DIR` again and name every difference")
+	only := fs.String("cases", "", "comma-separated `cases` to run (default all)")
 	timeout := fs.Duration("case-timeout", checklist.DefaultCaseTimeout, "longest one case may take")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,14 +64,15 @@ func checklistCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
 		return 2
 	}
-	k, err := operatorKey(*key, *data, env.Getenv)
+	cases, err := caseList(*only)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
 		return 2
 	}
-	var cases []string
-	if *only != "" {
-		cases = strings.Split(*only, ",")
+	k, err := operatorKey(*key, *data, env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
+		return 2
 	}
 	if *replay != "" {
 		saved, err := checklist.FixtureCases(*replay)
@@ -79,15 +90,32 @@ func checklistCmd(ctx context.Context, args []string, env Env) int {
 	if len(names) == 0 {
 		names = checklist.CaseNames()
 	}
-	view := newProgressView(env.Stdout, isTerminal(env.Stdout, env.Getenv), names)
-	rep, err := checklist.Run(ctx, checklist.Config{API: *apiURL, Key: k, SIP: *sipAddr, Application: *app,
-		Receiver: *receiver, ReceiverURL: *receiverURL, Cases: cases, CaseTimeout: *timeout, Progress: view.Event})
-	view.Close()
+	sess, err := checklist.Start(ctx, checklist.Config{API: *apiURL, Key: k, SIP: *sipAddr, Application: *app,
+		Receiver: *receiver, ReceiverURL: *receiverURL, Cases: cases, CaseTimeout: *timeout})
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
+		fmt.Fprintf(env.Stderr, "minivoice checklist: %s\n", strings.TrimPrefix(err.Error(), "checklist: "))
 		return 1
 	}
+	defer sess.Close()
+	fmt.Fprintf(env.Stdout, "checklist against %s; inbound calls to the platform's SIP at %s (--sip); "+
+		"simulator on %s; webhook receiver at %s\n\nRunning %d cases:\n", *apiURL, sess.SIP(), sess.SimAddr(), sess.ReceiverURL(), len(names))
+	view := newProgressView(env.Stdout, isTerminal(env.Stdout, env.Getenv), names)
+	rep := runSession(ctx, sess, view)
 	return finishChecklist(env, rep, *fixtures, *replay)
+}
+
+// caseList splits a --cases value and checks every name.
+func caseList(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	cases := strings.Split(s, ",")
+	for _, c := range cases {
+		if !slices.Contains(checklist.CaseNames(), c) {
+			return nil, fmt.Errorf("unknown case %q (cases: %s)", c, strings.Join(checklist.CaseNames(), ", "))
+		}
+	}
+	return cases, nil
 }
 
 // finishChecklist saves or compares fixtures, prints the table and returns

@@ -46,19 +46,35 @@ var demoPackages = []string{"flite", "pocketsphinx", "pocketsphinx-en-us"}
 
 func demo(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("minivoice demo", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
+	// Help goes to standard output; a usage error's reason is printed once,
+	// below, not by the flag package as well.
+	fs.SetOutput(io.Discard)
+	if wantsHelp(args) {
+		fs.SetOutput(env.Stdout)
+	}
+	fs.Usage = func() {
+		// A usage error gets its one-line reason only (printed below).
+		if wantsHelp(args) {
+			fmt.Fprint(fs.Output(), demoUsage)
+			printFlags(fs.Output(), fs)
+		}
+	}
 	keep := fs.Bool("keep", false, "leave everything running afterwards and print the URLs and keys to explore with (Ctrl-C stops)")
 	withDeps := fs.Bool("with-deps", false, "install missing Debian packages ("+strings.Join(demoPackages, ", ")+") first")
-	data := fs.String("data", "", "data directory (default: a fresh temporary one, removed afterwards unless --keep)")
-	httpAddr := fs.String("http", "127.0.0.1:0", "API listen address (port 0: a free one)")
-	sipAddr := fs.String("sip", "127.0.0.1:0", "SIP listen address (port 0: a free one)")
-	only := fs.String("cases", "", "comma-separated checklist cases to run (default all: "+strings.Join(checklist.CaseNames(), ", ")+")")
-	fixtures := fs.String("fixtures", "", "also save each case's fixture under DIR/<case>/")
+	data := fs.String("data", "", "data `directory` (default: a fresh temporary one, removed afterwards unless --keep)")
+	httpAddr := fs.String("http", "127.0.0.1:0", "API listen `address` (port 0: a free one)")
+	sipAddr := fs.String("sip", "127.0.0.1:0", "SIP listen `address` (port 0: a free one)")
+	only := fs.String("cases", "", "comma-separated checklist `cases` to run (default all: "+strings.Join(checklist.CaseNames(), ", ")+")")
+	fixtures := fs.String("fixtures", "", "also save each case's fixture under `DIR`/<case>/")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(env.Stderr, "minivoice demo: %v\n", err)
+		return 2
+	}
+	cases, err := caseList(*only)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "minivoice demo: %v\n", err)
 		return 2
 	}
@@ -135,17 +151,13 @@ func demo(ctx context.Context, args []string, env Env) int {
 	api := "http://" + p.HTTPAddr
 	step("platform: API %s, SIP %s (UDP and TCP), SQLite in %s (log: %s)", api, p.SIP.Addr(), dir, logPath)
 
-	var cases []string
-	if *only != "" {
-		cases = strings.Split(*only, ",")
-	}
 	names := cases
 	if len(names) == 0 {
 		names = checklist.CaseNames()
 	}
 	sess, err := checklist.Start(ctx, checklist.Config{API: api, Key: adminKey, SIP: p.SIP.Addr().String(), Cases: cases})
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "minivoice demo: %v\n", err)
+		fmt.Fprintf(env.Stderr, "minivoice demo: %s\n", strings.TrimPrefix(err.Error(), "checklist: "))
 		return 1
 	}
 	defer sess.Close()
@@ -166,15 +178,15 @@ Everything is still running (Ctrl-C stops it):
   application key   %s   (application %s)
   webhook secret    %s
   SIP               %s   (the simulator: %s)
-  numbers           %s
+  numbers           +15557010001 (voicemail), +15557010002 (menu, press a key), +15557010003 (menu)
   data directory    %s
-Try:
+Try (from the clone; or minivoice ... if installed):
   curl -sS "%s/v1/calls?limit=5" -H "Authorization: Bearer %s"
-  minivoice sim call --platform %s --to +15557010001 --from +15550001111
+  go run ./cmd/minivoice sim call --platform %s --to +15557010001 --from +15550001111
 `, api, api, adminKey, rep.AppKey, rep.Applications["main"], rep.WebhookSecret, p.SIP.Addr(), rep.SimAddr,
-		"+15557010001 (voicemail), +15557010002 (menu), +15557010003", dir, api, rep.AppKey, p.SIP.Addr())
+		dir, api, rep.AppKey, p.SIP.Addr())
 	<-ctx.Done()
-	fmt.Fprintln(out, "\nstopping")
+	fmt.Fprintf(out, "\nstopped; the data is kept in %s\n", dir)
 	return code
 }
 
@@ -189,6 +201,7 @@ func runSession(ctx context.Context, sess *checklist.Session, view *progressView
 // printInsights prints, for each case with a recording, what the insights
 // pipeline made of it.
 func printInsights(w io.Writer, rep *checklist.Report) {
+	printed := false
 	for _, r := range rep.Results {
 		if r.Transcript == "" && r.Summary == "" {
 			continue
@@ -203,7 +216,17 @@ func printInsights(w io.Writer, rep *checklist.Report) {
 			fmt.Fprintf(w, "    %s\n", line)
 		}
 		fmt.Fprintf(w, "  score: %d (%s)\n", r.Score, r.Rating)
-		fmt.Fprintf(w, "  topics: %s\n", strings.Join(r.Topics, ", "))
+		topics := strings.Join(r.Topics, ", ")
+		if topics == "" {
+			topics = "(none found)"
+		}
+		fmt.Fprintf(w, "  topics: %s\n", topics)
+		printed = true
+	}
+	if printed {
+		fmt.Fprintln(w, "\nTranscribed offline by pocketsphinx on this machine: expect about one word in eight")
+		fmt.Fprintln(w, "wrong on wideband calls (docs/insights.md). serve --asr-url points it at a Whisper-style")
+		fmt.Fprintln(w, "server instead, --llm-url at a chat model for the summary, score and topics.")
 	}
 }
 

@@ -165,8 +165,11 @@ func printResults(w io.Writer, rep *checklist.Report) {
 		if !r.Passed() {
 			res = "FAIL"
 		}
-		if len(r.Differences) > 0 {
-			res += fmt.Sprintf(" (%d diffs)", len(r.Differences))
+		switch n := len(r.Differences); {
+		case n == 1:
+			res += " (1 diff)"
+		case n > 1:
+			res += fmt.Sprintf(" (%d diffs)", n)
 		}
 		rec := "-"
 		if r.Recording > 0 {

@@ -59,7 +59,7 @@ func serve(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stdout, "minivoice serving the API on http://%s and SIP on %s (UDP and TCP)\n", p.HTTPAddr, p.SIP.Addr())
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", slog.Duration("drain_timeout", cfg.DrainTimeout))
+		log.Info("shutting down", slog.String("drain_timeout", cfg.DrainTimeout.String()))
 	case err := <-p.Done():
 		log.Error("http server stopped", slog.Any("error", err))
 	}

@@ -120,7 +120,13 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	statuses := engines.Status(sctx)
 	cancel()
 	for _, st := range statuses {
-		if !st.Available {
+		switch {
+		case st.Available:
+		case st.Kind == "llm" && st.Name == "none":
+			// No LLM configured is the normal case: the offline analyser
+			// does the work. Not a warning.
+			cfg.Logger.Info("engine not configured", slog.String("kind", st.Kind), slog.String("detail", st.Detail))
+		default:
 			cfg.Logger.Warn("engine unavailable", slog.String("kind", st.Kind), slog.String("name", st.Name), slog.String("detail", st.Detail))
 		}
 	}
