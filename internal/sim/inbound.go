@@ -36,6 +36,19 @@ func (s *Sim) handleInvite(d *diago.DialogServerSession) {
 		cs.update(func(r *CallReport) { r.SIPStatus, r.SIPReason, r.EndedBy = 487, "Request Terminated", EndedRemote })
 	}
 
+	// ring waits d while the call rings, and says how the wait ended.
+	ring := func(d2 time.Duration) ringEnd {
+		t := time.NewTimer(d2)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return rangOut
+		case <-d.Context().Done():
+			return callerCanceled
+		case <-s.ctx.Done():
+			return simClosing
+		}
+	}
 	_ = d.Trying()
 	if err := d.Ringing(); err == nil {
 		cs.update(func(r *CallReport) { r.Provisional = 180 })
@@ -46,17 +59,12 @@ func (s *Sim) handleInvite(d *diago.DialogServerSession) {
 		// stack together with it, and sipgo's client transaction then passes
 		// up only the final one, so whether the call showed call.ringing
 		// would depend on scheduling.
-		t := time.NewTimer(refuseAfter)
-		select {
-		case <-t.C:
-		case <-d.Context().Done():
-			t.Stop()
+		switch ring(refuseAfter) {
+		case rangOut, simClosing:
+			refuse(b.refuse, b.reason)
+		case callerCanceled:
 			canceled()
-			return
-		case <-s.ctx.Done():
-			t.Stop()
 		}
-		refuse(b.refuse, b.reason)
 		return
 	}
 	if b.ringForever {
@@ -69,15 +77,11 @@ func (s *Sim) handleInvite(d *diago.DialogServerSession) {
 		return
 	}
 	if s.answerDelay > 0 {
-		t := time.NewTimer(s.answerDelay)
-		select {
-		case <-t.C:
-		case <-d.Context().Done():
-			t.Stop()
+		switch ring(s.answerDelay) {
+		case callerCanceled:
 			canceled()
 			return
-		case <-s.ctx.Done():
-			t.Stop()
+		case simClosing:
 			refuse(480, "Temporarily Unavailable")
 			return
 		}
@@ -115,3 +119,12 @@ func e164(user string) string {
 	}
 	return user
 }
+
+// ringEnd is how a ringing wait ended.
+type ringEnd int
+
+const (
+	rangOut        ringEnd = iota // the wait is over
+	callerCanceled                // the caller sent CANCEL
+	simClosing                    // the simulator is closing
+)
