@@ -19,7 +19,8 @@ const secretOverlap = 24 * time.Hour
 
 // WebhookEvents are the event types an application may subscribe to.
 var WebhookEvents = []string{"call.initiated", "call.ringing", "call.answered", "call.completed", "call.gather", "call.error",
-	"recording.completed", "recording.failed", "transcription.completed", "transcription.failed", "insights.completed", "insights.failed"}
+	"recording.completed", "recording.failed", "transcription.completed", "transcription.failed", "insights.completed", "insights.failed",
+	voice.EventCallReviewed}
 
 // applicationView is an application as the API shows it: the secret only when
 // it was just made.

@@ -338,6 +338,17 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if f.CreatedBefore, err = queryTime(r, "created_before"); err != nil {
 		return err
 	}
+	switch v := q.Get("reviewed"); v {
+	case "":
+	case "true", "false":
+		b := v == "true"
+		f.Reviewed = &b
+	default:
+		return voice.Invalid("reviewed", "must be true or false")
+	}
+	if f.Verdict = q.Get("verdict"); f.Verdict != "" && !slices.Contains(voice.Verdicts, f.Verdict) {
+		return errVerdict("verdict")
+	}
 	list, err := s.store.Calls(r.Context(), f, pg)
 	if err != nil {
 		return err

@@ -538,6 +538,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Event", voice.Event{}, nil},
 		{"Attempt", voice.Attempt{}, nil},
 		{"Recording", voice.Recording{}, nil},
+		{"Review", voice.Review{}, nil},
+		{"Reviewer", voice.Reviewer{}, nil},
+		{"CallReview", voice.CallReview{}, nil},
 		{"UsageRow", api.UsageRow{}, nil},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
@@ -669,6 +672,8 @@ func TestOpenAPIEnumsMatchCode(t *testing.T) {
 		{"Recording.source", stringEnum(t, doc, prop("Recording", "source")),
 			[]string{voice.RecordingSourceCall, voice.RecordingSourceDial, voice.RecordingSourceRecordAction}},
 		{"Recording.channels", stringEnum(t, doc, prop("Recording", "channels")), []string{voice.ChannelsDual, voice.ChannelsMono}},
+		{"Review.verdict", stringEnum(t, doc, prop("Review", "verdict")), voice.Verdicts},
+		{"CallReview.verdict", stringEnum(t, doc, prop("CallReview", "verdict")), voice.Verdicts},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("%s enum = %q, want %q", c.what, c.got, c.want)

@@ -65,6 +65,8 @@ func (s *Server) Routes() []Route {
 		{get, "/v1/calls/{id}/summary", AnyKey, "Get the summary of a call's recording", s.getSummary},
 		{get, "/v1/calls/{id}/score", AnyKey, "Get the score of a call's recording", s.getScore},
 		{get, "/v1/calls/{id}/topics", AnyKey, "Get the topics of a call's recording", s.getTopics},
+		{post, "/v1/calls/{id}/reviews", AnyKey, "Review a call (record a verdict)", s.createReview},
+		{get, "/v1/calls/{id}/reviews", AnyKey, "List a call's reviews, newest first", s.listReviews},
 
 		{get, "/v1/recordings", AnyKey, "List recordings", s.listRecordings},
 		{get, "/v1/recordings/{id}", AnyKey, "Get a recording", s.getRecording},

@@ -13,17 +13,22 @@ import (
 const callCols = `id, customer_id, application_id, status, direction, from_number, to_number, parent_call_id, trunk_id,
 	number_id, codec, record, recording_channels, ring_timeout, time_limit, answer_url, actions, variables, created_at,
 	ringing_at, answered_at, ended_at, duration, billable_seconds, price, currency, hangup_cause, hangup_source, sip_code,
-	sip_reason, recording_ids, error_code, error_message, updated_at`
+	sip_reason, recording_ids, error_code, error_message, updated_at, latest_review_verdict, reviewed_at`
 
 func scanCall(r rowScanner) (*voice.Call, error) {
 	c := &voice.Call{}
-	var actions, errCode, errMsg *string
+	var actions, errCode, errMsg, verdict *string
+	var reviewedAt *time.Time
 	err := r.Scan(&c.ID, &c.CustomerID, &c.ApplicationID, &c.Status, &c.Direction, &c.From, &c.To, nullStrCol{&c.ParentCallID},
 		nullStrCol{&c.TrunkID}, nullStrCol{&c.NumberID}, nullStrCol{&c.Codec}, &c.Record, &c.RecordingChannels, &c.Timeout,
 		&c.TimeLimit, &c.AnswerURL, nullStrCol{&actions}, jsonCol{&c.Variables}, timeCol{&c.CreatedAt}, nullTimeCol{&c.RingingAt},
 		nullTimeCol{&c.AnsweredAt}, nullTimeCol{&c.EndedAt}, &c.Duration, &c.BillableSeconds, nullDecCol{&c.Price}, &c.Currency,
 		nullStrCol{&c.HangupCause}, nullStrCol{&c.HangupSource}, nullIntCol{&c.SIPCode}, nullStrCol{&c.SIPReason},
-		jsonCol{&c.RecordingIDs}, nullStrCol{&errCode}, nullStrCol{&errMsg}, timeCol{&c.UpdatedAt})
+		jsonCol{&c.RecordingIDs}, nullStrCol{&errCode}, nullStrCol{&errMsg}, timeCol{&c.UpdatedAt},
+		nullStrCol{&verdict}, nullTimeCol{&reviewedAt})
+	if verdict != nil && reviewedAt != nil {
+		c.Review = &voice.CallReview{Verdict: *verdict, ReviewedAt: *reviewedAt}
+	}
 	if actions != nil {
 		c.Actions = []byte(*actions)
 	}
@@ -68,12 +73,16 @@ func (d *DB) createCall(ctx context.Context, q queryer, c *voice.Call) error {
 		actions = string(c.Actions)
 	}
 	code, msg := callErr(c)
-	return d.insert(ctx, q, "call", `INSERT INTO calls (`+callCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	var verdict, reviewedAt any
+	if c.Review != nil {
+		verdict, reviewedAt = c.Review.Verdict, ms(c.Review.ReviewedAt)
+	}
+	return d.insert(ctx, q, "call", `INSERT INTO calls (`+callCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.CustomerID, c.ApplicationID, c.Status, c.Direction, c.From, c.To, nullStr(c.ParentCallID), nullStr(c.TrunkID),
 		nullStr(c.NumberID), nullStr(c.Codec), c.Record, c.RecordingChannels, c.Timeout, c.TimeLimit, c.AnswerURL, actions,
 		jsonCol{c.Variables}, ms(c.CreatedAt), msPtr(c.RingingAt), msPtr(c.AnsweredAt), msPtr(c.EndedAt), c.Duration,
 		c.BillableSeconds, nullDec(c.Price), c.Currency, nullStr(c.HangupCause), nullStr(c.HangupSource), nullInt(c.SIPCode),
-		nullStr(c.SIPReason), jsonCol{c.RecordingIDs}, code, msg, ms(c.UpdatedAt))
+		nullStr(c.SIPReason), jsonCol{c.RecordingIDs}, code, msg, ms(c.UpdatedAt), verdict, reviewedAt)
 }
 
 // scopeWhere adds the tenant conditions of scope to l.
@@ -111,6 +120,16 @@ func (d *DB) Calls(ctx context.Context, f voice.CallFilter, p voice.Page) (voice
 	}
 	if f.CreatedBefore != nil {
 		l.add("created_at < ?", ms(*f.CreatedBefore))
+	}
+	if f.Reviewed != nil {
+		if *f.Reviewed {
+			l.add("latest_review_verdict IS NOT NULL")
+		} else {
+			l.add("latest_review_verdict IS NULL")
+		}
+	}
+	if f.Verdict != "" {
+		l.add("latest_review_verdict = ?", f.Verdict)
 	}
 	return page(ctx, d, "calls", callCols, l, p, scanCall, func(c *voice.Call) voice.Cursor {
 		return voice.Cursor{CreatedAt: c.CreatedAt, ID: c.ID}

@@ -74,6 +74,9 @@ type Call struct {
 	RecordingIDs      []string          `json:"recording_ids"`
 	Error             *CallError        `json:"error"`
 	UpdatedAt         time.Time         `json:"updated_at"`
+	// Review is the call's latest review (null before the first); the store
+	// sets it with the review, so writes of the call's state leave it alone.
+	Review *CallReview `json:"review"`
 }
 
 // CallFilter narrows a call listing (api.md list filters).
@@ -87,6 +90,10 @@ type CallFilter struct {
 	To            string
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
+	// Reviewed keeps calls with (true) or without (false) a review; nil both.
+	Reviewed *bool
+	// Verdict keeps calls whose latest review has this verdict.
+	Verdict string
 }
 
 // CallStore persists calls.

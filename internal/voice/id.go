@@ -21,6 +21,7 @@ const (
 	PrefixRecording   = "rec"
 	PrefixRequest     = "req"
 	PrefixSIPRefusal  = "sref"
+	PrefixReview      = "rev"
 )
 
 const crockford = "0123456789abcdefghjkmnpqrstvwxyz"

@@ -41,6 +41,7 @@ type Store interface {
 	InsightsStore
 	IdempotencyStore
 	SIPRefusalStore
+	ReviewStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/recording"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+type reviewInput struct {
+	Verdict string `json:"verdict"`
+	Note    string `json:"note"`
+}
+
+// errVerdict is the error of a verdict that is not one of voice.Verdicts.
+func errVerdict(param string) *voice.Error {
+	return voice.Invalid(param, "must be one of %s", strings.Join(voice.Verdicts, ", "))
+}
+
+// createReview records a verdict on a call (api.md, call reviews): any key
+// that can read the call may review it. The review, the call's latest verdict
+// and the call.reviewed event are written in one transaction.
+func (s *Server) createReview(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	c, err := s.store.Call(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in reviewInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	verdict := strings.TrimSpace(in.Verdict)
+	if verdict == "" {
+		return required("verdict")
+	}
+	if !slices.Contains(voice.Verdicts, verdict) {
+		return errVerdict("verdict")
+	}
+	note := strings.TrimSpace(in.Note)
+	if utf8.RuneCountInString(note) > voice.MaxReviewNote {
+		return voice.Invalid("note", "must be at most %d characters", voice.MaxReviewNote)
+	}
+	now := s.clock()
+	rv := &voice.Review{ID: voice.NewID(voice.PrefixReview, now), CallID: c.ID, CustomerID: c.CustomerID,
+		ApplicationID: c.ApplicationID, Verdict: verdict, Note: note, Reviewer: voice.Reviewer{Kind: p.Kind}, CreatedAt: now}
+	if p.KeyID != "" {
+		id := p.KeyID
+		rv.Reviewer.KeyID = &id
+	}
+	// The event goes to the application's webhook like the call's own
+	// events; an application deleted since reads as none (nothing to send).
+	app, err := s.store.Application(r.Context(), voice.Scope{}, c.ApplicationID)
+	if err != nil && !voice.IsNotFound(err) {
+		return err
+	}
+	data, err := json.Marshal(rv)
+	if err != nil {
+		return fmt.Errorf("encode review %s: %w", rv.ID, err)
+	}
+	callID := c.ID
+	ev := &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: voice.EventCallReviewed, CreatedAt: now, CallID: &callID,
+		ApplicationID: c.ApplicationID, CustomerID: c.CustomerID, Data: data,
+		DeliveryStatus: recording.DeliveryStatus(app, voice.EventCallReviewed), Attempts: []voice.Attempt{}}
+	if err := s.store.CreateReviewWithEvents(r.Context(), p.Scope(), rv, ev); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rv)
+	return nil
+}
+
+// listReviews lists a call's reviews, newest first: the first is the call's
+// current verdict.
+func (s *Server) listReviews(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pg, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Call(r.Context(), p.Scope(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	list, err := s.store.Reviews(r.Context(), voice.ReviewFilter{Scope: p.Scope(), CallID: c.ID}, pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
