@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -57,28 +58,35 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *auth.Princi
 // webhook disabled (by a 410 Gone; PATCH webhook_status back to active), or
 // deleted, is 409 conflict, the spec's "wrong state".
 func (s *Server) redeliverEvent(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	ev, err := s.store.EventByID(r.Context(), p.Scope(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	app, err := s.store.Application(r.Context(), voice.Scope{}, ev.ApplicationID)
-	switch {
-	case voice.IsNotFound(err):
-		return voice.Errorf(voice.ECodeConflict, "the event's application was deleted: there is no webhook to deliver to")
-	case err != nil:
-		return err
-	case app.WebhookURL == "":
-		return voice.Errorf(voice.ECodeConflict, "application %s has no webhook_url: set one with PATCH /v1/applications/%s", app.ID, app.ID)
-	case app.WebhookStatus == voice.WebhookDisabled:
-		return voice.Errorf(voice.ECodeConflict, "application %s's webhook is disabled (a receiver answered 410 Gone): "+
-			"set webhook_status to active with PATCH /v1/applications/%s first", app.ID, app.ID)
-	}
-	ev, err = s.store.RedeliverEvent(r.Context(), p.Scope(), ev.ID)
+	ev, err := Redeliver(r.Context(), s.store, p.Scope(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, ev)
 	return nil
+}
+
+// Redeliver queues one more delivery of the event id visible to scope, after
+// checking there is a webhook to deliver to; the web console's redeliver
+// button goes through it too.
+func Redeliver(ctx context.Context, store voice.Store, scope voice.Scope, id string) (*voice.Event, error) {
+	ev, err := store.EventByID(ctx, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	app, err := store.Application(ctx, voice.Scope{}, ev.ApplicationID)
+	switch {
+	case voice.IsNotFound(err):
+		return nil, voice.Errorf(voice.ECodeConflict, "the event's application was deleted: there is no webhook to deliver to")
+	case err != nil:
+		return nil, err
+	case app.WebhookURL == "":
+		return nil, voice.Errorf(voice.ECodeConflict, "application %s has no webhook_url: set one with PATCH /v1/applications/%s", app.ID, app.ID)
+	case app.WebhookStatus == voice.WebhookDisabled:
+		return nil, voice.Errorf(voice.ECodeConflict, "application %s's webhook is disabled (a receiver answered 410 Gone): "+
+			"set webhook_status to active with PATCH /v1/applications/%s first", app.ID, app.ID)
+	}
+	return store.RedeliverEvent(ctx, scope, ev.ID)
 }
 
 func (s *Server) listCallEvents(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

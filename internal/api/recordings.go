@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -73,13 +74,9 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	if rec.Status != voice.RecordingCompleted {
-		return voice.Errorf(voice.ECodeConflict, "recording %s is %s; its media can be fetched once it is completed", rec.ID, rec.Status)
-	}
-	if s.files == nil {
-		return errNoRecordingFiles
-	}
-	f, err := s.files.Open(rec.StorageKey)
+	err = ServeRecording(w, r, s.files, rec, func(w http.ResponseWriter, size int64) http.ResponseWriter {
+		return &mediaWriter{ResponseWriter: w, s: s, r: r, size: size}
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		// The row says completed but the file is gone: report it to the
 		// operator, and to the client as the missing thing it is.
@@ -87,13 +84,30 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request, p *auth.
 			slog.String("recording_id", rec.ID), slog.String("storage_key", rec.StorageKey))
 		return voice.Errorf(voice.ECodeNotFound, "the media of recording %s is missing", rec.ID)
 	}
+	return err
+}
+
+// ServeRecording serves a completed recording's WAV file (the API's media
+// endpoint and the web console's player). http.ServeContent does the
+// conditional and Range handling; wrap, if not nil, may wrap the writer it
+// writes to (the API turns its plain-text errors into the API's error body).
+// A missing file is an fs.ErrNotExist error, and nothing is written.
+func ServeRecording(w http.ResponseWriter, r *http.Request, files RecordingFiles, rec *voice.Recording,
+	wrap func(w http.ResponseWriter, size int64) http.ResponseWriter) error {
+	if rec.Status != voice.RecordingCompleted {
+		return voice.Errorf(voice.ECodeConflict, "recording %s is %s; its media can be fetched once it is completed", rec.ID, rec.Status)
+	}
+	if files == nil {
+		return errNoRecordingFiles
+	}
+	f, err := files.Open(rec.StorageKey)
 	if err != nil {
-		return err
+		return fmt.Errorf("open recording %s: %w", rec.ID, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return err
+		return fmt.Errorf("stat recording %s: %w", rec.ID, err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "audio/wav")
@@ -102,7 +116,10 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request, p *auth.
 	if rec.SHA256 != "" {
 		h.Set("ETag", strconv.Quote(rec.SHA256))
 	}
-	http.ServeContent(&mediaWriter{ResponseWriter: w, s: s, r: r, size: st.Size()}, r, rec.ID+".wav", st.ModTime(), f)
+	if wrap != nil {
+		w = wrap(w, st.Size())
+	}
+	http.ServeContent(w, r, rec.ID+".wav", st.ModTime(), f)
 	return nil
 }
 

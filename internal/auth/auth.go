@@ -125,7 +125,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, errUnauthorized
 	}
-	h := Hash(token)
+	return a.AuthenticateHash(ctx, Hash(token))
+}
+
+// AuthenticateHash resolves the hash of a key secret exactly as Authenticate
+// resolves the secret. The web console keeps only a signed-in key's hash and
+// re-checks it on every request, so a revoked key, a suspended customer or a
+// changed operator key ends its sessions at once.
+func (a *Authenticator) AuthenticateHash(ctx context.Context, h []byte) (*Principal, error) {
 	if subtle.ConstantTimeCompare(h, a.operatorHash) == 1 {
 		return &Principal{Kind: voice.KeyOperator}, nil
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/console"
 	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/jobs"
@@ -203,7 +204,8 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	engine.Serve()
 	p := &Platform{Store: db, SIP: engine, Jobs: queue, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
 		httpDone: make(chan error, 1)}
-	p.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+	con := console.New(console.Config{Store: db, Auth: authn, Recordings: blobs, Logger: cfg.Logger, Now: cfg.Now})
+	p.http = &http.Server{Handler: console.Mount(srv, con), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	go func() {
 		err := p.http.Serve(ln)

@@ -1,0 +1,165 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// callsPageSize is how many calls a page of the list shows.
+const callsPageSize = 50
+
+type callsView struct {
+	Calls []*voice.Call
+	// Filter echoes the form's fields.
+	Filter       callsFilter
+	Statuses     []string
+	Applications []*voice.Application
+	// Older is the next page's URL, "" on the last page; Newest links back
+	// to the first page when this is not it.
+	Older, Newest string
+	Error         string
+}
+
+type callsFilter struct {
+	Status, Direction, Number, CreatedAfter, CreatedBefore, Application, Q string
+}
+
+// callsPage lists the calls the key can see, newest first, with the API's
+// filters and cursor pagination. Everything goes through the principal's
+// scope, as GET /v1/calls does.
+func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	scope := s.p.Scope()
+	q := r.URL.Query()
+	in := callsFilter{Status: q.Get("status"), Direction: q.Get("direction"), Number: strings.TrimSpace(q.Get("number")),
+		CreatedAfter: q.Get("created_after"), CreatedBefore: q.Get("created_before"), Application: q.Get("application"),
+		Q: strings.TrimSpace(q.Get("q"))}
+	v := callsView{Filter: in, Statuses: voice.CallStatuses}
+	status := http.StatusOK
+	if in.Q != "" {
+		// The search box jumps to a call; one the key cannot see reads as
+		// missing, as in the API.
+		call, err := c.store.Call(ctx, scope, in.Q)
+		switch {
+		case err == nil:
+			http.Redirect(w, r, "/calls/"+url.PathEscape(call.ID), http.StatusSeeOther)
+			return nil
+		case voice.IsNotFound(err):
+			v.Error, status = "No call "+in.Q+".", http.StatusNotFound
+		default:
+			return err
+		}
+	}
+	// The application filter offers the applications the key can see (the
+	// first page of them; the API's limit).
+	apps, err := c.store.Applications(ctx, scope, voice.Page{Limit: voice.MaxListLimit})
+	if err != nil {
+		return err
+	}
+	v.Applications = apps.Data
+	f, number, pg, err := parseCallsFilter(in, q.Get("after"))
+	if err != nil {
+		v.Error, status = err.Error(), http.StatusBadRequest
+		var ve *voice.Error
+		if errors.As(err, &ve) {
+			v.Error = ve.Message
+			if ve.Param != "" {
+				v.Error = ve.Param + " " + ve.Message
+			}
+		}
+		c.render(w, r, status, "calls", s, "Calls", "calls", v)
+		return nil
+	}
+	f.Scope = scope
+	var list voice.List[*voice.Call]
+	if number != "" {
+		list, err = c.store.CallsByNumber(ctx, f, number, pg)
+	} else {
+		list, err = c.store.Calls(ctx, f, pg)
+	}
+	if err != nil {
+		return err
+	}
+	v.Calls = list.Data
+	if list.HasMore {
+		v.Older = pageURL(q, list.NextCursor)
+	}
+	if pg.After != nil {
+		v.Newest = pageURL(q, "")
+	}
+	c.render(w, r, status, "calls", s, "Calls", "calls", v)
+	return nil
+}
+
+// parseCallsFilter checks the filter form as GET /v1/calls checks its
+// query; number is the E.164 number either end must match.
+func parseCallsFilter(in callsFilter, after string) (f voice.CallFilter, number string, pg voice.Page, err error) {
+	pg = voice.Page{Limit: callsPageSize}
+	if after != "" {
+		cur, err := voice.DecodeCursor(after)
+		if err != nil {
+			return f, "", pg, err
+		}
+		pg.After = &cur
+	}
+	if in.Status != "" && !slices.Contains(voice.CallStatuses, in.Status) {
+		return f, "", pg, voice.Invalid("status", "must be one of %s", strings.Join(voice.CallStatuses, ", "))
+	}
+	if in.Direction != "" && in.Direction != voice.DirectionInbound && in.Direction != voice.DirectionOutbound {
+		return f, "", pg, voice.Invalid("direction", "must be inbound or outbound")
+	}
+	f.Status, f.Direction, f.ApplicationID = in.Status, in.Direction, in.Application
+	if in.Number != "" {
+		e, ok := voice.NormalizeE164(in.Number)
+		if !ok {
+			return f, "", pg, voice.Invalid("number", "must be an E.164 number such as +15551230000")
+		}
+		number = e
+	}
+	if f.CreatedAfter, err = parseDate("created_after", in.CreatedAfter); err != nil {
+		return f, "", pg, err
+	}
+	if f.CreatedBefore, err = parseDate("created_before", in.CreatedBefore); err != nil {
+		return f, "", pg, err
+	}
+	return f, number, pg, nil
+}
+
+// parseDate reads a YYYY-MM-DD date (the form's date input) or an RFC 3339
+// time, as the API's created_after and created_before do.
+func parseDate(name, s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		t = t.UTC()
+		return &t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return &t, nil
+	}
+	return nil, voice.Invalid(name, "must be a YYYY-MM-DD date or an RFC 3339 time")
+}
+
+// pageURL is the calls list with the same filters and the given cursor.
+func pageURL(q url.Values, after string) string {
+	n := url.Values{}
+	for k, vs := range q {
+		if k != "after" && k != "q" && len(vs) > 0 && vs[0] != "" {
+			n.Set(k, vs[0])
+		}
+	}
+	if after != "" {
+		n.Set("after", after)
+	}
+	if len(n) == 0 {
+		return "/calls"
+	}
+	return "/calls?" + n.Encode()
+}

@@ -1,0 +1,51 @@
+package console
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+type overviewView struct {
+	Windows []windowView
+}
+
+type windowView struct {
+	Name  string
+	ID    string
+	Stats voice.CallStats
+	// AnswerRate is answered over ended calls; Known is false with none ended.
+	AnswerRate float64
+	Known      bool
+	Minutes    float64
+}
+
+// overview sums the key's calls today (UTC), over the last 7 and the last
+// 30 days: one aggregate query per window, in the key's scope.
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) error {
+	now := c.now().UTC()
+	end := now.Add(time.Millisecond) // a call created this millisecond counts
+	windows := []struct {
+		name, id string
+		from     time.Time
+	}{
+		{"Today (UTC)", "today", now.Truncate(24 * time.Hour)},
+		{"Last 7 days", "7d", now.Add(-7 * 24 * time.Hour)},
+		{"Last 30 days", "30d", now.Add(-30 * 24 * time.Hour)},
+	}
+	v := overviewView{}
+	for _, win := range windows {
+		st, err := c.store.CallStats(r.Context(), s.p.Scope(), win.from, end)
+		if err != nil {
+			return err
+		}
+		wv := windowView{Name: win.name, ID: win.id, Stats: st, Minutes: float64(st.BillableSeconds) / 60}
+		if st.Ended > 0 {
+			wv.AnswerRate, wv.Known = float64(st.Answered)/float64(st.Ended), true
+		}
+		v.Windows = append(v.Windows, wv)
+	}
+	c.render(w, r, http.StatusOK, "overview", s, "Overview", "overview", v)
+	return nil
+}
