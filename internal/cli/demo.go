@@ -174,6 +174,7 @@ func demo(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(out, `
 Everything is still running (Ctrl-C stops it):
   API               %s   (OpenAPI: %s/v1/openapi.json)
+  console           %s/   (sign in with the operator key below)
   operator key      %s
   application key   %s   (application %s)
   webhook secret    %s
@@ -183,7 +184,7 @@ Everything is still running (Ctrl-C stops it):
 Try (from the clone; or minivoice ... if installed):
   curl -sS "%s/v1/calls?limit=5" -H "Authorization: Bearer %s"
   go run ./cmd/minivoice sim call --platform %s --to +15557010001 --from +15550001111
-`, api, api, adminKey, rep.AppKey, rep.Applications["main"], rep.WebhookSecret, p.SIP.Addr(), rep.SimAddr,
+`, api, api, api, adminKey, rep.AppKey, rep.Applications["main"], rep.WebhookSecret, p.SIP.Addr(), rep.SimAddr,
 		dir, api, rep.AppKey, p.SIP.Addr())
 	<-ctx.Done()
 	fmt.Fprintf(out, "\nstopped; the data is kept in %s\n", dir)

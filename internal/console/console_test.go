@@ -181,7 +181,7 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
-func addEvent(t *testing.T, h *harness, c *voice.Call, at time.Time) string {
+func addEvent(t testing.TB, h *harness, c *voice.Call, at time.Time) string {
 	t.Helper()
 	at = at.UTC().Truncate(time.Millisecond)
 	e := &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: "call.completed", CreatedAt: at, CallID: &c.ID,
@@ -261,7 +261,7 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 // addRecording stores a completed recording of c with content as its file.
-func addRecording(t *testing.T, h *harness, c *voice.Call, content []byte) *voice.Recording {
+func addRecording(t testing.TB, h *harness, c *voice.Call, content []byte) *voice.Recording {
 	t.Helper()
 	ctx := context.Background()
 	at := c.CreatedAt

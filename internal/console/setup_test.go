@@ -60,14 +60,14 @@ func (f files) Remove(key string) error {
 // harness is the API and the console on one real HTTP server over a real
 // SQLite store, mounted as the platform mounts them.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	store *store.DB
 	files files
 	log   *syncBuffer
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	db := storetest.Open(t, "sqlite", nil)
 	logs := &syncBuffer{}
@@ -187,7 +187,7 @@ func (b *browser) post(path string, form url.Values) *page {
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrf is the token of the first form on p.
-func (p *page) csrf(t *testing.T) string {
+func (p *page) csrf(t testing.TB) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(p.body)
 	if m == nil {
