@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
@@ -24,8 +26,7 @@ func errVerdict(param string) *voice.Error {
 }
 
 // createReview records a verdict on a call (api.md, call reviews): any key
-// that can read the call may review it. The review, the call's latest verdict
-// and the call.reviewed event are written in one transaction.
+// that can read the call may review it.
 func (s *Server) createReview(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	c, err := s.store.Call(r.Context(), p.Scope(), r.PathValue("id"))
 	if err != nil {
@@ -35,18 +36,35 @@ func (s *Server) createReview(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	verdict := strings.TrimSpace(in.Verdict)
+	rv, err := CreateReview(r.Context(), s.store, p, c.ID, in.Verdict, in.Note, s.clock())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rv)
+	return nil
+}
+
+// CreateReview checks a verdict and note and records them as p's review of
+// the call callID visible to p: the review, the call's latest verdict and
+// the call.reviewed event are written in one transaction. POST
+// /v1/calls/{id}/reviews and the web console's review form both go through
+// it. now is the review's time, at the store's millisecond precision.
+func CreateReview(ctx context.Context, store voice.Store, p *auth.Principal, callID, verdict, note string, now time.Time) (*voice.Review, error) {
+	c, err := store.Call(ctx, p.Scope(), callID)
+	if err != nil {
+		return nil, err
+	}
+	verdict = strings.TrimSpace(verdict)
 	if verdict == "" {
-		return required("verdict")
+		return nil, required("verdict")
 	}
 	if !slices.Contains(voice.Verdicts, verdict) {
-		return errVerdict("verdict")
+		return nil, errVerdict("verdict")
 	}
-	note := strings.TrimSpace(in.Note)
+	note = strings.TrimSpace(note)
 	if utf8.RuneCountInString(note) > voice.MaxReviewNote {
-		return voice.Invalid("note", "must be at most %d characters", voice.MaxReviewNote)
+		return nil, voice.Invalid("note", "must be at most %d characters", voice.MaxReviewNote)
 	}
-	now := s.clock()
 	rv := &voice.Review{ID: voice.NewID(voice.PrefixReview, now), CallID: c.ID, CustomerID: c.CustomerID,
 		ApplicationID: c.ApplicationID, Verdict: verdict, Note: note, Reviewer: voice.Reviewer{Kind: p.Kind}, CreatedAt: now}
 	if p.KeyID != "" {
@@ -55,23 +73,22 @@ func (s *Server) createReview(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	}
 	// The event goes to the application's webhook like the call's own
 	// events; an application deleted since reads as none (nothing to send).
-	app, err := s.store.Application(r.Context(), voice.Scope{}, c.ApplicationID)
+	app, err := store.Application(ctx, voice.Scope{}, c.ApplicationID)
 	if err != nil && !voice.IsNotFound(err) {
-		return err
+		return nil, err
 	}
 	data, err := json.Marshal(rv)
 	if err != nil {
-		return fmt.Errorf("encode review %s: %w", rv.ID, err)
+		return nil, fmt.Errorf("encode review %s: %w", rv.ID, err)
 	}
-	callID := c.ID
-	ev := &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: voice.EventCallReviewed, CreatedAt: now, CallID: &callID,
+	cid := c.ID
+	ev := &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: voice.EventCallReviewed, CreatedAt: now, CallID: &cid,
 		ApplicationID: c.ApplicationID, CustomerID: c.CustomerID, Data: data,
 		DeliveryStatus: recording.DeliveryStatus(app, voice.EventCallReviewed), Attempts: []voice.Attempt{}}
-	if err := s.store.CreateReviewWithEvents(r.Context(), p.Scope(), rv, ev); err != nil {
-		return err
+	if err := store.CreateReviewWithEvents(ctx, p.Scope(), rv, ev); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, rv)
-	return nil
+	return rv, nil
 }
 
 // listReviews lists a call's reviews, newest first: the first is the call's

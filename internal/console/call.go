@@ -23,6 +23,11 @@ type callView struct {
 	Recording   *voice.Recording
 	Recordings  []*voice.Recording
 	Redelivered string
+	// Reviews is the call's review history, newest first; Reviewed is the
+	// id of the review just posted.
+	Reviews  []*voice.Review
+	Reviewed string
+	Verdicts []string
 }
 
 type eventView struct {
@@ -65,6 +70,10 @@ func (c *Console) callPage(w http.ResponseWriter, r *http.Request, s *session) e
 	if err != nil {
 		return err
 	}
+	if v.Reviews, err = c.callReviews(r, scope, call.ID); err != nil {
+		return err
+	}
+	v.Reviewed, v.Verdicts = r.URL.Query().Get("reviewed"), voice.Verdicts
 	c.render(w, r, http.StatusOK, "call", s, "Call "+call.ID, "calls", v)
 	return nil
 }

@@ -96,6 +96,7 @@ func (c *Console) routes() []route {
 		{get, "/calls/{id}", true, c.callPage},
 		{get, "/calls/{id}/recording.wav", true, c.recording},
 		{post, "/calls/{id}/events/{event_id}/redeliver", true, c.redeliver},
+		{post, "/calls/{id}/reviews", true, c.reviewCall},
 	}
 }
 
