@@ -20,6 +20,7 @@ type callsView struct {
 	Filter       callsFilter
 	Statuses     []string
 	Applications []*voice.Application
+	Verdicts     []string
 	// Older is the next page's URL, "" on the last page; Newest links back
 	// to the first page when this is not it.
 	Older, Newest string
@@ -28,6 +29,8 @@ type callsView struct {
 
 type callsFilter struct {
 	Status, Direction, Number, CreatedAfter, CreatedBefore, Application, Q string
+	// Reviewed is "", "yes" or "no"; Verdict is one of voice.Verdicts or "".
+	Reviewed, Verdict string
 }
 
 // callsPage lists the calls the key can see, newest first, with the API's
@@ -39,8 +42,8 @@ func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) 
 	q := r.URL.Query()
 	in := callsFilter{Status: q.Get("status"), Direction: q.Get("direction"), Number: strings.TrimSpace(q.Get("number")),
 		CreatedAfter: q.Get("created_after"), CreatedBefore: q.Get("created_before"), Application: q.Get("application"),
-		Q: strings.TrimSpace(q.Get("q"))}
-	v := callsView{Filter: in, Statuses: voice.CallStatuses}
+		Q: strings.TrimSpace(q.Get("q")), Reviewed: q.Get("reviewed"), Verdict: q.Get("verdict")}
+	v := callsView{Filter: in, Statuses: voice.CallStatuses, Verdicts: voice.Verdicts}
 	status := http.StatusOK
 	if in.Q != "" {
 		// The search box jumps to a call; one the key cannot see reads as
@@ -63,7 +66,7 @@ func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return err
 	}
 	v.Applications = apps.Data
-	f, number, pg, err := parseCallsFilter(in, q.Get("after"))
+	f, pg, err := parseCallsFilter(in, q.Get("after"))
 	if err != nil {
 		v.Error, status = err.Error(), http.StatusBadRequest
 		var ve *voice.Error
@@ -77,12 +80,7 @@ func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return nil
 	}
 	f.Scope = scope
-	var list voice.List[*voice.Call]
-	if number != "" {
-		list, err = c.store.CallsByNumber(ctx, f, number, pg)
-	} else {
-		list, err = c.store.Calls(ctx, f, pg)
-	}
+	list, err := c.store.Calls(ctx, f, pg)
 	if err != nil {
 		return err
 	}
@@ -98,37 +96,51 @@ func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 // parseCallsFilter checks the filter form as GET /v1/calls checks its
-// query; number is the E.164 number either end must match.
-func parseCallsFilter(in callsFilter, after string) (f voice.CallFilter, number string, pg voice.Page, err error) {
+// query; the number matches either end of a call.
+func parseCallsFilter(in callsFilter, after string) (f voice.CallFilter, pg voice.Page, err error) {
 	pg = voice.Page{Limit: callsPageSize}
 	if after != "" {
 		cur, err := voice.DecodeCursor(after)
 		if err != nil {
-			return f, "", pg, err
+			return f, pg, err
 		}
 		pg.After = &cur
 	}
 	if in.Status != "" && !slices.Contains(voice.CallStatuses, in.Status) {
-		return f, "", pg, voice.Invalid("status", "must be one of %s", strings.Join(voice.CallStatuses, ", "))
+		return f, pg, voice.Invalid("status", "must be one of %s", strings.Join(voice.CallStatuses, ", "))
 	}
 	if in.Direction != "" && in.Direction != voice.DirectionInbound && in.Direction != voice.DirectionOutbound {
-		return f, "", pg, voice.Invalid("direction", "must be inbound or outbound")
+		return f, pg, voice.Invalid("direction", "must be inbound or outbound")
 	}
 	f.Status, f.Direction, f.ApplicationID = in.Status, in.Direction, in.Application
 	if in.Number != "" {
 		e, ok := voice.NormalizeE164(in.Number)
 		if !ok {
-			return f, "", pg, voice.Invalid("number", "must be an E.164 number such as +15551230000")
+			return f, pg, voice.Invalid("number", "must be an E.164 number such as +15551230000")
 		}
-		number = e
+		f.Number = e
+	}
+	switch in.Reviewed {
+	case "":
+	case "yes", "no":
+		reviewed := in.Reviewed == "yes"
+		f.Reviewed = &reviewed
+	default:
+		return f, pg, voice.Invalid("reviewed", "must be yes or no")
+	}
+	if in.Verdict != "" {
+		if !slices.Contains(voice.Verdicts, in.Verdict) {
+			return f, pg, voice.Invalid("verdict", "must be one of %s", strings.Join(voice.Verdicts, ", "))
+		}
+		f.Verdict = in.Verdict
 	}
 	if f.CreatedAfter, err = parseDate("created_after", in.CreatedAfter); err != nil {
-		return f, "", pg, err
+		return f, pg, err
 	}
 	if f.CreatedBefore, err = parseDate("created_before", in.CreatedBefore); err != nil {
-		return f, "", pg, err
+		return f, pg, err
 	}
-	return f, number, pg, nil
+	return f, pg, nil
 }
 
 // parseDate reads a YYYY-MM-DD date (the form's date input) or an RFC 3339

@@ -34,8 +34,6 @@ type Store interface {
 	voice.Store
 	voice.ConsoleSessionStore
 	voice.CallStatsStore
-	// CallsByNumber is Calls narrowed to calls from or to number.
-	CallsByNumber(ctx context.Context, f voice.CallFilter, number string, p voice.Page) (voice.List[*voice.Call], error)
 }
 
 // Session lifetimes (console.md).

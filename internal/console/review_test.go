@@ -93,3 +93,42 @@ func TestReviewForm(t *testing.T) {
 		t.Errorf("other tenant stored a review: %d", len(list.Data))
 	}
 }
+
+func TestCallsReviewedFilter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cust := h.customer("acme")
+	app := h.application(cust)
+	now := time.Now()
+	ok := h.addCall(cust, app, now.Add(-3*time.Minute), nil)
+	esc := h.addCall(cust, app, now.Add(-2*time.Minute), func(c *voice.Call) { c.From = "+15550000009" })
+	none := h.addCall(cust, app, now.Add(-time.Minute), nil)
+	h.apiCall("POST", "/v1/calls/"+ok.ID+"/reviews", testOperatorKey, map[string]any{"verdict": "ok"}, 201)
+	h.apiCall("POST", "/v1/calls/"+esc.ID+"/reviews", testOperatorKey, map[string]any{"verdict": "escalate"}, 201)
+
+	b := h.browser()
+	b.signIn(testOperatorKey)
+	for q, want := range map[string][]string{
+		"":                                    {none.ID, esc.ID, ok.ID},
+		"?reviewed=yes":                       {esc.ID, ok.ID},
+		"?reviewed=no":                        {none.ID},
+		"?verdict=escalate":                   {esc.ID},
+		"?reviewed=yes&verdict=ok":            {ok.ID},
+		"?reviewed=yes&number=%2B15550000009": {esc.ID},
+		"?number=%2B15557654321":              {none.ID, esc.ID, ok.ID},
+	} {
+		p := b.get("/calls" + q)
+		if got := rowIDs(p.body); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("calls%s: %v, want %v", q, got, want)
+		}
+	}
+	p := b.get("/calls?reviewed=yes")
+	if !strings.Contains(p.body, `<select id="f-reviewed" name="reviewed">`) || !strings.Contains(p.body, `<option value="yes" selected>`) {
+		t.Errorf("reviewed select not echoed")
+	}
+	for _, q := range []string{"?reviewed=maybe", "?verdict=great"} {
+		if p := b.get("/calls" + q); p.status != http.StatusBadRequest {
+			t.Errorf("calls%s: %d", q, p.status)
+		}
+	}
+}

@@ -115,6 +115,9 @@ func (d *DB) Calls(ctx context.Context, f voice.CallFilter, p voice.Page) (voice
 			l.add(c.col+" = ?", c.v)
 		}
 	}
+	if f.Number != "" {
+		l.add("(from_number = ? OR to_number = ?)", f.Number, f.Number)
+	}
 	if f.CreatedAfter != nil {
 		l.add("created_at >= ?", ms(*f.CreatedAfter))
 	}

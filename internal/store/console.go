@@ -86,28 +86,3 @@ func (d *DB) CallStats(ctx context.Context, scope voice.Scope, from, to time.Tim
 	}
 	return st, nil
 }
-
-// CallsByNumber is Calls narrowed to the calls from or to number: the
-// console's one box for either end. It takes f's scope, status, direction,
-// application and creation range.
-func (d *DB) CallsByNumber(ctx context.Context, f voice.CallFilter, number string, p voice.Page) (voice.List[*voice.Call], error) {
-	var l listQuery
-	scopeWhere(&l, f.Scope)
-	for _, c := range []struct{ col, v string }{
-		{"status", f.Status}, {"direction", f.Direction}, {"application_id", f.ApplicationID}, {"customer_id", f.CustomerID},
-	} {
-		if c.v != "" {
-			l.add(c.col+" = ?", c.v)
-		}
-	}
-	l.add("(from_number = ? OR to_number = ?)", number, number)
-	if f.CreatedAfter != nil {
-		l.add("created_at >= ?", ms(*f.CreatedAfter))
-	}
-	if f.CreatedBefore != nil {
-		l.add("created_at < ?", ms(*f.CreatedBefore))
-	}
-	return page(ctx, d, "calls", callCols, l, p, scanCall, func(c *voice.Call) voice.Cursor {
-		return voice.Cursor{CreatedAt: c.CreatedAt, ID: c.ID}
-	})
-}

@@ -88,6 +88,8 @@ type CallFilter struct {
 	CustomerID    string
 	From          string
 	To            string
+	// Number keeps calls from or to this number (either end).
+	Number        string
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	// Reviewed keeps calls with (true) or without (false) a review; nil both.
