@@ -9,6 +9,9 @@ import (
 
 type overviewView struct {
 	Windows []windowView
+	// Live is the number of calls not ended yet; the page keeps it current
+	// through /live.
+	Live int
 }
 
 type windowView struct {
@@ -35,6 +38,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) e
 		{"Last 30 days", "30d", now.Add(-30 * 24 * time.Hour)},
 	}
 	v := overviewView{}
+	live, err := c.store.LiveCalls(r.Context(), s.p.Scope())
+	if err != nil {
+		return err
+	}
+	v.Live = live
 	for _, win := range windows {
 		st, err := c.store.CallStats(r.Context(), s.p.Scope(), win.from, end)
 		if err != nil {

@@ -194,6 +194,14 @@ func TestConsoleCallPage(t *testing.T) {
 		t.Errorf("recording duration %.2f s in the browser; want the call's recording", duration)
 	}
 
+	// The overview's live-calls number is kept current by the event stream.
+	do(t, ctx, "overview", chromedp.Navigate(st.API+"/"), chromedp.WaitVisible(chromedp.CSS("#live-calls")))
+	get(t, ctx, "live calls stream", chromedp.Poll[bool](`document.getElementById("live-calls").dataset.updated === "1"`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if n := get(t, ctx, "live calls", chromedp.Text(chromedp.CSS("#live-calls"))); n != "0" {
+		t.Errorf("live calls %q with no call up, want 0", n)
+	}
+
 	// MINIVOICE_SCREENSHOTS=DIR saves the main pages as PNGs (how the
 	// README's docs/img screenshots are made).
 	if dir := os.Getenv("MINIVOICE_SCREENSHOTS"); dir != "" {
