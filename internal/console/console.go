@@ -34,6 +34,8 @@ type Store interface {
 	voice.Store
 	voice.ConsoleSessionStore
 	voice.CallStatsStore
+	// LiveCalls counts the calls in scope that have not ended.
+	LiveCalls(ctx context.Context, scope voice.Scope) (int, error)
 }
 
 // Session lifetimes (console.md).
@@ -70,6 +72,9 @@ type Console struct {
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
 	bufPool sync.Pool
+	// stop ends the live streams on shutdown (Close).
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 // handlerFunc is a page's handler; s is nil on the public routes.
@@ -90,6 +95,7 @@ func (c *Console) routes() []route {
 		{post, "/signin", false, c.signin},
 		{post, "/signout", true, c.signout},
 		{get, "/{$}", true, c.overview},
+		{get, "/live", true, c.liveCalls},
 		{get, "/calls", true, c.callsPage},
 		{get, "/calls/{id}", true, c.callPage},
 		{get, "/calls/{id}/recording.wav", true, c.recording},
@@ -114,7 +120,7 @@ func New(cfg Config) *Console {
 	}
 	c := &Console{store: cfg.Store, auth: cfg.Auth, files: cfg.Recordings, log: cfg.Logger, now: cfg.Now,
 		idle: cfg.IdleTimeout, maxAge: cfg.MaxAge, mux: http.NewServeMux(), pages: parsePages(),
-		bufPool: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+		bufPool: sync.Pool{New: func() any { return new(bytes.Buffer) }}, stop: make(chan struct{})}
 	for _, rt := range c.routes() {
 		c.mux.Handle(rt.method+" "+rt.path, c.wrap(rt))
 	}
