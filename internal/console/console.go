@@ -34,6 +34,7 @@ type Store interface {
 	voice.Store
 	voice.ConsoleSessionStore
 	voice.CallStatsStore
+	voice.ReviewDashboardStore
 	// LiveCalls counts the calls in scope that have not ended.
 	LiveCalls(ctx context.Context, scope voice.Scope) (int, error)
 }
@@ -101,6 +102,8 @@ func (c *Console) routes() []route {
 		{get, "/calls/{id}/recording.wav", true, c.recording},
 		{post, "/calls/{id}/events/{event_id}/redeliver", true, c.redeliver},
 		{post, "/calls/{id}/reviews", true, c.reviewCall},
+		{get, "/review", true, c.reviewPage},
+		{get, "/review.csv", true, c.reviewCSV},
 	}
 }
 

@@ -86,3 +86,71 @@ func (d *DB) CallStats(ctx context.Context, scope voice.Scope, from, to time.Tim
 	}
 	return st, nil
 }
+
+// reviewSourceRank prefers, among a call's analysed recordings, the whole
+// call, then a bridged conversation, then a voicemail, as the call page does.
+var reviewSourceRank = map[string]int{voice.RecordingSourceCall: 0, voice.RecordingSourceDial: 1, voice.RecordingSourceRecordAction: 2}
+
+// ReviewInsights walks the ended calls matching f with completed insights,
+// newest first, in one query: the calls are narrowed through the
+// (customer_id|application_id, created_at) indexes, then joined to their
+// insights (insights_call) and recordings. Only the score and topics JSON
+// are read, never the transcript. A call's rows are adjacent, so the walk
+// keeps one call in memory at a time.
+func (d *DB) ReviewInsights(ctx context.Context, f voice.ReviewInsightsFilter, fn func(*voice.ReviewInsight) error) error {
+	l := listQuery{where: []string{"created_at >= ?", "created_at < ?", "ended_at IS NOT NULL"},
+		args: []any{ms(f.CreatedAfter), ms(f.CreatedBefore)}}
+	scopeWhere(&l, f.Scope)
+	if f.ApplicationID != "" {
+		l.add("application_id = ?", f.ApplicationID)
+	}
+	args := append(l.args, voice.InsightCompleted)
+	rows, err := d.query(ctx, `SELECT c.id, c.created_at, c.from_number, c.to_number, c.application_id,
+		c.latest_review_verdict, r.source, i.score, i.topics
+		FROM (SELECT id, created_at, from_number, to_number, application_id, latest_review_verdict FROM calls
+			WHERE `+strings.Join(l.where, " AND ")+`) c
+		JOIN insights i ON i.call_id = c.id
+		JOIN recordings r ON r.id = i.recording_id
+		WHERE i.insights_status = ?
+		ORDER BY c.created_at DESC, c.id DESC`, args...)
+	if err != nil {
+		return fmt.Errorf("review insights: %w", err)
+	}
+	defer rows.Close()
+	var cur *voice.ReviewInsight
+	curRank := 0
+	for rows.Next() {
+		var (
+			in      voice.ReviewInsight
+			verdict *string
+			source  string
+		)
+		if err := rows.Scan(&in.CallID, timeCol{&in.CreatedAt}, &in.From, &in.To, &in.ApplicationID, nullStrCol{&verdict},
+			&source, jsonCol{&in.Score}, jsonCol{&in.Topics}); err != nil {
+			return fmt.Errorf("scan review insights: %w", err)
+		}
+		if verdict != nil {
+			in.Verdict = *verdict
+		}
+		rank := reviewSourceRank[source]
+		switch {
+		case cur != nil && cur.CallID == in.CallID:
+			if rank < curRank {
+				cur, curRank = &in, rank
+			}
+			continue
+		case cur != nil:
+			if err := fn(cur); err != nil {
+				return err
+			}
+		}
+		cur, curRank = &in, rank
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("review insights: %w", err)
+	}
+	if cur != nil {
+		return fn(cur)
+	}
+	return nil
+}
