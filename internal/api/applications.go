@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -29,7 +30,9 @@ type applicationView struct {
 	WebhookSecret string `json:"webhook_secret,omitempty"`
 }
 
-type applicationInput struct {
+// ApplicationInput is the body of POST and PATCH /v1/applications: the
+// fields given (Opt.Set) are changed.
+type ApplicationInput struct {
 	CustomerID      Opt[string]                 `json:"customer_id"`
 	Name            Opt[string]                 `json:"name"`
 	Status          Opt[string]                 `json:"status"`
@@ -82,7 +85,7 @@ func NewWebhookSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b[:])
 }
 
-func (s *Server) applyApplication(in *applicationInput, a *voice.Application, p *auth.Principal) error {
+func (s *Server) applyApplication(in *ApplicationInput, a *voice.Application, p *auth.Principal) error {
 	setStr(&a.Name, in.Name)
 	if err := checkName("name", a.Name); err != nil {
 		return err
@@ -191,7 +194,7 @@ func normalizeInsightLists(a *voice.Application) {
 }
 
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	var in applicationInput
+	var in ApplicationInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -263,25 +266,32 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request, p *au
 	if err != nil {
 		return err
 	}
-	var in applicationInput
+	var in ApplicationInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if err := s.UpdateApplication(r.Context(), p, a, &in); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, applicationView{Application: a})
+	return nil
+}
+
+// UpdateApplication changes a (read with p's scope) as PATCH
+// /v1/applications/{id} does, with the same checks, and stores it. The web
+// console saves its application form through it.
+func (s *Server) UpdateApplication(ctx context.Context, p *auth.Principal, a *voice.Application, in *ApplicationInput) error {
 	if in.CustomerID.Set && in.CustomerID.Value != a.CustomerID {
 		return voice.Invalid("customer_id", "cannot change")
 	}
 	if in.WebhookSecret.Set {
 		return voice.Invalid("webhook_secret", "use POST /v1/applications/{id}/webhook-secret/rotate")
 	}
-	if err := s.applyApplication(&in, a, p); err != nil {
+	if err := s.applyApplication(in, a, p); err != nil {
 		return err
 	}
 	a.UpdatedAt = s.clock()
-	if err := s.store.UpdateApplication(r.Context(), a); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, applicationView{Application: a})
-	return nil
+	return s.store.UpdateApplication(ctx, a)
 }
 
 func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -307,19 +317,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, p *
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	secret := NewWebhookSecret()
-	if in.WebhookSecret != "" {
-		if !validWebhookSecret(in.WebhookSecret) {
-			return voice.Invalid("webhook_secret", "must be whsec_ followed by the base64 of 24 to 64 bytes")
-		}
-		secret = in.WebhookSecret
-	}
-	now := s.clock()
-	expires := now.Add(secretOverlap)
-	a.PreviousWebhookSecret, a.PreviousSecretExpiresAt = a.WebhookSecret, &expires
-	a.WebhookSecret = secret
-	a.UpdatedAt = now
-	if err := s.store.UpdateApplication(r.Context(), a); err != nil {
+	if err := s.RotateWebhookSecret(r.Context(), a, in.WebhookSecret); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -327,4 +325,22 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, p *
 		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 	}{applicationView{Application: a, WebhookSecret: a.WebhookSecret}, a.PreviousSecretExpiresAt})
 	return nil
+}
+
+// RotateWebhookSecret gives a (read with the caller's scope) a new webhook
+// secret, secret when given (checked) else a random one, and keeps the old
+// one signing alongside for 24 hours, as POST
+// /v1/applications/{id}/webhook-secret/rotate does.
+func (s *Server) RotateWebhookSecret(ctx context.Context, a *voice.Application, secret string) error {
+	if secret == "" {
+		secret = NewWebhookSecret()
+	} else if !validWebhookSecret(secret) {
+		return voice.Invalid("webhook_secret", "must be whsec_ followed by the base64 of 24 to 64 bytes")
+	}
+	now := s.clock()
+	expires := now.Add(secretOverlap)
+	a.PreviousWebhookSecret, a.PreviousSecretExpiresAt = a.WebhookSecret, &expires
+	a.WebhookSecret = secret
+	a.UpdatedAt = now
+	return s.store.UpdateApplication(ctx, a)
 }

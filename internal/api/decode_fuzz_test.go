@@ -15,10 +15,10 @@ func decodeTargets() map[string]func() any {
 	return map[string]func() any{
 		"call":        func() any { return &callInput{} },
 		"customer":    func() any { return &customerInput{} },
-		"application": func() any { return &applicationInput{} },
+		"application": func() any { return &ApplicationInput{} },
 		"trunk":       func() any { return &trunkInput{} },
 		"rate":        func() any { return &rateInput{} },
-		"number":      func() any { return &numberInput{} },
+		"number":      func() any { return &NumberInput{} },
 	}
 }
 

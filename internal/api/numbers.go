@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,7 +12,8 @@ import (
 
 func netipAddr(s string) (netip.Addr, error) { return netip.ParseAddr(strings.Trim(s, "[]")) }
 
-type numberInput struct {
+// NumberInput is the body of POST and PATCH /v1/numbers.
+type NumberInput struct {
 	Number        Opt[string] `json:"number"`
 	CustomerID    Opt[string] `json:"customer_id"`
 	ApplicationID Opt[string] `json:"application_id"`
@@ -20,7 +22,7 @@ type numberInput struct {
 
 // applyNumber sets the fields p may set: the operator everything, a customer
 // only application_id, and only to one of its own applications.
-func (s *Server) applyNumber(r *http.Request, in *numberInput, n *voice.Number, p *auth.Principal) error {
+func (s *Server) applyNumber(ctx context.Context, in *NumberInput, n *voice.Number, p *auth.Principal) error {
 	if !p.IsOperator() {
 		for field, set := range map[string]bool{"number": in.Number.Set, "customer_id": in.CustomerID.Set, "status": in.Status.Set} {
 			if set {
@@ -47,7 +49,7 @@ func (s *Server) applyNumber(r *http.Request, in *numberInput, n *voice.Number, 
 	if n.CustomerID == "" {
 		return voice.Invalid("customer_id", "is required")
 	}
-	if _, err := s.store.Customer(r.Context(), voice.Scope{}, n.CustomerID); err != nil {
+	if _, err := s.store.Customer(ctx, voice.Scope{}, n.CustomerID); err != nil {
 		if voice.IsNotFound(err) {
 			return voice.Invalid("customer_id", "no such customer")
 		}
@@ -57,7 +59,7 @@ func (s *Server) applyNumber(r *http.Request, in *numberInput, n *voice.Number, 
 		if in.ApplicationID.Null || in.ApplicationID.Value == "" {
 			n.ApplicationID = nil
 		} else {
-			a, err := s.store.Application(r.Context(), voice.Scope{CustomerID: n.CustomerID}, in.ApplicationID.Value)
+			a, err := s.store.Application(ctx, voice.Scope{CustomerID: n.CustomerID}, in.ApplicationID.Value)
 			if err != nil {
 				if voice.IsNotFound(err) {
 					return voice.Invalid("application_id", "no such application of customer %s", n.CustomerID)
@@ -75,13 +77,13 @@ func (s *Server) applyNumber(r *http.Request, in *numberInput, n *voice.Number, 
 }
 
 func (s *Server) createNumber(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	var in numberInput
+	var in NumberInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	now := s.clock()
 	n := &voice.Number{ID: voice.NewID(voice.PrefixNumber, now), Status: voice.NumberActive, CreatedAt: now, UpdatedAt: now}
-	if err := s.applyNumber(r, &in, n, p); err != nil {
+	if err := s.applyNumber(r.Context(), &in, n, p); err != nil {
 		return err
 	}
 	if err := s.store.CreateNumber(r.Context(), n); err != nil {
@@ -125,19 +127,26 @@ func (s *Server) updateNumber(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err != nil {
 		return err
 	}
-	var in numberInput
+	var in NumberInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if err := s.applyNumber(r, &in, n, p); err != nil {
-		return err
-	}
-	n.UpdatedAt = s.clock()
-	if err := s.store.UpdateNumber(r.Context(), n); err != nil {
+	if err := s.UpdateNumber(r.Context(), p, n, &in); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, n)
 	return nil
+}
+
+// UpdateNumber changes n (read with p's scope) as PATCH /v1/numbers/{id}
+// does: the operator may set everything, a customer only application_id,
+// to one of its own applications. It stores the number.
+func (s *Server) UpdateNumber(ctx context.Context, p *auth.Principal, n *voice.Number, in *NumberInput) error {
+	if err := s.applyNumber(ctx, in, n, p); err != nil {
+		return err
+	}
+	n.UpdatedAt = s.clock()
+	return s.store.UpdateNumber(ctx, n)
 }
 
 func (s *Server) deleteNumber(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

@@ -244,6 +244,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
+// Allows reports whether a route of access a takes p's key: what the web
+// console checks before doing what such a route does.
+func (a Access) Allows(p *auth.Principal) bool { return allowed(a, p) }
+
 func allowed(a Access, p *auth.Principal) bool {
 	switch a {
 	case OperatorOnly:

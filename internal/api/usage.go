@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -43,23 +45,41 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		f := to.AddDate(0, 0, -29)
 		from = &f
 	}
+	u, err := s.Usage(r.Context(), p, *from, *to, r.URL.Query().Get("customer_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// Usage is a usage report: GET /v1/usage's answer.
+type Usage struct {
+	Data []UsageRow `json:"data"`
+	From string     `json:"from"`
+	To   string     `json:"to"`
+}
+
+// Usage reports p's usage per UTC day and direction from the day of from to
+// the day of to, both included, as GET /v1/usage does; customerID narrows
+// it to one customer p can see ("" for all).
+func (s *Server) Usage(ctx context.Context, p *auth.Principal, from, to time.Time, customerID string) (Usage, error) {
 	fromDay, toDay := from.Truncate(24*time.Hour), to.Truncate(24*time.Hour)
 	if toDay.Before(fromDay) {
-		return voice.Invalid("to", "must not be before from")
+		return Usage{}, voice.Invalid("to", "must not be before from")
 	}
 	// Both ends count: from = to is one day, so the span may be maxUsageDays-1 days.
 	if toDay.Sub(fromDay) >= maxUsageDays*24*time.Hour {
-		return voice.Invalid("from", "the range must be at most %d days", maxUsageDays)
+		return Usage{}, voice.Invalid("from", "the range must be at most %d days", maxUsageDays)
 	}
-	customerID := r.URL.Query().Get("customer_id")
 	if customerID != "" {
-		if _, err := s.store.Customer(r.Context(), p.Scope(), customerID); err != nil {
-			return err
+		if _, err := s.store.Customer(ctx, p.Scope(), customerID); err != nil {
+			return Usage{}, err
 		}
 	}
-	calls, err := s.store.EndedCalls(r.Context(), p.Scope(), customerID, fromDay, toDay.Add(24*time.Hour))
+	calls, err := s.store.EndedCalls(ctx, p.Scope(), customerID, fromDay, toDay.Add(24*time.Hour))
 	if err != nil {
-		return err
+		return Usage{}, fmt.Errorf("usage: %w", err)
 	}
 	type key struct{ date, direction, currency string }
 	rows := map[key]*UsageRow{}
@@ -91,6 +111,5 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		}
 		return out[i].Currency < out[j].Currency // rows come from a map: keep the order stable
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"from": fromDay.Format(time.DateOnly), "to": toDay.Format(time.DateOnly), "data": out})
-	return nil
+	return Usage{Data: out, From: fromDay.Format(time.DateOnly), To: toDay.Format(time.DateOnly)}, nil
 }

@@ -28,8 +28,8 @@ type webhookTestData struct {
 	ApplicationID string `json:"application_id"`
 }
 
-// webhookTestResult is the answer when the receiver took the test.
-type webhookTestResult struct {
+// WebhookTestResult is the answer when the receiver took the test.
+type WebhookTestResult struct {
 	Delivered  bool  `json:"delivered"`
 	HTTPStatus int   `json:"http_status"`
 	LatencyMS  int64 `json:"latency_ms"`
@@ -58,34 +58,46 @@ func (s *Server) webhookTest(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if err := decode(r, &struct{}{}); err != nil {
 		return err
 	}
+	res, err := s.WebhookTest(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// WebhookTest sends a's webhook_url a signed webhook.test event, as POST
+// /v1/applications/{id}/webhook-test does: the result when the receiver
+// answered 2xx, else a webhook_test_failed error (with http_status in
+// Extra when it answered).
+func (s *Server) WebhookTest(ctx context.Context, a *voice.Application) (WebhookTestResult, error) {
 	if a.WebhookURL == "" {
-		return voice.Invalid("webhook_url", "is not set; set it with PATCH /v1/applications/{id} first")
+		return WebhookTestResult{}, voice.Invalid("webhook_url", "is not set; set it with PATCH /v1/applications/{id} first")
 	}
 	now := s.clock()
 	id := voice.NewID(voice.PrefixEvent, now)
 	data, err := json.Marshal(webhookTestData{ApplicationID: a.ID})
 	if err != nil {
-		return err
+		return WebhookTestResult{}, fmt.Errorf("webhook test: %w", err)
 	}
 	// The shape of every webhook, with no call.
 	body, err := json.Marshal(pub.Payload{ID: id, Event: webhookTestEvent, CreatedAt: now, Call: json.RawMessage("null"),
 		Variables: map[string]string{}, Data: data})
 	if err != nil {
-		return err
+		return WebhookTestResult{}, fmt.Errorf("webhook test: %w", err)
 	}
 	// The answer is the receiver's, so a client that hangs up does not cut
 	// the attempt short and leave the receiver with half a request.
-	res := s.hooks.Send(context.WithoutCancel(r.Context()), webhook.Delivery{URL: a.WebhookURL, ID: id,
+	res := s.hooks.Send(context.WithoutCancel(ctx), webhook.Delivery{URL: a.WebhookURL, ID: id,
 		Secrets: a.SigningSecrets(s.now()), Body: body, Timeout: webhookTestTimeout})
 	switch {
 	case res.Err != nil:
-		return &voice.Error{Code: voice.ECodeWebhookTestFailed, Message: "test receiver unreachable: " + unreachableReason(res.Err)}
+		return WebhookTestResult{}, &voice.Error{Code: voice.ECodeWebhookTestFailed, Message: "test receiver unreachable: " + unreachableReason(res.Err)}
 	case !res.OK():
-		return &voice.Error{Code: voice.ECodeWebhookTestFailed, Message: "test receiver returned non-2xx",
+		return WebhookTestResult{}, &voice.Error{Code: voice.ECodeWebhookTestFailed, Message: "test receiver returned non-2xx",
 			Extra: map[string]any{"http_status": res.HTTPStatus}}
 	}
-	writeJSON(w, http.StatusOK, webhookTestResult{Delivered: true, HTTPStatus: res.HTTPStatus, LatencyMS: res.Latency.Milliseconds()})
-	return nil
+	return WebhookTestResult{Delivered: true, HTTPStatus: res.HTTPStatus, LatencyMS: res.Latency.Milliseconds()}, nil
 }
 
 // unreachableReason says why a test request got no answer, without the

@@ -52,7 +52,10 @@ type Config struct {
 	Auth *auth.Authenticator
 	// Recordings holds the recording files; nil leaves the player out.
 	Recordings api.RecordingFiles
-	Logger     *slog.Logger
+	// API is the REST API the console's forms go through, so they apply
+	// exactly its rules (validation, scopes, URL guard).
+	API    *api.Server
+	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// IdleTimeout ends a session unused this long; default 12 h.
@@ -66,6 +69,7 @@ type Console struct {
 	store   Store
 	auth    *auth.Authenticator
 	files   api.RecordingFiles
+	api     *api.Server
 	log     *slog.Logger
 	now     func() time.Time
 	idle    time.Duration
@@ -101,6 +105,11 @@ func (c *Console) routes() []route {
 		{get, "/calls/{id}", true, c.callPage},
 		{get, "/calls/{id}/recording.wav", true, c.recording},
 		{post, "/calls/{id}/events/{event_id}/redeliver", true, c.redeliver},
+		{get, "/applications", true, c.applicationsPage},
+		{get, "/applications/{id}", true, c.applicationPage},
+		{post, "/applications/{id}", true, c.saveApplication},
+		{post, "/applications/{id}/rotate-secret", true, c.rotateSecret},
+		{post, "/applications/{id}/webhook-test", true, c.webhookTest},
 		{post, "/calls/{id}/reviews", true, c.reviewCall},
 		{get, "/review", true, c.reviewPage},
 		{get, "/review.csv", true, c.reviewCSV},
@@ -121,7 +130,7 @@ func New(cfg Config) *Console {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
 	}
-	c := &Console{store: cfg.Store, auth: cfg.Auth, files: cfg.Recordings, log: cfg.Logger, now: cfg.Now,
+	c := &Console{store: cfg.Store, auth: cfg.Auth, files: cfg.Recordings, api: cfg.API, log: cfg.Logger, now: cfg.Now,
 		idle: cfg.IdleTimeout, maxAge: cfg.MaxAge, mux: http.NewServeMux(), pages: parsePages(),
 		bufPool: sync.Pool{New: func() any { return new(bytes.Buffer) }}, stop: make(chan struct{})}
 	for _, rt := range c.routes() {

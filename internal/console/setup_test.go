@@ -76,7 +76,7 @@ func newHarness(t testing.TB) *harness {
 	fs := files{dir: t.TempDir()}
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: logger, Recordings: fs,
 		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	con := console.New(console.Config{Store: db, Auth: authn, Recordings: fs, Logger: logger})
+	con := console.New(console.Config{Store: db, Auth: authn, Recordings: fs, Logger: logger, API: srv})
 	ts := httptest.NewServer(console.Mount(srv, con))
 	t.Cleanup(ts.Close)
 	return &harness{t: t, url: ts.URL, store: db, files: fs, log: logs}

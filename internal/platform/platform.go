@@ -204,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	engine.Serve()
 	p := &Platform{Store: db, SIP: engine, Jobs: queue, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
 		httpDone: make(chan error, 1)}
-	con := console.New(console.Config{Store: db, Auth: authn, Recordings: blobs, Logger: cfg.Logger, Now: cfg.Now})
+	con := console.New(console.Config{Store: db, Auth: authn, Recordings: blobs, Logger: cfg.Logger, Now: cfg.Now, API: srv})
 	p.http = &http.Server{Handler: console.Mount(srv, con), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	// Shutdown waits for open connections; the console's live streams end
