@@ -194,6 +194,35 @@ func TestConsoleCallPage(t *testing.T) {
 		t.Errorf("recording duration %.2f s in the browser; want the call's recording", duration)
 	}
 
+	// A reviewer marks the call for follow-up; it then shows in the calls
+	// list filtered on reviewed calls with that verdict, and not among the
+	// calls not reviewed.
+	do(t, ctx, "review the call",
+		chromedp.SetValue(chromedp.CSS("select#verdict"), "needs_follow_up"),
+		chromedp.SendKeys(chromedp.CSS("textarea#note"), "Caller wants a call back on Tuesday."),
+		chromedp.Click(chromedp.CSS("#review-submit")),
+		chromedp.WaitVisible(chromedp.CSS("ol#reviews li")),
+	)
+	if got := get(t, ctx, "reviews", chromedp.Text(chromedp.CSS("ol#reviews"))); !strings.Contains(got, "needs_follow_up") ||
+		!strings.Contains(got, "call back on Tuesday") {
+		t.Errorf("review history on the call page: %q", got)
+	}
+	do(t, ctx, "reviewed filter",
+		chromedp.Navigate(st.API+"/calls"),
+		chromedp.WaitVisible(chromedp.CSS("select#f-reviewed")),
+		chromedp.SetValue(chromedp.CSS("select#f-reviewed"), "yes"),
+		chromedp.SetValue(chromedp.CSS("select#f-verdict"), "needs_follow_up"),
+		chromedp.Submit(chromedp.CSS("select#f-reviewed")),
+		chromedp.WaitVisible(chromedp.CSS(`table#calls tr[data-call-id="`+callID+`"]`)),
+	)
+	if loc := get(t, ctx, "location", chromedp.Location()); !strings.Contains(loc, "reviewed=yes") {
+		t.Errorf("the filter did not apply: %s", loc)
+	}
+	do(t, ctx, "not-reviewed filter", chromedp.Navigate(st.API+"/calls?reviewed=no"), chromedp.WaitVisible(chromedp.CSS("table#calls")))
+	if n := get(t, ctx, "count not reviewed", chromedp.Evaluate[int](`document.querySelectorAll("table#calls tr[data-call-id]").length`)); n != 0 {
+		t.Errorf("%d calls listed as not reviewed, want 0", n)
+	}
+
 	// The overview's live-calls number is kept current by the event stream.
 	do(t, ctx, "overview", chromedp.Navigate(st.API+"/"), chromedp.WaitVisible(chromedp.CSS("#live-calls")))
 	get(t, ctx, "live calls stream", chromedp.Poll[bool](`document.getElementById("live-calls").dataset.updated === "1"`,
