@@ -238,6 +238,7 @@ func TestConsoleCallPage(t *testing.T) {
 			{"call", "/calls/" + callID, "#transcript"},
 			{"calls", "/calls", "table#calls"},
 			{"overview", "/", "body"},
+			{"review", "/review", "#h-queue"},
 		} {
 			do(t, ctx, "open "+page.name, chromedp.Navigate(st.API+page.path), chromedp.WaitVisible(chromedp.CSS(page.ready)))
 			png := get(t, ctx, "screenshot "+page.name, chromedp.FullScreenshot(100))
