@@ -143,15 +143,31 @@ func DecodeWAV(r io.Reader, rate int) (*PCM, error) {
 // readWAVData walks the RIFF chunks up to the first data chunk and returns the
 // parsed format and the data bytes, trimmed to whole frames.
 func readWAVData(r io.Reader, maxDataBytes int64) (*wavFormat, []byte, error) {
+	f, size, err := readWAVHeader(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := readData(r, size, maxDataBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	fb := f.frameBytes()
+	return f, data[:len(data)/fb*fb], nil
+}
+
+// readWAVHeader walks the RIFF chunks up to the first data chunk and returns
+// the parsed format and the data chunk's declared size, leaving r at the
+// first data byte.
+func readWAVHeader(r io.Reader) (*wavFormat, uint32, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, nil, malformed("reading RIFF header: %v", err)
+		return nil, 0, malformed("reading RIFF header: %v", err)
 	}
 	switch {
 	case string(hdr[0:4]) == "RIFX" || string(hdr[0:4]) == "RF64":
-		return nil, nil, unsupported("%q container", hdr[0:4])
+		return nil, 0, unsupported("%q container", hdr[0:4])
 	case string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE":
-		return nil, nil, malformed("not a RIFF/WAVE file")
+		return nil, 0, malformed("not a RIFF/WAVE file")
 	}
 	var f *wavFormat
 	var skipped int64
@@ -159,29 +175,29 @@ func readWAVData(r io.Reader, maxDataBytes int64) (*wavFormat, []byte, error) {
 		var ch [8]byte
 		if _, err := io.ReadFull(r, ch[:]); err != nil {
 			if f == nil {
-				return nil, nil, malformed("no fmt chunk: %v", err)
+				return nil, 0, malformed("no fmt chunk: %v", err)
 			}
-			return nil, nil, malformed("no data chunk: %v", err)
+			return nil, 0, malformed("no data chunk: %v", err)
 		}
 		id := string(ch[:4])
 		size := binary.LittleEndian.Uint32(ch[4:])
 		switch id {
 		case "fmt ":
 			if f != nil {
-				return nil, nil, malformed("duplicate fmt chunk")
+				return nil, 0, malformed("duplicate fmt chunk")
 			}
 			// 16 is the classic PCMWAVEFORMAT, 40 the extensible one; real
 			// files stay well under 1 KiB, so a huge fmt is an attack or junk.
 			if size < 16 || size > 1024 {
-				return nil, nil, malformed("fmt chunk size %d", size)
+				return nil, 0, malformed("fmt chunk size %d", size)
 			}
 			buf := make([]byte, size)
 			if _, err := io.ReadFull(r, buf); err != nil {
-				return nil, nil, malformed("reading fmt chunk: %v", err)
+				return nil, 0, malformed("reading fmt chunk: %v", err)
 			}
 			var err error
 			if f, err = parseFormat(buf); err != nil {
-				return nil, nil, err
+				return nil, 0, err
 			}
 			if size%2 == 1 {
 				// RIFF pads odd chunks to even length; a missing pad at EOF
@@ -190,25 +206,75 @@ func readWAVData(r io.Reader, maxDataBytes int64) (*wavFormat, []byte, error) {
 			}
 		case "data":
 			if f == nil {
-				return nil, nil, malformed("data chunk before fmt chunk")
+				return nil, 0, malformed("data chunk before fmt chunk")
 			}
-			data, err := readData(r, size, maxDataBytes)
-			if err != nil {
-				return nil, nil, err
-			}
-			fb := f.frameBytes()
-			return f, data[:len(data)/fb*fb], nil
+			return f, size, nil
 		default:
 			n := int64(size) + int64(size%2)
 			skipped += n
 			if skipped > maxSkipBytes {
-				return nil, nil, malformed("more than %d bytes of non-audio chunks", maxSkipBytes)
+				return nil, 0, malformed("more than %d bytes of non-audio chunks", maxSkipBytes)
 			}
 			if _, err := io.CopyN(io.Discard, r, n); err != nil {
-				return nil, nil, malformed("truncated %q chunk: %v", id, err)
+				return nil, 0, malformed("truncated %q chunk: %v", id, err)
 			}
 		}
 	}
+}
+
+// Peaks is a waveform overview of a WAV file: for each channel, the lowest
+// and highest sample of each of Buckets equal stretches of the audio.
+type Peaks struct {
+	Rate     int
+	Duration float64 // seconds
+	// Min and Max hold one slice per channel, each Buckets long.
+	Min, Max [][]int16
+}
+
+// WAVPeaks reads a WAV file once, in bounded memory whatever its length,
+// and returns its waveform in buckets stretches per channel (for drawing a
+// recording's waveform). A data chunk whose size is unknown (0xFFFFFFFF)
+// is not supported: the stretches need the length up front.
+func WAVPeaks(r io.Reader, buckets int) (*Peaks, error) {
+	if buckets < 1 {
+		return nil, errors.New("media: WAVPeaks needs at least one bucket")
+	}
+	f, size, err := readWAVHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	if size == math.MaxUint32 {
+		return nil, unsupported("data chunk of unknown length")
+	}
+	fb := f.frameBytes()
+	frames := int64(size) / int64(fb)
+	p := &Peaks{Rate: f.rate, Duration: float64(frames) / float64(f.rate),
+		Min: make([][]int16, f.channels), Max: make([][]int16, f.channels)}
+	for c := range f.channels {
+		p.Min[c], p.Max[c] = make([]int16, buckets), make([]int16, buckets)
+	}
+	if frames == 0 {
+		return p, nil
+	}
+	buf := make([]byte, 4096*fb)
+	var frame int64
+	for frame < frames {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), (frames-frame)*int64(fb))])
+		samples := f.decode(buf[:n/fb*fb])
+		for i := 0; i+f.channels <= len(samples); i += f.channels {
+			b := int(frame * int64(buckets) / frames)
+			for c := range f.channels {
+				v := samples[i+c]
+				p.Min[c][b] = min(p.Min[c][b], v)
+				p.Max[c][b] = max(p.Max[c][b], v)
+			}
+			frame++
+		}
+		if err != nil {
+			break // a file shorter than its header says: draw what is there
+		}
+	}
+	return p, nil
 }
 
 // readData reads a data chunk of the declared size. 0xFFFFFFFF is what
