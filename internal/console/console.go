@@ -104,6 +104,7 @@ func (c *Console) routes() []route {
 		{get, "/calls", true, c.callsPage},
 		{get, "/calls/{id}", true, c.callPage},
 		{get, "/calls/{id}/recording.wav", true, c.recording},
+		{get, "/calls/{id}/waveform.svg", true, c.waveform},
 		{post, "/calls/{id}/events/{event_id}/redeliver", true, c.redeliver},
 		{get, "/numbers", true, c.numbersPage},
 		{post, "/numbers/{id}", true, c.updateNumber},

@@ -1,9 +1,24 @@
 // Follows the recording in the transcript: highlights the segment being
-// played, and seeks to a segment when its line is clicked (or Enter/Space).
+// played, and seeks to a segment when its line is clicked (or Enter/Space),
+// or to a point of the waveform when it is clicked.
 (function () {
   "use strict";
   var audio = document.getElementById("recording");
   var list = document.getElementById("transcript");
+  var wave = document.getElementById("waveform");
+  if (audio && wave) {
+    // A click on the waveform plays from that point.
+    wave.addEventListener("click", function (e) {
+      var r = wave.getBoundingClientRect();
+      if (audio.duration && r.width) {
+        audio.currentTime = (e.clientX - r.left) / r.width * audio.duration;
+        var p = audio.play();
+        if (p && p.catch) {
+          p.catch(function () {});
+        }
+      }
+    });
+  }
   if (!audio || !list) {
     return;
   }
