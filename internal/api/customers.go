@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -163,15 +164,25 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if err := in.apply(c, false); err != nil {
-		return err
-	}
-	c.UpdatedAt = s.clock()
-	if err := s.store.UpdateCustomer(r.Context(), c); err != nil {
+	if err := s.saveCustomer(r.Context(), c, &in); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, c)
 	return nil
+}
+
+func (s *Server) saveCustomer(ctx context.Context, c *voice.Customer, in *customerInput) error {
+	if err := in.apply(c, false); err != nil {
+		return err
+	}
+	c.UpdatedAt = s.clock()
+	return s.store.UpdateCustomer(ctx, c)
+}
+
+// SetCustomerStatus suspends or activates c as PATCH /v1/customers/{id}
+// with {"status": ...} does (an operator-only route).
+func (s *Server) SetCustomerStatus(ctx context.Context, c *voice.Customer, status string) error {
+	return s.saveCustomer(ctx, c, &customerInput{Status: Opt[string]{Set: true, Value: status}})
 }
 
 type creditInput struct {
@@ -190,8 +201,21 @@ func (s *Server) addCredit(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	e, err := s.AddCredit(r.Context(), c, in.Amount, in.Kind, in.Description)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, e)
+	return nil
+}
+
+// AddCredit adds a ledger entry to c as POST /v1/customers/{id}/credits
+// does (an operator-only route): kind credit (the default, positive) or
+// adjustment (either sign), with the same checks.
+func (s *Server) AddCredit(ctx context.Context, c *voice.Customer, amount *decimal.Decimal, kind, description string) (*voice.LedgerEntry, error) {
+	in := creditInput{Amount: amount, Kind: kind, Description: description}
 	if in.Amount == nil {
-		return voice.Invalid("amount", "is required")
+		return nil, voice.Invalid("amount", "is required")
 	}
 	if in.Kind == "" {
 		in.Kind = voice.LedgerCredit
@@ -199,32 +223,31 @@ func (s *Server) addCredit(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	switch in.Kind {
 	case voice.LedgerCredit:
 		if !in.Amount.IsPositive() {
-			return voice.Invalid("amount", "must be positive for a credit; use kind adjustment to remove money")
+			return nil, voice.Invalid("amount", "must be positive for a credit; use kind adjustment to remove money")
 		}
 	case voice.LedgerAdjustment:
 		if in.Amount.IsZero() {
-			return voice.Invalid("amount", "must not be zero")
+			return nil, voice.Invalid("amount", "must not be zero")
 		}
 	default:
-		return voice.Invalid("kind", "must be credit or adjustment")
+		return nil, voice.Invalid("kind", "must be credit or adjustment")
 	}
 	if in.Amount.Exponent() < -6 {
-		return voice.Invalid("amount", "must have at most 6 decimal places")
+		return nil, voice.Invalid("amount", "must have at most 6 decimal places")
 	}
 	if in.Amount.Abs().GreaterThan(decimal.New(1, 12)) {
-		return voice.Invalid("amount", "must be below 1000000000000")
+		return nil, voice.Invalid("amount", "must be below 1000000000000")
 	}
 	if utf8.RuneCountInString(in.Description) > 500 {
-		return voice.Invalid("description", "must be at most 500 characters")
+		return nil, voice.Invalid("description", "must be at most 500 characters")
 	}
 	now := s.clock()
 	e := &voice.LedgerEntry{ID: voice.NewID(voice.PrefixLedger, now), CustomerID: c.ID, Amount: *in.Amount, Kind: in.Kind,
 		Description: in.Description, CreatedAt: now}
-	if err := s.store.AddLedgerEntry(r.Context(), e); err != nil {
-		return err
+	if err := s.store.AddLedgerEntry(ctx, e); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, e)
-	return nil
+	return e, nil
 }
 
 func (s *Server) listLedger(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

@@ -109,11 +109,11 @@ func (in *rateInput) apply(x *voice.Rate) {
 
 // deckCustomer resolves an optional customer_id to the deck's owner and its
 // currency (the default deck's currency is EUR unless given).
-func (s *Server) deckCustomer(r *http.Request, id string) (*string, string, error) {
+func (s *Server) deckCustomer(ctx context.Context, id string) (*string, string, error) {
 	if id == "" {
 		return nil, defaultCurrency, nil
 	}
-	c, err := s.store.Customer(r.Context(), voice.Scope{}, id)
+	c, err := s.store.Customer(ctx, voice.Scope{}, id)
 	if err != nil {
 		if voice.IsNotFound(err) {
 			return nil, "", voice.Invalid("customer_id", "no such customer")
@@ -131,7 +131,7 @@ func (s *Server) createRate(w http.ResponseWriter, r *http.Request, _ *auth.Prin
 	if !in.PricePerMinute.Set || in.PricePerMinute.Null {
 		return voice.Invalid("price_per_minute", "is required")
 	}
-	cust, currency, err := s.deckCustomer(r, in.CustomerID.Value)
+	cust, currency, err := s.deckCustomer(r.Context(), in.CustomerID.Value)
 	if err != nil {
 		return err
 	}
@@ -179,29 +179,36 @@ func (s *Server) listRates(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	q := r.URL.Query()
 	f := voice.RateFilter{Deck: q.Get("customer_id"), Direction: q.Get("direction"), Prefix: strings.TrimPrefix(q.Get("prefix"), "+"), Status: q.Get("status")}
-	if f.Direction != "" && f.Direction != voice.DirectionOutbound && f.Direction != voice.DirectionInbound {
-		return voice.Invalid("direction", "must be outbound or inbound")
-	}
-	if f.Status != "" && f.Status != voice.RateActive && f.Status != voice.RateInactive {
-		return voice.Invalid("status", "must be active or inactive")
-	}
-	if !digitsRe.MatchString(f.Prefix) {
-		return voice.Invalid("prefix", "must be 0 to 15 digits")
-	}
-	if !p.IsOperator() {
-		f.VisibleTo = p.CustomerID
-	}
-	if f.Deck != "" && f.Deck != "default" {
-		if _, err := s.store.Customer(r.Context(), p.Scope(), f.Deck); err != nil {
-			return err
-		}
-	}
-	list, err := s.store.Rates(r.Context(), f, pg)
+	list, err := s.ListRates(r.Context(), p, f, pg)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// ListRates lists the rates p may see matching f (Deck, Direction, Prefix
+// without "+", Status), checked as GET /v1/rates checks its query.
+func (s *Server) ListRates(ctx context.Context, p *auth.Principal, f voice.RateFilter, pg voice.Page) (voice.List[*voice.Rate], error) {
+	var none voice.List[*voice.Rate]
+	if f.Direction != "" && f.Direction != voice.DirectionOutbound && f.Direction != voice.DirectionInbound {
+		return none, voice.Invalid("direction", "must be outbound or inbound")
+	}
+	if f.Status != "" && f.Status != voice.RateActive && f.Status != voice.RateInactive {
+		return none, voice.Invalid("status", "must be active or inactive")
+	}
+	if !digitsRe.MatchString(f.Prefix) {
+		return none, voice.Invalid("prefix", "must be 0 to 15 digits")
+	}
+	if !p.IsOperator() {
+		f.VisibleTo = p.CustomerID
+	}
+	if f.Deck != "" && f.Deck != "default" {
+		if _, err := s.store.Customer(ctx, p.Scope(), f.Deck); err != nil {
+			return none, err
+		}
+	}
+	return s.store.Rates(ctx, f, pg)
 }
 
 func (s *Server) updateRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -251,8 +258,8 @@ var csvColumns = []string{"prefix", "price_per_minute", "initial_increment", "su
 // mobile and fixed ranges is a few tens of thousands of rows.
 const maxImportRows = 100000
 
-// lineError is one bad line of a CSV import.
-type lineError struct {
+// LineError is one bad line of a CSV import (in the error's Extra "errors").
+type LineError struct {
 	Line    int    `json:"line"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
@@ -263,43 +270,69 @@ type lineError struct {
 func (s *Server) importRates(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
 	q := r.URL.Query()
 	direction := q.Get("direction")
-	if direction == "" {
-		direction = voice.DirectionOutbound
-	}
-	if direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
+	if direction != "" && direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
 		return voice.Invalid("direction", "must be outbound or inbound")
 	}
-	cust, currency, err := s.deckCustomer(r, q.Get("customer_id"))
-	if err != nil {
+	if _, _, err := s.deckCustomer(r.Context(), q.Get("customer_id")); err != nil {
 		return err
-	}
-	if c := q.Get("currency"); c != "" {
-		currency = c
 	}
 	b, err := body(r)
 	if err != nil {
 		return err
 	}
-	rates, errs := s.parseRateCSV(b, cust, direction, currency)
+	res, err := s.ImportRates(r.Context(), q.Get("customer_id"), direction, q.Get("currency"), b)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// RateImport is what a deck import did.
+type RateImport struct {
+	CustomerID *string `json:"customer_id"`
+	Currency   string  `json:"currency"`
+	Direction  string  `json:"direction"`
+	Imported   int     `json:"imported"`
+}
+
+// ImportRates replaces a whole deck (customerID's, or the default one for
+// "") with a CSV, in one transaction, or changes nothing and lists every
+// bad line (Extra "errors"), as POST /v1/rates/import (an operator-only
+// route) does; direction defaults to outbound, currency to the deck's.
+func (s *Server) ImportRates(ctx context.Context, customerID, direction, currency string, csv []byte) (RateImport, error) {
+	if direction == "" {
+		direction = voice.DirectionOutbound
+	}
+	if direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
+		return RateImport{}, voice.Invalid("direction", "must be outbound or inbound")
+	}
+	cust, deckCurrency, err := s.deckCustomer(ctx, customerID)
+	if err != nil {
+		return RateImport{}, err
+	}
+	if currency == "" {
+		currency = deckCurrency
+	}
+	rates, errs := s.parseRateCSV(csv, cust, direction, currency)
 	if len(errs) > 0 {
 		first := errs[0]
-		return &voice.Error{Code: voice.ECodeInvalidRequest, Param: "body",
+		return RateImport{}, &voice.Error{Code: voice.ECodeInvalidRequest, Param: "body",
 			Message: fmt.Sprintf("line %d: %s (%d bad lines; nothing was imported)", first.Line, first.Message, len(errs)),
 			Extra:   map[string]any{"errors": errs}}
 	}
 	if len(rates) == 0 {
 		// An empty file would silently empty the deck and refuse every call it priced.
-		return voice.Invalid("body", "has no rates; to empty a deck, delete its rates one by one")
+		return RateImport{}, voice.Invalid("body", "has no rates; to empty a deck, delete its rates one by one")
 	}
-	if err := s.store.ReplaceDeck(r.Context(), cust, direction, rates); err != nil {
-		return err
+	if err := s.store.ReplaceDeck(ctx, cust, direction, rates); err != nil {
+		return RateImport{}, err
 	}
-	s.ratesChanged(r.Context())
-	writeJSON(w, http.StatusOK, map[string]any{"imported": len(rates), "customer_id": cust, "direction": direction, "currency": currency})
-	return nil
+	s.ratesChanged(ctx)
+	return RateImport{Imported: len(rates), CustomerID: cust, Direction: direction, Currency: currency}, nil
 }
 
-func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string) ([]*voice.Rate, []lineError) {
+func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string) ([]*voice.Rate, []LineError) {
 	// Spreadsheets ("CSV UTF-8") start the file with a byte order mark, which
 	// would otherwise hide the header.
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
@@ -307,7 +340,7 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	var rates []*voice.Rate
-	var errs []lineError
+	var errs []LineError
 	seen := map[string]int{}
 	now := s.clock()
 	for {
@@ -323,7 +356,7 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 			if errors.As(err, &pe) {
 				line = pe.Line
 			}
-			errs = append(errs, lineError{Line: line, Message: "not valid CSV: " + err.Error()})
+			errs = append(errs, LineError{Line: line, Message: "not valid CSV: " + err.Error()})
 			break
 		}
 		line, _ := cr.FieldPos(0)
@@ -334,26 +367,26 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 			break
 		}
 		if len(rates) >= maxImportRows {
-			errs = append(errs, lineError{Line: line, Message: fmt.Sprintf("more than %d rows", maxImportRows)})
+			errs = append(errs, LineError{Line: line, Message: fmt.Sprintf("more than %d rows", maxImportRows)})
 			break
 		}
 		if len(rec) < 2 || len(rec) > len(csvColumns) {
-			errs = append(errs, lineError{Line: line, Message: fmt.Sprintf("has %d fields; want 2 to %d: %s", len(rec), len(csvColumns), strings.Join(csvColumns, ","))})
+			errs = append(errs, LineError{Line: line, Message: fmt.Sprintf("has %d fields; want 2 to %d: %s", len(rec), len(csvColumns), strings.Join(csvColumns, ","))})
 			continue
 		}
 		x := &voice.Rate{ID: voice.NewID(voice.PrefixRate, now), CustomerID: cust, Direction: direction, Prefix: strings.TrimSpace(rec[0]),
 			InitialIncrement: defaultIncrement, SubsequentIncrement: defaultIncrement, Currency: currency, Status: voice.RateActive, CreatedAt: now}
 		if err := parseRateFields(x, rec); err != nil {
-			errs = append(errs, lineError{Line: line, Field: err.Param, Message: err.Message})
+			errs = append(errs, LineError{Line: line, Field: err.Param, Message: err.Message})
 			continue
 		}
 		if err := validateRate(x); err != nil {
 			ve := err.(*voice.Error)
-			errs = append(errs, lineError{Line: line, Field: ve.Param, Message: ve.Message})
+			errs = append(errs, LineError{Line: line, Field: ve.Param, Message: ve.Message})
 			continue
 		}
 		if prev, ok := seen[x.Prefix]; ok {
-			errs = append(errs, lineError{Line: line, Field: "prefix", Message: fmt.Sprintf("prefix: %q repeats line %d", x.Prefix, prev)})
+			errs = append(errs, LineError{Line: line, Field: "prefix", Message: fmt.Sprintf("prefix: %q repeats line %d", x.Prefix, prev)})
 			continue
 		}
 		seen[x.Prefix] = line
@@ -397,41 +430,50 @@ func parseRateFields(x *voice.Rate, rec []string) *voice.Error {
 // lookupRate answers which rate a call to `to` would be priced at.
 func (s *Server) lookupRate(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	q := r.URL.Query()
-	raw := strings.TrimSpace(q.Get("to"))
-	if raw == "" {
-		return required("to")
-	}
-	to, ok := voice.NormalizeE164(raw)
-	if !ok {
-		return voice.Invalid("to", "must be an E.164 number")
-	}
-	direction := q.Get("direction")
-	if direction == "" {
-		direction = voice.DirectionOutbound
-	}
-	if direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
-		return voice.Invalid("direction", "must be outbound or inbound")
-	}
-	customerID := q.Get("customer_id")
-	if !p.IsOperator() {
-		if customerID != "" && customerID != p.CustomerID {
-			return voice.NotFound("customer")
-		}
-		customerID = p.CustomerID
-	} else if customerID != "" {
-		if _, err := s.store.Customer(r.Context(), voice.Scope{}, customerID); err != nil {
-			return err
-		}
-	}
-	x, err := s.store.MatchRate(r.Context(), customerID, direction, strings.TrimPrefix(to, "+"))
-	if voice.IsNotFound(err) {
-		return voice.Errorf(voice.ECodeDestinationNotAllowed, "no active %s rate matches %s", direction, to)
-	}
+	x, err := s.LookupRate(r.Context(), p, q.Get("to"), q.Get("direction"), q.Get("customer_id"))
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, x)
 	return nil
+}
+
+// LookupRate finds the rate a call to `to` would be priced at, as GET
+// /v1/rates/lookup does: direction defaults to outbound; customerID is the
+// deck to look in (a customer key: its own).
+func (s *Server) LookupRate(ctx context.Context, p *auth.Principal, to, direction, customerID string) (*voice.Rate, error) {
+	raw := strings.TrimSpace(to)
+	if raw == "" {
+		return nil, required("to")
+	}
+	to, ok := voice.NormalizeE164(raw)
+	if !ok {
+		return nil, voice.Invalid("to", "must be an E.164 number")
+	}
+	if direction == "" {
+		direction = voice.DirectionOutbound
+	}
+	if direction != voice.DirectionOutbound && direction != voice.DirectionInbound {
+		return nil, voice.Invalid("direction", "must be outbound or inbound")
+	}
+	if !p.IsOperator() {
+		if customerID != "" && customerID != p.CustomerID {
+			return nil, voice.NotFound("customer")
+		}
+		customerID = p.CustomerID
+	} else if customerID != "" {
+		if _, err := s.store.Customer(ctx, voice.Scope{}, customerID); err != nil {
+			return nil, err
+		}
+	}
+	x, err := s.store.MatchRate(ctx, customerID, direction, strings.TrimPrefix(to, "+"))
+	if voice.IsNotFound(err) {
+		return nil, voice.Errorf(voice.ECodeDestinationNotAllowed, "no active %s rate matches %s", direction, to)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
 }
 
 // ratesChanged rebuilds the in-memory rate index that prices calls, so the

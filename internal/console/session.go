@@ -166,7 +166,11 @@ func (c *Console) endSession(w http.ResponseWriter, r *http.Request, id string) 
 
 // checkCSRF compares the form's csrf field with the session's token.
 func (c *Console) checkCSRF(r *http.Request, s *session) bool {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+	limit := int64(maxFormBytes)
+	if r.URL.Path == rateImportPath {
+		limit = maxImportFormBytes // a rate deck, as large as the API takes
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, limit)
 	got := r.PostFormValue("csrf")
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
 }
