@@ -19,6 +19,13 @@ const benchCalls = 10_000
 // one call with events, a recording and insights, and signs in as the
 // operator (the widest scope, so the biggest pages).
 func benchSetup(b *testing.B) (*browser, string) {
+	return benchSetupAnalysed(b, 0)
+}
+
+// benchSetupAnalysed is benchSetup with the newest analysed calls also
+// recorded and analysed (a score, criteria and topics each), for the
+// review dashboard.
+func benchSetupAnalysed(b *testing.B, analysed int) (*browser, string) {
 	b.Helper()
 	h := newHarness(b)
 	ctx := context.Background()
@@ -27,6 +34,7 @@ func benchSetup(b *testing.B) (*browser, string) {
 	apps := []string{h.application(custs[0]), h.application(custs[1])}
 	start := time.Now().UTC().Add(-20 * 24 * time.Hour)
 	var last *voice.Call
+	calls := make([]*voice.Call, 0, benchCalls)
 	for i := 0; i < benchCalls; i++ {
 		last = h.addCall(custs[i%2], apps[i%2], start.Add(time.Duration(i)*time.Minute), func(c *voice.Call) {
 			c.Duration, c.BillableSeconds = i%300, i%300
@@ -34,6 +42,27 @@ func benchSetup(b *testing.B) (*browser, string) {
 				c.Status = voice.CallNoAnswer
 			}
 		})
+		calls = append(calls, last)
+	}
+	for i, c := range calls[len(calls)-analysed:] {
+		rec := addRecording(b, h, c, []byte("RIFF"))
+		in, err := h.store.Insights(ctx, voice.Scope{}, rec.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in.Transcription = voice.Transcription{Status: voice.InsightCompleted, Engine: "bench", Language: "en",
+			Segments: []voice.Segment{{Speaker: voice.SpeakerCaller, Start: 0, End: 2, Text: "a benchmark call"}}}
+		if _, err := h.store.FinishInsightsStep(ctx, in, voice.StepTranscription, voice.StepInsights); err != nil {
+			b.Fatal(err)
+		}
+		in.InsightsStatus, in.InsightsEngine = voice.InsightCompleted, "bench"
+		in.Summary = &voice.Summary{Status: voice.InsightCompleted, Text: "A benchmark call."}
+		in.Score = &voice.Score{Status: voice.InsightCompleted, Score: 30 + i%70, Rating: voice.RatingFair,
+			Criteria: []voice.Criterion{{Name: "greeting", Score: 100, Passed: i%3 != 0}, {Name: "caller_sentiment", Score: 50, Passed: i%4 != 0}}}
+		in.Topics = &voice.Topics{Status: voice.InsightCompleted, Topics: []voice.Topic{{Name: fmt.Sprintf("topic-%d", i%15), Confidence: 0.5, Mentions: 1}}}
+		if _, err := h.store.FinishInsightsStep(ctx, in, voice.StepInsights, ""); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for i := 0; i < 10; i++ {
 		addEvent(b, h, last, last.CreatedAt.Add(time.Duration(i)*time.Second))
@@ -82,4 +111,17 @@ func BenchmarkCallsPage(b *testing.B) {
 func BenchmarkCallDetailPage(b *testing.B) {
 	br, id := benchSetup(b)
 	benchPage(b, br, "/calls/"+id)
+}
+
+func BenchmarkOverviewPage(b *testing.B) {
+	br, _ := benchSetup(b)
+	benchPage(b, br, "/")
+}
+
+// BenchmarkReviewPage renders the review dashboard over 10,000 calls of
+// which the newest 2,000 (the last ~33 hours) were recorded and analysed,
+// all within its default 30 days.
+func BenchmarkReviewPage(b *testing.B) {
+	br, _ := benchSetupAnalysed(b, 2000)
+	benchPage(b, br, "/review")
 }
