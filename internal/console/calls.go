@@ -1,10 +1,13 @@
 package console
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,12 +28,17 @@ type callsView struct {
 	// to the first page when this is not it.
 	Older, Newest string
 	Error         string
+	// Capped says the score/topic filters matched more analysed calls
+	// than scoredCallsCap: only the newest of them are listed.
+	Capped bool
 }
 
 type callsFilter struct {
 	Status, Direction, Number, CreatedAfter, CreatedBefore, Application, Q string
 	// Reviewed is "", "yes" or "no"; Verdict is one of voice.Verdicts or "".
 	Reviewed, Verdict string
+	// MinScore, MaxScore (0-100) and Topic keep analysed calls only.
+	MinScore, MaxScore, Topic string
 }
 
 // callsPage lists the calls the key can see, newest first, with the API's
@@ -42,7 +50,8 @@ func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) 
 	q := r.URL.Query()
 	in := callsFilter{Status: q.Get("status"), Direction: q.Get("direction"), Number: strings.TrimSpace(q.Get("number")),
 		CreatedAfter: q.Get("created_after"), CreatedBefore: q.Get("created_before"), Application: q.Get("application"),
-		Q: strings.TrimSpace(q.Get("q")), Reviewed: q.Get("reviewed"), Verdict: q.Get("verdict")}
+		Q: strings.TrimSpace(q.Get("q")), Reviewed: q.Get("reviewed"), Verdict: q.Get("verdict"),
+		MinScore: strings.TrimSpace(q.Get("min_score")), MaxScore: strings.TrimSpace(q.Get("max_score")), Topic: strings.TrimSpace(q.Get("topic"))}
 	v := callsView{Filter: in, Statuses: voice.CallStatuses, Verdicts: voice.Verdicts}
 	status := http.StatusOK
 	if in.Q != "" {
@@ -80,6 +89,21 @@ func (c *Console) callsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return nil
 	}
 	f.Scope = scope
+	if in.MinScore != "" || in.MaxScore != "" || in.Topic != "" {
+		sf, err := parseScoreFilter(in)
+		if err != nil {
+			v.Error = err.Error()
+			var ve *voice.Error
+			if errors.As(err, &ve) {
+				v.Error = ve.Param + " " + ve.Message
+			}
+			c.render(w, r, http.StatusBadRequest, "calls", s, "Calls", "calls", v)
+			return nil
+		}
+		if f.IDs, v.Capped, err = c.scoredCalls(ctx, f, sf); err != nil {
+			return err
+		}
+	}
 	list, err := c.store.Calls(ctx, f, pg)
 	if err != nil {
 		return err
@@ -174,4 +198,82 @@ func pageURL(q url.Values, after string) string {
 		return "/calls"
 	}
 	return "/calls?" + n.Encode()
+}
+
+// scoredCallsCap bounds how many analysed calls the score and topic
+// filters pass on to the calls query (the newest first).
+const scoredCallsCap = 5000
+
+// scoreFilter is the calls page's insights filter.
+type scoreFilter struct {
+	min, max int
+	topic    string
+}
+
+func parseScoreFilter(in callsFilter) (scoreFilter, error) {
+	sf := scoreFilter{min: 0, max: 100, topic: strings.ToLower(in.Topic)}
+	for _, b := range []struct {
+		name, v string
+		dst     *int
+	}{{"min_score", in.MinScore, &sf.min}, {"max_score", in.MaxScore, &sf.max}} {
+		if b.v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(b.v)
+		if err != nil || n < 0 || n > 100 {
+			return sf, voice.Invalid(b.name, "must be a whole number from 0 to 100")
+		}
+		*b.dst = n
+	}
+	if sf.min > sf.max {
+		return sf, voice.Invalid("min_score", "must not be above max_score")
+	}
+	return sf, nil
+}
+
+// scoredCalls walks the analysed calls that f's scope, application and
+// creation range allow (the last 366 days when no range is given, the
+// review dashboard's bound) and returns the ids of those whose score lies
+// in [min, max] and that have the topic, newest first, at most
+// scoredCallsCap of them.
+func (c *Console) scoredCalls(ctx context.Context, f voice.CallFilter, sf scoreFilter) ([]string, bool, error) {
+	rf := voice.ReviewInsightsFilter{Scope: f.Scope, ApplicationID: f.ApplicationID,
+		CreatedBefore: c.now().UTC().Add(time.Millisecond), CreatedAfter: c.now().UTC().Add(-366 * 24 * time.Hour)}
+	if f.CreatedAfter != nil {
+		rf.CreatedAfter = *f.CreatedAfter
+	}
+	if f.CreatedBefore != nil {
+		rf.CreatedBefore = *f.CreatedBefore
+	}
+	ids := []string{}
+	capped := false
+	errCap := errors.New("cap")
+	err := c.store.ReviewInsights(ctx, rf, func(in *voice.ReviewInsight) error {
+		if in.Score == nil || in.Score.Status != voice.InsightCompleted || in.Score.Score < sf.min || in.Score.Score > sf.max {
+			return nil
+		}
+		if sf.topic != "" {
+			found := false
+			if in.Topics != nil {
+				for _, t := range in.Topics.Topics {
+					if strings.ToLower(t.Name) == sf.topic {
+						found = true
+					}
+				}
+			}
+			if !found {
+				return nil
+			}
+		}
+		if len(ids) == scoredCallsCap {
+			capped = true
+			return errCap
+		}
+		ids = append(ids, in.CallID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errCap) {
+		return nil, false, fmt.Errorf("score filter: %w", err)
+	}
+	return ids, capped, nil
 }

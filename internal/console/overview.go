@@ -22,6 +22,10 @@ type windowView struct {
 	AnswerRate float64
 	Known      bool
 	Minutes    float64
+	// AvgScore is the mean score of the window's analysed calls; Scored
+	// says how many there were (0: no average).
+	AvgScore float64
+	Scored   int
 }
 
 // overview sums the key's calls today (UTC), over the last 7 and the last
@@ -49,6 +53,21 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) e
 			return err
 		}
 		wv := windowView{Name: win.name, ID: win.id, Stats: st, Minutes: float64(st.BillableSeconds) / 60}
+		sum := 0
+		err = c.store.ReviewInsights(r.Context(), voice.ReviewInsightsFilter{Scope: s.p.Scope(), CreatedAfter: win.from, CreatedBefore: end},
+			func(in *voice.ReviewInsight) error {
+				if in.Score != nil && in.Score.Status == voice.InsightCompleted {
+					sum += in.Score.Score
+					wv.Scored++
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+		if wv.Scored > 0 {
+			wv.AvgScore = float64(sum) / float64(wv.Scored)
+		}
 		if st.Ended > 0 {
 			wv.AnswerRate, wv.Known = float64(st.Answered)/float64(st.Ended), true
 		}

@@ -134,6 +134,17 @@ func (d *DB) Calls(ctx context.Context, f voice.CallFilter, p voice.Page) (voice
 	if f.Verdict != "" {
 		l.add("latest_review_verdict = ?", f.Verdict)
 	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			l.add("1 = 0")
+		} else {
+			args := make([]any, len(f.IDs))
+			for i, id := range f.IDs {
+				args[i] = id
+			}
+			l.add("id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.IDs)), ", ")+")", args...)
+		}
+	}
 	return page(ctx, d, "calls", callCols, l, p, scanCall, func(c *voice.Call) voice.Cursor {
 		return voice.Cursor{CreatedAt: c.CreatedAt, ID: c.ID}
 	})

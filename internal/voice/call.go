@@ -96,6 +96,9 @@ type CallFilter struct {
 	Reviewed *bool
 	// Verdict keeps calls whose latest review has this verdict.
 	Verdict string
+	// IDs, when not nil, keeps only these calls (none when empty): the
+	// console's score and topic filters, worked out from the insights.
+	IDs []string
 }
 
 // CallStore persists calls.
