@@ -113,8 +113,10 @@ func BenchmarkCallDetailPage(b *testing.B) {
 	benchPage(b, br, "/calls/"+id)
 }
 
+// BenchmarkOverviewPage renders the overview over 10,000 calls of which
+// the newest 2,000 were analysed (their average score per window).
 func BenchmarkOverviewPage(b *testing.B) {
-	br, _ := benchSetup(b)
+	br, _ := benchSetupAnalysed(b, 2000)
 	benchPage(b, br, "/")
 }
 
