@@ -246,7 +246,22 @@ func TestConsoleCallPage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The call page on a phone-sized screen.
+		do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+			chromedp.Navigate(st.API+"/calls/"+callID), chromedp.WaitVisible(chromedp.CSS("#transcript")))
+		png := get(t, ctx, "phone screenshot", chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join(dir, "console-call-phone.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx, "desktop viewport", chromedp.EmulateReset())
 	}
+	// Nothing on the call page is wider than a phone's screen.
+	do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(st.API+"/calls/"+callID), chromedp.WaitVisible(chromedp.CSS("#transcript")))
+	if w := get(t, ctx, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 400 {
+		t.Errorf("the call page is %d px wide on a 390 px screen: it scrolls sideways", w)
+	}
+	do(t, ctx, "desktop viewport", chromedp.EmulateReset())
 
 	// Another customer, in a clean browser session of its own.
 	other := st.Customer(t, "browser-other")
