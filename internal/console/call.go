@@ -120,21 +120,32 @@ func (c *Console) callMedia(ctx context.Context, scope voice.Scope, callID strin
 	return pick, play, recs.Data, nil
 }
 
+// playedRecording is the recording the page of the call in the request's
+// path plays, found through the session's scope; not_found when the call is
+// not the key's or has no completed recording.
+func (c *Console) playedRecording(r *http.Request, s *session) (*voice.Recording, error) {
+	scope := s.p.Scope()
+	call, err := c.store.Call(r.Context(), scope, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	_, rec, _, err := c.callMedia(r.Context(), scope, call.ID)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || c.files == nil {
+		return nil, voice.Errorf(voice.ECodeNotFound, "call %s has no completed recording", call.ID)
+	}
+	return rec, nil
+}
+
 // recording serves the call's recording (the one the page plays) with the
 // session's scope, through the API's media code: Range requests, ETag.
 func (c *Console) recording(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
-	scope := s.p.Scope()
-	call, err := c.store.Call(ctx, scope, r.PathValue("id"))
+	rec, err := c.playedRecording(r, s)
 	if err != nil {
 		return err
-	}
-	_, rec, _, err := c.callMedia(ctx, scope, call.ID)
-	if err != nil {
-		return err
-	}
-	if rec == nil {
-		return voice.Errorf(voice.ECodeNotFound, "call %s has no completed recording", call.ID)
 	}
 	err = api.ServeRecording(w, r, c.files, rec, nil)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -25,18 +25,9 @@ const (
 // recording's length; the image is cached by the browser under the
 // recording's hash.
 func (c *Console) waveform(w http.ResponseWriter, r *http.Request, s *session) error {
-	ctx := r.Context()
-	scope := s.p.Scope()
-	call, err := c.store.Call(ctx, scope, r.PathValue("id"))
+	rec, err := c.playedRecording(r, s)
 	if err != nil {
 		return err
-	}
-	_, rec, _, err := c.callMedia(ctx, scope, call.ID)
-	if err != nil {
-		return err
-	}
-	if rec == nil || c.files == nil {
-		return voice.Errorf(voice.ECodeNotFound, "call %s has no completed recording", call.ID)
 	}
 	etag := `"wave-` + rec.SHA256 + `"`
 	if r.Header.Get("If-None-Match") == etag {
