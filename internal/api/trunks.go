@@ -30,6 +30,7 @@ type trunkInput struct {
 	Host         Opt[string]   `json:"host"`
 	Port         Opt[int]      `json:"port"`
 	Transport    Opt[string]   `json:"transport"`
+	SRTP         Opt[string]   `json:"srtp"`
 	Username     Opt[string]   `json:"username"`
 	Password     Opt[string]   `json:"password"`
 	FromDomain   Opt[string]   `json:"from_domain"`
@@ -72,6 +73,11 @@ func (s *Server) applyTrunk(r *http.Request, in *trunkInput, t *voice.Trunk) err
 	t.Transport = strings.ToLower(t.Transport)
 	if t.Transport != "udp" && t.Transport != "tcp" && t.Transport != "tls" {
 		return voice.Invalid("transport", "must be udp, tcp or tls")
+	}
+	setStr(&t.SRTP, in.SRTP)
+	t.SRTP = strings.ToLower(t.SRTP)
+	if t.SRTP != voice.SRTPOff && t.SRTP != voice.SRTPOptional && t.SRTP != voice.SRTPRequired {
+		return voice.Invalid("srtp", "must be off, optional or required")
 	}
 	if in.Username.Set {
 		t.Username = in.Username.Value
@@ -165,7 +171,7 @@ func (s *Server) createTrunk(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	}
 	now := s.clock()
 	t := &voice.Trunk{ID: voice.NewID(voice.PrefixTrunk, now), Direction: voice.DirectionOutbound, Port: defaultSIPPort,
-		Transport: "udp", MaxChannels: defaultMaxChannels, MaxCPS: defaultTrunkCPS, Priority: defaultPriority,
+		Transport: "udp", SRTP: voice.SRTPOff, MaxChannels: defaultMaxChannels, MaxCPS: defaultTrunkCPS, Priority: defaultPriority,
 		SetupTimeout: defaultSetupTimeout, Status: voice.TrunkActive, CreatedAt: now, UpdatedAt: now}
 	if err := s.applyTrunk(r, &in, t); err != nil {
 		return err

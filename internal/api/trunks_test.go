@@ -252,3 +252,35 @@ func TestTrunkPatchDeleteList(t *testing.T) {
 		}
 	})
 }
+
+// TestTrunkSRTP: srtp defaults to off, takes off|optional|required in any
+// case, keeps its value across a PATCH of another field, and refuses
+// anything else with 422 naming the field.
+func TestTrunkSRTP(t *testing.T) {
+	each(t, func(t *testing.T, b *bundle) {
+		r := b.ok(201, "POST", "/v1/trunks", b.op, trunkBody())
+		if r.str("srtp") != "off" {
+			t.Errorf("default srtp = %q, want off", r.str("srtp"))
+		}
+		id := b.ok(201, "POST", "/v1/trunks", b.op, trunkBody("transport", "tls", "port", 5061, "srtp", "Required")).str("id")
+		if got := b.ok(200, "GET", "/v1/trunks/"+id, b.op, nil).str("srtp"); got != "required" {
+			t.Errorf("srtp = %q, want required", got)
+		}
+		if got := b.ok(200, "PATCH", "/v1/trunks/"+id, b.op, map[string]any{"name": "renamed"}).str("srtp"); got != "required" {
+			t.Errorf("srtp after a PATCH of the name = %q, want required", got)
+		}
+		if got := b.ok(200, "PATCH", "/v1/trunks/"+id, b.op, map[string]any{"srtp": "optional"}).str("srtp"); got != "optional" {
+			t.Errorf("srtp after PATCH = %q, want optional", got)
+		}
+		for _, bad := range []any{"mandatory", "dtls", "", "yes"} {
+			b.want(b.call("POST", "/v1/trunks", b.op, trunkBody("srtp", bad)), 422, "invalid_request")
+			if r := b.call("PATCH", "/v1/trunks/"+id, b.op, map[string]any{"srtp": bad}); r.Status != 422 || r.errParam() != "srtp" {
+				t.Errorf("PATCH srtp %q: %d %s", bad, r.Status, r.Raw)
+			}
+		}
+		b.want(b.call("POST", "/v1/trunks", b.op, trunkBody("srtp", true)), 400, "invalid_json")
+		if got := b.ok(200, "GET", "/v1/trunks/"+id, b.op, nil).str("srtp"); got != "optional" {
+			t.Errorf("refused PATCHes changed srtp to %q", got)
+		}
+	})
+}

@@ -8,13 +8,13 @@ import (
 )
 
 const trunkCols = `id, name, direction, host, port, transport, username, password, from_domain, strip_plus, tech_prefix,
-	allowed_cidrs, max_channels, max_cps, priority, setup_timeout, customer_id, status, created_at, updated_at`
+	allowed_cidrs, max_channels, max_cps, priority, setup_timeout, customer_id, status, created_at, updated_at, srtp`
 
 func scanTrunk(r rowScanner) (*voice.Trunk, error) {
 	t := &voice.Trunk{}
 	err := r.Scan(&t.ID, &t.Name, &t.Direction, &t.Host, &t.Port, &t.Transport, &t.Username, &t.Password, &t.FromDomain,
 		&t.StripPlus, &t.TechPrefix, jsonCol{&t.AllowedCIDRs}, &t.MaxChannels, &t.MaxCPS, &t.Priority, &t.SetupTimeout,
-		nullStrCol{&t.CustomerID}, &t.Status, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt})
+		nullStrCol{&t.CustomerID}, &t.Status, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt}, &t.SRTP)
 	if t.AllowedCIDRs == nil {
 		t.AllowedCIDRs = []string{}
 	}
@@ -24,10 +24,10 @@ func scanTrunk(r rowScanner) (*voice.Trunk, error) {
 
 // CreateTrunk inserts t.
 func (d *DB) CreateTrunk(ctx context.Context, t *voice.Trunk) error {
-	return d.insert(ctx, d.db, "trunk", `INSERT INTO trunks (`+trunkCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, d.db, "trunk", `INSERT INTO trunks (`+trunkCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, t.Password, t.FromDomain, t.StripPlus, t.TechPrefix,
 		jsonCol{t.AllowedCIDRs}, t.MaxChannels, t.MaxCPS, t.Priority, t.SetupTimeout, nullStr(t.CustomerID), t.Status,
-		ms(t.CreatedAt), ms(t.UpdatedAt))
+		ms(t.CreatedAt), ms(t.UpdatedAt), t.SRTP)
 }
 
 // Trunk returns one trunk.
@@ -46,10 +46,10 @@ func (d *DB) Trunks(ctx context.Context, p voice.Page) (voice.List[*voice.Trunk]
 func (d *DB) UpdateTrunk(ctx context.Context, t *voice.Trunk) error {
 	return d.execOne(ctx, d.db, "trunk", `UPDATE trunks SET name = ?, direction = ?, host = ?, port = ?, transport = ?, username = ?,
 		password = ?, from_domain = ?, strip_plus = ?, tech_prefix = ?, allowed_cidrs = ?, max_channels = ?, max_cps = ?, priority = ?,
-		setup_timeout = ?, customer_id = ?, status = ?, updated_at = ? WHERE id = ?`,
+		setup_timeout = ?, customer_id = ?, status = ?, updated_at = ?, srtp = ? WHERE id = ?`,
 		t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, t.Password, t.FromDomain, t.StripPlus, t.TechPrefix,
 		jsonCol{t.AllowedCIDRs}, t.MaxChannels, t.MaxCPS, t.Priority, t.SetupTimeout, nullStr(t.CustomerID), t.Status,
-		ms(t.UpdatedAt), t.ID)
+		ms(t.UpdatedAt), t.SRTP, t.ID)
 }
 
 // DeleteTrunk removes a trunk.

@@ -11,6 +11,18 @@ const (
 	TrunkDisabled = "disabled"
 )
 
+// A trunk's srtp values: what media encryption outbound calls through it
+// offer (docs/tls.md).
+const (
+	// SRTPOff offers plain RTP (RTP/AVP), the default.
+	SRTPOff = "off"
+	// SRTPOptional offers SRTP (RTP/SAVP with SDES keys) and accepts a
+	// plain RTP answer.
+	SRTPOptional = "optional"
+	// SRTPRequired offers only SRTP and ends a call answered without it.
+	SRTPRequired = "required"
+)
+
 // Trunk is a SIP peer: a carrier that takes outbound calls, sends inbound ones, or both.
 type Trunk struct {
 	ID           string    `json:"id"`
@@ -19,6 +31,7 @@ type Trunk struct {
 	Host         string    `json:"host"`
 	Port         int       `json:"port"`
 	Transport    string    `json:"transport"`
+	SRTP         string    `json:"srtp"`
 	Username     string    `json:"username"`
 	Password     string    `json:"-"`
 	FromDomain   string    `json:"from_domain"`
