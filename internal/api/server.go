@@ -224,7 +224,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		var p *auth.Principal
 		if rt.Access != Public {
 			var err error
-			p, err = s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+			p, err = s.auth.AuthenticateRequest(r.Context(), r.Header.Get("Authorization"), r.RemoteAddr)
 			if err != nil {
 				s.writeError(w, r, err)
 				return

@@ -94,6 +94,9 @@ type Config struct {
 	// writing on every request would turn each read into a write. Default 1 minute.
 	TouchInterval time.Duration
 	Now           func() time.Time
+	// Throttle, when set, refuses sources that keep presenting unknown keys
+	// (AuthenticateRequest); nil counts nothing.
+	Throttle *Throttle
 }
 
 // Authenticator checks bearer tokens.
@@ -102,6 +105,7 @@ type Authenticator struct {
 	operatorHash  []byte
 	touchInterval time.Duration
 	now           func() time.Time
+	throttle      *Throttle
 }
 
 // New returns an Authenticator.
@@ -112,7 +116,8 @@ func New(cfg Config) *Authenticator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Authenticator{store: cfg.Store, operatorHash: Hash(cfg.OperatorKey), touchInterval: cfg.TouchInterval, now: cfg.Now}
+	return &Authenticator{store: cfg.Store, operatorHash: Hash(cfg.OperatorKey), touchInterval: cfg.TouchInterval, now: cfg.Now,
+		throttle: cfg.Throttle}
 }
 
 var errUnauthorized = &voice.Error{Code: voice.ECodeUnauthorized, Message: "missing, unknown or revoked API key"}
@@ -126,6 +131,28 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 		return nil, errUnauthorized
 	}
 	return a.AuthenticateHash(ctx, Hash(token))
+}
+
+// AuthenticateRequest is Authenticate for a request from remoteAddr
+// (http.Request.RemoteAddr): with a Throttle configured, a source that has
+// presented too many unknown keys is refused with 429 rate_limited and a
+// Retry-After until its window passes, before its key is even looked at, and
+// each unauthorized attempt counts against it. Other refusals (a suspended
+// customer, an inactive application) do not count: the key was right.
+func (a *Authenticator) AuthenticateRequest(ctx context.Context, header, remoteAddr string) (*Principal, error) {
+	if a.throttle == nil {
+		return a.Authenticate(ctx, header)
+	}
+	src := Source(remoteAddr)
+	if blocked, wait := a.throttle.Blocked(src); blocked {
+		return nil, &voice.Error{Code: voice.ECodeRateLimited, RetryAfter: int((wait + time.Second - 1) / time.Second),
+			Message: "too many attempts with unknown or revoked API keys from this address; try again later"}
+	}
+	p, err := a.Authenticate(ctx, header)
+	if err == errUnauthorized {
+		a.throttle.Fail(src)
+	}
+	return p, err
 }
 
 // AuthenticateHash resolves the hash of a key secret exactly as Authenticate

@@ -110,3 +110,37 @@ func TestAuthenticate(t *testing.T) {
 		}
 	})
 }
+
+func TestAuthenticateRequestThrottlesKeyGuessing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clk := &clock{t: time.Date(2026, 5, 29, 12, 0, 0, 0, time.UTC)}
+		db := storetest.Open(t, backend, clk.now)
+		th := auth.NewThrottle()
+		th.Limit, th.Now = 5, clk.now
+		a := auth.New(auth.Config{Store: db, OperatorKey: "operator-secret-123", Now: clk.now, Throttle: th})
+		const guesser, other = "203.0.113.9:40000", "203.0.113.10:40000"
+
+		for i := range 5 {
+			_, err := a.AuthenticateRequest(ctx, "Bearer mvk_cu_guess"+strings.Repeat("x", i), guesser)
+			if ve, ok := err.(*voice.Error); !ok || ve.Code != voice.ECodeUnauthorized {
+				t.Fatalf("guess %d: %v, want unauthorized", i, err)
+			}
+		}
+		// Blocked now, even with the right key: the source cannot tell a hit
+		// from a miss while blocked.
+		_, err := a.AuthenticateRequest(ctx, "Bearer operator-secret-123", guesser)
+		ve, ok := err.(*voice.Error)
+		if !ok || ve.Code != voice.ECodeRateLimited || ve.RetryAfter != 60 || ve.HTTPStatus() != 429 {
+			t.Fatalf("blocked source: %v (%+v), want 429 rate_limited with Retry-After 60", err, ve)
+		}
+		if p, err := a.AuthenticateRequest(ctx, "Bearer operator-secret-123", other); err != nil || !p.IsOperator() {
+			t.Fatalf("another source: %+v %v", p, err)
+		}
+		clk.advance(time.Minute)
+		if p, err := a.AuthenticateRequest(ctx, "Bearer operator-secret-123", guesser); err != nil || !p.IsOperator() {
+			t.Fatalf("after the window: %+v %v", p, err)
+		}
+	})
+}

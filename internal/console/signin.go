@@ -64,7 +64,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 		c.renderSignin(w, r, http.StatusUnauthorized, "Enter an API key.")
 		return nil
 	}
-	p, err := c.auth.Authenticate(r.Context(), "Bearer "+key)
+	p, err := c.auth.AuthenticateRequest(r.Context(), "Bearer "+key, r.RemoteAddr)
 	if err != nil {
 		var ve *voice.Error
 		if !errors.As(err, &ve) {

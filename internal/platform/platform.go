@@ -182,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 				slog.Int("failed", failed))
 		}
 	}
-	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now})
+	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now, Throttle: auth.NewThrottle()})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
 		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs, Billing: gate,
 		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}, Engines: engines.Status,
