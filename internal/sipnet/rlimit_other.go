@@ -1,0 +1,6 @@
+//go:build !unix
+
+package sipnet
+
+// openFileLimit is unknown off Unix: the MaxConns default applies as is.
+func openFileLimit() int { return 0 }
