@@ -38,6 +38,23 @@ type Serve struct {
 	LogLevel          string
 	// Insights holds the engines of the offline AI pipeline.
 	Insights Insights
+	// TLS holds the certificates for SIP over TLS and HTTPS (docs/tls.md).
+	TLS TLS
+}
+
+// TLS configures SIP over TLS and HTTPS. Certificate and key files are PEM,
+// read at start and again on SIGHUP.
+type TLS struct {
+	// SIPListen is the SIP over TLS address; empty: no TLS listener.
+	SIPListen string
+	// SIPCert and SIPKey are the TLS listener's certificate and key.
+	SIPCert, SIPKey string
+	// TrunkCA is a PEM file of CAs (or self-signed certificates) trusted for
+	// trunks with transport tls, on top of the system's roots.
+	TrunkCA string
+	// HTTPCert and HTTPKey make the API and console serve HTTPS; empty:
+	// plain HTTP (behind a TLS-terminating proxy, say).
+	HTTPCert, HTTPKey string
 }
 
 // Insights configures the speech recognition and analysis engines
@@ -85,6 +102,12 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.IntVar(&c.WebhookMaxPerHost, "webhook-max-per-host", 4, "webhook requests in flight to one receiver host, per process")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	AddInsightsFlags(fs, &c.Insights)
+	fs.StringVar(&c.TLS.SIPListen, "sip-tls", "", "SIP over TLS listen address, e.g. 0.0.0.0:5061 (off by default)")
+	fs.StringVar(&c.TLS.SIPCert, "sip-tls-cert", "", "PEM certificate (chain) of the SIP TLS listener, reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.SIPKey, "sip-tls-key", "", "PEM private key of the SIP TLS listener, reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.TrunkCA, "sip-tls-ca", "", "PEM file of extra CAs trusted for trunks with transport tls (on top of the system's)")
+	fs.StringVar(&c.TLS.HTTPCert, "tls-cert", "", "PEM certificate (chain): serve the API and console over HTTPS; reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.HTTPKey, "tls-key", "", "PEM private key for --tls-cert")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
 	}
@@ -128,7 +151,29 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	default:
 		return nil, fmt.Errorf("--log-level: must be debug, info, warn or error")
 	}
+	if err := c.TLS.check(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// check validates the TLS settings: the files come in pairs and a TLS
+// listener needs its pair. Whether the files load is checked at start.
+func (t *TLS) check() error {
+	if t.SIPListen != "" {
+		if _, _, err := net.SplitHostPort(t.SIPListen); err != nil {
+			return fmt.Errorf("--sip-tls: %q is not HOST:PORT", t.SIPListen)
+		}
+		if t.SIPCert == "" || t.SIPKey == "" {
+			return errors.New("--sip-tls: needs --sip-tls-cert and --sip-tls-key")
+		}
+	} else if t.SIPCert != "" || t.SIPKey != "" {
+		return errors.New("--sip-tls-cert and --sip-tls-key: need --sip-tls")
+	}
+	if (t.HTTPCert == "") != (t.HTTPKey == "") {
+		return errors.New("--tls-cert and --tls-key: give both or neither")
+	}
+	return nil
 }
 
 // AddInsightsFlags defines the insights engine flags on fs (serve, and

@@ -281,3 +281,36 @@ func TestFlagOverridesBadEnv(t *testing.T) {
 		t.Fatal("a bad variable without the flag must be an error")
 	}
 }
+
+// TestParseServeTLS: the TLS flags and their MINIVOICE_* variables, off by
+// default; files come in pairs and the SIP TLS listener needs its pair.
+func TestParseServeTLS(t *testing.T) {
+	c, err := config.ParseServe(nil, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLS != (config.TLS{}) {
+		t.Errorf("TLS defaults: %+v, want all off", c.TLS)
+	}
+	c, err = config.ParseServe([]string{"--sip-tls", "0.0.0.0:5061", "--sip-tls-cert", "s.pem", "--sip-tls-key", "s.key",
+		"--sip-tls-ca", "ca.pem"}, env(map[string]string{"MINIVOICE_TLS_CERT": "h.pem", "MINIVOICE_TLS_KEY": "h.key"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.TLS{SIPListen: "0.0.0.0:5061", SIPCert: "s.pem", SIPKey: "s.key", TrunkCA: "ca.pem", HTTPCert: "h.pem", HTTPKey: "h.key"}
+	if c.TLS != want {
+		t.Errorf("TLS = %+v, want %+v", c.TLS, want)
+	}
+	for _, args := range [][]string{
+		{"--sip-tls", "5061", "--sip-tls-cert", "s.pem", "--sip-tls-key", "s.key"},
+		{"--sip-tls", "0.0.0.0:5061"},
+		{"--sip-tls", "0.0.0.0:5061", "--sip-tls-cert", "s.pem"},
+		{"--sip-tls-cert", "s.pem", "--sip-tls-key", "s.key"},
+		{"--tls-cert", "h.pem"},
+		{"--tls-key", "h.key"},
+	} {
+		if _, err := config.ParseServe(args, noEnv, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
