@@ -175,7 +175,7 @@ func (d *DB) UnfinishedCalls(ctx context.Context) ([]*voice.Call, error) {
 
 func (d *DB) updateCall(ctx context.Context, q queryer, c *voice.Call) error {
 	code, msg := callErr(c)
-	return d.execOne(ctx, q, "call", `UPDATE calls SET status = ?, trunk_id = ?, codec = ?, variables = ?, ringing_at = ?,
+	err := d.execOne(ctx, q, "call", `UPDATE calls SET status = ?, trunk_id = ?, codec = ?, variables = ?, ringing_at = ?,
 		answered_at = ?, ended_at = ?, duration = ?, billable_seconds = ?, price = ?, currency = ?, hangup_cause = ?,
 		hangup_source = ?, sip_code = ?, sip_reason = ?, recording_ids = ?, error_code = ?, error_message = ?, updated_at = ?
 		WHERE id = ?`,
@@ -183,6 +183,12 @@ func (d *DB) updateCall(ctx context.Context, q queryer, c *voice.Call) error {
 		msPtr(c.EndedAt), c.Duration, c.BillableSeconds, nullDec(c.Price), c.Currency, nullStr(c.HangupCause),
 		nullStr(c.HangupSource), nullInt(c.SIPCode), nullStr(c.SIPReason), jsonCol{c.RecordingIDs}, code, msg,
 		ms(c.UpdatedAt), c.ID)
+	if err != nil {
+		return err
+	}
+	// The write that ends a call frees the money it held, in the same
+	// transaction as its charge (billing.md, Reservations).
+	return d.deleteReservationIfFinal(ctx, q, c)
 }
 
 // EndedCalls returns calls that ended in [from, to).

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+// OrphanReservationAge is how long a reservation whose call row does not
+// exist still counts. Admission reserves before the call is recorded (the
+// call id is chosen first), and the row follows within milliseconds; a
+// reservation older than this without its call is one whose admission died
+// half-way (a crash, a failed insert), and it must not hold the customer's
+// money.
+const OrphanReservationAge = 2 * time.Minute
+
+// Reserve sets a call's reservation to r.Amount when the customer can cover
+// it (voice.Reservation): balance + credit_limit - the other open
+// reservations >= r.Amount, and, with a daily limit, today's charges + the
+// other open reservations + r.Amount <= the limit. Otherwise nothing is
+// written and the result says why. The read and the write are one
+// transaction serialised per customer: PostgreSQL locks the customer row
+// (SELECT ... FOR UPDATE), so it holds across processes sharing the
+// database; SQLite has one writer, and the transaction starts with a write so
+// it holds the write lock from its first read. Stale reservations of the
+// customer (call final, or never recorded and older than
+// OrphanReservationAge) are deleted on the way.
+func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.ReservationResult, error) {
+	var res voice.ReservationResult
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		res = voice.ReservationResult{}
+		if err := d.lockCustomer(ctx, tx, r.CustomerID, &res); err != nil {
+			return err
+		}
+		own, err := d.sumReservations(ctx, tx, r.CustomerID, r.CallID, r.Now, &res)
+		if err != nil {
+			return err
+		}
+		if res.Balance.Add(res.CreditLimit).Sub(res.Reserved).LessThan(r.Amount) {
+			res.Refused = voice.ECodeInsufficientBalance
+			return nil
+		}
+		if r.DailySpendLimit != nil {
+			if res.SpentToday, err = chargedSince(ctx, d, tx, r.CustomerID, r.DayStart); err != nil {
+				return err
+			}
+			if res.SpentToday.Add(res.Reserved).Add(r.Amount).GreaterThan(*r.DailySpendLimit) {
+				res.Refused = voice.ECodeDailySpendLimit
+				return nil
+			}
+		}
+		if own {
+			_, err = tx.ExecContext(ctx, d.q(`UPDATE call_reservations SET amount = ?, updated_at = ? WHERE call_id = ?`),
+				decVal(r.Amount), ms(r.Now), r.CallID)
+		} else {
+			_, err = tx.ExecContext(ctx, d.q(`INSERT INTO call_reservations (call_id, customer_id, amount, created_at, updated_at)
+				VALUES (?,?,?,?,?)`), r.CallID, r.CustomerID, decVal(r.Amount), ms(r.Now), ms(r.Now))
+		}
+		if err != nil {
+			return fmt.Errorf("write reservation of call %s: %w", r.CallID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return voice.ReservationResult{}, fmt.Errorf("reserve: %w", err)
+	}
+	return res, nil
+}
+
+// lockCustomer reads the customer's balance, credit limit and currency under
+// a lock that serialises its reservations and charges.
+func (d *DB) lockCustomer(ctx context.Context, tx *sql.Tx, customerID string, res *voice.ReservationResult) error {
+	query := `SELECT balance, credit_limit, currency FROM customers WHERE id = ?`
+	if d.dialect.Name == "postgres" {
+		query += ` FOR UPDATE`
+	} else if _, err := tx.ExecContext(ctx, d.q(`UPDATE customers SET updated_at = updated_at WHERE id = ?`), customerID); err != nil {
+		// SQLite: a write first, so this transaction holds the database's
+		// write lock before it reads (no other writer can slip in between).
+		return fmt.Errorf("lock customer: %w", err)
+	}
+	err := tx.QueryRowContext(ctx, d.q(query), customerID).Scan(decCol{&res.Balance}, decCol{&res.CreditLimit}, &res.Currency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return voice.NotFound("customer")
+	}
+	if err != nil {
+		return fmt.Errorf("lock customer: %w", err)
+	}
+	return nil
+}
+
+// sumReservations adds the customer's open reservations other than callID's
+// into res.Reserved, deletes the stale ones, and reports whether callID has
+// one.
+func (d *DB) sumReservations(ctx context.Context, tx *sql.Tx, customerID, callID string, now time.Time, res *voice.ReservationResult) (own bool, err error) {
+	rows, err := tx.QueryContext(ctx, d.q(`SELECT r.call_id, r.amount, r.created_at, c.status FROM call_reservations r
+		LEFT JOIN calls c ON c.id = r.call_id WHERE r.customer_id = ?`), customerID)
+	if err != nil {
+		return false, fmt.Errorf("read reservations: %w", err)
+	}
+	var stale []string
+	for rows.Next() {
+		var id string
+		var amount decimal.Decimal
+		var created int64
+		var status sql.NullString
+		if err := rows.Scan(&id, decCol{&amount}, &created, &status); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("read reservations: %w", err)
+		}
+		switch {
+		case id == callID:
+			own = true
+		case reservationStale(status, created, now):
+			stale = append(stale, id)
+		default:
+			res.Reserved = res.Reserved.Add(amount)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return false, fmt.Errorf("read reservations: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("read reservations: %w", err)
+	}
+	for _, id := range stale {
+		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM call_reservations WHERE call_id = ?`), id); err != nil {
+			return false, fmt.Errorf("sweep reservation of call %s: %w", id, err)
+		}
+	}
+	return own, nil
+}
+
+// reservationStale reports whether a reservation no longer holds money: its
+// call has ended (the final write deletes it; this catches a process that
+// died in between), or its call was never recorded and the admission that
+// made it is older than OrphanReservationAge.
+func reservationStale(status sql.NullString, createdMS int64, now time.Time) bool {
+	if status.Valid {
+		return voice.CallEnded(status.String)
+	}
+	return now.Sub(time.UnixMilli(createdMS)) > OrphanReservationAge
+}
+
+// chargedSince is ChargedSince inside a transaction.
+func chargedSince(ctx context.Context, d *DB, q queryer, customerID string, since time.Time) (decimal.Decimal, error) {
+	rows, err := q.QueryContext(ctx, d.q(`SELECT amount FROM ledger_entries WHERE customer_id = ? AND kind = ? AND created_at >= ?`),
+		customerID, voice.LedgerCallCharge, ms(since))
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("charged since: %w", err)
+	}
+	amounts, err := collect(rows, func(r rowScanner) (decimal.Decimal, error) {
+		var a decimal.Decimal
+		err := r.Scan(decCol{&a})
+		return a, err
+	})
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("charged since: %w", err)
+	}
+	total := decimal.Zero
+	for _, a := range amounts {
+		total = total.Sub(a) // charges are negative entries
+	}
+	return total, nil
+}
+
+// ReleaseReservation deletes a call's reservation: the call will not be
+// placed after all, or it has ended. Releasing a call without one is not an
+// error.
+func (d *DB) ReleaseReservation(ctx context.Context, callID string) error {
+	if _, err := d.exec(ctx, d.db, `DELETE FROM call_reservations WHERE call_id = ?`, callID); err != nil {
+		return fmt.Errorf("release reservation of call %s: %w", callID, err)
+	}
+	return nil
+}
+
+// Reserved is the sum of a customer's open reservations: money its calls that
+// are up may still spend, which balance + credit_limit must keep covering.
+// Stale reservations (see Reserve) are not counted.
+func (d *DB) Reserved(ctx context.Context, customerID string) (decimal.Decimal, error) {
+	rows, err := d.query(ctx, `SELECT r.amount, r.created_at, c.status FROM call_reservations r
+		LEFT JOIN calls c ON c.id = r.call_id WHERE r.customer_id = ?`, customerID)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("reserved: %w", err)
+	}
+	defer rows.Close()
+	now := d.now()
+	total := decimal.Zero
+	for rows.Next() {
+		var amount decimal.Decimal
+		var created int64
+		var status sql.NullString
+		if err := rows.Scan(decCol{&amount}, &created, &status); err != nil {
+			return decimal.Zero, fmt.Errorf("reserved: %w", err)
+		}
+		if !reservationStale(status, created, now) {
+			total = total.Add(amount)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return decimal.Zero, fmt.Errorf("reserved: %w", err)
+	}
+	return total, nil
+}
+
+// deleteReservationIfFinal deletes c's reservation when c is being written in
+// its final state: the write that ends a call (with its charge, if any) frees
+// the money it held, in the same transaction.
+func (d *DB) deleteReservationIfFinal(ctx context.Context, q queryer, c *voice.Call) error {
+	if !voice.CallEnded(c.Status) {
+		return nil
+	}
+	if _, err := d.exec(ctx, q, `DELETE FROM call_reservations WHERE call_id = ?`, c.ID); err != nil {
+		return fmt.Errorf("release reservation of call %s: %w", c.ID, err)
+	}
+	return nil
+}
