@@ -27,10 +27,14 @@ func scanApplication(r rowScanner) (*voice.Application, error) {
 
 // CreateApplication inserts a.
 func (d *DB) CreateApplication(ctx context.Context, a *voice.Application) error {
+	secret, previous, err := d.sealApplication(a)
+	if err != nil {
+		return err
+	}
 	return d.insert(ctx, d.db, "application", `INSERT INTO applications (`+applicationCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.CustomerID, a.Name, a.Status, a.AnswerURL, a.AnswerMethod, a.FallbackURL, a.WebhookURL,
 		a.WebhookStatus, jsonCol{a.WebhookEvents}, a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria},
-		a.WebhookSecret, a.PreviousWebhookSecret, msPtr(a.PreviousSecretExpiresAt), ms(a.CreatedAt), ms(a.UpdatedAt))
+		secret, previous, msPtr(a.PreviousSecretExpiresAt), ms(a.CreatedAt), ms(a.UpdatedAt))
 }
 
 // Application returns one application visible to scope.
@@ -39,9 +43,9 @@ func (d *DB) Application(ctx context.Context, scope voice.Scope, id string) (*vo
 		return nil, voice.NotFound("application")
 	}
 	if scope.CustomerID != "" {
-		return getOne(ctx, d, "application", scanApplication, `SELECT `+applicationCols+` FROM applications WHERE id = ? AND customer_id = ?`, id, scope.CustomerID)
+		return getOne(ctx, d, "application", d.scanApplicationOpen, `SELECT `+applicationCols+` FROM applications WHERE id = ? AND customer_id = ?`, id, scope.CustomerID)
 	}
-	return getOne(ctx, d, "application", scanApplication, `SELECT `+applicationCols+` FROM applications WHERE id = ?`, id)
+	return getOne(ctx, d, "application", d.scanApplicationOpen, `SELECT `+applicationCols+` FROM applications WHERE id = ?`, id)
 }
 
 // Applications lists applications visible to scope.
@@ -53,18 +57,22 @@ func (d *DB) Applications(ctx context.Context, scope voice.Scope, p voice.Page) 
 	if scope.ApplicationID != "" {
 		l.add("id = ?", scope.ApplicationID)
 	}
-	return page(ctx, d, "applications", applicationCols, l, p, scanApplication, func(a *voice.Application) voice.Cursor {
+	return page(ctx, d, "applications", applicationCols, l, p, d.scanApplicationOpen, func(a *voice.Application) voice.Cursor {
 		return voice.Cursor{CreatedAt: a.CreatedAt, ID: a.ID}
 	})
 }
 
 // UpdateApplication writes every field of a.
 func (d *DB) UpdateApplication(ctx context.Context, a *voice.Application) error {
+	secret, previous, err := d.sealApplication(a)
+	if err != nil {
+		return err
+	}
 	return d.execOne(ctx, d.db, "application", `UPDATE applications SET name = ?, status = ?, answer_url = ?, answer_method = ?,
 		fallback_url = ?, webhook_url = ?, webhook_status = ?, webhook_events = ?, record_by_default = ?, insights = ?, topics = ?,
 		score_criteria = ?, webhook_secret = ?, previous_webhook_secret = ?, previous_secret_expires_at = ?, updated_at = ? WHERE id = ?`,
 		a.Name, a.Status, a.AnswerURL, a.AnswerMethod, a.FallbackURL, a.WebhookURL, a.WebhookStatus, jsonCol{a.WebhookEvents},
-		a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria}, a.WebhookSecret, a.PreviousWebhookSecret, msPtr(a.PreviousSecretExpiresAt),
+		a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria}, secret, previous, msPtr(a.PreviousSecretExpiresAt),
 		ms(a.UpdatedAt), a.ID)
 }
 
@@ -85,4 +93,13 @@ func (d *DB) DeleteApplication(ctx context.Context, scope voice.Scope, id string
 		}
 		return d.execOne(ctx, tx, "application", `DELETE FROM applications WHERE id = ?`, id)
 	})
+}
+
+// sealApplication returns a's secrets as stored: encrypted for their row.
+func (d *DB) sealApplication(a *voice.Application) (secret, previous string, err error) {
+	if secret, err = d.seal(a.WebhookSecret, ctxWebhookSecret+a.ID); err != nil {
+		return "", "", err
+	}
+	previous, err = d.seal(a.PreviousWebhookSecret, ctxPreviousSecret+a.ID)
+	return secret, previous, err
 }

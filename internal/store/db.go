@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/secretbox"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	Dialect Dialect
 	// Now is the clock; tests replace it. Default time.Now.
 	Now func() time.Time
+	// Secrets encrypts the secrets stored in rows (trunk passwords, webhook
+	// secrets, kept idempotent responses). Nil stores them as given, which
+	// only tests that open a bare store do; a sealed value then cannot be read.
+	Secrets *secretbox.Keyring
 }
 
 // DB is the SQL implementation of voice.Store.
@@ -58,6 +63,8 @@ type DB struct {
 	// for SQLite's lock is a busy loop of sleeps (1, 2, 5, 10 ms ...) during
 	// which the lock may sit free.
 	txMu sync.Mutex
+	// secrets seals and opens secret columns (secrets.go); nil: plain text.
+	secrets *secretbox.Keyring
 }
 
 // maxStmts bounds the prepared-statement cache; list queries vary with their
@@ -125,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &DB{db: cfg.DB, dialect: cfg.Dialect, now: cfg.Now}
+	d := &DB{db: cfg.DB, dialect: cfg.Dialect, now: cfg.Now, secrets: cfg.Secrets}
 	if err := d.migrate(ctx); err != nil {
 		return nil, err
 	}

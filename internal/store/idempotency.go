@@ -39,15 +39,31 @@ func (d *DB) ReserveIdempotencyKey(ctx context.Context, rec *voice.IdempotencyRe
 		return nil, false, fmt.Errorf("reserve idempotency key: %w", err)
 	}
 	if existing != nil {
+		if existing.Body != nil {
+			plain, err := d.open(string(existing.Body), idemContext(rec.Owner, rec.Key))
+			if err != nil {
+				return nil, false, fmt.Errorf("reserve idempotency key: %w", err)
+			}
+			existing.Body = []byte(plain)
+		}
 		return existing, false, nil
 	}
 	return rec, true, nil
 }
 
-// CompleteIdempotencyKey stores the response of a reserved request.
+// CompleteIdempotencyKey stores the response of a reserved request,
+// encrypted: it may hold a new application's webhook_secret or a new key.
 func (d *DB) CompleteIdempotencyKey(ctx context.Context, owner, key string, status int, body []byte) error {
+	stored := body
+	if len(body) > 0 && d.secrets != nil {
+		sealed, err := d.seal(string(body), idemContext(owner, key))
+		if err != nil {
+			return err
+		}
+		stored = []byte(sealed)
+	}
 	return d.execOne(ctx, d.db, "idempotency key", `UPDATE idempotency_keys SET status = ?, body = ? WHERE owner = ? AND idem_key = ?`,
-		status, body, owner, key)
+		status, stored, owner, key)
 }
 
 // ReleaseIdempotencyKey drops a reservation.

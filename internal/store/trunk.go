@@ -24,30 +24,38 @@ func scanTrunk(r rowScanner) (*voice.Trunk, error) {
 
 // CreateTrunk inserts t.
 func (d *DB) CreateTrunk(ctx context.Context, t *voice.Trunk) error {
+	password, err := d.seal(t.Password, ctxTrunkPassword+t.ID)
+	if err != nil {
+		return err
+	}
 	return d.insert(ctx, d.db, "trunk", `INSERT INTO trunks (`+trunkCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		t.ID, t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, t.Password, t.FromDomain, t.StripPlus, t.TechPrefix,
+		t.ID, t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, password, t.FromDomain, t.StripPlus, t.TechPrefix,
 		jsonCol{t.AllowedCIDRs}, t.MaxChannels, t.MaxCPS, t.Priority, t.SetupTimeout, nullStr(t.CustomerID), t.Status,
 		ms(t.CreatedAt), ms(t.UpdatedAt), t.SRTP)
 }
 
 // Trunk returns one trunk.
 func (d *DB) Trunk(ctx context.Context, id string) (*voice.Trunk, error) {
-	return getOne(ctx, d, "trunk", scanTrunk, `SELECT `+trunkCols+` FROM trunks WHERE id = ?`, id)
+	return getOne(ctx, d, "trunk", d.scanTrunkOpen, `SELECT `+trunkCols+` FROM trunks WHERE id = ?`, id)
 }
 
 // Trunks lists every trunk.
 func (d *DB) Trunks(ctx context.Context, p voice.Page) (voice.List[*voice.Trunk], error) {
-	return page(ctx, d, "trunks", trunkCols, listQuery{}, p, scanTrunk, func(t *voice.Trunk) voice.Cursor {
+	return page(ctx, d, "trunks", trunkCols, listQuery{}, p, d.scanTrunkOpen, func(t *voice.Trunk) voice.Cursor {
 		return voice.Cursor{CreatedAt: t.CreatedAt, ID: t.ID}
 	})
 }
 
 // UpdateTrunk writes every field of t.
 func (d *DB) UpdateTrunk(ctx context.Context, t *voice.Trunk) error {
+	password, err := d.seal(t.Password, ctxTrunkPassword+t.ID)
+	if err != nil {
+		return err
+	}
 	return d.execOne(ctx, d.db, "trunk", `UPDATE trunks SET name = ?, direction = ?, host = ?, port = ?, transport = ?, username = ?,
 		password = ?, from_domain = ?, strip_plus = ?, tech_prefix = ?, allowed_cidrs = ?, max_channels = ?, max_cps = ?, priority = ?,
 		setup_timeout = ?, customer_id = ?, status = ?, updated_at = ?, srtp = ? WHERE id = ?`,
-		t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, t.Password, t.FromDomain, t.StripPlus, t.TechPrefix,
+		t.Name, t.Direction, t.Host, t.Port, t.Transport, t.Username, password, t.FromDomain, t.StripPlus, t.TechPrefix,
 		jsonCol{t.AllowedCIDRs}, t.MaxChannels, t.MaxCPS, t.Priority, t.SetupTimeout, nullStr(t.CustomerID), t.Status,
 		ms(t.UpdatedAt), t.SRTP, t.ID)
 }
@@ -64,5 +72,5 @@ func (d *DB) ActiveTrunks(ctx context.Context, direction string) ([]*voice.Trunk
 	if err != nil {
 		return nil, fmt.Errorf("active trunks: %w", err)
 	}
-	return collect(rows, scanTrunk)
+	return collect(rows, d.scanTrunkOpen)
 }

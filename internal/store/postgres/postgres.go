@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/minivoice/minivoice/internal/secretbox"
 	"github.com/minivoice/minivoice/internal/store"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	MaxConns int
 	// Now is the store's clock; default time.Now.
 	Now func() time.Time
+	// Secrets encrypts the secret columns (store.Config.Secrets).
+	Secrets *secretbox.Keyring
 }
 
 // Dialect is PostgreSQL's.
@@ -49,7 +52,7 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect postgres: %w", err)
 	}
-	s, err := store.New(ctx, store.Config{DB: db, Dialect: Dialect, Now: cfg.Now})
+	s, err := store.New(ctx, store.Config{DB: db, Dialect: Dialect, Now: cfg.Now, Secrets: cfg.Secrets})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/secretbox"
 	"github.com/minivoice/minivoice/internal/store"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
@@ -21,6 +22,8 @@ type Config struct {
 	Path string
 	// Now is the store's clock; default time.Now.
 	Now func() time.Time
+	// Secrets encrypts the secret columns (store.Config.Secrets).
+	Secrets *secretbox.Keyring
 }
 
 // Dialect is SQLite's.
@@ -60,7 +63,7 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
 	}
-	s, err := store.New(ctx, store.Config{DB: db, Dialect: Dialect, Now: cfg.Now})
+	s, err := store.New(ctx, store.Config{DB: db, Dialect: Dialect, Now: cfg.Now, Secrets: cfg.Secrets})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -11,10 +11,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for schema set-up
+	"github.com/minivoice/minivoice/internal/secretbox"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
 	"github.com/minivoice/minivoice/internal/store/sqlite"
@@ -42,6 +44,20 @@ func Each(t *testing.T, fn func(t *testing.T, backend string)) {
 	}
 }
 
+// Keyring is the secret key of every store this package opens: random per
+// test binary, so the secret columns are encrypted in tests as in production.
+var Keyring = sync.OnceValue(func() *secretbox.Keyring {
+	k, err := secretbox.NewKey()
+	if err != nil {
+		panic(err)
+	}
+	kr, err := secretbox.NewKeyring(k)
+	if err != nil {
+		panic(err)
+	}
+	return kr
+})
+
 // Open returns a migrated, empty store of the given backend, closed at the end
 // of the test, plus the URL it lives at ("" for sqlite).
 func Open(t testing.TB, backend string, now func() time.Time) *store.DB {
@@ -57,7 +73,7 @@ func OpenWithURL(t testing.TB, backend string, now func() time.Time) (*store.DB,
 	ctx := context.Background()
 	switch backend {
 	case "sqlite":
-		db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "test.db"), Now: now})
+		db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "test.db"), Now: now, Secrets: Keyring()})
 		if err != nil {
 			t.Fatalf("open sqlite: %v", err)
 		}
@@ -65,7 +81,7 @@ func OpenWithURL(t testing.TB, backend string, now func() time.Time) (*store.DB,
 		return db, ""
 	case "postgres":
 		u := SchemaURL(t)
-		db, err := postgres.Open(ctx, postgres.Config{URL: u, Now: now, MaxConns: 10})
+		db, err := postgres.Open(ctx, postgres.Config{URL: u, Now: now, MaxConns: 10, Secrets: Keyring()})
 		if err != nil {
 			t.Fatalf("open postgres: %v", err)
 		}
