@@ -12,15 +12,18 @@ import (
 )
 
 const customerCols = `id, name, status, currency, balance, credit_limit, max_concurrent_calls, max_cps,
-	daily_spend_limit, max_rate_per_minute, blocked_prefixes, created_at, updated_at`
+	daily_spend_limit, max_rate_per_minute, blocked_prefixes, verified_caller_ids, allow_any_caller_id, created_at, updated_at`
 
 func scanCustomer(r rowScanner) (*voice.Customer, error) {
 	c := &voice.Customer{}
 	err := r.Scan(&c.ID, &c.Name, &c.Status, &c.Currency, decCol{&c.Balance}, decCol{&c.CreditLimit},
 		&c.MaxConcurrentCalls, &c.MaxCPS, nullDecCol{&c.DailySpendLimit}, nullDecCol{&c.MaxRatePerMinute},
-		jsonCol{&c.BlockedPrefixes}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		jsonCol{&c.BlockedPrefixes}, jsonCol{&c.VerifiedCallerIDs}, &c.AllowAnyCallerID, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
 	if c.BlockedPrefixes == nil {
 		c.BlockedPrefixes = []string{}
+	}
+	if c.VerifiedCallerIDs == nil {
+		c.VerifiedCallerIDs = []string{}
 	}
 	return c, err
 }
@@ -31,9 +34,10 @@ func customerCursor(c *voice.Customer) voice.Cursor {
 
 // CreateCustomer inserts c.
 func (d *DB) CreateCustomer(ctx context.Context, c *voice.Customer) error {
-	return d.insert(ctx, d.db, "customer", `INSERT INTO customers (`+customerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, d.db, "customer", `INSERT INTO customers (`+customerCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.Name, c.Status, c.Currency, decVal(c.Balance), decVal(c.CreditLimit), c.MaxConcurrentCalls, c.MaxCPS,
-		nullDec(c.DailySpendLimit), nullDec(c.MaxRatePerMinute), jsonCol{c.BlockedPrefixes}, ms(c.CreatedAt), ms(c.UpdatedAt))
+		nullDec(c.DailySpendLimit), nullDec(c.MaxRatePerMinute), jsonCol{c.BlockedPrefixes}, jsonCol{orEmpty(c.VerifiedCallerIDs)},
+		c.AllowAnyCallerID, ms(c.CreatedAt), ms(c.UpdatedAt))
 }
 
 // Customer returns one customer visible to scope.
@@ -56,10 +60,12 @@ func (d *DB) Customers(ctx context.Context, scope voice.Scope, p voice.Page) (vo
 // UpdateCustomer writes c's settable fields (not the balance).
 func (d *DB) UpdateCustomer(ctx context.Context, c *voice.Customer) error {
 	return d.execOne(ctx, d.db, "customer", `UPDATE customers SET name = ?, status = ?, currency = ?, credit_limit = ?,
-		max_concurrent_calls = ?, max_cps = ?, daily_spend_limit = ?, max_rate_per_minute = ?, blocked_prefixes = ?, updated_at = ?
+		max_concurrent_calls = ?, max_cps = ?, daily_spend_limit = ?, max_rate_per_minute = ?, blocked_prefixes = ?,
+		verified_caller_ids = ?, allow_any_caller_id = ?, updated_at = ?
 		WHERE id = ?`,
 		c.Name, c.Status, c.Currency, decVal(c.CreditLimit), c.MaxConcurrentCalls, c.MaxCPS,
-		nullDec(c.DailySpendLimit), nullDec(c.MaxRatePerMinute), jsonCol{c.BlockedPrefixes}, ms(c.UpdatedAt), c.ID)
+		nullDec(c.DailySpendLimit), nullDec(c.MaxRatePerMinute), jsonCol{c.BlockedPrefixes}, jsonCol{orEmpty(c.VerifiedCallerIDs)},
+		c.AllowAnyCallerID, ms(c.UpdatedAt), c.ID)
 }
 
 // AddLedgerEntry applies e to the customer's balance and appends it, atomically.
@@ -122,4 +128,12 @@ func (d *DB) LedgerEntries(ctx context.Context, customerID string, p voice.Page)
 	return page(ctx, d, "ledger_entries", ledgerCols, l, p, scanLedger, func(e *voice.LedgerEntry) voice.Cursor {
 		return voice.Cursor{CreatedAt: e.CreatedAt, ID: e.ID}
 	})
+}
+
+// orEmpty stores a nil list as [] so the column always holds a JSON list.
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }

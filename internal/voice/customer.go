@@ -2,6 +2,8 @@ package voice
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -26,8 +28,13 @@ type Customer struct {
 	DailySpendLimit    *decimal.Decimal `json:"daily_spend_limit"`
 	MaxRatePerMinute   *decimal.Decimal `json:"max_rate_per_minute"`
 	BlockedPrefixes    []string         `json:"blocked_prefixes"`
-	CreatedAt          time.Time        `json:"created_at"`
-	UpdatedAt          time.Time        `json:"updated_at"`
+	// VerifiedCallerIDs are E.164 numbers the operator checked the customer
+	// may present as caller ID besides its own numbers (api.md).
+	VerifiedCallerIDs []string `json:"verified_caller_ids"`
+	// AllowAnyCallerID lets a trusted customer present any caller ID.
+	AllowAnyCallerID bool      `json:"allow_any_caller_id"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 // Ledger entry kinds.
@@ -67,4 +74,29 @@ type CustomerStore interface {
 	// ChargedSince is the total of the customer's call charges from since on,
 	// as a positive amount (daily_spend_limit).
 	ChargedSince(ctx context.Context, customerID string, since time.Time) (decimal.Decimal, error)
+}
+
+// NumberFinder finds a phone number by its E.164 form (a NumberStore).
+type NumberFinder interface {
+	NumberByE164(ctx context.Context, e164 string) (*Number, error)
+}
+
+// CheckCallerID says whether c may present from (E.164) as the caller ID of
+// an outbound call or dial leg: one of its own numbers, one the operator
+// verified for it, or anything when the operator allows it. Anything else is
+// caller_id_not_allowed, so a customer cannot call as another customer's
+// number or as a bank's.
+func CheckCallerID(ctx context.Context, numbers NumberFinder, c *Customer, from string) error {
+	if c.AllowAnyCallerID || slices.Contains(c.VerifiedCallerIDs, from) {
+		return nil
+	}
+	n, err := numbers.NumberByE164(ctx, from)
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("look up caller id %s: %w", from, err)
+	}
+	if n != nil && err == nil && n.CustomerID == c.ID {
+		return nil
+	}
+	return &Error{Code: ECodeCallerIDNotAllowed, Param: "from",
+		Message: "from: " + from + " is not one of the customer's numbers or verified caller ids"}
 }

@@ -16,6 +16,7 @@ const (
 	ECodeCustomerSuspended     = "customer_suspended"
 	ECodeApplicationInactive   = "application_inactive"
 	ECodeDestinationNotAllowed = "destination_not_allowed"
+	ECodeCallerIDNotAllowed    = "caller_id_not_allowed"
 	ECodeInsufficientBalance   = "insufficient_balance"
 	ECodeNotFound              = "not_found"
 	ECodeConflict              = "conflict"
@@ -40,6 +41,7 @@ var httpStatus = map[string]int{
 	ECodeCustomerSuspended:     http.StatusForbidden,
 	ECodeApplicationInactive:   http.StatusForbidden,
 	ECodeDestinationNotAllowed: http.StatusForbidden,
+	ECodeCallerIDNotAllowed:    http.StatusForbidden,
 	ECodeInsufficientBalance:   http.StatusPaymentRequired,
 	ECodeNotFound:              http.StatusNotFound,
 	ECodeConflict:              http.StatusConflict,
