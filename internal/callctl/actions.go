@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/minivoice/minivoice/internal/textcheck"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -150,7 +151,9 @@ func (e *ParseError) APIError() *voice.Error {
 }
 
 func perr(path, format string, args ...any) *ParseError {
-	return &ParseError{Path: path, Message: fmt.Sprintf(format, args...)}
+	// Clipped: a path or message may quote the list (a field name, a value)
+	// and ends up in call.error and on the call.
+	return &ParseError{Path: clip(path), Message: clip(fmt.Sprintf(format, args...))}
 }
 
 // Parse reads an action list: a JSON array, or an object {"actions": [...]}.
@@ -158,6 +161,15 @@ func perr(path, format string, args ...any) *ParseError {
 // returned with its field path.
 func Parse(raw []byte) ([]Action, error) {
 	raw = bytes.TrimSpace(raw)
+	// A NUL or invalid UTF-8 would reach the database in variables or
+	// error messages (PostgreSQL cannot store them): refuse it up front.
+	if p := textcheck.JSON(raw); p != nil {
+		path := p.Path
+		if path == "" || strings.HasPrefix(path, "[") {
+			path = "actions" + path
+		}
+		return nil, perr(path, "%s", p.Reason)
+	}
 	if len(raw) > 0 && raw[0] == '{' {
 		var wrapped map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &wrapped); err != nil {
@@ -338,6 +350,9 @@ func checkVariables(path string, v map[string]string) error {
 	}
 	if len(v) > 100 {
 		return perr(path, "must have at most 100 entries")
+	}
+	if n := VariablesSize(v); n > MaxVariablesBytes {
+		return perr(path, "must be at most %d bytes in all (names and values), not %d", MaxVariablesBytes, n)
 	}
 	for k, val := range v {
 		if k == "" || utf8.RuneCountInString(k) > 64 {

@@ -359,10 +359,12 @@ func (f *Fetcher) attempt(ctx context.Context, method, target string, b fetchBod
 	}
 	acts, err := Parse(raw)
 	if err != nil {
-		fe := &FetchError{Code: CodeInvalidActions, URL: target, HTTPStatus: resp.StatusCode, Message: err.Error(), Err: err}
+		// The message may quote the answer (a field name, a value): clipped,
+		// it cannot make every event of the call large.
+		fe := &FetchError{Code: CodeInvalidActions, URL: target, HTTPStatus: resp.StatusCode, Message: clip(err.Error()), Err: err}
 		var pe *ParseError
 		if errors.As(err, &pe) {
-			fe.Path = pe.Path
+			fe.Path = clip(pe.Path)
 		}
 		return nil, fe, nil
 	}

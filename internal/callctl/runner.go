@@ -100,6 +100,7 @@ type End struct {
 // and takes over (POST /v1/calls/{id}/actions). Each action runs with its own
 // context so that interruption reaches whatever it is blocked in.
 func Run(ctx context.Context, s Session, actions []Action, replace <-chan []Action) End {
+	redirects := 0 // redirects in a row with nothing that takes time between
 	for i := 0; ; i++ {
 		if ctx.Err() != nil {
 			return End{Kind: EndCanceled, ActionIndex: -1}
@@ -114,6 +115,18 @@ func Run(ctx context.Context, s Session, actions []Action, replace <-chan []Acti
 			return End{Kind: EndHangup, Reason: a.Hangup.Reason, ActionIndex: i}
 		case KindReject:
 			return End{Kind: EndReject, Reason: a.Reject.Reason, ActionIndex: i}
+		case KindRedirect:
+			if redirects++; redirects > MaxRedirects {
+				return End{Kind: EndError, ActionIndex: i, Err: &LimitError{URL: a.Redirect.URL,
+					Message: fmt.Sprintf("more than %d redirects in a row with nothing said, played, paused, gathered, recorded or dialled between them: a redirect loop?", MaxRedirects)}}
+			}
+		case KindSet:
+		case KindPause:
+			if a.Pause.Length > 0 {
+				redirects = 0
+			}
+		default: // say, play, gather, record, dial: the caller hears or does something
+			redirects = 0
 		}
 		actx, cancel := context.WithCancel(ctx)
 		done := make(chan runResult, 1)
@@ -133,7 +146,7 @@ func Run(ctx context.Context, s Session, actions []Action, replace <-chan []Acti
 		case next := <-replace:
 			cancel()
 			<-done // the action must have stopped before the next one speaks
-			actions, i = next, -1
+			actions, i, redirects = next, -1, 0
 		case <-ctx.Done():
 			cancel()
 			<-done
