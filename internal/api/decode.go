@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/minivoice/minivoice/internal/textcheck"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -34,6 +35,14 @@ func readBody(r *http.Request) ([]byte, error) {
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
+	}
+	// Before decoding, which would turn invalid UTF-8 into U+FFFD and keep a
+	// NUL that PostgreSQL cannot store: one check for every field of every body.
+	if p := textcheck.JSON(body); p != nil {
+		if p.Path == "" {
+			return &voice.Error{Code: voice.ECodeInvalidRequest, Message: p.Reason}
+		}
+		return voice.Invalid(p.Path, "%s", p.Reason)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -83,6 +92,27 @@ func jsonTypeName(kind string) string {
 		return "an object"
 	}
 	return kind
+}
+
+// checkRequestText refuses, before a handler runs, a path or query string
+// holding text the database cannot store: an id with a NUL or invalid UTF-8
+// names no object (404, as any unknown id), a query parameter is 422 naming
+// it.
+func checkRequestText(r *http.Request) error {
+	if textcheck.String(r.URL.Path) != "" {
+		return voice.Errorf(voice.ECodeNotFound, "no such object: the path has a NUL or invalid UTF-8")
+	}
+	for k, vs := range r.URL.Query() {
+		if why := textcheck.String(k); why != "" {
+			return &voice.Error{Code: voice.ECodeInvalidRequest, Message: "query parameter names " + why}
+		}
+		for _, v := range vs {
+			if why := textcheck.String(v); why != "" {
+				return voice.Invalid(k, "%s", why)
+			}
+		}
+	}
+	return nil
 }
 
 // required is the error of a required field that is missing: absent, null,

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/textcheck"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/shopspring/decimal"
 )
@@ -360,6 +361,14 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 			break
 		}
 		line, _ := cr.FieldPos(0)
+		if i, why := badField(rec); why != "" {
+			field := "field " + strconv.Itoa(i+1)
+			if i < len(csvColumns) {
+				field = csvColumns[i]
+			}
+			errs = append(errs, LineError{Line: line, Field: field, Message: field + ": " + why})
+			continue
+		}
 		if len(rates) == 0 && len(errs) == 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "prefix") {
 			continue // the header
 		}
@@ -393,6 +402,17 @@ func (s *Server) parseRateCSV(b []byte, cust *string, direction, currency string
 		rates = append(rates, x)
 	}
 	return rates, errs
+}
+
+// badField finds the first field of a CSV record the database could not
+// store (NUL, invalid UTF-8: the JSON bodies' rule) and says why.
+func badField(rec []string) (int, string) {
+	for i, f := range rec {
+		if why := textcheck.String(f); why != "" {
+			return i, why
+		}
+	}
+	return 0, ""
 }
 
 func parseRateFields(x *voice.Rate, rec []string) *voice.Error {

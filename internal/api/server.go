@@ -20,6 +20,7 @@ import (
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/obs"
+	"github.com/minivoice/minivoice/internal/textcheck"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/minivoice/minivoice/internal/webhook"
 )
@@ -234,6 +235,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 		}
+		if err := checkRequestText(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if rt.Method == http.MethodPost && r.Header.Get("Idempotency-Key") != "" {
 			s.idempotent(w, r, p, rt.handler)
 			return
@@ -268,6 +273,10 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 {
 		s.writeError(w, r, voice.Invalid("Idempotency-Key", "must be 1 to 255 characters"))
+		return
+	}
+	if why := textcheck.String(key); why != "" { // HTTP allows any byte above 0x7f in a header
+		s.writeError(w, r, voice.Invalid("Idempotency-Key", "%s", why))
 		return
 	}
 	body, err := readBody(r)
