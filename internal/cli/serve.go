@@ -47,7 +47,8 @@ func serve(ctx context.Context, args []string, env Env) int {
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	p, err := platform.Start(ctx, platform.Config{Serve: cfg, AdminKey: env.Getenv("MINIVOICE_ADMIN_KEY"), Logger: log,
+	p, err := platform.Start(ctx, platform.Config{Serve: cfg, AdminKey: env.Getenv("MINIVOICE_ADMIN_KEY"),
+		SecretKey: env.Getenv(platform.EnvSecretKey), Logger: log,
 		Version: Version, OnAdminKeyCreated: func(key, path string) {
 			// Printed once, to stdout, never logged: logs get shipped elsewhere.
 			fmt.Fprintf(env.Stdout, "operator key (shown once, also saved in %s): %s\n", path, key)

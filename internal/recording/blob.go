@@ -72,16 +72,16 @@ type Dir struct {
 
 var _ BlobStore = (*Dir)(nil)
 
-// NewDir opens (creating it with mode 0750 if needed) the directory root as a
+// NewDir opens (creating it with mode 0700 if needed) the directory root as a
 // blob store. Close it when done.
 func NewDir(root string) (*Dir, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("recording: blob dir %s: %w", root, err)
 	}
-	// 0750: recordings are personal data; other users of the host have no
-	// business listing them.
-	if err := os.MkdirAll(abs, 0o750); err != nil {
+	// 0700: recordings are personal data; no other user of the host, not
+	// even the group, has any business listing them.
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("recording: blob dir: %w", err)
 	}
 	r, err := os.OpenRoot(abs)
@@ -97,19 +97,19 @@ func (d *Dir) Root() string { return d.abs }
 // Close releases the directory handle.
 func (d *Dir) Close() error { return d.root.Close() }
 
-// Create makes a new file at key with mode 0640, creating parent directories
-// with mode 0750. It is opened read-write (not append) because media.WAVWriter
+// Create makes a new file at key with mode 0600, creating parent directories
+// with mode 0700. It is opened read-write (not append) because media.WAVWriter
 // rewrites the header in place.
 func (d *Dir) Create(key string) (*os.File, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
 	if dir := path.Dir(key); dir != "." {
-		if err := d.root.MkdirAll(dir, 0o750); err != nil {
+		if err := d.root.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("recording: create %s: %w", key, err)
 		}
 	}
-	f, err := d.root.OpenFile(key, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := d.root.OpenFile(key, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("recording: create %s: %w", key, err)
 	}

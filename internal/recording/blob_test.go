@@ -113,8 +113,11 @@ func TestDirCreateOpenRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm()&0o137 != 0 {
-		t.Errorf("file mode %v, want at most 0640", fi.Mode())
+	if fi.Mode().Perm()&0o177 != 0 {
+		t.Errorf("file mode %v, want at most 0600", fi.Mode())
+	}
+	if di, err := os.Stat(filepath.Dir(d.Path(key))); err != nil || di.Mode().Perm()&0o077 != 0 {
+		t.Errorf("directory mode %v (%v), want at most 0700", di.Mode(), err)
 	}
 	if _, err := d.Create(key); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("second Create = %v, want fs.ErrExist: a recording is never overwritten", err)

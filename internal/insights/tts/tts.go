@@ -145,7 +145,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tts: finding flite: %w", err)
 	}
-	if err := os.MkdirAll(cfg.CacheDir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("tts: cache directory: %w", err)
 	}
 	e := &Engine{cacheDir: cfg.CacheDir, bin: bin, timeout: cfg.Timeout, inflight: map[string]*render{}}

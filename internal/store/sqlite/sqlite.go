@@ -7,7 +7,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/secretbox"
@@ -51,6 +53,14 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
+	// The file holds every secret's ciphertext and all call history: create
+	// it 0600 before SQLite does (with 0644 less the umask). SQLite gives
+	// the -wal and -shm files the database file's mode.
+	if f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create sqlite %s: %w", cfg.Path, err)
+	}
 	dsn := "file:" + cfg.Path + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
