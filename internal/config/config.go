@@ -40,6 +40,26 @@ type Serve struct {
 	Insights Insights
 	// TLS holds the certificates for SIP over TLS and HTTPS (docs/tls.md).
 	TLS TLS
+	// Edge bounds what strangers may cost the SIP listeners (telephony.md,
+	// The SIP edge).
+	Edge SIPEdge
+}
+
+// SIPEdge configures the SIP edge: SIP over TCP (and TLS) connection
+// timeouts and caps, and what INVITEs from unknown sources get.
+type SIPEdge struct {
+	// DropUnknown answers INVITEs from sources no trunk matches with
+	// silence instead of 403.
+	DropUnknown bool
+	// IdleTimeout closes a connection silent this long between messages.
+	IdleTimeout time.Duration
+	// HeaderTimeout closes a connection whose message (or first message)
+	// is not complete this long after it began.
+	HeaderTimeout time.Duration
+	// MaxConnsPerSource and MaxConns cap open connections per source IP
+	// address and in total; 0 for MaxConns picks the default.
+	MaxConnsPerSource int
+	MaxConns          int
 }
 
 // TLS configures SIP over TLS and HTTPS. Certificate and key files are PEM,
@@ -108,6 +128,11 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.StringVar(&c.TLS.TrunkCA, "sip-tls-ca", "", "PEM file of extra CAs trusted for trunks with transport tls (on top of the system's)")
 	fs.StringVar(&c.TLS.HTTPCert, "tls-cert", "", "PEM certificate (chain): serve the API and console over HTTPS; reloaded on SIGHUP")
 	fs.StringVar(&c.TLS.HTTPKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.BoolVar(&c.Edge.DropUnknown, "sip-drop-unknown", false, "send nothing (instead of 403) to INVITEs from sources no inbound trunk matches")
+	fs.DurationVar(&c.Edge.IdleTimeout, "sip-idle-timeout", 60*time.Second, "close a SIP TCP/TLS connection silent this long between messages")
+	fs.DurationVar(&c.Edge.HeaderTimeout, "sip-header-timeout", 20*time.Second, "close a SIP TCP/TLS connection whose message is not complete this long after it began")
+	fs.IntVar(&c.Edge.MaxConnsPerSource, "sip-max-conns-per-source", 100, "SIP TCP/TLS connections one source IP address may hold open")
+	fs.IntVar(&c.Edge.MaxConns, "sip-max-conns", 0, "SIP TCP/TLS connections open in total, per listener (0: 10000, or half the open-file limit if lower)")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
 	}
@@ -154,7 +179,25 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	if err := c.TLS.check(); err != nil {
 		return nil, err
 	}
+	if err := c.Edge.check(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// check validates the SIP edge settings.
+func (e *SIPEdge) check() error {
+	switch {
+	case e.IdleTimeout <= 0:
+		return errors.New("--sip-idle-timeout: must be positive")
+	case e.HeaderTimeout <= 0:
+		return errors.New("--sip-header-timeout: must be positive")
+	case e.MaxConnsPerSource < 1:
+		return errors.New("--sip-max-conns-per-source: must be at least 1")
+	case e.MaxConns < 0:
+		return errors.New("--sip-max-conns: must not be negative")
+	}
+	return nil
 }
 
 // check validates the TLS settings: the files come in pairs and a TLS

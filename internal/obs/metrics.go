@@ -27,7 +27,10 @@ type Metrics struct {
 	// their write rate was spent, by where they would have gone
 	// (operator_log, customer_call).
 	SIPRefusalsDropped *prometheus.CounterVec
-	RTPSendJitter      prometheus.Histogram
+	// SIPEdge counts INVITEs from sources no trunk matches, by what the
+	// edge did (answered, rate_limited, dropped).
+	SIPEdge       *prometheus.CounterVec
+	RTPSendJitter prometheus.Histogram
 }
 
 // NewMetrics registers every metric on a fresh registry.
@@ -68,11 +71,15 @@ func NewMetrics() *Metrics {
 		Name: "minivoice_sip_refusals_dropped_total",
 		Help: "Refused INVITEs not stored (operator log or customer's failed call) because their write rate was spent.",
 	}, []string{"log"})
+	m.SIPEdge = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "minivoice_sip_edge_invites_total",
+		Help: "INVITEs from sources no trunk matches, by what the SIP edge did: answered (statelessly, 403 or 401), rate_limited or dropped (--sip-drop-unknown).",
+	}, []string{"action"})
 	m.RTPSendJitter = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "minivoice_rtp_send_jitter_seconds", Help: "How far each sent 20 ms audio frame's interval strays from 20 ms.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .02, .05},
 	})
-	r.MustRegister(m.RTPSendJitter, m.InboundRefused, m.SIPRefusalsDropped, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
+	r.MustRegister(m.RTPSendJitter, m.SIPEdge, m.InboundRefused, m.SIPRefusalsDropped, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
 		m.JobQueueDepth, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
-	"github.com/minivoice/minivoice/internal/secretbox"
 	"github.com/minivoice/minivoice/internal/sip"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
@@ -39,11 +38,7 @@ type Config struct {
 	Serve *config.Serve
 	// AdminKey is the operator key; empty reads or creates DATA/admin.key.
 	AdminKey string
-	// SecretKey is MINIVOICE_SECRET_KEY: the keys that encrypt the secrets
-	// in the database (base64, comma-separated, oldest first); empty reads
-	// or creates DATA/secret.key.
-	SecretKey string
-	Logger    *slog.Logger
+	Logger   *slog.Logger
 	// Version is reported by /healthz.
 	Version string
 	// Now is the clock; default time.Now.
@@ -53,6 +48,10 @@ type Config struct {
 	// Refusals bounds what refused INVITEs write (zero: the engine's
 	// defaults); tests shrink the refusals log to check its bound.
 	Refusals sip.RefusalConfig
+	// Edge is the SIP edge's base configuration (tests shorten its
+	// timeouts and set its refusal rates); the --sip-* edge settings of
+	// Serve that are set override it.
+	Edge sip.EdgeConfig
 	// OnAdminKeyCreated is told the operator key the first time it is generated,
 	// so the caller can print it once.
 	OnAdminKeyCreated func(key, path string)
@@ -86,23 +85,15 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		cfg.Now = time.Now
 	}
 	sc := cfg.Serve
-	if err := secureDataDir(sc.Data, cfg.Logger); err != nil {
-		return nil, err
+	if err := os.MkdirAll(sc.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	key, err := operatorKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := LoadSecretKeys(cfg.SecretKey, sc.Data, cfg.Logger)
+	db, err := OpenStore(ctx, sc.Database, sc.Data, cfg.Now)
 	if err != nil {
-		return nil, err
-	}
-	db, err := OpenStore(ctx, sc.Database, sc.Data, cfg.Now, secrets)
-	if err != nil {
-		return nil, err
-	}
-	if err := sealSecrets(ctx, db, secrets, cfg.Logger); err != nil {
-		db.Close()
 		return nil, err
 	}
 	metrics := obs.NewMetrics()
@@ -166,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
-		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals})
+		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge)})
 	if err != nil {
 		stopQueue()
 		db.Close()
@@ -198,7 +189,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now, Throttle: auth.NewThrottle()})
 	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
 		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs, Billing: gate,
-		Ready: map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}, Engines: engines.Status,
+		Ready: readiness(engine, queue), Engines: engines.Status,
 		RefusalsDropped: engine.RefusalsDropped})
 	ln, err := net.Listen("tcp", sc.HTTP)
 	if err != nil {
@@ -242,13 +233,12 @@ func dbName(url string) string {
 	return "postgres"
 }
 
-// OpenStore opens PostgreSQL when url is set, else SQLite under dataDir,
-// with secrets encrypting the secret columns.
-func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time, secrets *secretbox.Keyring) (*store.DB, error) {
+// OpenStore opens PostgreSQL when url is set, else SQLite under dataDir.
+func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time) (*store.DB, error) {
 	if url != "" {
-		return postgres.Open(ctx, postgres.Config{URL: url, Now: now, Secrets: secrets})
+		return postgres.Open(ctx, postgres.Config{URL: url, Now: now})
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "minivoice.db"), Now: now, Secrets: secrets})
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "minivoice.db"), Now: now})
 }
 
 // Done yields the HTTP server's error if it stops by itself.
@@ -305,4 +295,34 @@ func operatorKey(cfg Config) (string, error) {
 		cfg.OnAdminKeyCreated(key, path)
 	}
 	return key, nil
+}
+
+// edgeConfig is base with the serve settings that are set laid over it.
+func edgeConfig(base sip.EdgeConfig, sc config.SIPEdge) sip.EdgeConfig {
+	base.DropUnknown = base.DropUnknown || sc.DropUnknown
+	over := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	over(&base.Stream.IdleTimeout, sc.IdleTimeout)
+	over(&base.Stream.HeaderTimeout, sc.HeaderTimeout)
+	if sc.MaxConnsPerSource > 0 {
+		base.Stream.MaxConnsPerSource = sc.MaxConnsPerSource
+	}
+	if sc.MaxConns > 0 {
+		base.Stream.MaxConns = sc.MaxConns
+	}
+	return base
+}
+
+// readiness is /readyz's checks besides the database: the SIP engine as a
+// whole, each SIP listener (sip_udp, sip_tcp, sip_tls) on its own, so that
+// one that stopped taking connections shows by name, and the job queue.
+func readiness(engine *sip.Engine, queue *jobs.Queue) map[string]api.Readiness {
+	checks := map[string]api.Readiness{"sip": engine.Ready, "jobs": queue.Ready}
+	for name, check := range engine.Listeners() {
+		checks[name] = check
+	}
+	return checks
 }

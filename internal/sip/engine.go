@@ -68,6 +68,10 @@ type Config struct {
 	// Refusals bounds the records refused INVITEs leave; zero values take
 	// the defaults.
 	Refusals RefusalConfig
+	// Edge bounds what strangers may cost: TCP connection timeouts and
+	// caps, stateless answers to unknown sources; zero values take the
+	// defaults.
+	Edge EdgeConfig
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -86,8 +90,14 @@ type Engine struct {
 	server *sipgo.Server
 	dg     *diago.Diago
 	udp    net.PacketConn
-	tcp    net.Listener
+	tcp    *sipnet.StreamListener
 	addr   netip.AddrPort
+
+	edge      *edge // screens INVITEs from unknown sources
+	lmu       sync.Mutex
+	listeners []*listenerState
+	udpState  *listenerState
+	tcpState  *listenerState
 
 	ctx      context.Context // lives until Close; every call goroutine derives from it
 	cancel   context.CancelFunc
@@ -150,7 +160,13 @@ func New(cfg Config) (*Engine, error) {
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
 		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
 		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
-	if err := e.listen(cfg.Listen); err != nil {
+	e.edge = newEdge(cfg.Edge, func(ctx context.Context) ([]*voice.Trunk, error) {
+		return e.store.ActiveTrunks(ctx, voice.DirectionInbound)
+	})
+	if cfg.Edge.Stream.Logger == nil {
+		cfg.Edge.Stream.Logger = cfg.Logger
+	}
+	if err := e.listen(cfg.Listen, cfg.Edge.Stream); err != nil {
 		return nil, err
 	}
 	host := e.addr.Addr().String()
@@ -174,7 +190,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.ua, e.server = ua, srv
 	port := int(e.addr.Port())
-	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger), diago.WithServerRequestMiddleware(rejectMalformed),
+	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger), diago.WithServerRequestMiddleware(func(next sipgo.RequestHandler) sipgo.RequestHandler {
+		return rejectMalformed(e.edgeGuard(next))
+	}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: rtpaudio.MediaCodecs})}
 	for _, network := range []string{"udp", "tcp"} {
 		t := diago.Transport{Transport: network, BindHost: host, BindPort: port, ExternalHost: public, ExternalPort: port}
@@ -190,13 +208,15 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// listen binds the SIP sockets.
-func (e *Engine) listen(addr string) error {
+// listen binds the SIP sockets; TCP connections are bounded by stream.
+func (e *Engine) listen(addr string, stream sipnet.StreamConfig) error {
 	udp, tcp, ap, err := sipnet.Listen(addr)
 	if err != nil {
 		return fmt.Errorf("sip %w", err)
 	}
-	e.udp, e.tcp, e.addr = udp, tcp, ap
+	e.udp, e.tcp, e.addr = udp, sipnet.NewStreamListener(tcp, stream), ap
+	e.udpState = e.addListener("sip_udp", nil)
+	e.tcpState = e.addListener("sip_tcp", e.tcp.Err)
 	return nil
 }
 
@@ -216,12 +236,21 @@ func (e *Engine) Addr() netip.AddrPort { return e.addr }
 func (e *Engine) Serve() {
 	e.dg.HandleFunc(e.handleInbound)
 	go func() {
-		if err := e.server.ServeUDP(e.udp); err != nil && !errors.Is(err, net.ErrClosed) {
+		err := e.server.ServeUDP(e.udp)
+		if err == nil {
+			err = errors.New("returned")
+		}
+		e.udpState.stopped.Store(err)
+		if !errors.Is(err, net.ErrClosed) {
 			e.log.Error("sip udp stopped", slog.Any("error", err))
 		}
 	}()
 	go func() {
-		if err := e.server.ServeTCP(e.tcp); !errors.Is(err, net.ErrClosed) {
+		// The stream listener retries failed accepts itself, so this returns
+		// only once the listener is closed.
+		err := e.server.ServeTCP(e.tcp)
+		e.tcpState.stopped.Store(err)
+		if !errors.Is(err, net.ErrClosed) {
 			e.log.Error("sip tcp stopped", slog.Any("error", err))
 		}
 	}()
@@ -230,12 +259,13 @@ func (e *Engine) Serve() {
 // Accepting reports whether new calls are taken (false while draining).
 func (e *Engine) Accepting() bool { return !e.draining.Load() }
 
-// Ready is the readiness check for /readyz.
+// Ready is the readiness check for /readyz: not while draining, nor while a
+// listener is down (Listeners says which).
 func (e *Engine) Ready(context.Context) error {
 	if e.draining.Load() {
 		return errors.New("draining")
 	}
-	return nil
+	return e.listenersErr()
 }
 
 func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Millisecond) }

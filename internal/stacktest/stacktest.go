@@ -86,6 +86,11 @@ type Config struct {
 	// Refusals bounds what refused INVITEs write (the refusals log's size
 	// and write rates); zero values keep the platform's defaults.
 	Refusals sip.RefusalConfig
+	// Edge is the SIP edge's configuration (timeouts, caps, refusal rates).
+	// Its refusal rates default to 1000/s with a burst of 1000 per source
+	// here, far above the platform's, so that tests sending many INVITEs
+	// from 127.0.0.1 without a trunk see every 403.
+	Edge sip.EdgeConfig
 }
 
 // Stack is a running platform, simulator and application server.
@@ -136,8 +141,12 @@ func Start(t testing.TB, cfg Config) *Stack {
 	default:
 		t.Fatalf("stacktest: unknown backend %q (want sqlite or postgres)", cfg.Backend)
 	}
+	if cfg.Edge.RefusalRate == 0 && cfg.Edge.RefusalBurst == 0 {
+		cfg.Edge.RefusalRate, cfg.Edge.RefusalBurst = 1000, 1000
+		cfg.Edge.RefusalRateTotal, cfg.Edge.RefusalBurstTotal = 1000, 1000
+	}
 	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: AdminKey, Version: "stacktest",
-		Logger: logger, MediaTimeout: cfg.MediaTimeout, Refusals: cfg.Refusals})
+		Logger: logger, MediaTimeout: cfg.MediaTimeout, Refusals: cfg.Refusals, Edge: cfg.Edge})
 	if err != nil {
 		t.Fatalf("stacktest: start platform: %v", err)
 	}
