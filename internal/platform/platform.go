@@ -26,6 +26,7 @@ import (
 	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
+	"github.com/minivoice/minivoice/internal/secretbox"
 	"github.com/minivoice/minivoice/internal/sip"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
@@ -38,7 +39,11 @@ type Config struct {
 	Serve *config.Serve
 	// AdminKey is the operator key; empty reads or creates DATA/admin.key.
 	AdminKey string
-	Logger   *slog.Logger
+	// SecretKey is MINIVOICE_SECRET_KEY: the keys that encrypt the secrets
+	// in the database (base64, comma-separated, oldest first); empty reads
+	// or creates DATA/secret.key.
+	SecretKey string
+	Logger    *slog.Logger
 	// Version is reported by /healthz.
 	Version string
 	// Now is the clock; default time.Now.
@@ -85,15 +90,23 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		cfg.Now = time.Now
 	}
 	sc := cfg.Serve
-	if err := os.MkdirAll(sc.Data, 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := secureDataDir(sc.Data, cfg.Logger); err != nil {
+		return nil, err
 	}
 	key, err := operatorKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	db, err := OpenStore(ctx, sc.Database, sc.Data, cfg.Now)
+	secrets, err := LoadSecretKeys(cfg.SecretKey, sc.Data, cfg.Logger)
 	if err != nil {
+		return nil, err
+	}
+	db, err := OpenStore(ctx, sc.Database, sc.Data, cfg.Now, secrets)
+	if err != nil {
+		return nil, err
+	}
+	if err := sealSecrets(ctx, db, secrets, cfg.Logger); err != nil {
+		db.Close()
 		return nil, err
 	}
 	metrics := obs.NewMetrics()
@@ -233,12 +246,13 @@ func dbName(url string) string {
 	return "postgres"
 }
 
-// OpenStore opens PostgreSQL when url is set, else SQLite under dataDir.
-func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time) (*store.DB, error) {
+// OpenStore opens PostgreSQL when url is set, else SQLite under dataDir,
+// with secrets encrypting the secret columns.
+func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time, secrets *secretbox.Keyring) (*store.DB, error) {
 	if url != "" {
-		return postgres.Open(ctx, postgres.Config{URL: url, Now: now})
+		return postgres.Open(ctx, postgres.Config{URL: url, Now: now, Secrets: secrets})
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "minivoice.db"), Now: now})
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "minivoice.db"), Now: now, Secrets: secrets})
 }
 
 // Done yields the HTTP server's error if it stops by itself.
