@@ -9,10 +9,16 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/minivoice/minivoice/internal/publicmsg"
 )
 
 // ErrNotAllowed is returned (wrapped) when a URL resolves to a refused address.
 var ErrNotAllowed = errors.New("url_not_allowed")
+
+// RefusedText is what customers are told when the guard refuses the address
+// a URL resolved to (publicmsg.Text of the error): not the address.
+const RefusedText = "the URL resolves to a private or reserved address"
 
 // ClientConfig configures NewClient.
 type ClientConfig struct {
@@ -52,7 +58,8 @@ func NewClient(cfg ClientConfig) *http.Client {
 	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
 		if host, _, err := net.SplitHostPort(address); err == nil {
 			if _, _, err := literalAddr(host); err != nil {
-				return nil, fmt.Errorf("%w: %s %v", ErrNotAllowed, host, err)
+				// The host is the customer's own spelling: naming it is safe.
+				return nil, publicmsg.New("the URL "+err.Error(), fmt.Errorf("%w: %s %v", ErrNotAllowed, host, err))
 			}
 		}
 		return dialer.DialContext(ctx, network, address)
@@ -81,10 +88,12 @@ func NewClient(cfg ClientConfig) *http.Client {
 func checkDial(address string, allow []netip.Prefix) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("%w: cannot parse %s", ErrNotAllowed, address)
+		return publicmsg.New(RefusedText, fmt.Errorf("%w: cannot parse %s", ErrNotAllowed, address))
 	}
 	if !Allowed(ap.Addr(), allow) {
-		return fmt.Errorf("%w: %s is a private or reserved address", ErrNotAllowed, ap.Addr())
+		// The address is the resolver's answer, not what the customer wrote:
+		// naming it would map the operator's network, so only the log sees it.
+		return publicmsg.New(RefusedText, fmt.Errorf("%w: %s is a private or reserved address", ErrNotAllowed, ap.Addr()))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 )
 
 // fakeDNS runs a tiny DNS server on loopback UDP that speaks the real
@@ -183,5 +184,60 @@ func TestClientChecksResolvedAddresses(t *testing.T) {
 	// An unknown name is a lookup failure, not a refusal.
 	if _, err := get(loose, "http://nowhere.test:"+port+"/"); err == nil || errors.Is(err, netguard.ErrNotAllowed) {
 		t.Errorf("GET nowhere.test: %v, want a DNS error", err)
+	}
+}
+
+// TestClientErrorsNameNoInternalAddress: what customers are told of a
+// refused or failed request (publicmsg.Text of the error) names neither the
+// address a host name resolved to nor the resolver, while the error itself,
+// which goes to the server log, keeps them.
+func TestClientErrorsNameNoInternalAddress(t *testing.T) {
+	t.Parallel()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, deadPort, _ := net.SplitHostPort(closed.Addr().String())
+	closed.Close() // nothing listens there now: connections are refused
+	resolver := fakeDNS(t, map[string][]netip.Addr{
+		"internal.test": {netip.MustParseAddr("10.1.2.3")},
+		"loop.test":     {netip.MustParseAddr("127.0.0.1")},
+		"meta.test":     {netip.MustParseAddr("169.254.169.254")},
+	})
+	strict := netguard.NewClient(netguard.ClientConfig{Resolver: resolver})
+	loose := netguard.NewClient(netguard.ClientConfig{Resolver: resolver, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	for _, tc := range []struct {
+		client  *http.Client
+		url     string
+		want    string
+		logHas  string
+		refused bool
+	}{
+		{strict, "http://internal.test/x", netguard.RefusedText, "10.1.2.3", true},
+		{strict, "http://loop.test:" + deadPort + "/", netguard.RefusedText, "127.0.0.1", true},
+		{strict, "http://meta.test/latest/meta-data/", netguard.RefusedText, "169.254.169.254", true},
+		{strict, "http://nowhere.test/", "the host name could not be resolved (no such host)", "nowhere.test", false},
+		{loose, "http://loop.test:" + deadPort + "/", "the connection was refused", "127.0.0.1", false},
+		{loose, "http://0x7f.1/", "the URL writes an IP address in a non-standard form (0x7f.1 is 127.0.0.1); use four decimal numbers", "0x7f.1", true},
+	} {
+		resp, err := tc.client.Get(tc.url)
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("GET %s succeeded", tc.url)
+			continue
+		}
+		if netguard.IsNotAllowed(err) != tc.refused {
+			t.Errorf("GET %s: IsNotAllowed = %v for %v", tc.url, !tc.refused, err)
+		}
+		got := publicmsg.Text(err)
+		if got != tc.want {
+			t.Errorf("GET %s: customers see %q, want %q (error %v)", tc.url, got, tc.want, err)
+		}
+		if !strings.Contains(tc.url, "0x7f") && publicmsg.Scrub(got) != got {
+			t.Errorf("GET %s: %q names an address or a path", tc.url, got)
+		}
+		if !strings.Contains(err.Error(), tc.logHas) {
+			t.Errorf("GET %s: the logged error %q lost %q", tc.url, err, tc.logHas)
+		}
 	}
 }
