@@ -63,11 +63,11 @@ func TestTextOfRealErrors(t *testing.T) {
 
 func TestScrubKeepsURLsAndWords(t *testing.T) {
 	for in, want := range map[string]string{
-		"the URL answered HTTP 500":                    "the URL answered HTTP 500",
-		"play https://example.com/a/b.wav: HTTP 404":   "play https://example.com/a/b.wav: HTTP 404",
-		"open /srv/minivoice/media/etc/passwd: denied": "open (path): denied",
-		"lookup x on 127.0.0.53:53: no such host":      "lookup x on (address): no such host",
-		"a::b is not an address but 2001:db8::1 is":    "a::b is not an address but (address) is",
+		"the URL answered HTTP 500":                        "the URL answered HTTP 500",
+		"play https://example.com/a/b.wav: HTTP 404":       "play https://example.com/a/b.wav: HTTP 404",
+		"open /srv/minivoice/media/etc/passwd: denied":     "open (path): denied",
+		"lookup x on 127.0.0.53:53: no such host":          "lookup x on (address): no such host",
+		"std::vector is not an address but 2001:db8::1 is": "std::vector is not an address but (address) is",
 	} {
 		if got := publicmsg.Scrub(in); got != want {
 			t.Errorf("Scrub(%q) = %q, want %q", in, got, want)
