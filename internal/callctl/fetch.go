@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/minivoice/minivoice/internal/webhook"
 )
@@ -251,7 +252,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req FetchRequest) (*FetchResult, er
 			f.log.LogAttrs(ctx, slog.LevelWarn, "call-control fetch failed",
 				slog.String("call_id", callID(req.Call)), slog.String("url", redact(target)),
 				slog.Int("attempt", attempts), slog.String("code", ferr.Code),
-				slog.Int("http_status", ferr.HTTPStatus), slog.String("error", ferr.Message))
+				slog.Int("http_status", ferr.HTTPStatus), slog.String("error", ferr.Message), slog.String("cause", logCause(ferr.Err)))
 			if first == nil {
 				first = ferr
 			}
@@ -313,7 +314,7 @@ func (f *Fetcher) attempt(ctx context.Context, method, target string, b fetchBod
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(actx, method, u.String(), bytes.NewReader(payload))
 	if err != nil {
-		return nil, &FetchError{Code: CodeURLNotAllowed, URL: target, Message: err.Error(), Err: err}, nil
+		return nil, &FetchError{Code: CodeURLNotAllowed, URL: target, Message: publicmsg.Text(err), Err: err}, nil
 	}
 	if method == http.MethodPost {
 		hreq.Header.Set("content-type", "application/json")
@@ -371,7 +372,10 @@ func (f *Fetcher) attempt(ctx context.Context, method, target string, b fetchBod
 	return acts, nil, nil
 }
 
-// transportError classifies a failure to get a response.
+// transportError classifies a failure to get a response. Its Message reaches
+// the customer (call.error), so it is publicmsg's text: the kind of failure,
+// never the address the host resolved to or the resolver's; Err keeps those
+// for the log.
 func transportError(target string, err error) *FetchError {
 	cause := err
 	var uerr *url.Error
@@ -379,9 +383,22 @@ func transportError(target string, err error) *FetchError {
 		cause = uerr.Err // the URL is reported on its own; do not repeat it
 	}
 	if netguard.IsNotAllowed(err) {
-		return &FetchError{Code: CodeURLNotAllowed, URL: target, Message: cause.Error(), Err: err}
+		return &FetchError{Code: CodeURLNotAllowed, URL: target, Message: publicmsg.Text(cause), Err: err}
 	}
-	return &FetchError{Code: CodeUnreachable, URL: target, Message: "cannot reach the URL: " + cause.Error(), Err: err}
+	return &FetchError{Code: CodeUnreachable, URL: target, Message: "cannot reach the URL: " + publicmsg.Text(cause), Err: err}
+}
+
+// logCause is the full cause of a failed attempt for the server log, without
+// the URL Go's client puts in front (its query may hold the customer's tokens).
+func logCause(err error) string {
+	if err == nil {
+		return ""
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return err.Error()
 }
 
 // flatten adds b's fields to q for a GET request (the layout is in Fetch's
