@@ -136,6 +136,10 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 	if fe, ok := err.(*callctl.FetchError); ok {
 		return fe.Code, fe.Message, fe.URL, fe.HTTPStatus
 	}
+	var le *callctl.LimitError
+	if errors.As(err, &le) {
+		return callctl.CodeLimitExceeded, le.Message, le.URL, 0
+	}
 	return "action_failed", err.Error(), "", 0
 }
 
