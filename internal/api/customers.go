@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -34,13 +32,7 @@ type customerInput struct {
 	DailySpendLimit    Opt[decimal.Decimal] `json:"daily_spend_limit"`
 	MaxRatePerMinute   Opt[decimal.Decimal] `json:"max_rate_per_minute"`
 	BlockedPrefixes    Opt[[]string]        `json:"blocked_prefixes"`
-	VerifiedCallerIDs  Opt[[]string]        `json:"verified_caller_ids"`
-	AllowAnyCallerID   Opt[bool]            `json:"allow_any_caller_id"`
 }
-
-// maxVerifiedCallerIDs bounds verified_caller_ids: a business's own lines,
-// not a block of numbers to rotate through.
-const maxVerifiedCallerIDs = 100
 
 // apply copies the given fields onto c and validates the result.
 func (in *customerInput) apply(c *voice.Customer, create bool) error {
@@ -71,8 +63,8 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 		}
 		c.CreditLimit = in.CreditLimit.Value
 	}
-	if err := money("credit_limit", c.CreditLimit); err != nil {
-		return err
+	if c.CreditLimit.IsNegative() {
+		return voice.Invalid("credit_limit", "must not be negative")
 	}
 	if in.MaxConcurrentCalls.Set {
 		c.MaxConcurrentCalls = in.MaxConcurrentCalls.Value
@@ -89,24 +81,14 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 	if in.DailySpendLimit.Set {
 		c.DailySpendLimit = optDecimal(in.DailySpendLimit)
 	}
-	if c.DailySpendLimit != nil {
-		if !c.DailySpendLimit.IsPositive() {
-			return voice.Invalid("daily_spend_limit", "must be positive, or null for none")
-		}
-		if err := money("daily_spend_limit", *c.DailySpendLimit); err != nil {
-			return err
-		}
+	if c.DailySpendLimit != nil && !c.DailySpendLimit.IsPositive() {
+		return voice.Invalid("daily_spend_limit", "must be positive, or null for none")
 	}
 	if in.MaxRatePerMinute.Set {
 		c.MaxRatePerMinute = optDecimal(in.MaxRatePerMinute)
 	}
-	if c.MaxRatePerMinute != nil {
-		if c.MaxRatePerMinute.IsNegative() {
-			return voice.Invalid("max_rate_per_minute", "must not be negative, or null for none")
-		}
-		if err := money("max_rate_per_minute", *c.MaxRatePerMinute); err != nil {
-			return err
-		}
+	if c.MaxRatePerMinute != nil && c.MaxRatePerMinute.IsNegative() {
+		return voice.Invalid("max_rate_per_minute", "must not be negative, or null for none")
 	}
 	if in.BlockedPrefixes.Set {
 		c.BlockedPrefixes = in.BlockedPrefixes.Value
@@ -122,42 +104,7 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 			return voice.Invalid("blocked_prefixes", "entries must be 1 to 15 digits, got %q", p)
 		}
 	}
-	if in.VerifiedCallerIDs.Set {
-		ids, err := checkCallerIDs(in.VerifiedCallerIDs.Value)
-		if err != nil {
-			return err
-		}
-		c.VerifiedCallerIDs = ids
-	}
-	if c.VerifiedCallerIDs == nil {
-		c.VerifiedCallerIDs = []string{}
-	}
-	if in.AllowAnyCallerID.Set {
-		if in.AllowAnyCallerID.Null {
-			return voice.Invalid("allow_any_caller_id", "must be true or false")
-		}
-		c.AllowAnyCallerID = in.AllowAnyCallerID.Value
-	}
 	return nil
-}
-
-// checkCallerIDs normalises verified_caller_ids: each an E.164 number, at
-// most maxVerifiedCallerIDs, duplicates dropped, in the order given.
-func checkCallerIDs(list []string) ([]string, error) {
-	if len(list) > maxVerifiedCallerIDs {
-		return nil, voice.Invalid("verified_caller_ids", "must have at most %d entries", maxVerifiedCallerIDs)
-	}
-	out := make([]string, 0, len(list))
-	for i, v := range list {
-		e, ok := voice.ParseE164(strings.TrimSpace(v))
-		if !ok {
-			return nil, voice.Invalid(fmt.Sprintf("verified_caller_ids[%d]", i), "must be an E.164 number, got %q", v)
-		}
-		if !slices.Contains(out, e) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }
 
 func optDecimal(o Opt[decimal.Decimal]) *decimal.Decimal {

@@ -4,17 +4,29 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/rating"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/shopspring/decimal"
 )
 
-// GateStore is what a Gate reads: the customer as it is now and what it has
-// been charged today.
+// GateStore is what a Gate reads and writes: the customer as it is now, what
+// it has been charged today, and its calls' reservations.
 type GateStore interface {
 	Customer(ctx context.Context, scope voice.Scope, id string) (*voice.Customer, error)
 	ChargedSince(ctx context.Context, customerID string, since time.Time) (decimal.Decimal, error)
+	ReservationStore
+}
+
+// ReservationStore holds the money of calls that are up (store.DB implements
+// it): Reserve checks and writes a call's reservation atomically per
+// customer, across every process sharing the database; ReleaseReservation
+// deletes one.
+type ReservationStore interface {
+	Reserve(ctx context.Context, r voice.Reservation) (voice.ReservationResult, error)
+	ReleaseReservation(ctx context.Context, callID string) error
 }
 
 // Gate admits new calls for the whole process: the API's POST /v1/calls, the
@@ -28,20 +40,38 @@ type Gate struct {
 	Now func() time.Time
 }
 
-// Ticket is an admitted call: the rate it is priced at and the release of its
-// concurrency slot, which must be called when the call ends, however it ends
-// (it is idempotent).
+// Ticket is an admitted call: the call id its reservation is held under, the
+// rate it is priced at, and the release of its concurrency slot and
+// reservation, which must be called when the call ends, however it ends, or
+// when it will not be placed after all (it is idempotent). The write of the
+// call's final state frees the reservation already; Release covers a call
+// that never got that far.
 type Ticket struct {
+	CallID   string
 	Rate     *voice.Rate
 	Customer *voice.Customer
 	Release  func()
 }
 
+// releaseTimeout bounds the database write of a Ticket's Release, which has
+// no context of its own.
+const releaseTimeout = 10 * time.Second
+
 // Admit applies billing.md's checks to a new call of customerID to or from
-// number (E.164, the callee outbound, the DID inbound). A refusal is a
-// *voice.Error carrying the API status, code and Retry-After; SIPResponse maps
-// it for inbound calls.
-func (g *Gate) Admit(ctx context.Context, customerID, direction, number string) (*Ticket, error) {
+// number (E.164, the callee outbound, the DID inbound), and reserves the
+// call's first increment under callID, the id the call will be recorded
+// with. A refusal is a *voice.Error carrying the API status, code and
+// Retry-After; SIPResponse maps it for inbound calls.
+//
+// The checks of Admitter.Admit run first on the customer as read (cheap, no
+// write, so a refused call costs no CPS token); then the store reserves the
+// first increment atomically: balance + credit_limit - the customer's other
+// open reservations must cover it (402 insufficient_balance), and with a
+// daily_spend_limit, today's charges + open reservations + the first
+// increment must stay within it (429 daily_spend_limit). Only a call that
+// passed the first checks and then lost the race for the money has spent a
+// CPS token.
+func (g *Gate) Admit(ctx context.Context, callID, customerID, direction, number string) (*Ticket, error) {
 	now := time.Now
 	if g.Now != nil {
 		now = g.Now
@@ -63,5 +93,39 @@ func (g *Gate) Admit(ctx context.Context, customerID, direction, number string) 
 	if verr != nil {
 		return nil, verr
 	}
-	return &Ticket{Rate: rate, Customer: cust, Release: release}, nil
+	first := rating.FirstIncrementCost(rate)
+	res, err := g.Store.Reserve(ctx, voice.Reservation{CustomerID: cust.ID, CallID: callID, Amount: first,
+		DailySpendLimit: cust.DailySpendLimit, DayStart: DayStart(t), Now: t})
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("admit: %w", err)
+	}
+	if res.Refused != "" {
+		release()
+		return nil, reservationRefusal(res, first, rate, t)
+	}
+	store := g.Store
+	var once sync.Once
+	return &Ticket{CallID: callID, Rate: rate, Customer: cust, Release: func() {
+		once.Do(func() {
+			release()
+			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+			defer cancel()
+			// An error leaves the row to the sweep: a reservation whose
+			// call is final or was never recorded stops counting by itself.
+			_ = store.ReleaseReservation(ctx, callID)
+		})
+	}}, nil
+}
+
+// reservationRefusal is the error of a reservation the store refused.
+func reservationRefusal(res voice.ReservationResult, first decimal.Decimal, rate *voice.Rate, now time.Time) *voice.Error {
+	if res.Refused == voice.ECodeDailySpendLimit {
+		return &voice.Error{Code: voice.ECodeDailySpendLimit, RetryAfter: secondsUntil(now, DayStart(now).AddDate(0, 0, 1)),
+			Message: fmt.Sprintf("today's spend (%s %s) plus the calls up now (%s) plus this call's first billing increment (%s) would pass the daily_spend_limit; it resets at 00:00 UTC",
+				res.SpentToday, res.Currency, res.Reserved, first)}
+	}
+	return voice.Errorf(voice.ECodeInsufficientBalance,
+		"balance plus credit limit (%s %s) less what the customer's calls that are up have reserved (%s) cannot pay the first billing increment of this call (%s %s)",
+		res.Balance.Add(res.CreditLimit), res.Currency, res.Reserved, first, rate.Currency)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/billing"
@@ -11,13 +12,14 @@ import (
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
-// admit runs billing.md's checks for a new call. Without a gate (an engine
-// built without billing) every call is admitted and left unpriced.
-func (e *Engine) admit(ctx context.Context, customerID, direction, number string) (*billing.Ticket, *Refusal) {
+// admit runs billing.md's checks for a new call, which will be recorded as
+// callID, and reserves its first increment. Without a gate (an engine built
+// without billing) every call is admitted and left unpriced.
+func (e *Engine) admit(ctx context.Context, callID, customerID, direction, number string) (*billing.Ticket, *Refusal) {
 	if e.gate == nil {
-		return &billing.Ticket{Release: func() {}}, nil
+		return &billing.Ticket{CallID: callID, Release: func() {}}, nil
 	}
-	t, err := e.gate.Admit(ctx, customerID, direction, number)
+	t, err := e.gate.Admit(ctx, callID, customerID, direction, number)
 	if err != nil {
 		var ve *voice.Error
 		if errors.As(err, &ve) {
@@ -31,30 +33,37 @@ func (e *Engine) admit(ctx context.Context, customerID, direction, number string
 	return t, nil
 }
 
-// budget is how long the answered call may last before the customer's
-// balance plus credit limit is spent (billing.md): the engine hangs up then
-// with insufficient_balance. ok is false when the balance does not limit it.
-func (r *callRecord) budget(ctx context.Context) (time.Duration, bool) {
-	if r.rate == nil || r.e.store == nil {
-		return 0, false
+// watchBalance starts the answered call's running reservation
+// (billing.Meter) and returns a channel closed when the next increment could
+// not be reserved and the reserved ones are used up: the engine hangs up
+// then with insufficient_balance. It returns nil (never closed) for an
+// unpriced call. The Meter's database writes run in their own goroutine,
+// holding no lock; it stops with ctx, which the caller ends when the call
+// ends.
+func (r *callRecord) watchBalance(ctx context.Context) <-chan struct{} {
+	if r.rate == nil || r.e.gate == nil {
+		return nil
 	}
 	c := r.snapshot()
 	if c.AnsweredAt == nil {
-		return 0, false
+		return nil
 	}
-	cust, err := r.e.store.Customer(ctx, voice.Scope{}, c.CustomerID)
-	if err != nil {
-		// Fail closed: the balance as it was at admission still bounds
-		// the call, rather than letting it run to time_limit unbilled.
-		if cust = r.admitted; cust == nil {
-			return 0, false
+	m := r.e.gate.Meter(c.CustomerID, c.ID, r.rate, *c.AnsweredAt, r.e.clock)
+	r.meter.Store(m)
+	if m.Unlimited() {
+		return nil
+	}
+	cut := make(chan struct{})
+	go func() {
+		ok, err := m.Run(ctx)
+		if err != nil {
+			r.e.log.Warn("call reservation", slog.String("call_id", c.ID), slog.Any("error", err))
 		}
-	}
-	d, unlimited := rating.MaxAffordable(r.rate, billing.Available(cust))
-	if unlimited {
-		return 0, false
-	}
-	return time.Until(rating.Cutoff(*c.AnsweredAt, d)), true
+		if ok {
+			close(cut)
+		}
+	}()
+	return cut
 }
 
 // price fills a call's billable seconds and price from its rate for an end
@@ -70,6 +79,12 @@ func (r *callRecord) price(c *voice.Call, end, now time.Time) *voice.LedgerEntry
 		d = end.Sub(*c.AnsweredAt)
 	}
 	billable := rating.BillableSeconds(d, answered, r.rate.InitialIncrement, r.rate.SubsequentIncrement)
+	if m := r.meter.Load(); m != nil {
+		// Never more than was reserved: the engine cut the call at the end
+		// of its reservation, and a hang-up that landed late is not the
+		// customer's to pay (it could overdraw past credit_limit).
+		billable = min(billable, m.ReservedSeconds())
+	}
 	p := rating.Price(r.rate, billable, answered)
 	c.BillableSeconds, c.Price = billable, &p
 	if !p.IsPositive() {

@@ -32,26 +32,24 @@ type child struct {
 func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResult, error) {
 	e := s.e
 	parent := s.rec.snapshot()
-	from := d.CallerID(&parent)
-	// The caller ID rule of POST /v1/calls (api.md): a refused from places
-	// no leg, and the dial ends failed as when every target is refused,
-	// so the application's action_url hears of it and the call goes on.
-	if ok, err := e.callerIDAllowed(ctx, &parent, from); err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
-	} else if !ok {
-		return &callctl.DialResult{DialStatus: callctl.DialFailed}, nil
+	from := d.From
+	if from == "" {
+		from = parent.From
+		if parent.Direction == voice.DirectionInbound {
+			from = parent.To
+		}
 	}
 	var children []*child
 	for _, to := range d.To {
 		// Each child is a call of its own: admitted and rated on its own
 		// (billing.md). A refused target is skipped, with no call record,
 		// as POST /v1/calls would create none.
-		ticket, ref := e.admit(ctx, parent.CustomerID, voice.DirectionOutbound, to)
+		ticket, ref := e.admit(ctx, voice.NewID(voice.PrefixCall, e.clock()), parent.CustomerID, voice.DirectionOutbound, to)
 		if ref != nil {
 			e.log.Info("dial target refused", slog.String("call_id", parent.ID), slog.String("to", to), slog.String("why", ref.Why))
 			continue
 		}
-		ch, err := e.newChild(ctx, s.rec, parent, from, to, d)
+		ch, err := e.newChild(ctx, ticket.CallID, s.rec, parent, from, to, d)
 		if err != nil {
 			ticket.Release()
 			for _, c := range children {
@@ -134,30 +132,12 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 	return &callctl.DialResult{DialStatus: callctl.DialCompleted, ChildCallID: &id, Duration: dur}, ctx.Err()
 }
 
-// callerIDAllowed applies callctl.CheckDialCallerID; a refusal is logged
-// (with the reason) and reported as false, a lookup failure as an error.
-func (e *Engine) callerIDAllowed(ctx context.Context, parent *voice.Call, from string) (bool, error) {
-	if e.store == nil {
-		return true, nil
-	}
-	cust, err := e.store.Customer(ctx, voice.Scope{}, parent.CustomerID)
-	if err != nil {
-		return false, fmt.Errorf("read customer: %w", err)
-	}
-	err = callctl.CheckDialCallerID(ctx, e.store, cust, parent, from)
-	if voice.ErrorCode(err) == voice.ECodeCallerIDNotAllowed {
-		e.log.Info("dial refused", slog.String("call_id", parent.ID), slog.String("from", from), slog.String("why", err.Error()))
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // newChild creates a child call record (with call.initiated) and makes it
 // reachable by the API, so POST /v1/calls/{child}/hangup works.
-func (e *Engine) newChild(ctx context.Context, prec *callRecord, parent voice.Call, from, to string, d *callctl.Dial) (*child, error) {
+func (e *Engine) newChild(ctx context.Context, id string, prec *callRecord, parent voice.Call, from, to string, d *callctl.Dial) (*child, error) {
 	now := e.clock()
 	pid := parent.ID
-	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: parent.CustomerID, ApplicationID: parent.ApplicationID,
+	c := &voice.Call{ID: id, CustomerID: parent.CustomerID, ApplicationID: parent.ApplicationID,
 		ParentCallID: &pid, Status: voice.CallQueued, Direction: voice.DirectionOutbound, From: from, To: to,
 		RecordingChannels: voice.ChannelsDual, Timeout: d.Timeout, TimeLimit: d.TimeLimit, Variables: map[string]string{},
 		Currency: parent.Currency, RecordingIDs: []string{}, CreatedAt: now, UpdatedAt: now}
@@ -275,9 +255,15 @@ func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *call
 	var limitHit, budgetHit atomic.Bool
 	limit := time.AfterFunc(time.Duration(d.TimeLimit)*time.Second, func() { limitHit.Store(true); cancel() })
 	defer limit.Stop()
-	if budget, ok := ch.rec.budget(ctx); ok {
-		t := time.AfterFunc(max(budget, 0), func() { budgetHit.Store(true); cancel() })
-		defer t.Stop()
+	if cut := ch.rec.watchBalance(bctx); cut != nil {
+		go func() {
+			select {
+			case <-cut:
+				budgetHit.Store(true)
+				cancel()
+			case <-bctx.Done():
+			}
+		}()
 	}
 	var mediaDead atomic.Bool
 	go func() {

@@ -68,7 +68,7 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	numberID := route.number.ID
 	trunkID := route.trunk.ID
 	from := callerNumber(req)
-	c := &voice.Call{ID: voice.NewID(voice.PrefixCall, now), CustomerID: route.cust.ID, ApplicationID: route.app.ID,
+	c := &voice.Call{ID: route.ticket.CallID, CustomerID: route.cust.ID, ApplicationID: route.app.ID,
 		Status: voice.CallRinging, Direction: voice.DirectionInbound, From: from, To: route.did, NumberID: &numberID,
 		TrunkID: &trunkID, Record: route.app.RecordByDefault, RecordingChannels: "dual", Timeout: 30, TimeLimit: 14400,
 		Variables: map[string]string{}, Currency: route.cust.Currency, RecordingIDs: []string{}, CreatedAt: now,
@@ -284,7 +284,7 @@ func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession) (*inbo
 		return refused(480, "Temporarily Unavailable", ErrNoAnswerURL,
 			fmt.Sprintf("the application %q (%s) has no answer_url, which an inbound call needs", app.Name, app.ID))
 	}
-	ticket, ref := e.admit(ctx, cust.ID, voice.DirectionInbound, did)
+	ticket, ref := e.admit(ctx, voice.NewID(voice.PrefixCall, e.clock()), cust.ID, voice.DirectionInbound, did)
 	if ref != nil {
 		if ref.Err != nil && ref.Err.Code == voice.ECodeDestinationNotAllowed && e.noInboundRate(cust, did) {
 			// billing's words are about calling out; say which deck lacks it.

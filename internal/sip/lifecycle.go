@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -23,6 +24,9 @@ type callRecord struct {
 	// admitted is the customer as admission read it.
 	rate     *voice.Rate
 	admitted *voice.Customer
+	// meter is the answered call's running reservation (watchBalance); the
+	// charge never bills beyond what it reserved.
+	meter atomic.Pointer[billing.Meter]
 
 	mu    sync.Mutex
 	call  *voice.Call
@@ -157,20 +161,15 @@ func (r *callRecord) answered(ctx context.Context, codec string) error {
 
 // setVariables merges vars into the call's variables.
 func (r *callRecord) setVariables(ctx context.Context, vars map[string]string) error {
-	// The per-call bounds (callctl.MaxVariablesBytes): a set that would
-	// break them changes nothing and ends the call with limit_exceeded.
-	var limit error
-	err := r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+	return r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
 		if c.Variables == nil {
 			c.Variables = map[string]string{}
 		}
-		limit = callctl.MergeVariables(&c.Variables, vars)
+		for k, v := range vars {
+			c.Variables[k] = v
+		}
 		return nil
 	})
-	if limit != nil {
-		return limit
-	}
-	return err
 }
 
 // emit records an event of the live call that changes nothing on it

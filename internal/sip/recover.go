@@ -55,5 +55,19 @@ func (e *Engine) Recover(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("recover call %s: %w", c.ID, err)
 		}
 	}
+	// The calls closed above freed their reservations as they were
+	// written; what is left are reservations of calls the crashed process
+	// admitted but never recorded. Nothing is up now, so none holds money.
+	if sw, ok := e.store.(reservationSweeper); ok {
+		if _, err := sw.SweepReservations(ctx, e.clock()); err != nil {
+			return len(calls), fmt.Errorf("recover: %w", err)
+		}
+	}
 	return len(calls), nil
+}
+
+// reservationSweeper is the store's SweepReservations (billing.md,
+// Reservations).
+type reservationSweeper interface {
+	SweepReservations(ctx context.Context, orphansBefore time.Time) (int, error)
 }

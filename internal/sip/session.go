@@ -136,10 +136,6 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 	if fe, ok := err.(*callctl.FetchError); ok {
 		return fe.Code, fe.Message, fe.URL, fe.HTTPStatus
 	}
-	var le *callctl.LimitError
-	if errors.As(err, &le) {
-		return callctl.CodeLimitExceeded, le.Message, le.URL, 0
-	}
 	return "action_failed", err.Error(), "", 0
 }
 
@@ -151,13 +147,9 @@ func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, action
 	defer cancel()
 	var limitHit string
 	limitCh := make(chan string, 1)
-	// The balance may run out before time_limit: hang up when it is spent.
-	var budgetC <-chan time.Time
-	if d, ok := rec.budget(ctx); ok {
-		budget := time.NewTimer(max(d, 0))
-		defer budget.Stop()
-		budgetC = budget.C
-	}
+	// The balance may run out before time_limit: hang up when the next
+	// increment cannot be reserved and the reserved ones are used up.
+	budgetC := rec.watchBalance(runCtx)
 	go func() {
 		limit := time.NewTimer(time.Duration(c.TimeLimit) * time.Second)
 		defer limit.Stop()

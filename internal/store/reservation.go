@@ -219,3 +219,25 @@ func (d *DB) deleteReservationIfFinal(ctx context.Context, q queryer, c *voice.C
 	}
 	return nil
 }
+
+// SweepReservations deletes the reservations that hold no money: those
+// whose call is final, and those whose call was never recorded that were
+// made before orphansBefore. Start-up recovery runs it with the start time,
+// after closing the calls a crashed process left: in a process that is the
+// only one on its database, no admission is in flight then. (Reserve sweeps
+// a customer's stale reservations by itself, with OrphanReservationAge.) It
+// returns how many it deleted.
+func (d *DB) SweepReservations(ctx context.Context, orphansBefore time.Time) (int, error) {
+	res, err := d.db.ExecContext(ctx, d.q(`DELETE FROM call_reservations WHERE call_id IN (
+		SELECT r.call_id FROM call_reservations r LEFT JOIN calls c ON c.id = r.call_id
+		WHERE (c.id IS NULL AND r.created_at < ?) OR c.status IN (?, ?, ?, ?, ?))`),
+		ms(orphansBefore), voice.CallCompleted, voice.CallBusy, voice.CallNoAnswer, voice.CallFailed, voice.CallCanceled)
+	if err != nil {
+		return 0, fmt.Errorf("sweep reservations: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sweep reservations: %w", err)
+	}
+	return int(n), nil
+}

@@ -231,3 +231,25 @@ func TestReservationsConcurrent(t *testing.T) {
 		wantReserved(t, b, "cust_c", "0.18")
 	})
 }
+
+// TestSweepReservations: start-up recovery's sweep deletes reservations of
+// final calls and of calls never recorded before the given time, and keeps
+// those of live calls and newer admissions.
+func TestSweepReservations(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		db := open(t, backend)
+		resCustomer(t, db, "cust_s", "1", "0")
+		resCall(t, db, "call_live", "cust_s", voice.CallInProgress)
+		for _, id := range []string{"call_live", "call_done", "call_orphan"} {
+			reserve(t, db, "cust_s", id, "0.10", t0)
+		}
+		reserve(t, db, "cust_s", "call_new", "0.10", t0.Add(time.Minute))
+		resCall(t, db, "call_done", "cust_s", voice.CallCompleted)
+		n, err := db.SweepReservations(context.Background(), t0.Add(time.Second))
+		if err != nil || n != 2 {
+			t.Fatalf("swept %d (%v), want 2: the final call's and the orphan's", n, err)
+		}
+		wantReserved(t, db, "cust_s", "0.20") // call_live and call_new
+	})
+}

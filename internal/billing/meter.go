@@ -1,0 +1,138 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/minivoice/minivoice/internal/rating"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
+)
+
+// ExtendLead is how long before an increment begins a Meter asks for its
+// money, at most: early enough that the database write is done before the
+// boundary, late enough that money is not held long before it is needed.
+// Increments shorter than twice this are extended half an increment ahead
+// (never less than rating.CutoffLead).
+const ExtendLead = 2 * time.Second
+
+// Meter is the running reservation of an answered call (billing.md,
+// Reservations): admission reserved the first increment; before each
+// further increment begins, the reservation grows to the price through that
+// increment's end, under the same rule as admission (balance + credit_limit
+// - the customer's other open reservations must cover it). When it cannot,
+// the call ends at the end of the increments it holds. Build one with
+// Gate.Meter when the call is answered.
+type Meter struct {
+	store      ReservationStore
+	customerID string
+	callID     string
+	rate       *voice.Rate
+	answeredAt time.Time
+	now        func() time.Time
+	// reserved is the billable seconds the reservation covers: the
+	// initial increment, then one subsequent increment more per extension.
+	reserved atomic.Int64
+}
+
+// Meter returns the running reservation of the answered call callID of
+// customerID, priced at rate, answered at answeredAt by the clock now
+// (nil: time.Now). Its reservation starts as admission left it: the first
+// increment.
+func (g *Gate) Meter(customerID, callID string, rate *voice.Rate, answeredAt time.Time, now func() time.Time) *Meter {
+	if now == nil {
+		now = time.Now
+	}
+	m := &Meter{store: g.Store, customerID: customerID, callID: callID, rate: rate, answeredAt: answeredAt, now: now}
+	m.reserved.Store(int64(max(rate.InitialIncrement, 1)))
+	return m
+}
+
+// ReservedSeconds is the billable seconds the call's reservation covers now.
+// The engine never bills a metered call beyond them: the call is cut before
+// their end when the next increment cannot be reserved, so only a hang-up
+// that landed late could pass it, and that lateness is the platform's, not
+// the customer's.
+func (m *Meter) ReservedSeconds() int { return int(m.reserved.Load()) }
+
+// Boundary is when the reserved increments end: answeredAt + ReservedSeconds.
+func (m *Meter) Boundary() time.Time {
+	return m.answeredAt.Add(time.Duration(m.reserved.Load()) * time.Second)
+}
+
+// Unlimited reports whether the call's price cannot grow with time (a
+// price_per_minute of 0): the first increment's reservation is all it needs,
+// and Run has nothing to do.
+func (m *Meter) Unlimited() bool { return m.rate.PricePerMinute.Sign() <= 0 }
+
+// Extend grows the reservation by one subsequent increment: to the price of
+// ReservedSeconds + S billable seconds. ok is false when the customer's
+// money does not cover it (nothing changes then; the call must end at
+// Boundary). The database write happens here, so call it holding no lock
+// other calls need.
+func (m *Meter) Extend(ctx context.Context) (ok bool, err error) {
+	next := m.reserved.Load() + int64(max(m.rate.SubsequentIncrement, 1))
+	amount := rating.Price(m.rate, int(next), true)
+	res, err := m.store.Reserve(ctx, voice.Reservation{CustomerID: m.customerID, CallID: m.callID, Amount: amount, Now: m.now()})
+	if err != nil {
+		return false, fmt.Errorf("extend the reservation of call %s: %w", m.callID, err)
+	}
+	if res.Refused != "" {
+		return false, nil
+	}
+	m.reserved.Store(next)
+	return true, nil
+}
+
+// Amount is what the reservation holds now: the price of ReservedSeconds.
+func (m *Meter) Amount() decimal.Decimal {
+	return rating.Price(m.rate, m.ReservedSeconds(), true)
+}
+
+// Run keeps the reservation ahead of the call until ctx ends (the call
+// ended: Run returns false) or the next increment cannot be reserved: then
+// it waits for rating.Cutoff of the reserved increments, so the one already
+// paid for is used to its end, and returns true: the caller hangs up with
+// insufficient_balance. err says why an extension failed when the database
+// did (the call is cut then too: money that cannot be reserved is not
+// spent). A price that cannot grow needs no extension: Run only waits.
+func (m *Meter) Run(ctx context.Context) (cut bool, err error) {
+	if m.Unlimited() {
+		<-ctx.Done()
+		return false, nil
+	}
+	lead := max(rating.CutoffLead, min(ExtendLead, time.Duration(max(m.rate.SubsequentIncrement, 1))*time.Second/2))
+	for {
+		if !m.sleepUntil(ctx, m.Boundary().Add(-lead)) {
+			return false, nil
+		}
+		ok, err := m.Extend(ctx)
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		if !ok {
+			if !m.sleepUntil(ctx, rating.Cutoff(m.answeredAt, time.Duration(m.reserved.Load())*time.Second)) {
+				return false, nil
+			}
+			return true, err
+		}
+	}
+}
+
+// sleepUntil waits for t by the Meter's clock; false if ctx ended first.
+func (m *Meter) sleepUntil(ctx context.Context, t time.Time) bool {
+	d := t.Sub(m.now())
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
