@@ -11,6 +11,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/minivoice/minivoice/internal/webhook"
 	pub "github.com/minivoice/minivoice/webhook"
@@ -101,7 +102,8 @@ func (s *Server) WebhookTest(ctx context.Context, a *voice.Application) (Webhook
 }
 
 // unreachableReason says why a test request got no answer, without the
-// request line Go's client puts before it.
+// request line Go's client puts before it, and as publicmsg's text: never
+// the address the receiver's name resolved to or the resolver's.
 func unreachableReason(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("no answer within %s", webhookTestTimeout)
@@ -113,5 +115,5 @@ func unreachableReason(err error) string {
 		}
 		err = ue.Err
 	}
-	return err.Error()
+	return publicmsg.Text(err)
 }

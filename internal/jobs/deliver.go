@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/minivoice/minivoice/internal/webhook"
@@ -165,13 +166,18 @@ func (q *Queue) deliver(ctx context.Context, job *river.Job[DeliverArgs]) error 
 	if u.Status != voice.DeliveryRetrying {
 		q.releaseFollowers(wctx, ev)
 	}
+	// The full cause (resolved address, resolver) is the operator's to see.
+	var cause string
+	if res.Err != nil {
+		cause = withoutURL(res.Err).Error()
+	}
 	level := slog.LevelDebug
 	if u.Status == voice.DeliveryExhausted || u.Status == voice.DeliveryDisabled {
 		level = slog.LevelWarn
 	}
 	q.log.Log(ctx, level, "webhook attempt", slog.String("event_id", ev.ID), slog.String("event", ev.Event),
 		slog.String("application_id", ev.ApplicationID), slog.Int("http_status", res.HTTPStatus),
-		slog.String("error", att.Error), slog.String("delivery_status", u.Status), slog.Duration("retry_in", retryIn))
+		slog.String("error", att.Error), slog.String("cause", cause), slog.String("delivery_status", u.Status), slog.Duration("retry_in", retryIn))
 	if u.Status == voice.DeliveryRetrying {
 		return river.JobSnooze(retryIn)
 	}
@@ -347,17 +353,24 @@ func hostOf(raw string) string {
 	return strings.ToLower(u.Host)
 }
 
-// attemptError says why an attempt got no answer, without Go's wrapping noise.
+// attemptError says why an attempt got no answer, without Go's wrapping
+// noise. It is the attempt's error customers read (GET /v1/calls/{id}/events,
+// the console), so it is publicmsg's text: the kind of failure, never the
+// address the receiver's name resolved to, the resolver's, or a path.
 func attemptError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout: no answer in time"
-	case errors.Is(err, context.Canceled):
+	err = withoutURL(err)
+	if errors.Is(err, context.Canceled) {
 		return "canceled: the server was shutting down"
 	}
-	return err.Error()
+	return publicmsg.Text(err)
+}
+
+// withoutURL drops the request line Go's client puts in front of a transport
+// error: the URL is recorded on its own, and its query is the customer's.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
