@@ -57,7 +57,29 @@ func serve(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(env.Stdout, "minivoice serving the API on http://%s and SIP on %s (UDP and TCP)\n", p.HTTPAddr, p.SIP.Addr())
+	scheme := "http"
+	if p.HTTPS {
+		scheme = "https"
+	}
+	fmt.Fprintf(env.Stdout, "minivoice serving the API on %s://%s and SIP on %s (UDP and TCP)\n", scheme, p.HTTPAddr, p.SIP.Addr())
+	if tls := p.SIP.TLSAddr(); tls.IsValid() {
+		fmt.Fprintf(env.Stdout, "minivoice serving SIP over TLS on %s\n", tls)
+	}
+	// SIGHUP reloads the certificate files (docs/tls.md); without this it
+	// would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = p.ReloadCertificates() // logged by the platform
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", slog.String("drain_timeout", cfg.DrainTimeout.String()))

@@ -74,11 +74,14 @@ type Platform struct {
 	AdminKey string
 	// HTTPAddr is the API's bound address (useful when --http asked for port 0).
 	HTTPAddr string
+	// HTTPS is set when the API and console serve HTTPS (--tls-cert).
+	HTTPS bool
 
 	log      *slog.Logger
 	blobs    *recording.Dir
 	http     *http.Server
 	httpDone chan error
+	tls      *tlsFiles
 }
 
 // Start opens storage, binds the listeners and starts serving. Stop it with Shutdown.
@@ -165,12 +168,19 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		return nil, err
 	}
 	gate := &billing.Gate{Store: db, Book: book, Admitter: billing.NewAdmitter(), Now: cfg.Now}
+	tf, err := loadTLS(sc.TLS)
+	if err != nil {
+		stopQueue()
+		db.Close()
+		return nil, err
+	}
 	fetcher := callctl.NewFetcher(callctl.FetcherConfig{Allow: sc.AllowPrivateURLs, UserAgent: "MiniVoice/" + cfg.Version,
 		Now: cfg.Now, Logger: cfg.Logger})
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
-		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge)})
+		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge),
+		TLSListen: sc.TLS.SIPListen, TLSCert: tf.sip, TrunkRoots: tf.roots})
 	if err != nil {
 		stopQueue()
 		db.Close()
@@ -220,15 +230,25 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	engine.Serve()
 	p := &Platform{Store: db, SIP: engine, Jobs: queue, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
-		httpDone: make(chan error, 1)}
+		httpDone: make(chan error, 1), tls: tf, HTTPS: tf.http != nil}
 	con := console.New(console.Config{Store: db, Auth: authn, Recordings: blobs, Logger: cfg.Logger, Now: cfg.Now, API: srv})
 	p.http = &http.Server{Handler: console.Mount(srv, con), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	// Shutdown waits for open connections; the console's live streams end
 	// when it begins instead of holding it up.
 	p.http.RegisterOnShutdown(con.Close)
+	if tf.http != nil {
+		// ServeTLS with no files takes the certificate from TLSConfig
+		// (reloaded on SIGHUP) and sets up HTTP/2 as ListenAndServeTLS does.
+		p.http.TLSConfig = tf.http.ServerConfig()
+	}
 	go func() {
-		err := p.http.Serve(ln)
+		var err error
+		if tf.http != nil {
+			err = p.http.ServeTLS(ln, "", "")
+		} else {
+			err = p.http.Serve(ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/certs"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 	"github.com/minivoice/minivoice/internal/netguard"
@@ -72,6 +74,13 @@ type Config struct {
 	// caps, stateless answers to unknown sources; zero values take the
 	// defaults.
 	Edge EdgeConfig
+	// TLSListen is the SIP over TLS address (docs/tls.md); empty: none.
+	TLSListen string
+	// TLSCert is the TLS listener's certificate; required with TLSListen.
+	TLSCert *certs.Reloader
+	// TrunkRoots are the CAs trusted for trunks with transport tls; nil:
+	// the system's.
+	TrunkRoots *x509.CertPool
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -92,6 +101,7 @@ type Engine struct {
 	udp    net.PacketConn
 	tcp    *sipnet.StreamListener
 	addr   netip.AddrPort
+	tls    *tlsListener // nil without a TLS listener
 
 	edge      *edge // screens INVITEs from unknown sources
 	lmu       sync.Mutex
@@ -169,6 +179,10 @@ func New(cfg Config) (*Engine, error) {
 	if err := e.listen(cfg.Listen, cfg.Edge.Stream); err != nil {
 		return nil, err
 	}
+	if err := e.listenTLS(cfg, cfg.Edge.Stream); err != nil {
+		e.closeListeners()
+		return nil, err
+	}
 	host := e.addr.Addr().String()
 	public := cfg.PublicIP
 	if public == "" {
@@ -176,7 +190,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	// The SIP stack's own logs (parse failures of garbage, mostly) go to our
 	// logger at its level, not to the process's default logger.
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public),
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public), sipgo.WithUserAgenTLSConfig(clientTLSConfig(cfg)),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(cfg.Logger)),
 		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(cfg.Logger)))
 	if err != nil {
@@ -194,13 +208,7 @@ func New(cfg Config) (*Engine, error) {
 		return rejectMalformed(e.edgeGuard(next))
 	}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: rtpaudio.MediaCodecs})}
-	for _, network := range []string{"udp", "tcp"} {
-		t := diago.Transport{Transport: network, BindHost: host, BindPort: port, ExternalHost: public, ExternalPort: port}
-		if ip := net.ParseIP(public); ip != nil {
-			t.MediaExternalIP = ip
-		}
-		opts = append(opts, diago.WithTransport(t))
-	}
+	opts = append(opts, e.diagoTransports(host, public, port)...)
 	e.dg = diago.NewDiago(ua, opts...)
 	srv.OnInfo(e.onInfo) // after diago, which registers its own (406 to all)
 	e.digest = diago.NewDigestServer()
@@ -227,6 +235,7 @@ func (e *Engine) closeListeners() {
 	if e.tcp != nil {
 		e.tcp.Close()
 	}
+	e.closeTLS()
 }
 
 // Addr is the bound SIP address.
@@ -254,6 +263,7 @@ func (e *Engine) Serve() {
 			e.log.Error("sip tcp stopped", slog.Any("error", err))
 		}
 	}()
+	e.serveTLS()
 }
 
 // Accepting reports whether new calls are taken (false while draining).

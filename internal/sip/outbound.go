@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -349,13 +350,14 @@ func (e *Engine) outboundActions(ctx context.Context, rec *callRecord, app *voic
 	return res.Actions, nil
 }
 
-// invite sends the INVITE through one trunk and waits for its outcome: an
-// answered dialog, or how it failed. No response within setup_timeout gives
-// up without CANCEL (nothing to cancel); ringing past the call's timeout
-// sends CANCEL.
-func (e *Engine) invite(ctx context.Context, rec *callRecord, t *voice.Trunk, log *slog.Logger) *attemptResult {
+// inviteTrunk sends the INVITE through one trunk over the diago transport
+// tid (its network, with or without SRTP: invite chooses) and waits for its
+// outcome: an answered dialog, or how it failed. No response within
+// setup_timeout gives up without CANCEL (nothing to cancel); ringing past
+// the call's timeout sends CANCEL.
+func (e *Engine) inviteTrunk(ctx context.Context, rec *callRecord, t *voice.Trunk, tid string, log *slog.Logger) *attemptResult {
 	c := rec.snapshot()
-	dialog, err := e.dg.NewDialog(requestURI(t, c.To), diago.NewDialogOptions{Transport: t.Transport})
+	dialog, err := e.dg.NewDialog(requestURI(t, c.To), diago.NewDialogOptions{TransportID: tid})
 	if err != nil {
 		log.Warn("new dialog", slog.Any("error", err))
 		return &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable, Failover: true},
@@ -451,6 +453,11 @@ func unreachableWhy(t *voice.Trunk, err error, setupExpired bool) string {
 		return "refused the connection over " + t.Transport
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF):
 		return "closed the connection over " + t.Transport + " before answering"
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		// Not the x509 detail: it names certificates, not the trunk.
+		return "presented a TLS certificate that failed verification (not from a trusted CA, or not for " + t.Host + ")"
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
