@@ -281,6 +281,9 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request, p *au
 // /v1/applications/{id} does, with the same checks, and stores it. The web
 // console saves its application form through it.
 func (s *Server) UpdateApplication(ctx context.Context, p *auth.Principal, a *voice.Application, in *ApplicationInput) error {
+	if err := checkInputText(in); err != nil {
+		return err
+	}
 	if in.CustomerID.Set && in.CustomerID.Value != a.CustomerID {
 		return voice.Invalid("customer_id", "cannot change")
 	}

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -32,7 +34,13 @@ type customerInput struct {
 	DailySpendLimit    Opt[decimal.Decimal] `json:"daily_spend_limit"`
 	MaxRatePerMinute   Opt[decimal.Decimal] `json:"max_rate_per_minute"`
 	BlockedPrefixes    Opt[[]string]        `json:"blocked_prefixes"`
+	VerifiedCallerIDs  Opt[[]string]        `json:"verified_caller_ids"`
+	AllowAnyCallerID   Opt[bool]            `json:"allow_any_caller_id"`
 }
+
+// maxVerifiedCallerIDs bounds verified_caller_ids: a business's own lines,
+// not a block of numbers to rotate through.
+const maxVerifiedCallerIDs = 100
 
 // apply copies the given fields onto c and validates the result.
 func (in *customerInput) apply(c *voice.Customer, create bool) error {
@@ -63,8 +71,8 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 		}
 		c.CreditLimit = in.CreditLimit.Value
 	}
-	if c.CreditLimit.IsNegative() {
-		return voice.Invalid("credit_limit", "must not be negative")
+	if err := money("credit_limit", c.CreditLimit); err != nil {
+		return err
 	}
 	if in.MaxConcurrentCalls.Set {
 		c.MaxConcurrentCalls = in.MaxConcurrentCalls.Value
@@ -81,14 +89,24 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 	if in.DailySpendLimit.Set {
 		c.DailySpendLimit = optDecimal(in.DailySpendLimit)
 	}
-	if c.DailySpendLimit != nil && !c.DailySpendLimit.IsPositive() {
-		return voice.Invalid("daily_spend_limit", "must be positive, or null for none")
+	if c.DailySpendLimit != nil {
+		if !c.DailySpendLimit.IsPositive() {
+			return voice.Invalid("daily_spend_limit", "must be positive, or null for none")
+		}
+		if err := money("daily_spend_limit", *c.DailySpendLimit); err != nil {
+			return err
+		}
 	}
 	if in.MaxRatePerMinute.Set {
 		c.MaxRatePerMinute = optDecimal(in.MaxRatePerMinute)
 	}
-	if c.MaxRatePerMinute != nil && c.MaxRatePerMinute.IsNegative() {
-		return voice.Invalid("max_rate_per_minute", "must not be negative, or null for none")
+	if c.MaxRatePerMinute != nil {
+		if c.MaxRatePerMinute.IsNegative() {
+			return voice.Invalid("max_rate_per_minute", "must not be negative, or null for none")
+		}
+		if err := money("max_rate_per_minute", *c.MaxRatePerMinute); err != nil {
+			return err
+		}
 	}
 	if in.BlockedPrefixes.Set {
 		c.BlockedPrefixes = in.BlockedPrefixes.Value
@@ -104,7 +122,42 @@ func (in *customerInput) apply(c *voice.Customer, create bool) error {
 			return voice.Invalid("blocked_prefixes", "entries must be 1 to 15 digits, got %q", p)
 		}
 	}
+	if in.VerifiedCallerIDs.Set {
+		ids, err := checkCallerIDs(in.VerifiedCallerIDs.Value)
+		if err != nil {
+			return err
+		}
+		c.VerifiedCallerIDs = ids
+	}
+	if c.VerifiedCallerIDs == nil {
+		c.VerifiedCallerIDs = []string{}
+	}
+	if in.AllowAnyCallerID.Set {
+		if in.AllowAnyCallerID.Null {
+			return voice.Invalid("allow_any_caller_id", "must be true or false")
+		}
+		c.AllowAnyCallerID = in.AllowAnyCallerID.Value
+	}
 	return nil
+}
+
+// checkCallerIDs normalises verified_caller_ids: each an E.164 number, at
+// most maxVerifiedCallerIDs, duplicates dropped, in the order given.
+func checkCallerIDs(list []string) ([]string, error) {
+	if len(list) > maxVerifiedCallerIDs {
+		return nil, voice.Invalid("verified_caller_ids", "must have at most %d entries", maxVerifiedCallerIDs)
+	}
+	out := make([]string, 0, len(list))
+	for i, v := range list {
+		e, ok := voice.ParseE164(strings.TrimSpace(v))
+		if !ok {
+			return nil, voice.Invalid(fmt.Sprintf("verified_caller_ids[%d]", i), "must be an E.164 number, got %q", v)
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 func optDecimal(o Opt[decimal.Decimal]) *decimal.Decimal {
@@ -214,6 +267,9 @@ func (s *Server) addCredit(w http.ResponseWriter, r *http.Request, p *auth.Princ
 // adjustment (either sign), with the same checks.
 func (s *Server) AddCredit(ctx context.Context, c *voice.Customer, amount *decimal.Decimal, kind, description string) (*voice.LedgerEntry, error) {
 	in := creditInput{Amount: amount, Kind: kind, Description: description}
+	if err := checkText("kind", kind, "description", description); err != nil {
+		return nil, err
+	}
 	if in.Amount == nil {
 		return nil, voice.Invalid("amount", "is required")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -114,6 +115,87 @@ func checkRequestText(r *http.Request) error {
 	}
 	return nil
 }
+
+// checkInputText applies the request bodies' text rule (decodeJSON) to an
+// input built by other code than the JSON decoder: the web console's forms
+// reach the API's exported functions without going through a JSON body. It
+// walks every string of in (struct fields by their JSON names, Opt values,
+// slices, maps) and reports the first bad one, 422 naming its path.
+func checkInputText(in any) error {
+	if path, why := badString(reflect.ValueOf(in), ""); why != "" {
+		return voice.Invalid(path, "%s", why)
+	}
+	return nil
+}
+
+func badString(v reflect.Value, path string) (string, string) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return "", ""
+		}
+		return badString(v.Elem(), path)
+	case reflect.String:
+		return path, textcheck.String(v.String())
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			if p, why := badString(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); why != "" {
+				return p, why
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			k := fmt.Sprint(it.Key().Interface())
+			if why := textcheck.String(k); why != "" {
+				return path, why
+			}
+			if p, why := badString(it.Value(), dotted(path, k)); why != "" {
+				return p, why
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		if _, ok := t.FieldByName("Set"); ok && t.NumField() == 3 { // an Opt: its value stands for it
+			return badString(v.FieldByName("Value"), path)
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if p, why := badString(v.Field(i), dotted(path, name)); why != "" {
+				return p, why
+			}
+		}
+	}
+	return "", ""
+}
+
+func dotted(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// checkText refuses a named string argument of an exported function with a
+// NUL or invalid UTF-8 (422 naming it), as checkInputText does for inputs.
+func checkText(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if why := textcheck.String(pairs[i+1]); why != "" {
+			return voice.Invalid(pairs[i], "%s", why)
+		}
+	}
+	return nil
+}
+
+// badID reports an id no object can have (NUL, invalid UTF-8): such an id
+// reads as not found, without asking a database that would fail on it.
+func badID(id string) bool { return textcheck.String(id) != "" }
 
 // required is the error of a required field that is missing: absent, null,
 // or an empty (or all-blank) string. A field that is given but wrong keeps

@@ -70,6 +70,9 @@ func (s *Server) redeliverEvent(w http.ResponseWriter, r *http.Request, p *auth.
 // checking there is a webhook to deliver to; the web console's redeliver
 // button goes through it too.
 func Redeliver(ctx context.Context, store voice.Store, scope voice.Scope, id string) (*voice.Event, error) {
+	if badID(id) {
+		return nil, voice.NotFound("event")
+	}
 	ev, err := store.EventByID(ctx, scope, id)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/api"
+	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/shopspring/decimal"
 )
 
 // placeholder stands for the bad text in a generated body; it is replaced
@@ -266,6 +271,54 @@ func TestHygieneCSVRows(t *testing.T) {
 		}
 		if n := len(b.ok(200, "GET", "/v1/rates?limit=100", b.op, nil).data()); n != 0 {
 			t.Errorf("%d rates imported from refused files", n)
+		}
+	})
+}
+
+// TestHygieneSharedFunctions: the exported functions the web console calls
+// with form values (no JSON body in between) apply the same rule: 422 for a
+// NUL or invalid UTF-8 in a stored or searched string, 404 for such an id.
+func TestHygieneSharedFunctions(t *testing.T) {
+	each(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		srv := api.New(api.Config{Store: b.store, Auth: auth.New(auth.Config{Store: b.store, OperatorKey: testOperatorKey})})
+		op := &auth.Principal{Kind: voice.KeyOperator}
+		custID := b.customer("shared")
+		cust, err := b.store.Customer(ctx, voice.Scope{}, custID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appID := b.application(custID)
+		app, err := b.store.Application(ctx, voice.Scope{}, appID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := decimal.NewFromInt(1)
+		for bad, kind := range map[string]string{"a\x00b": "NUL", "a\xffb": "invalid UTF-8"} {
+			_, errCredit := srv.AddCredit(ctx, cust, &one, "credit", bad)
+			_, errKey := srv.CreateKey(ctx, voice.KeyCustomer, custID, nil, bad)
+			errApp := srv.UpdateApplication(ctx, op, app, &api.ApplicationInput{Name: api.Opt[string]{Set: true, Value: bad}})
+			_, errImport := srv.ImportRates(ctx, bad, "", "", []byte("1,0.01\n"))
+			_, errList := srv.ListRates(ctx, op, voice.RateFilter{Deck: bad}, voice.Page{Limit: 10})
+			_, errLookup := srv.LookupRate(ctx, op, "+15551230001", "", bad)
+			for _, c := range []struct {
+				what  string
+				err   error
+				param string
+			}{
+				{"AddCredit", errCredit, "description"}, {"CreateKey", errKey, "name"}, {"UpdateApplication", errApp, "name"},
+				{"ImportRates", errImport, "customer_id"}, {"ListRates", errList, "customer_id"}, {"LookupRate", errLookup, "customer_id"},
+			} {
+				var ve *voice.Error
+				if !errors.As(c.err, &ve) || ve.Code != voice.ECodeInvalidRequest || ve.Param != c.param {
+					t.Errorf("%s with %s: %v, want invalid_request param %s", c.what, kind, c.err, c.param)
+				}
+			}
+			_, errReview := api.CreateReview(ctx, b.store, op, "call_"+bad, "ok", "", time.Now())
+			_, errRedeliver := api.Redeliver(ctx, b.store, voice.Scope{}, "evt_"+bad)
+			if !voice.IsNotFound(errReview) || !voice.IsNotFound(errRedeliver) {
+				t.Errorf("ids with %s: review %v, redeliver %v; want not_found", kind, errReview, errRedeliver)
+			}
 		}
 	})
 }

@@ -26,6 +26,9 @@ func (s *Server) newKey(r *http.Request, kind, customerID string, applicationID 
 // returned key carries its secret, which is not stored: show it once. The
 // caller has read the customer or application with its own scope.
 func (s *Server) CreateKey(ctx context.Context, kind, customerID string, applicationID *string, name string) (*voice.Key, error) {
+	if err := checkText("name", name); err != nil {
+		return nil, err
+	}
 	if utf8.RuneCountInString(name) > 200 {
 		return nil, voice.Invalid("name", "must be at most 200 characters")
 	}

@@ -142,6 +142,9 @@ func (s *Server) updateNumber(w http.ResponseWriter, r *http.Request, p *auth.Pr
 // does: the operator may set everything, a customer only application_id,
 // to one of its own applications. It stores the number.
 func (s *Server) UpdateNumber(ctx context.Context, p *auth.Principal, n *voice.Number, in *NumberInput) error {
+	if err := checkInputText(in); err != nil {
+		return err
+	}
 	if err := s.applyNumber(ctx, in, n, p); err != nil {
 		return err
 	}

@@ -192,6 +192,9 @@ func (s *Server) listRates(w http.ResponseWriter, r *http.Request, p *auth.Princ
 // without "+", Status), checked as GET /v1/rates checks its query.
 func (s *Server) ListRates(ctx context.Context, p *auth.Principal, f voice.RateFilter, pg voice.Page) (voice.List[*voice.Rate], error) {
 	var none voice.List[*voice.Rate]
+	if err := checkText("customer_id", f.Deck, "direction", f.Direction, "prefix", f.Prefix, "status", f.Status); err != nil {
+		return none, err
+	}
 	if f.Direction != "" && f.Direction != voice.DirectionOutbound && f.Direction != voice.DirectionInbound {
 		return none, voice.Invalid("direction", "must be outbound or inbound")
 	}
@@ -302,6 +305,9 @@ type RateImport struct {
 // bad line (Extra "errors"), as POST /v1/rates/import (an operator-only
 // route) does; direction defaults to outbound, currency to the deck's.
 func (s *Server) ImportRates(ctx context.Context, customerID, direction, currency string, csv []byte) (RateImport, error) {
+	if err := checkText("customer_id", customerID, "direction", direction, "currency", currency); err != nil {
+		return RateImport{}, err
+	}
 	if direction == "" {
 		direction = voice.DirectionOutbound
 	}
@@ -462,6 +468,9 @@ func (s *Server) lookupRate(w http.ResponseWriter, r *http.Request, p *auth.Prin
 // /v1/rates/lookup does: direction defaults to outbound; customerID is the
 // deck to look in (a customer key: its own).
 func (s *Server) LookupRate(ctx context.Context, p *auth.Principal, to, direction, customerID string) (*voice.Rate, error) {
+	if err := checkText("to", to, "direction", direction, "customer_id", customerID); err != nil {
+		return nil, err
+	}
 	raw := strings.TrimSpace(to)
 	if raw == "" {
 		return nil, required("to")

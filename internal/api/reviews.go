@@ -50,6 +50,12 @@ func (s *Server) createReview(w http.ResponseWriter, r *http.Request, p *auth.Pr
 // /v1/calls/{id}/reviews and the web console's review form both go through
 // it. now is the review's time, at the store's millisecond precision.
 func CreateReview(ctx context.Context, store voice.Store, p *auth.Principal, callID, verdict, note string, now time.Time) (*voice.Review, error) {
+	if badID(callID) {
+		return nil, voice.NotFound("call")
+	}
+	if err := checkText("verdict", verdict, "note", note); err != nil {
+		return nil, err
+	}
 	c, err := store.Call(ctx, p.Scope(), callID)
 	if err != nil {
 		return nil, err
