@@ -11,6 +11,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -66,10 +67,15 @@ func (e *Engine) finishRecording(ctx context.Context, rec *callRecord, ar *activ
 	now := e.clock()
 	var ev *voice.Event
 	if err != nil {
-		r.Status, r.Error, r.UpdatedAt = voice.RecordingFailed, err.Error(), now
+		// The recording's error and event are the customer's to read: a
+		// write error names the file under the data directory, so they get
+		// publicmsg's text and the log the whole error.
+		e.log.Error("recording failed", slog.String("recording_id", r.ID), slog.Any("error", err))
+		msg := publicmsg.Text(err)
+		r.Status, r.Error, r.UpdatedAt = voice.RecordingFailed, msg, now
 		r.EndedAt = &now
 		ev = rec.detachedEvent("recording.failed", map[string]string{"recording_id": r.ID, "code": "recording_failed",
-			"message": err.Error()})
+			"message": msg})
 	} else {
 		recording.Finish(r, res, now)
 		ev = rec.detachedEvent("recording.completed", r)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -54,7 +57,7 @@ func (s *session) Play(ctx context.Context, a *callctl.Play) error {
 func (s *session) play(ctx context.Context, a *callctl.Play, bargeIn bool) error {
 	pcm, err := s.e.loadAudio(ctx, a.URL, s.leg.rate)
 	if err != nil {
-		return fmt.Errorf("play %s: %w", a.URL, err)
+		return publicmsg.Wrap(err, "play "+a.URL)
 	}
 	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn)
 }
@@ -111,7 +114,12 @@ func (e *Engine) loadAudio(ctx context.Context, rawURL string, rate int) (*media
 		full := filepath.Join(e.mediaDir, filepath.Clean("/"+path))
 		f, err := os.Open(full)
 		if err != nil {
-			return nil, fmt.Errorf("open: %w", err)
+			// The customer sees the public text (call.error); the path, which
+			// would map the operator's disk, only reaches the log.
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, publicmsg.New("the file is not in the media directory", err)
+			}
+			return nil, publicmsg.New("the file in the media directory could not be read", err)
 		}
 		defer f.Close()
 		return media.DecodeWAV(io.LimitReader(f, maxPlayBytes), rate)
@@ -136,7 +144,9 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 	if fe, ok := err.(*callctl.FetchError); ok {
 		return fe.Code, fe.Message, fe.URL, fe.HTTPStatus
 	}
-	return "action_failed", err.Error(), "", 0
+	// Customers read this in call.error: publicmsg keeps local paths and
+	// internal addresses out (runActions logs the whole error).
+	return "action_failed", publicmsg.Text(err), "", 0
 }
 
 // runActions answers nothing itself: it runs actions on an answered call until
@@ -177,6 +187,9 @@ func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, action
 		}
 	}()
 	end := callctl.Run(runCtx, &session{e: e, rec: rec, leg: l}, actions, replace)
+	if end.Kind == callctl.EndError {
+		e.log.Warn("call action failed", slog.String("call_id", c.ID), slog.Int("action", end.ActionIndex), slog.Any("error", end.Err))
+	}
 	if end.Kind == callctl.EndListDone || end.Kind == callctl.EndHangup {
 		// Hold the line a moment so the last prompt's final frames are played
 		// out before the BYE, as a person would not hang up mid-word.
