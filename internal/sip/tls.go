@@ -78,10 +78,9 @@ func (e *Engine) serveTLS() {
 		return
 	}
 	go func() {
+		// The stream listener retries failed accepts itself; ServeTLS
+		// returns (always with an error) once the listener is closed.
 		err := e.server.ServeTLS(e.tls.ln)
-		if err == nil {
-			err = errors.New("returned")
-		}
 		e.tls.state.stopped.Store(err)
 		if !errors.Is(err, net.ErrClosed) {
 			e.log.Error("sip tls stopped", slog.Any("error", err))
