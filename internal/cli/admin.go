@@ -22,10 +22,11 @@ const adminUsage = `Usage: minivoice admin RESOURCE create|import [flags]
 
   customers create    --name NAME [--currency EUR] [--credit-limit 0]
   rates import FILE   [--customer cust_...] [--direction outbound]
-  trunks create       --name NAME --host HOST [--port 5060] [--transport udp] [--direction outbound] [--username U --password P]
+  trunks create       --name NAME --host HOST [--port 5060] [--transport udp] [--srtp off] [--direction outbound] [--username U --password P]
   numbers create      --number +E164 --customer cust_... [--application app_...]
   applications create --customer cust_... --name NAME [--answer-url URL] [--webhook-url URL]
   keys create         --customer cust_... | --application app_...
+  rotate-secret-key   [--data DIR] [--database URL]   (works on the database, not the API)
 
 Common flags: --api URL (MINIVOICE_API, default http://127.0.0.1:8080), --key KEY
 (MINIVOICE_KEY, else MINIVOICE_ADMIN_KEY, else DATA/admin.key with --data DIR).
@@ -39,6 +40,9 @@ type adminCmd struct {
 }
 
 func admin(ctx context.Context, args []string, env Env) int {
+	if len(args) > 0 && args[0] == "rotate-secret-key" {
+		return rotateSecretKey(ctx, args[1:], env)
+	}
 	if len(args) < 2 {
 		fmt.Fprint(env.Stderr, adminUsage)
 		return 2
@@ -169,13 +173,14 @@ var adminCmds = map[string]adminCmd{
 		host := fs.String("host", "", "carrier host")
 		port := fs.Int("port", 5060, "carrier port")
 		transport := fs.String("transport", "udp", "udp, tcp or tls")
+		srtp := fs.String("srtp", "off", "media encryption offered on outbound calls: off, optional or required")
 		direction := fs.String("direction", "outbound", "outbound, inbound or both")
 		user := fs.String("username", "", "digest username")
 		pass := fs.String("password", "", "digest password")
 		cidrs := fs.String("allowed-cidrs", "", "comma-separated inbound source CIDRs")
 		return func([]string) (string, string, string, []byte, error) {
-			f := map[string]any{"name": *name, "host": *host, "port": *port, "transport": *transport, "direction": *direction,
-				"username": *user, "password": *pass}
+			f := map[string]any{"name": *name, "host": *host, "port": *port, "transport": *transport, "srtp": *srtp,
+				"direction": *direction, "username": *user, "password": *pass}
 			if *cidrs != "" {
 				f["allowed_cidrs"] = strings.Split(*cidrs, ",")
 			}
