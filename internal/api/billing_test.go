@@ -133,7 +133,8 @@ func blEach(t *testing.T, fn func(t *testing.T, b *blBundle)) {
 // needs unless given), credits it and returns its id and an application.
 func (b *blBundle) customer(fields map[string]any, credit string) (cust, app string) {
 	b.t.Helper()
-	body := map[string]any{"name": "billing " + b.t.Name(), "max_cps": 10000, "max_concurrent_calls": 1000}
+	body := map[string]any{"name": "billing " + b.t.Name(), "max_cps": 10000, "max_concurrent_calls": 1000,
+		"verified_caller_ids": []string{testCallerID}}
 	for k, v := range fields {
 		body[k] = v
 	}

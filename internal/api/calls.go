@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -120,6 +122,9 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if cust.Status != voice.CustomerActive {
 		return voice.Errorf(voice.ECodeCustomerSuspended, "customer %s is suspended", cust.ID)
 	}
+	if err := voice.CheckCallerID(r.Context(), s.store, cust, from); err != nil {
+		return err
+	}
 	if err := s.checkURL("answer_url", in.AnswerURL, false); err != nil {
 		return err
 	}
@@ -129,6 +134,11 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 			return voice.Invalid("actions", "give actions or answer_url, not both")
 		}
 		if actions, err = checkActions(in.Actions, s.allow); err != nil {
+			return err
+		}
+		list, _ := callctl.Parse(actions) // checkActions parsed it already
+		parent := &voice.Call{Direction: voice.DirectionOutbound, From: from, To: to}
+		if err := s.checkDialCallerIDs(r.Context(), cust, parent, list); err != nil {
 			return err
 		}
 	}
@@ -266,10 +276,38 @@ func (s *Server) replaceActions(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := checkActionURLs(list, s.allow); err != nil {
 		return err
 	}
+	cust, err := s.store.Customer(r.Context(), voice.Scope{}, c.CustomerID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkDialCallerIDs(r.Context(), cust, c, list); err != nil {
+		return err
+	}
 	if c.Status != voice.CallInProgress || s.calls == nil || !s.calls.ReplaceActions(r.Context(), c.ID, list) {
 		return voice.Errorf(voice.ECodeConflict, "call %s is not in progress (%s)", c.ID, c.Status)
 	}
 	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// checkDialCallerIDs refuses, before anything runs, a list whose dial would
+// present a caller ID the customer may not use; the engine checks again when
+// the dial runs (a fetched list is only checked then).
+func (s *Server) checkDialCallerIDs(ctx context.Context, cust *voice.Customer, parent *voice.Call, list []callctl.Action) error {
+	for i, a := range list {
+		if a.Kind != callctl.KindDial {
+			continue
+		}
+		err := callctl.CheckDialCallerID(ctx, s.store, cust, parent, a.Dial.CallerID(parent))
+		var ve *voice.Error
+		if errors.As(err, &ve) && ve.Code == voice.ECodeCallerIDNotAllowed {
+			ve.Param = fmt.Sprintf("actions[%d].from", i)
+			ve.Message = ve.Param + strings.TrimPrefix(ve.Message, "from")
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -284,6 +322,11 @@ func checkVariables(v map[string]string) error {
 		if len(val) > 4096 {
 			return voice.Invalid("variables", "%s: values must be at most 4096 characters", k)
 		}
+	}
+	// The call's whole variables, which set adds to while it runs, are
+	// bounded too; a call cannot start above the bound.
+	if n := callctl.VariablesSize(v); n > callctl.MaxVariablesBytes {
+		return voice.Invalid("variables", "must be at most %d bytes in all (names and values), not %d", callctl.MaxVariablesBytes, n)
 	}
 	return nil
 }

@@ -108,7 +108,8 @@ func TestUsageValidation(t *testing.T) {
 func TestUsageAggregation(t *testing.T) {
 	each(t, func(t *testing.T, b *bundle) {
 		a := b.customer("a")
-		usd := b.ok(201, "POST", "/v1/customers", b.op, map[string]any{"name": "usd", "currency": "USD"}).str("id")
+		usd := b.ok(201, "POST", "/v1/customers", b.op, map[string]any{"name": "usd", "currency": "USD",
+			"verified_caller_ids": []string{testCallerID}}).str("id")
 		appA, appU := b.application(a), b.application(usd)
 		ak, uk := b.customerKey(a), b.customerKey(usd)
 		day := func(d, h, m, s, ms int) time.Time { return time.Date(2026, 3, d, h, m, s, ms*1e6, time.UTC) }

@@ -78,7 +78,11 @@ func (r *run) provision(ctx context.Context, simPort, deadPort int) error {
 				break
 			}
 		}
-		body := map[string]any{"name": name, "status": "active", "max_concurrent_calls": 50, "max_cps": 50}
+		// fromNumber is a simulator number, not one of the customer's: the
+		// operator verifies it for the customer as its caller ID, as for a
+		// business's own line (api.md, caller ID).
+		body := map[string]any{"name": name, "status": "active", "max_concurrent_calls": 50, "max_cps": 50,
+			"verified_caller_ids": []string{fromNumber}}
 		if id == "" {
 			c, err := r.op.do(ctx, "POST", "/v1/customers", body, 201)
 			if err != nil {

@@ -32,12 +32,14 @@ type child struct {
 func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResult, error) {
 	e := s.e
 	parent := s.rec.snapshot()
-	from := d.From
-	if from == "" {
-		from = parent.From
-		if parent.Direction == voice.DirectionInbound {
-			from = parent.To
-		}
+	from := d.CallerID(&parent)
+	// The caller ID rule of POST /v1/calls (api.md): a refused from places
+	// no leg, and the dial ends failed as when every target is refused,
+	// so the application's action_url hears of it and the call goes on.
+	if ok, err := e.callerIDAllowed(ctx, &parent, from); err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	} else if !ok {
+		return &callctl.DialResult{DialStatus: callctl.DialFailed}, nil
 	}
 	var children []*child
 	for _, to := range d.To {
@@ -130,6 +132,24 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 	dur := e.bridgeChild(ctx, s, winner, d)
 	id := winner.rec.call.ID
 	return &callctl.DialResult{DialStatus: callctl.DialCompleted, ChildCallID: &id, Duration: dur}, ctx.Err()
+}
+
+// callerIDAllowed applies callctl.CheckDialCallerID; a refusal is logged
+// (with the reason) and reported as false, a lookup failure as an error.
+func (e *Engine) callerIDAllowed(ctx context.Context, parent *voice.Call, from string) (bool, error) {
+	if e.store == nil {
+		return true, nil
+	}
+	cust, err := e.store.Customer(ctx, voice.Scope{}, parent.CustomerID)
+	if err != nil {
+		return false, fmt.Errorf("read customer: %w", err)
+	}
+	err = callctl.CheckDialCallerID(ctx, e.store, cust, parent, from)
+	if voice.ErrorCode(err) == voice.ECodeCallerIDNotAllowed {
+		e.log.Info("dial refused", slog.String("call_id", parent.ID), slog.String("from", from), slog.String("why", err.Error()))
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // newChild creates a child call record (with call.initiated) and makes it

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/billing"
+	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -161,15 +162,20 @@ func (r *callRecord) answered(ctx context.Context, codec string) error {
 
 // setVariables merges vars into the call's variables.
 func (r *callRecord) setVariables(ctx context.Context, vars map[string]string) error {
-	return r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+	// The per-call bounds (callctl.MaxVariablesBytes): a set that would
+	// break them changes nothing and ends the call with limit_exceeded.
+	var limit error
+	err := r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
 		if c.Variables == nil {
 			c.Variables = map[string]string{}
 		}
-		for k, v := range vars {
-			c.Variables[k] = v
-		}
+		limit = callctl.MergeVariables(&c.Variables, vars)
 		return nil
 	})
+	if limit != nil {
+		return limit
+	}
+	return err
 }
 
 // emit records an event of the live call that changes nothing on it

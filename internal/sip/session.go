@@ -144,6 +144,10 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 	if fe, ok := err.(*callctl.FetchError); ok {
 		return fe.Code, fe.Message, fe.URL, fe.HTTPStatus
 	}
+	var le *callctl.LimitError
+	if errors.As(err, &le) {
+		return callctl.CodeLimitExceeded, le.Message, le.URL, 0
+	}
 	// Customers read this in call.error: publicmsg keeps local paths and
 	// internal addresses out (runActions logs the whole error).
 	return "action_failed", publicmsg.Text(err), "", 0

@@ -113,7 +113,8 @@ type bilCust struct {
 // outbound trunk of its own to the simulator and its DIDs.
 func (e *scEnv) bilCustomer(t *testing.T, o bilOpts) bilCust {
 	t.Helper()
-	body := map[string]any{"name": "billing " + t.Name(), "max_cps": 1000, "max_concurrent_calls": 1000}
+	body := map[string]any{"name": "billing " + t.Name(), "max_cps": 1000, "max_concurrent_calls": 1000,
+		"verified_caller_ids": []string{scCaller}}
 	for k, v := range o.fields {
 		body[k] = v
 	}

@@ -287,7 +287,7 @@ func (e *scEnv) scCustomer(t *testing.T, answerURL, fallbackURL string) (cust, a
 	t.Helper()
 	// Limits far above what a test does: these tests are not about billing.
 	cust = scDo(t, e.l, "POST", "/v1/customers", map[string]any{"name": "cust " + t.Name(), "max_cps": 1000,
-		"max_concurrent_calls": 1000}, 201)["id"].(string)
+		"max_concurrent_calls": 1000, "verified_caller_ids": []string{scCaller}}, 201)["id"].(string)
 	body := map[string]any{"customer_id": cust, "name": "app"}
 	if answerURL != "" {
 		body["answer_url"] = answerURL

@@ -126,7 +126,8 @@ func (l *live) do(method, path string, body any, want int) map[string]any {
 
 // fixture creates a customer, an application on the answer server, and returns their ids.
 func (l *live) fixture() (cust, app string) {
-	cust = l.do("POST", "/v1/customers", map[string]any{"name": "acme", "max_cps": 1000, "max_concurrent_calls": 1000}, 201)["id"].(string)
+	cust = l.do("POST", "/v1/customers", map[string]any{"name": "acme", "max_cps": 1000, "max_concurrent_calls": 1000,
+		"verified_caller_ids": []string{"+15551230001"}}, 201)["id"].(string)
 	app = l.do("POST", "/v1/applications", map[string]any{"customer_id": cust, "name": "ivr",
 		"answer_url": l.answers.srv.URL + "/answer"}, 201)["id"].(string)
 	return cust, app

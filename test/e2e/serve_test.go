@@ -152,7 +152,7 @@ func TestServeWalkthrough(t *testing.T) {
 			s := start(t, bin, args...)
 			op := s.key
 			j := "application/json"
-			cust := s.do(t, "POST", "/v1/customers", op, j, `{"name": "Acme"}`, 201)["id"].(string)
+			cust := s.do(t, "POST", "/v1/customers", op, j, `{"name": "Acme", "verified_caller_ids": ["+15551230001"]}`, 201)["id"].(string)
 			s.do(t, "POST", "/v1/customers/"+cust+"/credits", op, j, `{"amount": "10.00"}`, 201)
 			app := s.do(t, "POST", "/v1/applications", op, j, `{"customer_id": "`+cust+`", "name": "IVR",
 				"answer_url": "https://example.com/answer", "webhook_url": "https://example.com/hooks"}`, 201)

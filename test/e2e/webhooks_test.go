@@ -42,7 +42,7 @@ func TestWebhooksSurviveKill9(t *testing.T) {
 			// The receiver's address, with nothing listening on it yet.
 			hookAddr := freeTCPAddr(t)
 			deadSIP := freeTCPAddr(t)
-			cust := s.do(t, "POST", "/v1/customers", s.key, js, `{"name":"hooks"}`, 201)["id"].(string)
+			cust := s.do(t, "POST", "/v1/customers", s.key, js, `{"name":"hooks","verified_caller_ids":["+15551230001"]}`, 201)["id"].(string)
 			s.do(t, "POST", "/v1/customers/"+cust+"/credits", s.key, js, `{"amount":"10.00"}`, 201)
 			s.do(t, "POST", "/v1/rates", s.key, js, `{"prefix":"1","price_per_minute":"0.01"}`, 201)
 			app := s.do(t, "POST", "/v1/applications", s.key, js, `{"customer_id":"`+cust+`","name":"hooks",
