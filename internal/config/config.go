@@ -75,6 +75,9 @@ type TLS struct {
 	// HTTPCert and HTTPKey make the API and console serve HTTPS; empty:
 	// plain HTTP (behind a TLS-terminating proxy, say).
 	HTTPCert, HTTPKey string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed; empty: the headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Insights configures the speech recognition and analysis engines
@@ -128,6 +131,8 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.StringVar(&c.TLS.TrunkCA, "sip-tls-ca", "", "PEM file of extra CAs trusted for trunks with transport tls (on top of the system's)")
 	fs.StringVar(&c.TLS.HTTPCert, "tls-cert", "", "PEM certificate (chain): serve the API and console over HTTPS; reloaded on SIGHUP")
 	fs.StringVar(&c.TLS.HTTPKey, "tls-key", "", "PEM private key for --tls-cert")
+	var proxies string
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default: none, the headers are ignored)")
 	fs.BoolVar(&c.Edge.DropUnknown, "sip-drop-unknown", false, "send nothing (instead of 403) to INVITEs from sources no inbound trunk matches")
 	fs.DurationVar(&c.Edge.IdleTimeout, "sip-idle-timeout", 60*time.Second, "close a SIP TCP/TLS connection silent this long between messages")
 	fs.DurationVar(&c.Edge.HeaderTimeout, "sip-header-timeout", 20*time.Second, "close a SIP TCP/TLS connection whose message is not complete this long after it began")
@@ -142,6 +147,9 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	var err error
 	if c.RTPPortMin, c.RTPPortMax, err = ParsePortRange(rtp); err != nil {
 		return nil, fmt.Errorf("--rtp-ports: %w", err)
+	}
+	if c.TLS.TrustedProxies, err = netguard.ParseCIDRs(proxies); err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if c.AllowPrivateURLs, err = netguard.ParseCIDRs(allow); err != nil {
 		return nil, fmt.Errorf("--allow-private-urls: %w", err)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -289,7 +291,7 @@ func TestParseServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TLS != (config.TLS{}) {
+	if c.TLS.SIPListen != "" || c.TLS.SIPCert != "" || c.TLS.HTTPCert != "" || c.TLS.TrunkCA != "" || len(c.TLS.TrustedProxies) != 0 {
 		t.Errorf("TLS defaults: %+v, want all off", c.TLS)
 	}
 	c, err = config.ParseServe([]string{"--sip-tls", "0.0.0.0:5061", "--sip-tls-cert", "s.pem", "--sip-tls-key", "s.key",
@@ -298,8 +300,17 @@ func TestParseServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.TLS{SIPListen: "0.0.0.0:5061", SIPCert: "s.pem", SIPKey: "s.key", TrunkCA: "ca.pem", HTTPCert: "h.pem", HTTPKey: "h.key"}
-	if c.TLS != want {
+	got := c.TLS
+	got.TrustedProxies = nil
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("TLS = %+v, want %+v", c.TLS, want)
+	}
+	c, err = config.ParseServe([]string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.1"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.TLS.TrustedProxies) != "[10.0.0.0/8 192.0.2.1/32]" {
+		t.Errorf("--trusted-proxies: %v", c.TLS.TrustedProxies)
 	}
 	for _, args := range [][]string{
 		{"--sip-tls", "5061", "--sip-tls-cert", "s.pem", "--sip-tls-key", "s.key"},
@@ -308,6 +319,7 @@ func TestParseServeTLS(t *testing.T) {
 		{"--sip-tls-cert", "s.pem", "--sip-tls-key", "s.key"},
 		{"--tls-cert", "h.pem"},
 		{"--tls-key", "h.key"},
+		{"--trusted-proxies", "proxy.example.net"},
 	} {
 		if _, err := config.ParseServe(args, noEnv, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

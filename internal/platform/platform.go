@@ -232,7 +232,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	p := &Platform{Store: db, SIP: engine, Jobs: queue, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
 		httpDone: make(chan error, 1), tls: tf, HTTPS: tf.http != nil}
 	con := console.New(console.Config{Store: db, Auth: authn, Recordings: blobs, Logger: cfg.Logger, Now: cfg.Now, API: srv})
-	p.http = &http.Server{Handler: console.Mount(srv, con), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+	p.http = &http.Server{Handler: trustProxies(console.Mount(srv, con), sc.TLS.TrustedProxies), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	// Shutdown waits for open connections; the console's live streams end
 	// when it begins instead of holding it up.
