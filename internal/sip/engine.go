@@ -191,7 +191,8 @@ func New(cfg Config) (*Engine, error) {
 	// The SIP stack's own logs (parse failures of garbage, mostly) go to our
 	// logger at its level, not to the process's default logger.
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public), sipgo.WithUserAgenTLSConfig(clientTLSConfig(cfg)),
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(cfg.Logger)),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(cfg.Logger),
+			sipmsg.WithTransportLayerReadFilter(newScreen(e.udp, cfg.Logger, cfg.Now).filter)), // malformed.go
 		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(cfg.Logger)))
 	if err != nil {
 		e.closeListeners()
@@ -210,7 +211,8 @@ func New(cfg Config) (*Engine, error) {
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: rtpaudio.MediaCodecs})}
 	opts = append(opts, e.diagoTransports(host, public, port)...)
 	e.dg = diago.NewDiago(ua, opts...)
-	srv.OnInfo(e.onInfo) // after diago, which registers its own (406 to all)
+	srv.OnInfo(rejectMalformed(e.onInfo)) // after diago, which registers its own (406 to all)
+	srv.OnNoRoute(rejectMalformed(unroutable(srv)))
 	e.digest = diago.NewDigestServer()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
