@@ -410,20 +410,20 @@ func acceptsSDP(req *sipmsg.Request) bool {
 	if len(hs) == 0 {
 		return true
 	}
-	any := false
+	listed := false
 	for _, h := range hs {
 		for _, t := range strings.Split(h.Value(), ",") {
 			t = strings.TrimSpace(t)
 			if t == "" {
 				continue
 			}
-			any = true
+			listed = true
 			if mediaTypeIs(t, supportedMediaType) || mediaTypeIs(t, "application/*") || mediaTypeIs(t, "*/*") {
 				return true
 			}
 		}
 	}
-	return !any // an Accept of nothing but blanks says nothing
+	return !listed // an Accept of nothing but blanks says nothing
 }
 
 // mediaTypeIs compares a media type, parameters and case aside.
