@@ -105,6 +105,18 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		_ = rec.ringing(ctx, 180)
 	}
 
+	// Media the platform cannot take is refused before the application is
+	// asked (srtp.go): answering would fail after its answer_url ran.
+	body, why := prepareOffer(req.Body())
+	if why != "" {
+		_ = d.Respond(488, "Not Acceptable Here", nil)
+		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceSystem, SIPCode: 488,
+			SIPReason: "Not Acceptable Here", Error: &voice.CallError{Code: ErrMediaFailed, Message: why}})
+		log.Info("offer refused", slog.String("why", why))
+		return
+	}
+	req.SetBody(body)
+
 	snap := rec.snapshot()
 	res, err := e.fetcher.Fetch(callCtx, callctl.FetchRequest{URL: route.app.AnswerURL, Method: route.app.AnswerMethod,
 		FallbackURL: route.app.FallbackURL, App: route.app, Call: &snap})

@@ -80,3 +80,60 @@ func answerHasSDES(sdp []byte) bool {
 	}
 	return savp && crypto
 }
+
+// sdesSuite is the one SDES crypto suite diago implements.
+const sdesSuite = "AES_CM_128_HMAC_SHA1_80"
+
+// prepareOffer readies an inbound SDP offer for diago's SDES support, or
+// says why the platform cannot take its media (the INVITE then gets 488).
+// diago would otherwise fail the answer on what it does not understand:
+// a key lifetime in an a=crypto key ("inline:KEY|2^31", common from
+// carriers) is dropped here, as a lifetime only bounds how long the key may
+// be used (RFC 4568 6.1) and calls end long before; keys with an MKI, which
+// changes every packet's layout, and keys of other suites are left out so
+// diago picks a usable one. DTLS-SRTP offers, and SRTP offers left without a
+// usable key, are refused.
+func prepareOffer(sdp []byte) ([]byte, string) {
+	lines := bytes.SplitAfter(sdp, []byte("\n"))
+	out := make([][]byte, 0, len(lines))
+	proto, inAudio, usable, changed := "", false, false, false
+	for _, line := range lines {
+		text := strings.TrimRight(string(line), "\r\n")
+		switch {
+		case strings.HasPrefix(text, "m="):
+			f := strings.Fields(text[2:])
+			inAudio = len(f) >= 3 && f[0] == "audio"
+			if inAudio && proto == "" {
+				proto = f[2]
+			}
+		case inAudio && strings.HasPrefix(text, "a=crypto:"):
+			f := strings.Fields(text)
+			if len(f) < 3 || f[1] != sdesSuite || !strings.HasPrefix(f[2], "inline:") {
+				changed = true
+				continue // a suite diago cannot use
+			}
+			key, params, _ := strings.Cut(strings.TrimPrefix(f[2], "inline:"), "|")
+			if strings.Contains(params, ":") || strings.Contains(f[2], ";") {
+				changed = true
+				continue // an MKI, or several keys: not supported
+			}
+			if params != "" {
+				f[2] = "inline:" + key
+				line = []byte(strings.Join(f, " ") + "\r\n")
+				changed = true
+			}
+			usable = true
+		}
+		out = append(out, line)
+	}
+	switch {
+	case strings.HasPrefix(proto, "UDP/TLS/"):
+		return sdp, "the offer is DTLS-SRTP (" + proto + "), which is not supported; offer SDES (RTP/SAVP with a=crypto) or RTP/AVP"
+	case proto == "RTP/SAVP" && !usable:
+		return sdp, "the SRTP offer has no a=crypto key of " + sdesSuite + " without MKI, the only one supported"
+	}
+	if !changed {
+		return sdp, ""
+	}
+	return bytes.Join(out, nil), ""
+}

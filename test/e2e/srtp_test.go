@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -132,6 +133,80 @@ func TestSRTPRequiredRefusesPlainAnswer(t *testing.T) {
 			if byes != 3 {
 				t.Errorf("%d BYEs in all, want 3 (one per call)", byes)
 			}
+		}
+	})
+}
+
+// TestInboundOfferRefused488: inbound offers whose media the platform
+// cannot take, a DTLS-SRTP offer (UDP/TLS/RTP/SAVP) and an SRTP offer with
+// only an AES-256 key, get 488 before the application is asked; the call is
+// failed with media_failed saying why, on both backends.
+func TestInboundOfferRefused488(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		l := startPlatform(t, backend)
+		cust, app := l.fixture()
+		l.do("POST", "/v1/trunks", map[string]any{"name": "in", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
+		l.do("POST", "/v1/numbers", map[string]any{"number": tlsDID, "customer_id": cust, "application_id": app}, 201)
+		ua, err := sipgo.NewUA(sipgo.WithUserAgent("offer-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ua.Close() })
+		client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const head = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+		offers := []struct{ name, sdp, why string }{
+			{"dtls", head + "m=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\n",
+				"DTLS-SRTP"},
+			{"aes256 only", head + "m=audio 4000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n" +
+				"a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVzWVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n",
+				"no a=crypto key of AES_CM_128_HMAC_SHA1_80"},
+		}
+		for _, tc := range offers {
+			req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: tlsDID, Host: "127.0.0.1", Port: int(l.p.SIP.Addr().Port())})
+			fromParams := sip.NewParams()
+			fromParams.Add("tag", sip.GenerateTagN(8))
+			req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "+15550001111", Host: "127.0.0.1"}, Params: fromParams})
+			req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "caller", Host: "127.0.0.1"}})
+			req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			req.SetBody([]byte(tc.sdp))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			res, err := client.Do(ctx, req)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if res.StatusCode != 488 {
+				t.Errorf("%s: answered %d %s, want 488", tc.name, res.StatusCode, res.Reason)
+			}
+		}
+		calls := l.do("GET", "/v1/calls?direction=inbound", nil, 200)["data"].([]any)
+		if len(calls) != 2 {
+			t.Fatalf("%d inbound calls, want 2", len(calls))
+		}
+		var messages []string
+		for _, raw := range calls {
+			c := l.waitCall(raw.(map[string]any)["id"].(string))
+			e, _ := c["error"].(map[string]any)
+			if c["status"] != "failed" || c["sip_code"] != float64(488) || e == nil || e["code"] != "media_failed" {
+				t.Errorf("call: %v", c)
+			}
+			messages = append(messages, fmt.Sprint(e["message"]))
+			t.Logf("refused offer: %v", e["message"])
+		}
+		for _, tc := range offers {
+			if !strings.Contains(strings.Join(messages, "\n"), tc.why) {
+				t.Errorf("%s: no call's error says %q", tc.name, tc.why)
+			}
+		}
+		l.answers.mu.Lock()
+		asked := len(l.answers.bodies)
+		l.answers.mu.Unlock()
+		if asked != 0 {
+			t.Errorf("the answer_url was fetched %d times for refused offers", asked)
 		}
 	})
 }
