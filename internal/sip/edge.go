@@ -27,14 +27,15 @@ type EdgeConfig struct {
 	// DropUnknown sends nothing at all to an INVITE from a source that
 	// matches no inbound trunk, instead of 403 (--sip-drop-unknown).
 	DropUnknown bool
-	// RefusalRate and RefusalBurst are the token bucket of answers to
+	// RefusalRate and RefusalBurst are the token bucket of 403 answers to
 	// unknown sources, per source IP address: RefusalBurst at once, then
 	// RefusalRate a second. What they turn away is dropped without an
 	// answer. Default 2/s, 10.
 	RefusalRate  float64
 	RefusalBurst int
-	// RefusalRateTotal and RefusalBurstTotal bound the same answers over all
-	// sources, since UDP sources can be forged at will. Default 200/s, 400.
+	// RefusalRateTotal and RefusalBurstTotal bound the same answers, and
+	// the 401 digest challenges, over all sources, since UDP sources can be
+	// forged at will. Default 200/s, 400.
 	RefusalRateTotal  float64
 	RefusalBurstTotal int
 	// MaxSources bounds how many source addresses the per-source buckets
@@ -246,7 +247,11 @@ func (e *Engine) edgeGuard(next sipgo.RequestHandler) sipgo.RequestHandler {
 			e.metrics.SIPEdge.WithLabelValues("dropped").Inc()
 			return
 		}
-		if !g.allow(src, e.now()) {
+		// A digest challenge is how every call of a trunk that authenticates
+		// by password begins, from wherever it comes: only the total bounds
+		// challenges, so a busy carrier is not throttled like a scanner.
+		allowed := v == challenge && g.total.allow(e.now()) || v == refuse && g.allow(src, e.now())
+		if !allowed {
 			g.rateLimited.Add(1)
 			e.metrics.SIPEdge.WithLabelValues("rate_limited").Inc()
 			return
