@@ -461,9 +461,15 @@ func (c *streamConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// Close closes the connection and gives its place back to the caps, once.
+// Close closes the connection and gives its place back to the caps. Only
+// the first call does anything: Read closes a connection it ends for a
+// timeout, and the SIP stack closes it again when its read loop ends, which
+// must not read as a failure (a warning per connection in a flood).
 func (c *streamConn) Close() error {
-	err := c.Conn.Close()
-	c.closeOnce.Do(func() { c.l.release(c.src) })
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.l.release(c.src)
+	})
 	return err
 }
