@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/insights"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -25,7 +27,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 	ok := true
 	record := func(name string, err error) {
 		if err != nil {
-			checks[name] = err.Error()
+			// /readyz answers anyone: it says what kind of failure (refused,
+			// timeout), the log says where (the database's address).
+			s.log.WarnContext(r.Context(), "not ready", slog.String("check", name), slog.Any("error", err))
+			checks[name] = publicmsg.Text(err)
 			ok = false
 			return
 		}
