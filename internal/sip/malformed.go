@@ -303,6 +303,17 @@ func rejectMalformed(next sipgo.RequestHandler) sipgo.RequestHandler {
 		for _, h := range refusal.headers {
 			res.AppendHeader(h)
 		}
+		if req.IsInvite() {
+			// An INVITE's transaction would repeat a final answer until an
+			// ACK comes (ten times in 32 s over UDP) to an address that may
+			// be forged, and be held all that time: the answer is written
+			// once, statelessly (RFC 3261 8.2.7), and the transaction ends
+			// with the handler. A retransmitted INVITE is answered anew.
+			if c, ok := tx.(interface{ Connection() sipmsg.Connection }); ok {
+				_ = c.Connection().WriteMsg(res)
+				return
+			}
+		}
 		_ = tx.Respond(res)
 	}
 }
