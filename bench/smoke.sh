@@ -70,6 +70,11 @@ if has sipp; then
 else
 	skip "bench/sip-load.sh (sipp into a DID)" "sipp is not installed (Debian sip-tester)"
 fi
+if has sipp; then
+	step "bench/sip-flood.sh (SIP edge under attack)" 180 bash bench/sip-flood.sh
+else
+	skip "bench/sip-flood.sh (SIP edge under attack)" "sipp is not installed (Debian sip-tester)"
+fi
 if has flite; then
 	step "bench/bridge.sh (bridged calls)" 240 bash bench/bridge.sh
 else
