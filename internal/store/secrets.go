@@ -96,135 +96,149 @@ func (d *DB) scanTrunkOpen(r rowScanner) (*voice.Trunk, error) {
 	return t, nil
 }
 
+// sealBatch bounds the rows SealSecrets reads at a time: a busy platform
+// keeps a day of idempotent responses.
+const sealBatch = 500
+
 // SealSecrets encrypts, with the newest key, every stored secret that is not
 // already: plain-text rows from a database older than encryption, and rows
-// sealed with an older key after a rotation. It also opens every sealed value
-// on the way, so a key file that lacks a key still in use, or holds the
-// wrong key under its id, is an error here, at start-up, rather than failed
-// signatures later. It returns how many values it rewrote. Each rewrite is a
+// sealed with an older key after a rotation. It opens each of them on the
+// way, so a key file that lacks a key still in use is an error here, at
+// start-up, rather than failed signatures later. It returns how many values
+// it rewrote. Rows already sealed with the newest key are not read, so a
+// start with nothing to do costs one query per column. Each rewrite is a
 // compare-and-set on the old value, so processes sharing a PostgreSQL
 // database may run it at once, and a row updated meanwhile is left to its
-// writer (who sealed it with the newest key).
+// writer.
 func (d *DB) SealSecrets(ctx context.Context) (int, error) {
 	if d.secrets == nil {
 		return 0, errors.New("seal secrets: no secret key is configured")
 	}
 	n := 0
-	type col struct{ name, context string }
-	type rowSecrets struct {
-		id   string
-		vals []string
-	}
-	sealTable := func(table string, cols []col) error {
-		sel := "SELECT id"
-		for _, c := range cols {
-			sel += ", " + c.name
-		}
-		rows, err := d.db.QueryContext(ctx, sel+" FROM "+table)
+	for _, c := range []struct{ table, col, context string }{
+		{"trunks", "password", ctxTrunkPassword},
+		{"applications", "webhook_secret", ctxWebhookSecret},
+		{"applications", "previous_webhook_secret", ctxPreviousSecret},
+	} {
+		m, err := d.sealColumn(ctx, c.table, c.col, c.context)
+		n += m
 		if err != nil {
-			return fmt.Errorf("seal secrets: read %s: %w", table, err)
+			return n, err
 		}
-		var all []rowSecrets
-		for rows.Next() {
-			r := rowSecrets{vals: make([]string, len(cols))}
-			dest := []any{&r.id}
-			for i := range r.vals {
-				dest = append(dest, &r.vals[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
-				return fmt.Errorf("seal secrets: read %s: %w", table, err)
-			}
-			all = append(all, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("seal secrets: read %s: %w", table, err)
-		}
-		for _, r := range all {
-			for i, c := range cols {
-				ctxt := c.context + r.id
-				plain, err := d.open(r.vals[i], ctxt)
-				if err != nil {
-					return fmt.Errorf("seal secrets: %w", err)
-				}
-				if d.secrets.Current(r.vals[i]) {
-					continue
-				}
-				sealed, err := d.seal(plain, ctxt)
-				if err != nil {
-					return err
-				}
-				res, err := d.db.ExecContext(ctx, d.q(`UPDATE `+table+` SET `+c.name+` = ? WHERE id = ? AND `+c.name+` = ?`),
-					sealed, r.id, r.vals[i])
-				if err != nil {
-					return fmt.Errorf("seal secrets: write %s %s: %w", table, r.id, err)
-				}
-				if k, _ := res.RowsAffected(); k > 0 {
-					n++
-				}
-			}
-		}
-		return nil
-	}
-	if err := sealTable("trunks", []col{{"password", ctxTrunkPassword}}); err != nil {
-		return n, err
-	}
-	if err := sealTable("applications", []col{{"webhook_secret", ctxWebhookSecret},
-		{"previous_webhook_secret", ctxPreviousSecret}}); err != nil {
-		return n, err
 	}
 	m, err := d.sealIdempotencyBodies(ctx)
 	return n + m, err
+}
+
+// newestPrefix is how every value sealed with the newest key starts.
+func (d *DB) newestPrefix() string { return "v1:" + d.secrets.NewestID() + ":" }
+
+// sealColumn is SealSecrets for one column of a table keyed by id.
+func (d *DB) sealColumn(ctx context.Context, table, col, context string) (int, error) {
+	prefix := d.newestPrefix()
+	n := 0
+	for {
+		rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, `+col+` FROM `+table+` WHERE `+col+` <> '' AND substr(`+col+`, 1, ?) <> ?
+			ORDER BY id LIMIT `+fmt.Sprint(sealBatch)), len(prefix), prefix)
+		if err != nil {
+			return n, fmt.Errorf("seal secrets: read %s: %w", table, err)
+		}
+		type row struct{ id, val string }
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.val); err != nil {
+				rows.Close()
+				return n, fmt.Errorf("seal secrets: read %s: %w", table, err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, fmt.Errorf("seal secrets: read %s: %w", table, err)
+		}
+		done := 0
+		for _, r := range batch {
+			ctxt := context + r.id
+			plain, err := d.open(r.val, ctxt)
+			if err != nil {
+				return n, fmt.Errorf("seal secrets: %w", err)
+			}
+			sealed, err := d.seal(plain, ctxt)
+			if err != nil {
+				return n, err
+			}
+			res, err := d.db.ExecContext(ctx, d.q(`UPDATE `+table+` SET `+col+` = ? WHERE id = ? AND `+col+` = ?`), sealed, r.id, r.val)
+			if err != nil {
+				return n, fmt.Errorf("seal secrets: write %s %s: %w", table, r.id, err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+				done++
+			}
+		}
+		// A short batch was the last; one where every row changed under us
+		// (another process writing with an older key) would come back
+		// forever: that process seals them when it restarts with the key.
+		if len(batch) < sealBatch || done == 0 {
+			return n, nil
+		}
+	}
 }
 
 // sealIdempotencyBodies is SealSecrets for the kept responses, keyed by
 // (owner, idem_key) rather than id. A reservation still in progress has no
 // body yet.
 func (d *DB) sealIdempotencyBodies(ctx context.Context) (int, error) {
-	type row struct {
-		owner, key string
-		body       []byte
-	}
-	rows, err := d.db.QueryContext(ctx, `SELECT owner, idem_key, body FROM idempotency_keys WHERE body IS NOT NULL`)
-	if err != nil {
-		return 0, fmt.Errorf("seal secrets: read idempotency_keys: %w", err)
-	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.owner, &r.key, &r.body); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("seal secrets: read idempotency_keys: %w", err)
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("seal secrets: read idempotency_keys: %w", err)
-	}
+	prefix := []byte(d.newestPrefix())
 	n := 0
-	for _, r := range all {
-		ctxt := idemContext(r.owner, r.key)
-		plain, err := d.open(string(r.body), ctxt)
+	for {
+		rows, err := d.db.QueryContext(ctx, d.q(`SELECT owner, idem_key, body FROM idempotency_keys
+			WHERE body IS NOT NULL AND length(body) > 0 AND substr(body, 1, ?) <> ? ORDER BY owner, idem_key LIMIT `+fmt.Sprint(sealBatch)),
+			len(prefix), prefix)
 		if err != nil {
-			return n, fmt.Errorf("seal secrets: %w", err)
+			return n, fmt.Errorf("seal secrets: read idempotency_keys: %w", err)
 		}
-		if d.secrets.Current(string(r.body)) {
-			continue
+		type row struct {
+			owner, key string
+			body       []byte
 		}
-		sealed, err := d.seal(plain, ctxt)
-		if err != nil {
-			return n, err
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.owner, &r.key, &r.body); err != nil {
+				rows.Close()
+				return n, fmt.Errorf("seal secrets: read idempotency_keys: %w", err)
+			}
+			batch = append(batch, r)
 		}
-		res, err := d.db.ExecContext(ctx, d.q(`UPDATE idempotency_keys SET body = ? WHERE owner = ? AND idem_key = ? AND body = ?`),
-			[]byte(sealed), r.owner, r.key, r.body)
-		if err != nil {
-			return n, fmt.Errorf("seal secrets: write idempotency_keys: %w", err)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, fmt.Errorf("seal secrets: read idempotency_keys: %w", err)
 		}
-		if k, _ := res.RowsAffected(); k > 0 {
-			n++
+		done := 0
+		for _, r := range batch {
+			ctxt := idemContext(r.owner, r.key)
+			plain, err := d.open(string(r.body), ctxt)
+			if err != nil {
+				return n, fmt.Errorf("seal secrets: %w", err)
+			}
+			sealed, err := d.seal(plain, ctxt)
+			if err != nil {
+				return n, err
+			}
+			res, err := d.db.ExecContext(ctx, d.q(`UPDATE idempotency_keys SET body = ? WHERE owner = ? AND idem_key = ? AND body = ?`),
+				[]byte(sealed), r.owner, r.key, r.body)
+			if err != nil {
+				return n, fmt.Errorf("seal secrets: write idempotency_keys: %w", err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+				done++
+			}
+		}
+		if len(batch) < sealBatch || done == 0 {
+			return n, nil
 		}
 	}
-	return n, nil
 }

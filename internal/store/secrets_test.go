@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,6 +267,41 @@ func TestSecretsKeyRotation(t *testing.T) {
 		}
 		if _, err := bare.SealSecrets(ctx); err == nil {
 			t.Fatal("SealSecrets without a key succeeded")
+		}
+	})
+}
+
+// TestSecretsSealInBatches: more rows than one batch of the start-up pass
+// (1,100 kept responses written in plain text) are all sealed, and a second
+// pass reads none of them back as work.
+func TestSecretsSealInBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		open := reopener(t, backend)
+		old := mustOpen(t, open, nil)
+		const rows = 1100
+		for i := range rows {
+			key := fmt.Sprintf("k%04d", i)
+			if _, ok, err := old.ReserveIdempotencyKey(ctx, &voice.IdempotencyRecord{Owner: "op", Key: key, RequestHash: []byte("h"),
+				CreatedAt: t0}, t0.Add(-time.Hour)); err != nil || !ok {
+				t.Fatalf("reserve %s: %v %v", key, ok, err)
+			}
+			if err := old.CompleteIdempotencyKey(ctx, "op", key, 201, []byte(`{"n":`+fmt.Sprint(i)+`}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old.Close()
+		db := mustOpen(t, open, keyring(t, newKey(t)))
+		if n, err := db.SealSecrets(ctx); err != nil || n != rows {
+			t.Fatalf("SealSecrets = %d, %v; want %d", n, err, rows)
+		}
+		if n, err := db.SealSecrets(ctx); err != nil || n != 0 {
+			t.Fatalf("second SealSecrets = %d, %v; want 0", n, err)
+		}
+		got, _, err := db.ReserveIdempotencyKey(ctx, &voice.IdempotencyRecord{Owner: "op", Key: "k1099", RequestHash: []byte("h"),
+			CreatedAt: t0}, t0.Add(-time.Hour))
+		if err != nil || string(got.Body) != `{"n":1099}` {
+			t.Fatalf("replayed %q, %v", got.Body, err)
 		}
 	})
 }
