@@ -125,6 +125,10 @@ run() {
 	logs=$(wc -l <"$WORK/serve-$label.err")
 	v() { echo "$out" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 	echo "$label: $out"
+	if ((logs > 0)); then
+		echo "$label: the server's log, first lines:"
+		head -5 "$WORK/serve-$label.err" | cut -c1-300
+	fi
 	echo "$label: sipp real calls ok=$ok failed=$bad; edge answered/rate_limited/dropped: $edge; $ready; server log lines: $logs; RSS before the attack ${rss0} MiB"
 	ROWS+=("| $label | $(v goroutines_peak) | $(v goroutines_end) | $rss0 | $(v rss_peak_mib) | $(v rss_end_mib) | $(v invites_sent) | $(v final_responses) | $(v retransmitted_finals) | $(v trying) | $edge | $(v tcp_open_peak) | $(v tcp_closed_by_server) | $(v tcp_closed_at_once) | $ok | $bad | $logs |")
 	if [[ $SMOKE == 1 ]]; then
