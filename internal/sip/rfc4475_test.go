@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -512,5 +513,111 @@ func TestRFC4475Checks(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// TestRFC4475Findings sends the review's finding to a running engine: an
+// INVITE whose CSeq names OPTIONS was processed as a call attempt; now it
+// is refused 400 and leaves nothing behind, while the same INVITE with a
+// matching CSeq goes the normal way (404 for a number nobody has, and a
+// line in the operator's refusal log).
+func TestRFC4475Findings(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		db := tortureStore(t, backend)
+		addr := startTortureEngine(t, db)
+		invite := func(callID, cseq string) []byte {
+			sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+			return []byte("INVITE sip:+15550009999@" + addr.String() + " SIP/2.0\r\n" +
+				"Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-" + callID + "\r\n" +
+				"From: <sip:+15550001111@127.0.0.1>;tag=f1\r\nTo: <sip:+15550009999@127.0.0.1>\r\n" +
+				"Call-ID: " + callID + "\r\nCSeq: 1 " + cseq + "\r\nContact: <sip:caller@127.0.0.1>\r\n" +
+				"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp)
+		}
+		refusals := func() int {
+			l, err := db.SIPRefusals(context.Background(), voice.SIPRefusalFilter{}, voice.Page{Limit: 10})
+			if err != nil {
+				t.Fatalf("refusals: %v", err)
+			}
+			return len(l.Data)
+		}
+		for _, c := range []struct {
+			callID, cseq string
+			want         int
+			logged       int // refusal log lines after it
+		}{
+			{"finding-cseq-options", "OPTIONS", 400, 0},
+			{"control-cseq-invite", "INVITE", 404, 1},
+		} {
+			conn := tortureClient(t)
+			msg := invite(c.callID, c.cseq)
+			if _, err := conn.WriteTo(msg, addr); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			res := readAnswer(t, conn, c.callID)
+			ackFinal(t, func(b []byte) error { _, err := conn.WriteTo(b, addr); return err }, msg, res)
+			if res.code != c.want {
+				t.Fatalf("%s: answered %d %s, want %d", c.callID, res.code, res.reason, c.want)
+			}
+			if n := refusals(); n != c.logged {
+				t.Errorf("%s: %d refusal log lines, want %d", c.callID, n, c.logged)
+			}
+		}
+	})
+}
+
+// TestRFC4475ScreenBounds checks what the UDP read filter passes, drops
+// and answers, and that its answers are rate bounded.
+func TestRFC4475ScreenBounds(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	conn := &capture{}
+	s := &screen{conn: conn, parser: sipmsg.NewParser(), bucket: newBucket(1, 2), log: slog.New(slog.DiscardHandler),
+		now: func() time.Time { return now }}
+	udp := sipmsg.TransportReadProps{Transport: "UDP", RemoteAddr: fuzzSource}
+	filter := func(props sipmsg.TransportReadProps, data []byte) []byte {
+		t.Helper()
+		out, err := s.filter(props, data)
+		if err != nil {
+			t.Fatalf("filter failed: %v", err)
+		}
+		return out
+	}
+	bad := rfc4475Message(t, "ltgtruri")
+	for range 5 { // a burst from one instant: only the bucket's burst is answered
+		if filter(udp, bad) != nil {
+			t.Fatalf("ltgtruri passed on")
+		}
+	}
+	if len(conn.written) != 2 {
+		t.Errorf("%d answers to 5 malformed datagrams at once, want the burst of 2", len(conn.written))
+	}
+	conn.written = nil
+	for _, name := range []string{"bigcode", "scalarlg"} { // responses sipgo cannot parse
+		if filter(udp, rfc4475Message(t, name)) != nil {
+			t.Errorf("%s passed on", name)
+		}
+	}
+	noVia := []byte("INVITE <sip:x@example.com> SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\n")
+	ack := []byte("ACK <sip:x@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\r\n")
+	for _, d := range [][]byte{noVia, ack, []byte("garbage\r\n\r\n"), []byte("\x00\x01\x02")} {
+		if filter(udp, d) != nil {
+			t.Errorf("%q passed on", d)
+		}
+	}
+	now = now.Add(time.Hour) // the bucket is full again: nothing above was answered for want of it
+	if len(conn.written) != 0 {
+		t.Errorf("answered what gets no answer: %q", conn.written)
+	}
+	for _, d := range [][]byte{[]byte("\r\n\r\n"), rfc4475Message(t, "lwsdisp")} {
+		if out := filter(udp, d); !bytes.Equal(out, d) {
+			t.Errorf("%q not passed on as it came", d)
+		}
+	}
+	tcp := sipmsg.TransportReadProps{Transport: "TCP", RemoteAddr: fuzzSource}
+	if out := filter(tcp, bad); !bytes.Equal(out, bad) {
+		t.Errorf("a TCP read was not passed on: the stream parser frames it")
+	}
+	if len(conn.written) != 0 {
+		t.Errorf("answered a valid message or a TCP read: %q", conn.written)
 	}
 }
