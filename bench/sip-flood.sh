@@ -92,7 +92,7 @@ run() {
 	curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null || { echo "serve ($label) did not start:" >&2; cat "$WORK/serve-$label.err" >&2; exit 1; }
 	api() { curl -fsS "127.0.0.1:$HTTP_PORT$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' ${2:+-d "$2"}; }
 	local cust app
-	cust=$(api /v1/customers '{"name":"flood","max_concurrent_calls":10000,"max_cps":1000,"allow_any_caller_id":true}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+	cust=$(api /v1/customers '{"name":"flood","max_concurrent_calls":10000,"max_cps":1000}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 	app=$(api /v1/applications "{\"customer_id\":\"$cust\",\"name\":\"flood\",\"answer_url\":\"http://127.0.0.1:$ANSWER_PORT/answer\"}" | sed 's/.*"id":"\([^"]*\)".*/\1/')
 	api /v1/trunks '{"name":"sipp","direction":"inbound","allowed_cidrs":["127.0.0.1/32"],"max_cps":1000}' >/dev/null
 	api /v1/numbers "{\"number\":\"+15551230002\",\"customer_id\":\"$cust\",\"application_id\":\"$app\"}" >/dev/null
