@@ -293,7 +293,7 @@ run_backend() {
 	# credit for its first increment, within the customer's concurrency and
 	# calls-per-second limits (docs/billing.md): the customer gets all three.
 	local cust app ckey id
-	cust=$(api POST /v1/customers "$OPKEY" '{"name":"bench","max_concurrent_calls":100000,"max_cps":10000}' | jq -r .id)
+	cust=$(api POST /v1/customers "$OPKEY" '{"name":"bench","max_concurrent_calls":100000,"max_cps":10000,"verified_caller_ids":["+15551230001"]}' | jq -r .id)
 	api POST "/v1/customers/$cust/credits" "$OPKEY" '{"amount":"1000000.00","description":"bench"}' >/dev/null
 	api POST /v1/rates "$OPKEY" "{\"customer_id\":\"$cust\",\"direction\":\"outbound\",\"prefix\":\"\",\"price_per_minute\":\"0.001\"}" >/dev/null
 	app=$(api POST /v1/applications "$OPKEY" "{\"customer_id\":\"$cust\",\"name\":\"a\",\"answer_url\":\"http://127.0.0.1:9/answer\"}" | jq -r .id)
