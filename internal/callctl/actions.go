@@ -325,6 +325,11 @@ func checkURL(path, raw string, required bool) error {
 		}
 		return nil
 	}
+	// The bound the API applies to every URL (netguard.CheckURL): a fetched
+	// list's URLs reach call.error and logs, so they are bounded too.
+	if len(raw) > MaxURLBytes {
+		return perr(path, "must be at most %d characters", MaxURLBytes)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return perr(path, "must be an http or https URL")
@@ -390,6 +395,9 @@ func parsePlay(path string, fields map[string]json.RawMessage) (*Play, error) {
 	if strings.HasPrefix(p.URL, "file://") {
 		// Only files under the data dir's media/ may be played; the player
 		// resolves and confines the path.
+		if len(p.URL) > MaxURLBytes {
+			return nil, perr(path+".url", "must be at most %d characters", MaxURLBytes)
+		}
 		if strings.Contains(p.URL, "..") {
 			return nil, perr(path+".url", "must not contain ..")
 		}

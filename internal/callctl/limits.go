@@ -29,6 +29,9 @@ const (
 	// Twilio's similar cap on documents fetched in a row is 50 for
 	// messaging; 10 covers any real chain of redirects.
 	MaxRedirects = 10
+	// MaxURLBytes bounds every URL of an action list, as the API bounds an
+	// application's URLs.
+	MaxURLBytes = 2048
 	// maxErrorText bounds the message and field path a call.error carries:
 	// both may quote the application's answer (a field name, a value).
 	maxErrorText = 1000

@@ -139,3 +139,24 @@ func TestParseErrorsAreClipped(t *testing.T) {
 		t.Errorf("path %d bytes, message %d bytes", len(pe.Path), len(pe.Message))
 	}
 }
+
+// TestParseBoundsURLs: every URL of a list (redirect, action_url, play, also
+// file://) is at most MaxURLBytes, so a fetched list cannot put a 1 MB URL
+// into call.error.
+func TestParseBoundsURLs(t *testing.T) {
+	t.Parallel()
+	long := "https://x/" + strings.Repeat("a", callctl.MaxURLBytes)
+	for _, list := range []string{
+		`[{"action":"redirect","url":"` + long + `"}]`,
+		`[{"action":"gather","action_url":"` + long + `"}]`,
+		`[{"action":"play","url":"` + long + `"}]`,
+		`[{"action":"play","url":"file://` + strings.Repeat("a", callctl.MaxURLBytes) + `"}]`,
+	} {
+		if _, err := callctl.Parse([]byte(list)); err == nil || !strings.Contains(err.Error(), "at most 2048") {
+			t.Errorf("%.60s...: %v", list, err)
+		}
+	}
+	if _, err := callctl.Parse([]byte(`[{"action":"redirect","url":"https://x/` + strings.Repeat("a", 2000) + `"}]`)); err != nil {
+		t.Errorf("a 2 kB URL: %v", err)
+	}
+}
