@@ -23,6 +23,7 @@ import (
 	"github.com/minivoice/minivoice/internal/insights/analyze"
 	"github.com/minivoice/minivoice/internal/insights/asr"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -121,6 +122,9 @@ func (p *Pipeline) ASRName() string {
 }
 
 // stepFailure is a step's permanent failure: recorded as such, not retried.
+// Its message reaches the customer (the transcription's or insights' error,
+// the insights.failed webhook), so it is publicmsg's text: no path under the
+// data directory, no address of the operator's ASR or LLM server.
 type stepFailure struct{ code, message string }
 
 func (f *stepFailure) Error() string { return f.code + ": " + f.message }
@@ -133,9 +137,9 @@ func classify(err error, unavailable, rejected error) *stepFailure {
 	case errors.As(err, &f):
 		return f
 	case errors.Is(err, unavailable):
-		return &stepFailure{CodeEngineUnavailable, err.Error()}
+		return &stepFailure{CodeEngineUnavailable, publicmsg.Text(err)}
 	case errors.Is(err, rejected):
-		return &stepFailure{CodeInputRejected, err.Error()}
+		return &stepFailure{CodeInputRejected, publicmsg.Text(err)}
 	}
 	return nil
 }
@@ -165,8 +169,9 @@ func (p *Pipeline) Transcribe(ctx context.Context, recordingID string, lastAttem
 			return err
 		}
 		if f == nil {
-			f = &stepFailure{CodeEngineError, err.Error()}
+			f = &stepFailure{CodeEngineError, publicmsg.Text(err)}
 		}
+		p.log.Warn("transcription step failed for good", "recording_id", recordingID, "err", err)
 		fctx, cancel := afterFailure(ctx)
 		defer cancel()
 		return p.failTranscription(fctx, in, f)
@@ -285,12 +290,14 @@ func (p *Pipeline) readChannels(rec *voice.Recording) ([]*media.PCM, error) {
 	}
 	f, err := p.cfg.Blobs.Open(rec.StorageKey)
 	if err != nil {
-		return nil, &stepFailure{CodeRecordingUnreadable, "recording file: " + err.Error()}
+		p.log.Warn("recording file unreadable", "recording_id", rec.ID, "err", err)
+		return nil, &stepFailure{CodeRecordingUnreadable, "recording file: " + publicmsg.Text(err)}
 	}
 	defer f.Close()
 	chans, err := media.ReadWAVChannels(f, p.cfg.MaxAudioBytes)
 	if err != nil {
-		return nil, &stepFailure{CodeRecordingUnreadable, "recording file: " + err.Error()}
+		p.log.Warn("recording file unreadable", "recording_id", rec.ID, "err", err)
+		return nil, &stepFailure{CodeRecordingUnreadable, "recording file: " + publicmsg.Text(err)}
 	}
 	return chans, nil
 }
@@ -377,9 +384,9 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 			return err
 		}
 		if f == nil {
-			f = &stepFailure{CodeEngineError, err.Error()}
+			f = &stepFailure{CodeEngineError, publicmsg.Text(err)}
 		}
-		p.log.Warn("insights failed", "recording_id", recordingID, "code", f.code, "err", f.message)
+		p.log.Warn("insights failed", "recording_id", recordingID, "code", f.code, "err", err)
 		in.InsightsStatus, in.InsightsEngine = voice.InsightFailed, eng.Name()
 		in.InsightsError = &voice.StepError{Code: f.code, Message: f.message}
 		ev := p.event(in, app, EventInsightsFailed, failureData(recordingID, f))
