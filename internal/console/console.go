@@ -13,12 +13,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/api"
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/textcheck"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -247,10 +249,39 @@ func (c *Console) wrap(rt route) http.Handler {
 				return
 			}
 		}
+		if err := checkText(r); err != nil {
+			c.fail(w, r, err)
+			return
+		}
 		if err := rt.h(w, r, s); err != nil {
 			c.fail(w, r, err)
 		}
 	})
+}
+
+// checkText refuses a NUL or invalid UTF-8 in the path (404, as the API
+// answers such an id), the query or a posted form's fields (400): the
+// database cannot store them faithfully (PostgreSQL refuses them outright),
+// so they would otherwise end as an internal error or altered text. Forms
+// were read by checkCSRF already; the sign-in form is read by its handler,
+// and its key only ever reaches a hash.
+func checkText(r *http.Request) error {
+	if textcheck.String(r.URL.Path) != "" {
+		return voice.Errorf(voice.ECodeNotFound, "there is no such page")
+	}
+	for _, vals := range []url.Values{r.URL.Query(), r.PostForm} {
+		for k, vs := range vals {
+			if why := textcheck.String(k); why != "" {
+				return voice.Errorf(voice.ECodeInvalidRequest, "a field name %s", why)
+			}
+			for _, v := range vs {
+				if why := textcheck.String(v); why != "" {
+					return voice.Errorf(voice.ECodeInvalidRequest, "%s: %s", k, why)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // errCSRF answers a POST without its form's token.
