@@ -77,13 +77,20 @@ func combinedPEM(t *testing.T, l *certstest.Leaf) string {
 // loopback port and tc's other TLS settings.
 func startTLSPlatform(t *testing.T, backend string, tc config.TLS) *live {
 	t.Helper()
+	return startTLSPlatformEdge(t, backend, tc, config.SIPEdge{})
+}
+
+// startTLSPlatformEdge is startTLSPlatform with the SIP edge's connection
+// bounds set.
+func startTLSPlatformEdge(t *testing.T, backend string, tc config.TLS, edge config.SIPEdge) *live {
+	t.Helper()
 	dir := t.TempDir()
 	if tc.SIPListen == "" && tc.SIPCert != "" {
 		tc.SIPListen = "127.0.0.1:0"
 	}
 	sc := &config.Serve{Data: dir, HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0",
 		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
-		WebhookRetrySchedule: []time.Duration{time.Second}, TLS: tc}
+		WebhookRetrySchedule: []time.Duration{time.Second}, TLS: tc, Edge: edge}
 	if backend == "postgres" {
 		sc.Database = storetest.SchemaURL(t)
 	}
