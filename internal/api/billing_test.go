@@ -188,6 +188,14 @@ func (b *blBundle) callCount(cust string) int {
 	return len(b.ok(200, "GET", "/v1/calls?limit=200&customer_id="+cust, b.op, nil).data())
 }
 
+// ended hangs up a call the fake controller holds, which releases its
+// ticket: its concurrency slot and its reservation, as the engine's final
+// write of a call does (billing.md, Reservations).
+func (b *blBundle) ended(callID string) {
+	b.t.Helper()
+	b.ok(200, "POST", "/v1/calls/"+callID+"/hangup", b.op, nil)
+}
+
 // charge writes a call_charge of amount for a call of the customer at at,
 // as the engine writes it when the call ends.
 func (b *blBundle) charge(cust, callID, amount string, at time.Time) {
@@ -285,7 +293,7 @@ func TestBillingAdmissionRefusals(t *testing.T) {
 			}
 			// Exactly enough is enough.
 			b.ok(201, "POST", "/v1/customers/"+cust+"/credits", b.op, map[string]any{"amount": "0.000001"})
-			b.admitted(app, "+15551230001")
+			b.ended(b.admitted(app, "+15551230001")) // ended unanswered: its reservation is free again
 			// The credit limit counts: balance -0.20 with a limit of 0.55 leaves 0.35.
 			b.ok(201, "POST", "/v1/customers/"+cust+"/credits", b.op, map[string]any{"amount": "-0.55", "kind": "adjustment"})
 			b.refused(app, "+15551230001", 402, "insufficient_balance", 0)
@@ -308,8 +316,10 @@ func TestBillingAdmissionRefusals(t *testing.T) {
 			// forward per customer, so it cannot be backdated.)
 			c1 := b.admitted(app, "+15551230001")
 			b.charge(cust, c1, "0.30", now)
+			b.ended(c1)
 			c2 := b.admitted(app, "+15551230001") // 0.30 + 0.35 <= 1.00
 			b.charge(cust, c2, "0.35", now)
+			b.ended(c2)
 			// Credits and adjustments are not spend: a refund does not raise
 			// the allowance, a negative adjustment does not use it.
 			b.ok(201, "POST", "/v1/customers/"+cust+"/credits", b.op, map[string]any{"amount": "-3", "kind": "adjustment"})
@@ -317,6 +327,7 @@ func TestBillingAdmissionRefusals(t *testing.T) {
 			// 0.65 spent + 0.35 = 1.00: reaching the limit exactly is allowed.
 			c3 := b.admitted(app, "+15551230001")
 			b.charge(cust, c3, "0.000001", now)
+			b.ended(c3)
 			// 0.650001 + 0.35 > 1.00.
 			next := billing.DayStart(b.clock.Now()).AddDate(0, 0, 1)
 			wait := int((next.Sub(b.clock.Now()) + time.Second - 1) / time.Second)

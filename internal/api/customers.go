@@ -182,8 +182,26 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, _ *auth.
 	if err := s.store.CreateCustomer(r.Context(), c); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, c)
+	v, err := s.customerView(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
 	return nil
+}
+
+// customerView is a customer as POST /v1/customers, GET and PATCH
+// /v1/customers/{id} show it: with what its calls that are up have reserved
+// (billing.md, Reservations), when the store keeps reservations. Read-only:
+// no request decodes it. Lists leave it out (one sum per row).
+type customerView struct {
+	*voice.Customer
+	Reserved *decimal.Decimal `json:"reserved,omitempty"`
+}
+
+// reservedStore is the store's sum of a customer's open reservations.
+type reservedStore interface {
+	Reserved(ctx context.Context, customerID string) (decimal.Decimal, error)
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -191,8 +209,26 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	v, err := s.customerView(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// customerView adds what c's calls that are up have reserved, when the
+// store keeps reservations.
+func (s *Server) customerView(ctx context.Context, c *voice.Customer) (customerView, error) {
+	v := customerView{Customer: c}
+	if rs, ok := s.store.(reservedStore); ok {
+		reserved, err := rs.Reserved(ctx, c.ID)
+		if err != nil {
+			return v, fmt.Errorf("customer %s: %w", c.ID, err)
+		}
+		v.Reserved = &reserved
+	}
+	return v, nil
 }
 
 func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -220,7 +256,11 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := s.saveCustomer(r.Context(), c, &in); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	v, err := s.customerView(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
