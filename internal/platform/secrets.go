@@ -108,7 +108,9 @@ func secureDataDir(dir string, log *slog.Logger) error {
 				return nil
 			}
 			if err := os.Chmod(path, info.Mode().Perm()&want); err != nil {
-				return fmt.Errorf("tighten %s: %w", path, err)
+				// Not ours to change (another owner): say so, start anyway.
+				log.Warn("cannot make a file in the data directory private", slog.String("path", path), slog.Any("error", err))
+				return nil
 			}
 			if d.IsDir() {
 				dirs++
@@ -142,7 +144,11 @@ func tighten(path string, want fs.FileMode, log *slog.Logger) error {
 		return nil
 	}
 	if err := os.Chmod(path, perm&want); err != nil {
-		return fmt.Errorf("make %s private: %w", path, err)
+		// Not ours to change (another owner, a read-only mount): the
+		// operator is told, and the start goes on as before this check.
+		log.Warn("cannot make a file in the data directory private", slog.String("path", path),
+			slog.String("mode", perm.String()), slog.Any("error", err))
+		return nil
 	}
 	log.Warn("made a file in the data directory readable by the service's user alone", slog.String("path", path),
 		slog.String("was", perm.String()), slog.String("now", (perm&want).String()))
