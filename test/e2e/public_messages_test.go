@@ -22,6 +22,7 @@ var pmPlays = map[string]string{
 	"/absolute": "file:///etc/passwd",         // outside the media dir: confined to DATA/media/etc/passwd, absent
 	"/missing":  "file://no-such-prompt.wav",  // in the media dir, absent
 	"/nested":   "file://prompts/../../x.wav", // refused when the list is parsed
+	"/dotdot":   "file://../../etc/passwd",    // refused when the list is parsed
 }
 
 var pmApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +48,7 @@ func TestCustomerMessagesNameNoLocalPath(t *testing.T) {
 			"/absolute": {"action_failed", "play file:///etc/passwd: the file is not in the media directory"},
 			"/missing":  {"action_failed", "play file://no-such-prompt.wav: the file is not in the media directory"},
 			"/nested":   {"invalid_actions", ""},
+			"/dotdot":   {"invalid_actions", ""},
 		} {
 			t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
 				app := st.Application(t, cust, st.AppURL+path)
