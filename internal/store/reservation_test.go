@@ -223,8 +223,10 @@ func TestReservationsConcurrent(t *testing.T) {
 				}
 			})
 		}
+		began := time.Now()
 		close(start)
 		wg.Wait()
+		t.Logf("%s: %d racing reservations on two handles: %v", backend, n, time.Since(began).Round(time.Millisecond))
 		if won != 3 || refused != n-3 {
 			t.Errorf("%d reservations made and %d refused, want 3 and %d", won, refused, n-3)
 		}

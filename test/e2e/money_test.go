@@ -150,8 +150,10 @@ func moneyRace(t *testing.T, e *scEnv, second func() *live) {
 			answers[i] = a
 		})
 	}
+	began := time.Now()
 	close(start)
 	wg.Wait()
+	t.Logf("%d POST /v1/calls answered in %v", moneyCalls, time.Since(began).Round(time.Millisecond))
 	var placed []string
 	refused := 0
 	byPlatform := make([]int, len(platforms))
