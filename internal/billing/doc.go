@@ -1,10 +1,16 @@
 // Package billing decides whether a call may start: the per-customer checks
 // and limits of billing.md (destination allowed, balance, daily spend,
 // concurrent calls, calls per second), each refusal as the *voice.Error the
-// API answers with, independent of storage. The caller looks the customer and
-// the rate up (the rate with rating.Index or the store's MatchRate), sums
-// today's spend, and asks; this package holds only in-process state (the CPS
-// token buckets and the live-call counters).
+// API answers with. The checks themselves are independent of storage: the
+// caller looks the customer and the rate up (the rate with rating.Index or
+// the store's MatchRate), sums today's spend, and asks; the Admitter holds
+// only in-process state (the CPS token buckets and the live-call counters).
+//
+// The money is held in the database: Gate.Admit reserves each admitted
+// call's first increment through its ReservationStore, atomically per
+// customer across every process sharing the database, and a Meter grows an
+// answered call's reservation before each further increment (billing.md,
+// Reservations).
 //
 // Outbound (POST /v1/calls, a dial child) and inbound (an INVITE to a DID)
 // calls go through the same checks; an inbound refusal is answered with
