@@ -49,8 +49,8 @@ func LimitsOf(c *voice.Customer) Limits {
 
 // Available is what a customer can spend before its balance passes its
 // credit limit: balance + credit_limit. It is the amount the balance check
-// compares with and the one to pass to rating.MaxAffordable when a call is
-// answered.
+// compares with on the customer as read; the reservation the Gate then
+// writes compares it less the customer's open reservations, in the database.
 func Available(c *voice.Customer) decimal.Decimal { return c.Balance.Add(c.CreditLimit) }
 
 // BlockedPrefix returns the first of the customer's blocked prefixes that
@@ -134,8 +134,10 @@ func DayStart(now time.Time) time.Time {
 // charge is written when the call ends, in the same transaction) and the sum
 // of the cost column of GET /v1/usage for today. Credits and adjustments do
 // not count: a refund does not raise the day's allowance. Calls still up have
-// not been charged and do not count either; the limit is an admission check,
-// and a call already admitted is cut only by its balance (rating.MaxAffordable).
+// not been charged and do not count here; the Gate's reservation counts them
+// (what they have reserved) in the same transaction that reserves the new
+// call. The limit is an admission check: a call already admitted is cut only
+// when its reservation cannot grow (Meter).
 //
 // The new call's first increment counts: the call is refused when
 // spentToday + rating.FirstIncrementCost(rate) > limit, so a call is never
