@@ -129,6 +129,7 @@ type trunkReader struct {
 	load              func(context.Context) ([]*voice.Trunk, error)
 	mu                sync.Mutex
 	inflight, pending *trunkRead
+	joined            int // gets waiting on pending (tests watch it)
 }
 
 type trunkRead struct {
@@ -148,6 +149,7 @@ func (t *trunkReader) get(ctx context.Context) ([]*voice.Trunk, error) {
 		if t.pending == nil {
 			t.pending = &trunkRead{done: make(chan struct{})}
 		}
+		t.joined++
 		r = t.pending
 	}
 	t.mu.Unlock()
@@ -168,7 +170,7 @@ func (t *trunkReader) run(ctx context.Context, r *trunkRead) {
 		close(r.done)
 		t.mu.Lock()
 		r, t.pending = t.pending, nil
-		t.inflight = r
+		t.inflight, t.joined = r, 0
 		t.mu.Unlock()
 	}
 }

@@ -258,25 +258,52 @@ func TestSIPEdge(t *testing.T) {
 	}
 }
 
-// TestSIPEdgeDropUnknown: with DropUnknown (--sip-drop-unknown) a stranger's
-// INVITE gets no answer at all, while a trunk's INVITE is answered as ever.
-func TestSIPEdgeDropUnknown(t *testing.T) {
+// TestSIPEdgeBackends: on each backend (the edge reads the trunks and
+// writes the refusals log there), a stranger's INVITE gets one 403 and is
+// logged; with DropUnknown (--sip-drop-unknown) it gets no answer at all,
+// while a trunk's INVITE is answered as ever.
+func TestSIPEdgeBackends(t *testing.T) {
 	t.Parallel()
-	st := stacktest.Start(t, stacktest.Config{Edge: sip.EdgeConfig{DropUnknown: true}})
-	st.InboundTrunkFromSim(t)
-	c := stranger(t, "127.0.0.7")
-	if _, err := c.WriteToUDP([]byte(edgeInvite(c.LocalAddr().(*net.UDPAddr), st.SIPAddr(), "edge-drop")),
-		net.UDPAddrFromAddrPort(st.Platform.SIP.Addr())); err != nil {
-		t.Fatal(err)
-	}
-	if got := responses(t, c, 2500*time.Millisecond); len(got) != 0 {
-		t.Fatalf("a dropped INVITE was answered: %q", got)
-	}
-	if s := st.Platform.SIP.EdgeStats(); s.Dropped != 1 || s.Answered != 0 {
-		t.Errorf("edge stats %+v, want 1 dropped", s)
-	}
-	// The trunk's source still gets its answer: 404 for a number nobody has.
-	if rep := st.SimCall(t, sim.CallOptions{From: "+15557770010", To: "+15569990010"}); rep.SIPStatus != 404 {
-		t.Errorf("trunk INVITE got %d, want 404", rep.SIPStatus)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			t.Run("answered", func(t *testing.T) {
+				t.Parallel()
+				st := stacktest.Start(t, stacktest.Config{Backend: backend})
+				st.InboundTrunkFromSim(t)
+				c := stranger(t, "127.0.0.8")
+				if _, err := c.WriteToUDP([]byte(edgeInvite(c.LocalAddr().(*net.UDPAddr), st.SIPAddr(), "edge-be-"+backend)),
+					net.UDPAddrFromAddrPort(st.Platform.SIP.Addr())); err != nil {
+					t.Fatal(err)
+				}
+				if got := responses(t, c, 2500*time.Millisecond); len(got) != 1 || statusLine(got[0]) != "SIP/2.0 403 Forbidden" {
+					t.Fatalf("got %q, want one 403", got)
+				}
+				r := waitRefusal(t, st, "15550009999")
+				if !strings.HasPrefix(stacktest.Str(r["source"]), "127.0.0.8:") || stacktest.Num(r["sip_code"]) != 403 {
+					t.Errorf("refusal %v", r)
+				}
+			})
+			t.Run("dropped", func(t *testing.T) {
+				t.Parallel()
+				st := stacktest.Start(t, stacktest.Config{Backend: backend, Edge: sip.EdgeConfig{DropUnknown: true}})
+				st.InboundTrunkFromSim(t)
+				c := stranger(t, "127.0.0.7")
+				if _, err := c.WriteToUDP([]byte(edgeInvite(c.LocalAddr().(*net.UDPAddr), st.SIPAddr(), "edge-drop-"+backend)),
+					net.UDPAddrFromAddrPort(st.Platform.SIP.Addr())); err != nil {
+					t.Fatal(err)
+				}
+				if got := responses(t, c, 2500*time.Millisecond); len(got) != 0 {
+					t.Fatalf("a dropped INVITE was answered: %q", got)
+				}
+				if s := st.Platform.SIP.EdgeStats(); s.Dropped != 1 || s.Answered != 0 {
+					t.Errorf("edge stats %+v, want 1 dropped", s)
+				}
+				// The trunk's source still gets its answer: 404 for a number nobody has.
+				if rep := st.SimCall(t, sim.CallOptions{From: "+15557770010", To: "+15569990010"}); rep.SIPStatus != 404 {
+					t.Errorf("trunk INVITE got %d, want 404", rep.SIPStatus)
+				}
+			})
+		})
 	}
 }
