@@ -206,7 +206,9 @@ func New(cfg Config) (*Engine, error) {
 	e.ua, e.server = ua, srv
 	port := int(e.addr.Port())
 	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger), diago.WithServerRequestMiddleware(func(next sipgo.RequestHandler) sipgo.RequestHandler {
-		return rejectMalformed(e.edgeGuard(next))
+		// The edge first: a stranger's INVITE, malformed or not, gets the edge's
+		// one rate-limited 403 (or nothing with --sip-drop-unknown).
+		return e.edgeGuard(rejectMalformed(next))
 	}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: rtpaudio.MediaCodecs})}
 	opts = append(opts, e.diagoTransports(host, public, port)...)
