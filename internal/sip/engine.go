@@ -192,7 +192,11 @@ func New(cfg Config) (*Engine, error) {
 	// logger at its level, not to the process's default logger.
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("MiniVoice"), sipgo.WithUserAgentHostname(public), sipgo.WithUserAgenTLSConfig(clientTLSConfig(cfg)),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(cfg.Logger),
-			sipmsg.WithTransportLayerReadFilter(newScreen(e.udp, cfg.Logger, cfg.Now).filter)), // malformed.go
+			sipmsg.WithTransportLayerReadFilter(newScreen(e.udp, cfg.Logger, cfg.Now).filter), // malformed.go
+			// TCP and TLS never dial for a response (dialguard.go). These two
+			// transports log through sipgo's default logger, which
+			// the minivoice command sets (cmd/minivoice).
+			sipmsg.WithTransportLayerTransports(guardedStreamTransports())),
 		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(cfg.Logger)))
 	if err != nil {
 		e.closeListeners()
@@ -216,7 +220,8 @@ func New(cfg Config) (*Engine, error) {
 	srv.OnInfo(rejectMalformed(e.onInfo)) // after diago, which registers its own (406 to all)
 	srv.OnNoRoute(rejectMalformed(unroutable(srv)))
 	e.digest = diago.NewDigestServer()
-	e.ctx, e.cancel = context.WithCancel(context.Background())
+	// Marked so the engine's own requests may open SIP connections (dialguard.go).
+	e.ctx, e.cancel = context.WithCancel(context.WithValue(context.Background(), dialAllowed{}, true))
 	return e, nil
 }
 
