@@ -108,6 +108,9 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	// Media the platform cannot take is refused before the application is
 	// asked (srtp.go): answering would fail after its answer_url ran.
 	body, why := prepareOffer(req.Body())
+	if why == "" {
+		why = offerCodecProblem(body)
+	}
 	if why != "" {
 		_ = d.Respond(488, "Not Acceptable Here", nil)
 		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceSystem, SIPCode: 488,
