@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,9 +127,8 @@ type attemptResult struct {
 	outcome Outcome
 	sipCode int
 	reason  string
-	// detail says what this trunk did, in words, naming it and its
-	// configured host ("trunk \"carrier\" (sip.example.net:5060) answered
-	// 503 Service Unavailable"); tried is every attempt's detail, in order,
+	// detail says what this trunk did, in words, naming it ("trunk
+	// \"carrier\" answered 503 Service Unavailable"); tried is every attempt's detail, in order,
 	// once dialTrunks is done.
 	detail string
 	tried  []string
@@ -169,10 +167,12 @@ func noTrunkError() *voice.CallError {
 	return &voice.CallError{Code: ErrNoTrunkAvailable, Message: "no active outbound trunk could carry the call"}
 }
 
-// trunkName names a trunk in a call's error: its name and the host and port
-// the operator configured (never an address the platform resolved).
+// trunkName names a trunk in a call's error, which its customer reads: by
+// the name the operator gave it only. Its host and port may be an address
+// inside the operator's network; the operator finds them in the trunk and
+// in the log.
 func trunkName(t *voice.Trunk) string {
-	return fmt.Sprintf("trunk %q (%s)", t.Name, net.JoinHostPort(t.Host, strconv.Itoa(t.Port)))
+	return fmt.Sprintf("trunk %q", t.Name)
 }
 
 // source is the hangup_source of an attempt that ended unanswered: the
@@ -457,11 +457,11 @@ func unreachableWhy(t *voice.Trunk, err error, setupExpired bool) string {
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
 		// Not the x509 detail: it names certificates, not the trunk.
-		return "presented a TLS certificate that failed verification (not from a trusted CA, or not for " + t.Host + ")"
+		return "presented a TLS certificate that failed verification (not from a trusted CA, or not for the trunk's host)"
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return "could not be resolved (DNS lookup of " + t.Host + " failed)"
+		return "could not be resolved (the DNS lookup of the trunk's host failed)"
 	}
 	return "could not be reached over " + t.Transport + " (transport error)"
 }

@@ -154,7 +154,7 @@ func TestRefusedCallsVisible(t *testing.T) {
 			t.Errorf("call %v/%v, want failed/unreachable", done["status"], done["hangup_cause"])
 		}
 		e, _ := done["error"].(map[string]any)
-		want := fmt.Sprintf(`trunk "carrier" (127.0.0.1:%d) did not answer the INVITE within 1 s (the trunk's setup_timeout)`, port)
+		want := `trunk "carrier" did not answer the INVITE within 1 s (the trunk's setup_timeout)`
 		if e["code"] != "trunk_unreachable" || e["message"] != want {
 			t.Errorf("error %v, want trunk_unreachable %q", e, want)
 		}
