@@ -38,7 +38,7 @@ func LoadSecretKeys(envValue, dataDir string, log *slog.Logger) (*secretbox.Keyr
 		return nil, err
 	}
 	if created {
-		log.Warn("created the secret key that encrypts trunk passwords and webhook secrets in the database: back it up with the database, which is unreadable without it",
+		log.Warn("created the secret key that encrypts trunk passwords and webhook secrets in the database: back it up (the stored secrets cannot be read without it), ideally apart from the database backups",
 			slog.String("path", path), slog.String("key_id", kr.NewestID()))
 	}
 	if tightened {
