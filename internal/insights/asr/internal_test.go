@@ -220,12 +220,12 @@ func TestFillUpperBand(t *testing.T) {
 	}
 }
 
-func TestSoundSpan(t *testing.T) {
+func TestVoiceSpans(t *testing.T) {
 	t.Parallel()
 	const rate = modelRate
 	ms := func(v int) int { return v * rate / 1000 }
-	margin := int(trimMargin * rate)
-	// G.722 silence: samples of a few units, far below -70 dBFS.
+	pad := int(trimMargin * rate)
+	// G.722 silence: samples of a few units, far below any threshold.
 	hiss := func(n int) []int16 {
 		s := make([]int16, n)
 		for i := range s {
@@ -233,39 +233,67 @@ func TestSoundSpan(t *testing.T) {
 		}
 		return s
 	}
-	tone := func(n int) []int16 {
+	toneAt := func(n int, amp float64) []int16 {
 		s := make([]int16, n)
 		for i := range s {
-			s[i] = int16(3000 * math.Sin(2*math.Pi*440*float64(i)/rate))
+			s[i] = int16(amp * math.Sin(2*math.Pi*440*float64(i)/rate))
 		}
 		return s
 	}
+	tone := func(n int) []int16 { return toneAt(n, 3000) }
 	cat := func(parts ...[]int16) []int16 { return slices.Concat(parts...) }
+	// 200 bursts of 200 ms, 600 ms apart: more than vadMaxUtterances.
+	var many [][]int16
+	for range 200 {
+		many = append(many, tone(ms(200)), hiss(ms(600)))
+	}
+	// Line noise at about -50 dBFS under everything: the floor moves the
+	// threshold up, so the noise alone is no utterance.
+	noisy := cat(hiss(ms(2000)), tone(ms(1000)), hiss(ms(2000)))
+	for i := range noisy {
+		noisy[i] += int16(100 * math.Sin(2*math.Pi*1234*float64(i)/rate))
+	}
 	tests := []struct {
-		name     string
-		samples  []int16
-		from, to int
+		name    string
+		samples []int16
+		want    []span // nil: check only the count
+		count   int
 	}{
-		{"leading and trailing silence", cat(hiss(ms(1500)), tone(ms(1000)), hiss(ms(2000))),
-			ms(1500) - margin, ms(2500) + margin},
-		// Internal silence stays: only the ends are trimmed.
-		{"gap kept", cat(hiss(ms(1000)), tone(ms(500)), hiss(ms(2000)), tone(ms(500))),
-			ms(1000) - margin, ms(4000)},
-		{"margins cut at the ends", cat(hiss(ms(100)), tone(ms(500)), hiss(ms(50))), 0, ms(650)},
-		{"all sound", tone(ms(700)), 0, ms(700)},
-		{"only silence", hiss(ms(3000)), 0, 0},
-		{"empty", nil, 0, 0},
+		{"leading and trailing silence", cat(hiss(ms(5000)), tone(ms(1000)), hiss(ms(2000))),
+			[]span{{ms(5000) - pad, ms(6000) + pad}}, 1},
+		{"two utterances", cat(hiss(ms(1000)), tone(ms(500)), hiss(ms(3000)), tone(ms(500)), hiss(ms(1000))),
+			[]span{{ms(1000) - pad, ms(1500) + pad}, {ms(4500) - pad, ms(5000) + pad}}, 2},
+		// A pause shorter than vadMinGap is inside the utterance.
+		{"short pause kept", cat(hiss(ms(1000)), tone(ms(500)), hiss(ms(300)), tone(ms(500)), hiss(ms(1000))),
+			[]span{{ms(1000) - pad, ms(2300) + pad}}, 1},
+		// Padding stops at the middle of a gap shorter than two pads.
+		{"padding meets in the gap", cat(hiss(ms(1000)), tone(ms(500)), hiss(ms(500)), tone(ms(500)), hiss(ms(1000))),
+			[]span{{ms(1000) - pad, ms(1750)}, {ms(1750), ms(2500) + pad}}, 2},
+		{"padding cut at the ends", cat(hiss(ms(100)), tone(ms(500)), hiss(ms(50))), []span{{0, ms(650)}}, 1},
+		{"all sound", tone(ms(700)), []span{{0, ms(700)}}, 1},
+		{"quiet speech", cat(hiss(ms(1000)), toneAt(ms(500), 60), hiss(ms(1000))), []span{{ms(1000) - pad, ms(1500) + pad}}, 1},
+		{"click dropped", cat(hiss(ms(1000)), tone(ms(30)), hiss(ms(1000))), nil, 0},
+		{"line noise", noisy, []span{{ms(2000) - pad, ms(3000) + pad}}, 1},
+		{"only silence", hiss(ms(3000)), nil, 0},
+		{"digital zero", make([]int16, ms(3000)), nil, 0},
+		{"empty", nil, nil, 0},
+		{"long speech capped", tone(ms(75000)), nil, 3},
+		{"utterances bounded", cat(many...), nil, vadMaxUtterances},
+		// Too far apart to merge within the cap: the count stays.
+		{"sparse utterances", cat(slices.Repeat([][]int16{tone(ms(200)), hiss(ms(31000))}, 110)...), nil, 110},
 	}
 	for _, tt := range tests {
-		from, to := soundSpan(tt.samples, rate)
-		if tt.to == 0 {
-			if from < to {
-				t.Errorf("%s: soundSpan = [%d, %d), want nothing", tt.name, from, to)
-			}
-			continue
+		got := voiceSpans(tt.samples, rate)
+		if len(got) != tt.count || tt.want != nil && !slices.Equal(got, tt.want) {
+			t.Errorf("%s: voiceSpans = %v (%d), want %v (%d)", tt.name, got, len(got), tt.want, tt.count)
 		}
-		if from != tt.from || to != tt.to {
-			t.Errorf("%s: soundSpan = [%d, %d), want [%d, %d)", tt.name, from, to, tt.from, tt.to)
+		for i, s := range got {
+			if s.from >= s.to || i > 0 && s.from < got[i-1].to || s.to > len(tt.samples) {
+				t.Errorf("%s: span %d %v out of order or outside the audio", tt.name, i, s)
+			}
+			if float64(s.to-s.from)/rate > vadMaxUtterance+2*trimMargin {
+				t.Errorf("%s: span %d %v longer than the cap", tt.name, i, s)
+			}
 		}
 	}
 }

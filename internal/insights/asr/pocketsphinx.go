@@ -170,20 +170,34 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 		return nil, fmt.Errorf("asr: pocketsphinx: %w", err)
 	}
 	pcm := a.at16k()
-	from, to := soundSpan(pcm.Samples, pcm.Rate)
-	if from >= to {
-		// Sound by check's measure but no 10 ms frame above digital
-		// silence: nothing pocketsphinx could make words of.
+	spans := voiceSpans(pcm.Samples, pcm.Rate)
+	if len(spans) == 0 {
+		// Sound by check's measure but no utterance by voiceSpans': nothing
+		// pocketsphinx could make words of.
 		return emptyResult("en"), nil
 	}
-	// Slicing shares pcm's samples; fillUpperBand only ever modifies a
-	// fresh resampling.
-	pcm = &media.PCM{Rate: pcm.Rate, Samples: pcm.Samples[from:to]}
-	offset := float64(from) / float64(pcm.Rate)
 	if a.Rate < modelRate {
 		fillUpperBand(pcm, a.Rate) // a fresh resampling: ours to modify
 	}
-	wav, err := p.writeTemp(pcm)
+	dur := a.duration()
+	segs := []Segment{}
+	for _, sp := range spans {
+		// Slicing shares pcm's samples, which nothing modifies from here.
+		utt := &media.PCM{Rate: pcm.Rate, Samples: pcm.Samples[sp.from:sp.to]}
+		got, err := p.decode(ctx, bin, utt, float64(sp.from)/float64(pcm.Rate), dur)
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, got...)
+	}
+	return &Result{Language: "en", Segments: segs}, nil
+}
+
+// decode runs pocketsphinx once on utt, a single utterance at modelRate
+// that starts offset seconds into a recording of dur seconds, and returns
+// its segments on the recording's clock.
+func (p *Pocketsphinx) decode(ctx context.Context, bin string, utt *media.PCM, offset, dur float64) ([]Segment, error) {
+	wav, err := p.writeTemp(utt)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +205,8 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 
 	timeout := p.timeout
 	if timeout <= 0 {
-		timeout = DefaultPocketsphinxTimeout + time.Duration(2*a.duration()*float64(time.Second))
+		uttDur := float64(len(utt.Samples)) / float64(utt.Rate)
+		timeout = DefaultPocketsphinxTimeout + time.Duration(2*uttDur*float64(time.Second))
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -233,7 +248,7 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 	if stdout.overflow {
 		return nil, fmt.Errorf("asr: pocketsphinx: more than %d bytes of output", maxStdout)
 	}
-	return &Result{Language: "en", Segments: parsePocketsphinx(stdout.buf.Bytes(), offset, a.duration())}, nil
+	return parsePocketsphinx(stdout.buf.Bytes(), offset, dur), nil
 }
 
 // writeTemp writes pcm as a WAV file in the temp directory and returns its
@@ -573,32 +588,12 @@ func speechLevel(samples []int16) float64 {
 // noise in the silent frames, -90 to -50 dBFS, did not help (11 or 12 of
 // the 13 words still wrong), while 1 to 4 s of the same silence inside or
 // after the speech did no such damage (inside, it split the utterance there
-// and cost one word, whatever its length). So only the ends are cut:
-// pocketsphinx hears the audio from trimMargin before the first sound to
-// trimMargin after the last, and the word times are offset back. Margins of
+// and cost one word, whatever its length). Trimming the ends was the first
+// fix; voiceSpans (vad.go) now cuts every utterance out on its own, with
+// trimMargin of the silence either side, and the word times are offset back.
+// For the ends, margins of
 // 0.1 to 0.5 s decoded 12 G.722 calls' recordings (speech 1.0 to 1.3 s in)
 // word for word as untrimmed, and the same again with 1 s more silence in
 // front, where untrimmed ones lost 75 % of their words; with no margin one
 // word more was wrong. docs/insights.md has the numbers.
 const trimMargin = 0.3 // seconds
-
-// soundSpan returns the samples [from, to) that pocketsphinx should hear:
-// from trimMargin before the first 10 ms frame louder than silentFrameRMS to
-// trimMargin after the last, within the audio. from >= to when no frame is.
-func soundSpan(samples []int16, rate int) (from, to int) {
-	n := max(1, rate/100)
-	first, last := -1, -1
-	for i := 0; i < len(samples); i += n {
-		if media.RMS(samples[i:min(i+n, len(samples))]) >= silentFrameRMS {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
-		return 0, 0
-	}
-	margin := int(trimMargin * float64(rate))
-	return max(0, first-margin), min(len(samples), last+n+margin)
-}
