@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -234,8 +235,24 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = now
 	}
+	// The platform's own speech is known: what say spoke and play played
+	// was noted while recording. It becomes the platform channel's
+	// segments, and is muted before ASR hears that channel, so only the far
+	// end (and a bridged party) is recognised. Recordings without notes
+	// (made before them, or with no prompt) are recognised whole.
+	platformCh := -1
+	if len(rec.Speech) > 0 && len(chans) > 0 {
+		platformCh = len(chans) - 1 // the right channel of dual, the mix of mono
+		t.Segments = append(t.Segments, platformSegments(rec.Speech, platformCh)...)
+	}
 	sent := 0
 	for ch, pcm := range chans {
+		if ch == platformCh {
+			if len(chans) > 1 && !bridged {
+				continue // nothing but the platform's prompts on it
+			}
+			pcm = muteNotes(pcm, rec.Speech)
+		}
 		if len(pcm.Samples) == 0 || media.DBFS(pcm.Samples) < silentChannel {
 			continue
 		}
@@ -254,7 +271,7 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 				continue
 			}
 			t.Segments = append(t.Segments, voice.Segment{Channel: ch, Speaker: speaker, Start: round3(s.Start),
-				End: round3(s.End), Text: text, Confidence: round3(s.Confidence)})
+				End: round3(s.End), Text: text, Confidence: round3(s.Confidence), Source: voice.SourceASR})
 		}
 	}
 	if sent == 0 {
@@ -273,15 +290,65 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 		}
 		return a.Channel < b.Channel
 	})
-	texts := make([]string, len(t.Segments))
-	for i, s := range t.Segments {
-		texts[i] = s.Text
+	texts := make([]string, 0, len(t.Segments))
+	for _, s := range t.Segments {
+		if s.Text != "" { // a play's segment has none
+			texts = append(texts, s.Text)
+		}
 	}
 	t.Text = strings.Join(texts, " ")
 	if t.Language == "" {
 		t.Language = "en"
 	}
 	return t, nil
+}
+
+// platformSegments turns a recording's speech notes into the segments of
+// the platform channel ch: a say is its exact text, confidence 1, source
+// tts; a play is a segment without text (the file's words are not known),
+// source play, so the transcript still shows when the platform was playing.
+// Empty spans (a prompt cut before its first frame) are left out.
+func platformSegments(notes []voice.SpeechNote, ch int) []voice.Segment {
+	var out []voice.Segment
+	for _, n := range notes {
+		if n.End <= n.Start {
+			continue
+		}
+		seg := voice.Segment{Channel: ch, Speaker: voice.SpeakerPlatform, Start: round3(n.Start), End: round3(n.End),
+			Confidence: 1}
+		switch n.Kind {
+		case voice.SpeechSay:
+			seg.Text, seg.Source = strings.Join(strings.Fields(n.Text), " "), voice.SourceTTS
+			if seg.Text == "" {
+				continue
+			}
+		case voice.SpeechPlay:
+			seg.Source = voice.SourcePlay
+		default:
+			continue
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+// muteNotes returns pcm with the spans of notes silenced (a copy; pcm is
+// left alone), so ASR on a channel that also carries the platform's speech
+// (a bridged call's right channel, a mono mix) does not transcribe it a
+// second time. Spans are widened by 60 ms each side: the recorder places a
+// note to within a frame or two.
+func muteNotes(pcm *media.PCM, notes []voice.SpeechNote) *media.PCM {
+	out := *pcm
+	out.Samples = slices.Clone(pcm.Samples)
+	const margin = 0.06
+	for _, n := range notes {
+		a := max(0, int((n.Start-margin)*float64(pcm.Rate)))
+		b := min(len(out.Samples), int((n.End+margin)*float64(pcm.Rate)))
+		if a < b {
+			clear(out.Samples[a:b])
+		}
+	}
+	return &out
 }
 
 func (p *Pipeline) readChannels(rec *voice.Recording) ([]*media.PCM, error) {

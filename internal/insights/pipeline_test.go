@@ -82,6 +82,13 @@ type bundle struct {
 // silence on the right).
 func setup(t *testing.T, backend string) *bundle {
 	t.Helper()
+	return setupWith(t, backend, nil)
+}
+
+// setupWith is setup with a hook that changes the recording before it is
+// stored and writes its file.
+func setupWith(t *testing.T, backend string, hook func(b *bundle)) *bundle {
+	t.Helper()
 	ctx := context.Background()
 	b := &bundle{asr: &scriptedASR{}}
 	b.db = storetest.Open(t, backend, func() time.Time { return t0 })
@@ -110,8 +117,12 @@ func setup(t *testing.T, backend string) *bundle {
 	b.rec = &voice.Recording{ID: "rec_a", CallID: "call_a", CustomerID: "cus_a", ApplicationID: "app_a", Status: voice.RecordingInProgress,
 		Source: voice.RecordingSourceCall, Channels: voice.ChannelsDual, SampleRate: 16000, StartedAt: t0,
 		StorageKey: recording.Key("cus_a", "rec_a"), CreatedAt: t0, UpdatedAt: t0}
+	if hook != nil {
+		hook(b) // writes the file itself
+	} else {
+		writeWAV(t, b.blobs, b.rec.StorageKey, 16000, 2*time.Second)
+	}
 	must(t, b.db.CreateRecording(ctx, b.rec))
-	writeWAV(t, b.blobs, b.rec.StorageKey, 16000, 2*time.Second)
 	b.rec.Status, b.rec.Duration, b.rec.EndedAt = voice.RecordingCompleted, 2, &ended
 	must(t, b.db.UpdateRecordingWithEvents(ctx, b.rec))
 	// Each event gets its own millisecond, so they list in the order written.
@@ -477,4 +488,114 @@ func TestPipelineSilentRecordingWithoutEngine(t *testing.T) {
 	if in.Transcription.Status != voice.InsightCompleted || len(in.Transcription.Segments) != 0 || c.asr.count() != 0 {
 		t.Errorf("silent transcription %+v", in.Transcription)
 	}
+}
+
+// writeToneWAV writes a stereo WAV with a 440 Hz tone on both channels: the
+// platform channel holds sound, as a recording with prompts does.
+func writeToneWAV(t *testing.T, blobs *recording.Dir, key string, rate int, d time.Duration) {
+	t.Helper()
+	f, err := blobs.Create(key)
+	must(t, err)
+	w, err := media.NewWAVWriter(f, rate, 2)
+	must(t, err)
+	n := int(d.Seconds() * float64(rate))
+	buf := make([]int16, 0, 2*n)
+	for i := range n {
+		v := int16(8000 * math.Sin(2*math.Pi*440*float64(i)/float64(rate)))
+		buf = append(buf, v, v)
+	}
+	must(t, w.Write(buf))
+	must(t, w.Close())
+}
+
+// speechNotes are a say, a play and a say on the recording's clock.
+var speechNotes = []voice.SpeechNote{
+	{Kind: voice.SpeechSay, Text: "Hello, thank you for calling Acme.", Voice: "slt", Start: 0.1, End: 0.9},
+	{Kind: voice.SpeechPlay, URL: "https://example.com/hold.wav", Start: 1.0, End: 1.3},
+	{Kind: voice.SpeechSay, Text: " Goodbye. ", Voice: "kal16", Start: 1.5, End: 1.9},
+	{Kind: voice.SpeechSay, Text: "cut before it started", Start: 1.9, End: 1.9},
+}
+
+func TestPipelinePlatformSpeechFromNotes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		b := setupWith(t, backend, func(b *bundle) {
+			writeToneWAV(t, b.blobs, b.rec.StorageKey, 16000, 2*time.Second)
+			b.rec.Speech = speechNotes
+		})
+		// The notes are stored with the recording.
+		rec, err := b.db.Recording(ctx, voice.Scope{}, "rec_a")
+		must(t, err)
+		if !slices.Equal(rec.Speech, speechNotes) {
+			t.Fatalf("stored notes %+v, want %+v", rec.Speech, speechNotes)
+		}
+		b.asr.results = append(b.asr.results, says(asr.Segment{Start: 0.95, End: 1.4, Text: "hi there", Confidence: 0.7}))
+		must(t, b.p.Transcribe(ctx, "rec_a", false))
+		// Both channels hold sound, but only the far end's went to the engine.
+		if b.asr.count() != 1 {
+			t.Fatalf("engine calls: %d, want 1 (the far end only)", b.asr.count())
+		}
+		in, err := b.db.Insights(ctx, voice.Scope{}, "rec_a")
+		must(t, err)
+		tr := in.Transcription
+		want := []voice.Segment{
+			{Channel: 1, Speaker: voice.SpeakerPlatform, Start: 0.1, End: 0.9, Text: "Hello, thank you for calling Acme.", Confidence: 1, Source: voice.SourceTTS},
+			{Channel: 0, Speaker: voice.SpeakerCaller, Start: 0.95, End: 1.4, Text: "hi there", Confidence: 0.7, Source: voice.SourceASR},
+			{Channel: 1, Speaker: voice.SpeakerPlatform, Start: 1.0, End: 1.3, Text: "", Confidence: 1, Source: voice.SourcePlay},
+			{Channel: 1, Speaker: voice.SpeakerPlatform, Start: 1.5, End: 1.9, Text: "Goodbye.", Confidence: 1, Source: voice.SourceTTS},
+		}
+		if !slices.Equal(tr.Segments, want) {
+			t.Fatalf("segments\n got %+v\nwant %+v", tr.Segments, want)
+		}
+		if tr.Text != "Hello, thank you for calling Acme. hi there Goodbye." {
+			t.Errorf("text %q", tr.Text)
+		}
+		// The event carries the source of each segment.
+		evs := b.events(t)
+		if len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"source":"tts"`) ||
+			!strings.Contains(string(evs[0].Data), `"source":"asr"`) {
+			t.Fatalf("event data: %v", names(evs))
+		}
+	})
+}
+
+func TestPipelineBridgedChannelMutesPlatformSpeech(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		b := setupWith(t, backend, func(b *bundle) {
+			writeToneWAV(t, b.blobs, b.rec.StorageKey, 16000, 2*time.Second)
+			// A bridged recording: channel 1 carries a party too, so it is
+			// recognised, but without the platform's own speech.
+			b.rec.Source = voice.RecordingSourceDial
+			b.rec.Speech = speechNotes[:1]
+		})
+		b.asr.results = append(b.asr.results,
+			says(asr.Segment{Start: 0.2, End: 0.5, Text: "far end", Confidence: 0.6}),
+			says(asr.Segment{Start: 1.2, End: 1.8, Text: "bridged party", Confidence: 0.8}))
+		must(t, b.p.Transcribe(ctx, "rec_a", false))
+		if b.asr.count() != 2 {
+			t.Fatalf("engine calls: %d, want 2", b.asr.count())
+		}
+		right := b.asr.calls[1].Samples
+		// 0.1-0.9 s, widened by 60 ms, is silence; the rest is the tone.
+		if media.DBFS(right[int(0.05*16000)+1:int(0.95*16000)-1]) > -90 || media.DBFS(right[int(1.0*16000):]) < -30 ||
+			media.DBFS(right[:int(0.03*16000)]) < -30 {
+			t.Errorf("platform speech not muted on the bridged channel")
+		}
+		if media.DBFS(b.asr.calls[0].Samples[int(0.1*16000):int(0.9*16000)]) < -30 {
+			t.Errorf("the far end's channel was muted")
+		}
+		in, err := b.db.Insights(ctx, voice.Scope{}, "rec_a")
+		must(t, err)
+		var got []string
+		for _, s := range in.Transcription.Segments {
+			got = append(got, s.Speaker+"/"+s.Source+"/"+s.Text)
+		}
+		want := []string{"platform/tts/Hello, thank you for calling Acme.", "caller/asr/far end", "callee/asr/bridged party"}
+		if !slices.Equal(got, want) {
+			t.Errorf("segments %q, want %q", got, want)
+		}
+	})
 }

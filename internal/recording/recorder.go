@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/voice"
@@ -134,6 +135,19 @@ type Recorder struct {
 	closed   bool
 	result   Result
 	closeErr error
+
+	// notes are the say/play notes of the near stream (BeginNote); open is
+	// the index of the one playing now, -1 for none, and started whether
+	// its first sample has been placed yet.
+	notes   []noteSpan
+	open    int
+	started bool
+}
+
+// noteSpan is a note with its span in samples of the near stream.
+type noteSpan struct {
+	note       voice.SpeechNote
+	start, end int64
 }
 
 // NewRecorder starts a recording in cfg.File, writing a valid empty WAV
@@ -172,7 +186,7 @@ func NewRecorder(cfg Config) (*Recorder, error) {
 		w: w, f: cfg.File, rate: cfg.Rate, mono: channels == 1, now: now, start: start,
 		flushEvery: every, lastFlush: start,
 		slack: durSamples(arrivalSlack, cfg.Rate), lag: durSamples(lagBound, cfg.Rate),
-		lead: durSamples(maxLead, cfg.Rate), zeros: make([]int16, padChunk),
+		lead: durSamples(maxLead, cfg.Rate), zeros: make([]int16, padChunk), open: -1,
 	}, nil
 }
 
@@ -226,6 +240,82 @@ func (r *Recorder) Close() (Result, error) {
 	return r.result, err
 }
 
+// BeginNote notes that the platform starts sending n (a say or a play) on
+// the near stream; EndNote marks where it stopped. n's Start and End are
+// ignored: they are taken from the near stream's own samples, the start
+// where the next near chunk lands, the end where the stream is when EndNote
+// is called, so they are on the recording's clock whatever the network
+// did. A note begun while another is open ends that one first. Text and URL
+// are clipped to voice.MaxSpeechNoteText bytes; notes past
+// voice.MaxSpeechNotes are not kept.
+func (r *Recorder) BeginNote(n voice.SpeechNote) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endNote()
+	if r.closed || len(r.notes) >= voice.MaxSpeechNotes {
+		return
+	}
+	n.Text, n.URL = clip(n.Text, voice.MaxSpeechNoteText), clip(n.URL, voice.MaxSpeechNoteText)
+	n.Start, n.End = 0, 0
+	r.notes = append(r.notes, noteSpan{note: n})
+	r.open, r.started = len(r.notes)-1, false
+}
+
+// EndNote ends the open note, if any.
+func (r *Recorder) EndNote() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endNote()
+}
+
+func (r *Recorder) endNote() {
+	if r.open < 0 {
+		return
+	}
+	sp := &r.notes[r.open]
+	end := r.end(near)
+	if !r.started {
+		// Nothing of it was sent (a barge-in before the first frame, a
+		// hang-up): an empty span where the stream stands.
+		sp.start = end
+	}
+	sp.end = max(end, sp.start)
+	r.open = -1
+}
+
+// Notes returns the notes so far, with their start and end in seconds from
+// the start of the recording (rounded to milliseconds); an open note ends
+// where the near stream stands now.
+func (r *Recorder) Notes() []voice.SpeechNote {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]voice.SpeechNote, len(r.notes))
+	for i, sp := range r.notes {
+		if i == r.open {
+			if !r.started {
+				sp.start = r.end(near)
+			}
+			sp.end = max(r.end(near), sp.start)
+		}
+		n := sp.note
+		n.Start = math.Round(samplesDuration(sp.start, r.rate).Seconds()*1000) / 1000
+		n.End = math.Round(samplesDuration(sp.end, r.rate).Seconds()*1000) / 1000
+		out[i] = n
+	}
+	return out
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // active reports whether writes still go to the file.
 func (r *Recorder) active() bool { return !r.closed && r.err == nil && !r.full }
 
@@ -266,6 +356,11 @@ func (r *Recorder) write(s int, samples []int16) {
 			return
 		}
 		samples = samples[drop:]
+	}
+	if s == near && r.open >= 0 && !r.started {
+		// The note starts where its first sample lands, which is only
+		// known now: after a pause in sending it is placed ending at now.
+		r.notes[r.open].start, r.started = at, true
 	}
 	var target [2]int64
 	target[s] = at

@@ -15,6 +15,7 @@ import (
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
+	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -185,6 +186,24 @@ func (l *leg) addRecorder(r *recording.Recorder) {
 	}
 	next = append(next, r)
 	l.recorders.Store(&next)
+}
+
+// note begins n on every recording of the leg and returns what ends it:
+// the recorders place it on their own clocks of the samples sent.
+func (l *leg) note(n voice.SpeechNote) (end func()) {
+	rs := l.recorders.Load()
+	if rs == nil || len(*rs) == 0 {
+		return func() {}
+	}
+	recs := *rs
+	for _, r := range recs {
+		r.BeginNote(n)
+	}
+	return func() {
+		for _, r := range recs {
+			r.EndNote()
+		}
+	}
 }
 
 // removeRecorder stops feeding r.

@@ -64,6 +64,7 @@ func (e *Engine) startRecording(ctx context.Context, rec *callRecord, source, ch
 func (e *Engine) finishRecording(ctx context.Context, rec *callRecord, ar *activeRecording) {
 	res, err := ar.w.Close()
 	r := ar.obj
+	r.Speech = ar.w.Notes()
 	now := e.clock()
 	var ev *voice.Event
 	if err != nil {

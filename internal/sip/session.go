@@ -47,7 +47,7 @@ func (s *session) say(ctx context.Context, a *callctl.Say, bargeIn bool) error {
 	if err != nil {
 		return fmt.Errorf("say: %w", err)
 	}
-	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn)
+	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn, voice.SpeechNote{Kind: voice.SpeechSay, Text: a.Text, Voice: a.Voice})
 }
 
 func (s *session) Play(ctx context.Context, a *callctl.Play) error {
@@ -59,18 +59,21 @@ func (s *session) play(ctx context.Context, a *callctl.Play, bargeIn bool) error
 	if err != nil {
 		return publicmsg.Wrap(err, "play "+a.URL)
 	}
-	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn)
+	return s.loop(ctx, pcm.Samples, a.Loop, bargeIn, voice.SpeechNote{Kind: voice.SpeechPlay, URL: a.URL})
 }
 
 // loop plays samples n times; with bargeIn a key press stops it, and the
-// press is kept for the next gather.
-func (s *session) loop(ctx context.Context, samples []int16, n int, bargeIn bool) error {
+// press is kept for the next gather. Each time is noted on the leg's
+// recordings, so their transcripts state what the platform said.
+func (s *session) loop(ctx context.Context, samples []int16, n int, bargeIn bool, note voice.SpeechNote) error {
 	var stop <-chan rune
 	if bargeIn {
 		stop = s.leg.digits
 	}
 	for i := 0; i < n; i++ {
+		end := s.leg.note(note)
 		err := s.leg.playUntil(ctx, samples, stop)
+		end()
 		if errors.Is(err, errBargeIn) {
 			s.keepDigits = true
 			return nil

@@ -11,7 +11,7 @@ import (
 )
 
 const recordingCols = `id, call_id, customer_id, application_id, status, source, channels, sample_rate, duration_ms,
-	storage_key, size_bytes, sha256, error, started_at, ended_at, created_at, updated_at`
+	storage_key, size_bytes, sha256, error, started_at, ended_at, created_at, updated_at, speech`
 
 // notDeleted leaves deleted recordings out: they read as missing everywhere.
 // The status is a literal, not a parameter, so the planner knows it statically.
@@ -22,8 +22,11 @@ func scanRecording(r rowScanner) (*voice.Recording, error) {
 	var durationMS int64
 	err := r.Scan(&rec.ID, &rec.CallID, &rec.CustomerID, &rec.ApplicationID, &rec.Status, &rec.Source, &rec.Channels,
 		&rec.SampleRate, &durationMS, &rec.StorageKey, &rec.SizeBytes, &rec.SHA256, &rec.Error, timeCol{&rec.StartedAt},
-		nullTimeCol{&rec.EndedAt}, timeCol{&rec.CreatedAt}, timeCol{&rec.UpdatedAt})
+		nullTimeCol{&rec.EndedAt}, timeCol{&rec.CreatedAt}, timeCol{&rec.UpdatedAt}, jsonCol{&rec.Speech})
 	rec.Duration = float64(durationMS) / 1000
+	if len(rec.Speech) == 0 {
+		rec.Speech = nil // "[]": none, the same as a recording that never had the column
+	}
 	return rec, err
 }
 
@@ -32,9 +35,20 @@ func durationMS(seconds float64) int64 { return int64(math.Round(seconds * 1000)
 
 // CreateRecording inserts r.
 func (d *DB) CreateRecording(ctx context.Context, r *voice.Recording) error {
-	return d.insert(ctx, d.db, "recording", `INSERT INTO recordings (`+recordingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, d.db, "recording", `INSERT INTO recordings (`+recordingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.CallID, r.CustomerID, r.ApplicationID, r.Status, r.Source, r.Channels, r.SampleRate, durationMS(r.Duration),
-		r.StorageKey, r.SizeBytes, r.SHA256, r.Error, ms(r.StartedAt), msPtr(r.EndedAt), ms(r.CreatedAt), ms(r.UpdatedAt))
+		r.StorageKey, r.SizeBytes, r.SHA256, r.Error, ms(r.StartedAt), msPtr(r.EndedAt), ms(r.CreatedAt), ms(r.UpdatedAt),
+		speechCol(r.Speech))
+}
+
+// speechCol is a recording's speech notes as stored: a JSON array, "[]" for
+// none (never "null"), bounded like the Recorder bounds them so a caller
+// filling the struct by hand cannot store more.
+func speechCol(notes []voice.SpeechNote) jsonCol {
+	if notes == nil {
+		notes = []voice.SpeechNote{}
+	}
+	return jsonCol{notes[:min(len(notes), voice.MaxSpeechNotes)]}
 }
 
 // Recording returns one recording visible to scope; a deleted one is not_found.
@@ -63,8 +77,9 @@ func (d *DB) Recordings(ctx context.Context, f voice.RecordingFilter, p voice.Pa
 func (d *DB) UpdateRecordingWithEvents(ctx context.Context, r *voice.Recording, events ...*voice.Event) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		err := d.execOne(ctx, tx, "recording", `UPDATE recordings SET status = ?, duration_ms = ?, size_bytes = ?, sha256 = ?,
-			ended_at = ?, error = ?, updated_at = ? WHERE id = ? AND `+notDeleted,
-			r.Status, durationMS(r.Duration), r.SizeBytes, r.SHA256, msPtr(r.EndedAt), r.Error, ms(r.UpdatedAt), r.ID)
+			ended_at = ?, error = ?, updated_at = ?, speech = ? WHERE id = ? AND `+notDeleted,
+			r.Status, durationMS(r.Duration), r.SizeBytes, r.SHA256, msPtr(r.EndedAt), r.Error, ms(r.UpdatedAt),
+			speechCol(r.Speech), r.ID)
 		if err != nil {
 			return err
 		}

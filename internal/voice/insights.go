@@ -40,8 +40,35 @@ type Segment struct {
 	Start float64 `json:"start"`
 	End   float64 `json:"end"`
 	Text  string  `json:"text"`
-	// Confidence is the engine's, scaled to 0..1.
+	// Confidence is the engine's, scaled to 0..1; 1 for the platform's own
+	// speech.
 	Confidence float64 `json:"confidence"`
+	// Source says where the text came from: SourceASR (speech recognition),
+	// SourceTTS (the text the platform's say spoke) or SourcePlay (an audio
+	// file the platform played; its Text is empty).
+	Source string `json:"source"`
+}
+
+// Sources of a segment's text.
+const (
+	SourceASR  = "asr"
+	SourceTTS  = "tts"
+	SourcePlay = "play"
+)
+
+// UnmarshalJSON reads a segment; one stored before segments had a source
+// came from speech recognition, so it reads as SourceASR.
+func (s *Segment) UnmarshalJSON(b []byte) error {
+	type plain Segment // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Source == "" {
+		p.Source = SourceASR
+	}
+	*s = Segment(p)
+	return nil
 }
 
 // StepError says why a pipeline step failed.

@@ -51,6 +51,37 @@ type Recording struct {
 	StorageKey string `json:"-"`
 	// Error says why a failed recording failed.
 	Error string `json:"error,omitempty"`
+	// Speech is what the platform itself sent on the recording's platform
+	// channel (say and play), noted while recording, so the transcript can
+	// state it instead of recognising it. Empty for recordings made before
+	// the notes existed, which are transcribed by ASR alone. Not shown to
+	// API clients: the transcript is where it surfaces.
+	Speech []SpeechNote `json:"-"`
+}
+
+// Kinds of a SpeechNote.
+const (
+	SpeechSay  = "say"  // text spoken by text-to-speech
+	SpeechPlay = "play" // an audio file played
+)
+
+// Bounds of a recording's speech notes, so a looping IVR or a huge say text
+// cannot grow the recording's row without limit.
+const (
+	MaxSpeechNotes    = 1000
+	MaxSpeechNoteText = 4000 // bytes of Text, and of URL
+)
+
+// SpeechNote is one say or play on a recording's platform channel.
+type SpeechNote struct {
+	Kind  string `json:"kind"`
+	Text  string `json:"text,omitempty"`  // say: the text spoken
+	Voice string `json:"voice,omitempty"` // say: the voice it was spoken in
+	URL   string `json:"url,omitempty"`   // play: the file played
+	// Start and End are seconds from the start of the recording, on the
+	// recorder's own clock of samples written to the platform channel.
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
 }
 
 // RecordingFilter narrows a recording listing.
@@ -66,7 +97,8 @@ type RecordingStore interface {
 	// Recordings lists newest first; deleted recordings are left out.
 	Recordings(ctx context.Context, f RecordingFilter, p Page) (List[*Recording], error)
 	// UpdateRecordingWithEvents writes r's mutable fields (status, duration,
-	// size, sha256, ended_at, error) and appends events in one transaction.
+	// size, sha256, ended_at, error, speech) and appends events in one
+	// transaction.
 	UpdateRecordingWithEvents(ctx context.Context, r *Recording, events ...*Event) error
 	// UnfinishedRecordings returns recordings still in-progress, oldest first:
 	// after a crash their files are repaired and they are closed at start-up.

@@ -60,8 +60,9 @@ func (h *hookLog) find(name string) map[string]any {
 // TestInsightsPipeline is insights.md end to end: a real inbound call over
 // SIP/RTP (G.722) in which the platform greets with flite and the simulated
 // caller states a purpose with flite, recorded in two channels; the
-// recording.completed job transcribes each channel with pocketsphinx and the
-// offline analyser scores it; the results come back through the API and as
+// recording.completed job transcribes the caller's channel with
+// pocketsphinx, takes the platform's from what say spoke (source tts), and
+// the offline analyser scores it; the results come back through the API and as
 // signed webhooks. Insights off, another customer's key and deleting the
 // recording read as 404.
 func TestInsightsPipeline(t *testing.T) {
@@ -138,12 +139,39 @@ func testInsightsPipeline(t *testing.T, backend string) {
 	}
 	t.Logf("transcript: %s", tr["text"])
 	bySpeaker := map[string]string{}
+	var platform, caller []map[string]any
 	for _, s := range tr["segments"].([]any) {
 		seg := s.(map[string]any)
 		bySpeaker[stacktest.Str(seg["speaker"])] += " " + stacktest.Str(seg["text"])
 		if seg["end"].(float64) <= seg["start"].(float64) || seg["end"].(float64) > tr["duration"].(float64)+0.5 {
 			t.Errorf("segment times: %v (duration %v)", seg, tr["duration"])
 		}
+		if seg["speaker"] == "platform" {
+			platform = append(platform, seg)
+		} else {
+			caller = append(caller, seg)
+		}
+	}
+	// The platform's speech is what say spoke, exactly, placed where it was
+	// sent: flite renders the greeting in about 4-5 s from the answer on.
+	// Only the caller's channel went through speech recognition.
+	if len(platform) != 1 || platform[0]["text"] != greeting || platform[0]["source"] != "tts" ||
+		platform[0]["confidence"] != 1.0 || platform[0]["channel"] != 1.0 {
+		t.Fatalf("platform segments %v, want exactly the say text", platform)
+	}
+	pStart, pEnd := platform[0]["start"].(float64), platform[0]["end"].(float64)
+	t.Logf("platform segment %.3f-%.3f s, caller segments %v", pStart, pEnd, caller)
+	if pStart > 3 || pEnd-pStart < 3 || pEnd-pStart > 7 {
+		t.Errorf("platform segment %.3f-%.3f s: not where the greeting played", pStart, pEnd)
+	}
+	for i, seg := range caller {
+		if seg["source"] != "asr" || seg["speaker"] != "caller" || seg["channel"] != 0.0 ||
+			i == 0 && seg["start"].(float64) < pStart+2 {
+			t.Errorf("caller segment %v (platform %.3f-%.3f s)", seg, pStart, pEnd)
+		}
+	}
+	if len(caller) == 0 || !strings.HasPrefix(stacktest.Str(tr["text"]), greeting+" ") {
+		t.Errorf("transcript text %q: want the greeting, then the caller", tr["text"])
 	}
 	// Channel 0 is the caller, channel 1 the platform's prompts. Which words
 	// pocketsphinx gets right varies with how cleanly a loaded machine
@@ -202,7 +230,8 @@ func testInsightsPipeline(t *testing.T, backend string) {
 	if trHook == nil || insHook == nil {
 		t.Fatalf("webhooks: transcription.completed %v, insights.completed %v", trHook != nil, insHook != nil)
 	}
-	if d := trHook["data"].(map[string]any); d["text"] != tr["text"] || d["recording_id"] != tr["recording_id"] {
+	if d := trHook["data"].(map[string]any); d["text"] != tr["text"] || d["recording_id"] != tr["recording_id"] ||
+		d["segments"].([]any)[0].(map[string]any)["source"] != "tts" {
 		t.Errorf("transcription.completed data %v", d)
 	}
 	if d := insHook["data"].(map[string]any); d["summary"].(map[string]any)["text"] != summary["text"] || d["score"] == nil || d["topics"] == nil {
