@@ -291,3 +291,47 @@ func TestRecordingUpdateWithEventsIsAtomic(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordingSpeechNotes: the notes of what the platform said are written
+// when the recording is finished (it is created without them), read back
+// as written, and bounded.
+func TestRecordingSpeechNotes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := open(t, backend)
+		createCustomer(t, db, "cust_a", t0)
+		c := createCall(t, db, "call_a1", "cust_a", "app_a1", t0)
+		r := newRecording("rec_notes", c, t0)
+		r.Status = voice.RecordingInProgress
+		if err := db.CreateRecording(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.Recording(ctx, voice.Scope{}, r.ID); err != nil || got.Speech != nil {
+			t.Fatalf("new recording: notes %v, %v", got.Speech, err)
+		}
+		notes := []voice.SpeechNote{
+			{Kind: voice.SpeechSay, Text: "Bonjour, ça va ?", Voice: "slt", Start: 0.357, End: 5.326},
+			{Kind: voice.SpeechPlay, URL: "https://example.com/hold.wav", Start: 6, End: 9.5},
+		}
+		r.Status, r.Speech = voice.RecordingCompleted, notes
+		if err := db.UpdateRecordingWithEvents(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Recording(ctx, voice.Scope{}, r.ID)
+		if err != nil || !reflect.DeepEqual(got.Speech, notes) {
+			t.Fatalf("notes %+v, %v; want %+v", got.Speech, err, notes)
+		}
+		many := make([]voice.SpeechNote, voice.MaxSpeechNotes+3)
+		for i := range many {
+			many[i] = voice.SpeechNote{Kind: voice.SpeechSay, Text: "again", Start: float64(i), End: float64(i) + 0.5}
+		}
+		r.Speech = many
+		if err := db.UpdateRecordingWithEvents(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got, err = db.Recording(ctx, voice.Scope{}, r.ID); err != nil || len(got.Speech) != voice.MaxSpeechNotes {
+			t.Fatalf("%d notes stored, want %d (%v)", len(got.Speech), voice.MaxSpeechNotes, err)
+		}
+	})
+}
