@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sentences := fs.String("sentences", defaultSentences(), "sentences file (one a line, # comments)")
 	n := fs.Int("n", 0, "use only the first n sentences (0: all)")
 	voice := fs.String("voice", wer.DefaultVoice, "flite voice the simulated callers speak with")
+	lead := fs.Int("lead", 1, "seconds the caller stays silent before speaking (the position of the speech in the call)")
 	out := fs.String("out", "", "also write the results as JSON to this file")
 	conc := fs.Int("concurrency", wer.DefaultConcurrency, "calls up at once while recording")
 	long := fs.Bool("long", false, "also transcribe each codec's recordings joined into one audio (throughput without per-file start-up)")
@@ -136,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	var results []*wer.Result
 	for _, c := range codecs {
-		res, err := wer.Run(ctx, wer.Config{Codec: c, Sentences: refs, Voice: *voice, Concurrency: *conc, Jobs: *jobs,
+		res, err := wer.Run(ctx, wer.Config{Codec: c, Sentences: refs, Voice: *voice, Lead: *lead, Concurrency: *conc, Jobs: *jobs,
 			TTSCacheDir: cache, SaveDir: *save, FromDir: *from, Long: *long, Engine: engine,
 			Logger: logger, Progress: progress})
 		if err != nil {

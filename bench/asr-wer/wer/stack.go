@@ -148,14 +148,15 @@ func (st *stack) close() {
 	_ = os.RemoveAll(st.dir)
 }
 
-// recordSentence has the simulator call the DID from the number from, say
-// text once the call is up and hang up, then waits for the platform's
+// recordSentence has the simulator call the DID from the number from, wait
+// lead seconds, say text and hang up, then waits for the platform's
 // recording of the caller and returns its channel and the negotiated codec.
-func (st *stack) recordSentence(ctx context.Context, from, text string) (*media.PCM, string, error) {
-	// The second before speaking lets the record action start; the one after
+func (st *stack) recordSentence(ctx context.Context, from, text string, lead int) (*media.PCM, string, error) {
+	// The first second before speaking lets the record action start; the
+	// rest is the silence a caller keeps while a greeting plays. The one after
 	// lets the last word's packets arrive before BYE.
 	rep, err := st.sim.Call(ctx, sim.CallOptions{Platform: st.plat.SIP.Addr().String(), From: from, To: did,
-		Script: []string{"wait 1", "say " + text, "wait 1", "hangup"}, MaxDuration: callTimeout})
+		Script: []string{fmt.Sprintf("wait %d", lead), "say " + text, "wait 1", "hangup"}, MaxDuration: callTimeout})
 	if err != nil {
 		return nil, "", fmt.Errorf("call from %s: %w", from, err)
 	}

@@ -73,6 +73,10 @@ type Config struct {
 	Sentences []string // reference texts, spoken in this order
 	// Voice is the simulator's flite voice; default DefaultVoice.
 	Voice string
+	// Lead is how many whole seconds the caller stays silent after the
+	// call is up before speaking, as a caller waiting out a greeting does;
+	// default 1 (the time the record action needs to start).
+	Lead int
 	// Engine transcribes the recordings; default pocketsphinx with its
 	// defaults.
 	Engine asr.Engine
@@ -179,6 +183,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if len(cfg.Sentences) == 0 {
 		return nil, errNoSentences
+	}
+	if cfg.Lead <= 0 {
+		cfg.Lead = 1
 	}
 	if cfg.Voice == "" {
 		cfg.Voice = DefaultVoice
@@ -353,7 +360,7 @@ func record(ctx context.Context, cfg Config, speaker *tts.Engine, res *Result, a
 			for i := range next {
 				// A distinct caller number per sentence finds its call in the API.
 				from := fmt.Sprintf("+1555700%04d", i)
-				pcm, codec, err := st.recordSentence(ctx, from, cfg.Sentences[i])
+				pcm, codec, err := st.recordSentence(ctx, from, cfg.Sentences[i], cfg.Lead)
 				if err == nil && pcm.Rate != Codecs[cfg.Codec] {
 					err = fmt.Errorf("recording at %d Hz, want %d for %s", pcm.Rate, Codecs[cfg.Codec], cfg.Codec)
 				}

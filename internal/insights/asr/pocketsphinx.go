@@ -70,9 +70,10 @@ type PocketsphinxConfig struct {
 	// TempDir receives the WAV handed to each run, deleted afterwards.
 	// Default os.TempDir().
 	TempDir string
-	// Timeout bounds one run, whatever the caller's context says, so a
-	// wedged recogniser cannot hold a job forever. Default
-	// DefaultPocketsphinxTimeout plus twice the audio's length.
+	// Timeout bounds one pocketsphinx run (one utterance, see
+	// voiceSpans), whatever the caller's context says, so a wedged
+	// recogniser cannot hold a job forever. Default
+	// DefaultPocketsphinxTimeout plus twice the utterance's length.
 	Timeout time.Duration
 	// DecoderArgs are extra pocketsphinx_continuous arguments, after the
 	// model and input ones. nil means DefaultDecoderArgs; an empty non-nil
