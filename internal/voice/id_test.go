@@ -99,3 +99,17 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// Not parallel: the sequence is per process, and other tests' ids made at
+// other instants would start new ones.
+func TestNewIDMonotonicWithinAMillisecond(t *testing.T) {
+	now := time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC) // later than any id the other tests make
+	prev := voice.NewID("x", now)
+	for range 10000 {
+		id := voice.NewID("x", now)
+		if id <= prev {
+			t.Fatalf("%s made after %s in the same millisecond sorts before it", id, prev)
+		}
+		prev = id
+	}
+}
