@@ -313,7 +313,8 @@ func TestOpenAIAvailable(t *testing.T) {
 	if err := newOpenAI(t, asr.OpenAIConfig{URL: slow.URL}).Available(context.Background()); err != nil {
 		t.Errorf("Available on a slow server: %v", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	// A failsafe, not a timing assertion: Available gives up after 2 s.
+	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("Available took %s", took)
 	}
 }

@@ -279,9 +279,10 @@ func TestPocketsphinxCancel(t *testing.T) {
 			if !errors.Is(err, tt.want) || errors.Is(err, asr.ErrUnavailable) || errors.Is(err, asr.ErrRejected) {
 				t.Fatalf("Transcribe = %+v, %v; want a transient error wrapping %v", res, err, tt.want)
 			}
-			// Killed at 300 ms; a second and a half allows for a busy
-			// machine, and is still far below a full run.
-			if took > 1800*time.Millisecond {
+			// Killed at 300 ms: the error above shows the context ended the
+			// run. No timing assertion (a loaded CI machine is slow); this
+			// is only a failsafe against a run that hangs.
+			if took > 20*time.Second {
 				t.Errorf("returned after %s", took)
 			}
 			assertNoTemps(t, tmp)
