@@ -2,7 +2,6 @@ package netguard_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -12,105 +11,9 @@ import (
 	"testing"
 
 	"github.com/minivoice/minivoice/internal/netguard"
+	"github.com/minivoice/minivoice/internal/netguard/dnstest"
 	"github.com/minivoice/minivoice/internal/publicmsg"
 )
-
-// fakeDNS runs a tiny DNS server on loopback UDP that speaks the real
-// protocol: A and AAAA questions for the names in its table get those
-// addresses, every other name NXDOMAIN. It returns a resolver that asks only
-// it, so the client's lookups are the test's to decide.
-func fakeDNS(t *testing.T, names map[string][]netip.Addr) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if resp := dnsAnswer(buf[:n], names); resp != nil {
-				_, _ = pc.WriteTo(resp, from)
-			}
-		}
-	}()
-	server := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", server)
-	}}
-}
-
-// DNS record types and header bits (RFC 1035, RFC 3596).
-const (
-	dnsTypeA    = 1
-	dnsTypeAAAA = 28
-	dnsClassIN  = 1
-	dnsResponse = 1 << 15
-	dnsAA       = 1 << 10
-	dnsRD       = 1 << 8
-	dnsRA       = 1 << 7
-	dnsNXDomain = 3
-)
-
-// dnsAnswer answers one query message, or returns nil for a malformed one.
-func dnsAnswer(q []byte, names map[string][]netip.Addr) []byte {
-	if len(q) < 12 || binary.BigEndian.Uint16(q[4:]) != 1 {
-		return nil
-	}
-	off := 12
-	var labels []string
-	for {
-		if off >= len(q) {
-			return nil
-		}
-		l := int(q[off])
-		off++
-		if l == 0 {
-			break
-		}
-		if l&0xc0 != 0 || off+l > len(q) {
-			return nil
-		}
-		labels = append(labels, string(q[off:off+l]))
-		off += l
-	}
-	if off+4 > len(q) {
-		return nil
-	}
-	qtype := binary.BigEndian.Uint16(q[off:])
-	question := q[12 : off+4]
-	addrs, known := names[strings.ToLower(strings.Join(labels, "."))]
-	var rdata [][]byte
-	for _, a := range addrs {
-		if (qtype == dnsTypeA && a.Is4()) || (qtype == dnsTypeAAAA && a.Is6()) {
-			rdata = append(rdata, a.AsSlice())
-		}
-	}
-	flags := uint16(dnsResponse|dnsAA|dnsRA) | binary.BigEndian.Uint16(q[2:])&dnsRD
-	if !known {
-		flags |= dnsNXDomain
-	}
-	m := binary.BigEndian.AppendUint16(nil, binary.BigEndian.Uint16(q)) // the query's id
-	m = binary.BigEndian.AppendUint16(m, flags)
-	m = binary.BigEndian.AppendUint16(m, 1)                  // questions
-	m = binary.BigEndian.AppendUint16(m, uint16(len(rdata))) // answers
-	m = binary.BigEndian.AppendUint32(m, 0)                  // authority and additional records
-	m = append(m, question...)
-	for _, d := range rdata {
-		m = append(m, 0xc0, 12) // the name: a pointer to the question's
-		m = binary.BigEndian.AppendUint16(m, qtype)
-		m = binary.BigEndian.AppendUint16(m, dnsClassIN)
-		m = binary.BigEndian.AppendUint32(m, 60) // TTL
-		m = binary.BigEndian.AppendUint16(m, uint16(len(d)))
-		m = append(m, d...)
-	}
-	return m
-}
 
 func TestClientChecksResolvedAddresses(t *testing.T) {
 	t.Parallel()
@@ -119,7 +22,7 @@ func TestClientChecksResolvedAddresses(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	resolver := fakeDNS(t, map[string][]netip.Addr{
+	resolver := dnstest.Resolver(t, map[string][]netip.Addr{
 		"victim.test":     {netip.MustParseAddr("127.0.0.1")},
 		"victim6.test":    {netip.MustParseAddr("::1")},
 		"mapped.test":     {netip.MustParseAddr("::ffff:127.0.0.1")},
@@ -199,7 +102,7 @@ func TestClientErrorsNameNoInternalAddress(t *testing.T) {
 	}
 	_, deadPort, _ := net.SplitHostPort(closed.Addr().String())
 	closed.Close() // nothing listens there now: connections are refused
-	resolver := fakeDNS(t, map[string][]netip.Addr{
+	resolver := dnstest.Resolver(t, map[string][]netip.Addr{
 		"internal.test": {netip.MustParseAddr("10.1.2.3")},
 		"loop.test":     {netip.MustParseAddr("127.0.0.1")},
 		"meta.test":     {netip.MustParseAddr("169.254.169.254")},
