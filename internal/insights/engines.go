@@ -21,6 +21,10 @@ type EngineStatus struct {
 	Detail string `json:"detail,omitempty"`
 }
 
+// InsightsNice is the niceness of the insights pipeline's recogniser
+// processes.
+const InsightsNice = 10
+
 // Engines are the engines the settings select.
 type Engines struct {
 	ASR      asr.Engine
@@ -43,7 +47,9 @@ func NewEngines(c config.Insights) (*Engines, error) {
 		}
 		e.ASR = o
 	} else {
-		e.ASR = asr.NewPocketsphinx(asr.PocketsphinxConfig{ModelDir: c.PocketsphinxModel})
+		// Niced: transcriptions are offline work and yield the CPU to
+		// calls in progress (docs/insights.md, "Recognition and live calls").
+		e.ASR = asr.NewPocketsphinx(asr.PocketsphinxConfig{ModelDir: c.PocketsphinxModel, Nice: InsightsNice})
 	}
 	if c.LLMURL != "" {
 		l, err := analyze.NewLLM(analyze.LLMConfig{URL: c.LLMURL, Model: c.LLMModel, APIKey: c.LLMAPIKey})

@@ -32,7 +32,16 @@ type Audio struct {
 	Samples []int16
 	// Rate is the sample rate in Hz.
 	Rate int
+	// Vocabulary are words and phrases likely in this audio (the
+	// application's vocabulary and topic keywords, the call's prompts).
+	// Engines that can bias recognition towards them do; others ignore
+	// them. Bounded by the caller (see MaxVocabulary).
+	Vocabulary []string
 }
+
+// MaxVocabulary bounds Audio.Vocabulary: the phrases an engine is asked to
+// favour in one transcription.
+const MaxVocabulary = 500
 
 // Segment is a stretch of speech: roughly a sentence or an utterance.
 type Segment struct {

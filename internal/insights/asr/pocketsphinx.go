@@ -79,6 +79,11 @@ type PocketsphinxConfig struct {
 	// model and input ones. nil means DefaultDecoderArgs; an empty non-nil
 	// slice runs the decoder with pocketsphinx's own defaults.
 	DecoderArgs []string
+	// Nice is the scheduling niceness (0..19) of the pocketsphinx
+	// processes: the insights pipeline runs them at 10 so that, on a busy
+	// machine, calls in progress (their media, a speech gather's
+	// recognition) get the CPU first. 0 leaves the priority alone.
+	Nice int
 }
 
 // DefaultDecoderArgs bound the decoder's search as CMU Sphinx's speed tuning
@@ -99,6 +104,7 @@ type Pocketsphinx struct {
 	tempDir     string
 	timeout     time.Duration
 	decoderArgs []string
+	nice        int
 }
 
 // NewPocketsphinx returns a Pocketsphinx engine. It checks nothing: call
@@ -114,7 +120,7 @@ func NewPocketsphinx(cfg PocketsphinxConfig) *Pocketsphinx {
 		cfg.DecoderArgs = DefaultDecoderArgs
 	}
 	return &Pocketsphinx{bin: cfg.Bin, modelDir: cfg.ModelDir, tempDir: cfg.TempDir, timeout: cfg.Timeout,
-		decoderArgs: slices.Clone(cfg.DecoderArgs)}
+		decoderArgs: slices.Clone(cfg.DecoderArgs), nice: min(max(cfg.Nice, 0), 19)}
 }
 
 // Name returns "pocketsphinx".
@@ -231,7 +237,7 @@ func (p *Pocketsphinx) decode(ctx context.Context, bin string, utt *media.PCM, o
 	stderr := &errorLines{}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
+	if err := runNiced(cmd, p.nice); err != nil {
 		switch {
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("asr: pocketsphinx: %w", ctx.Err())
