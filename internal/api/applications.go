@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/insights/analyze"
@@ -47,6 +49,7 @@ type ApplicationInput struct {
 	Insights        Opt[bool]                   `json:"insights"`
 	Topics          Opt[[]voice.TopicDef]       `json:"topics"`
 	ScoreCriteria   Opt[[]voice.ScoreCriterion] `json:"score_criteria"`
+	Vocabulary      Opt[[]string]               `json:"vocabulary"`
 }
 
 func setStr(dst *string, o Opt[string]) {
@@ -164,6 +167,16 @@ func (s *Server) applyApplication(in *ApplicationInput, a *voice.Application, p 
 	}
 	if a.ScoreCriteria == nil {
 		a.ScoreCriteria = []voice.ScoreCriterion{}
+	}
+	if in.Vocabulary.Set {
+		v, err := cleanVocabulary("vocabulary", in.Vocabulary.Value)
+		if err != nil {
+			return err
+		}
+		a.Vocabulary = v
+	}
+	if a.Vocabulary == nil {
+		a.Vocabulary = []string{}
 	}
 	normalizeInsightLists(a)
 	return nil
@@ -346,4 +359,39 @@ func (s *Server) RotateWebhookSecret(ctx context.Context, a *voice.Application, 
 	a.WebhookSecret = secret
 	a.UpdatedAt = now
 	return s.store.UpdateApplication(ctx, a)
+}
+
+// Bounds on an application's vocabulary: a speech recogniser given more
+// phrases, or longer ones, gets slower to prepare and no more accurate.
+const (
+	MaxVocabularyEntries = 200
+	MaxVocabularyLen     = 100
+)
+
+// cleanVocabulary validates an application's vocabulary and returns it with
+// each entry trimmed and inner white space collapsed; an entry given twice
+// (ignoring case) is kept once.
+func cleanVocabulary(param string, in []string) ([]string, error) {
+	if len(in) > MaxVocabularyEntries {
+		return nil, voice.Invalid(param, "at most %d entries", MaxVocabularyEntries)
+	}
+	out := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for i, s := range in {
+		p := fmt.Sprintf("%s[%d]", param, i)
+		s = strings.Join(strings.Fields(s), " ")
+		switch {
+		case s == "":
+			return nil, voice.Invalid(p, "must not be empty")
+		case len(s) > MaxVocabularyLen:
+			return nil, voice.Invalid(p, "at most %d bytes", MaxVocabularyLen)
+		case !strings.ContainsFunc(s, unicode.IsLetter):
+			return nil, voice.Invalid(p, "must contain a word")
+		}
+		if k := strings.ToLower(s); !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

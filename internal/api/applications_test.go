@@ -113,7 +113,8 @@ func TestApplicationCreateAllFields(t *testing.T) {
 			"webhook_events": []string{"call.completed", "recording.completed"}, "record_by_default": true, "insights": false,
 			"topics": []any{"billing", map[string]any{"name": "churn risk", "keywords": []string{"cancel", "switch provider"}}},
 			"score_criteria": []map[string]any{{"name": "offer", "speaker": "agent", "any_of": []string{"discount"},
-				"required": []string{"thank you"}, "forbidden": []string{"stupid"}}}}
+				"required": []string{"thank you"}, "forbidden": []string{"stupid"}}},
+			"vocabulary": []string{"Acme Dental", "Dr. Okafor", "Northwind"}}
 		r := b.ok(201, "POST", "/v1/applications", b.op, in)
 		// A bare topic string is shorthand for a topic with its name as keyword.
 		in["topics"] = []map[string]any{{"name": "billing", "keywords": []string{"billing"}},
@@ -186,6 +187,11 @@ func TestApplicationCreateValidation(t *testing.T) {
 				m["score_criteria"] = []any{map[string]any{"name": "x", "speaker": "robot", "any_of": []string{"a"}}}
 			}, 422, "invalid_request", "score_criteria[0].speaker"},
 			{"topics many", func(m map[string]any) { m["topics"] = many }, 422, "invalid_request", "topics"},
+			{"vocabulary empty entry", func(m map[string]any) { m["vocabulary"] = []string{"ok", " "} }, 422, "invalid_request", "vocabulary[1]"},
+			{"vocabulary long", func(m map[string]any) { m["vocabulary"] = []string{strings.Repeat("v", 101)} }, 422, "invalid_request", "vocabulary[0]"},
+			{"vocabulary no word", func(m map[string]any) { m["vocabulary"] = []string{"123 456"} }, 422, "invalid_request", "vocabulary[0]"},
+			{"vocabulary many", func(m map[string]any) { m["vocabulary"] = make([]string, 201) }, 422, "invalid_request", "vocabulary"},
+			{"vocabulary not a list", func(m map[string]any) { m["vocabulary"] = "Acme" }, 400, "invalid_json", ""},
 			{"secret 23 bytes", func(m map[string]any) { m["webhook_secret"] = ckWebhookSecret(23) }, 422, "invalid_request", "webhook_secret"},
 			{"secret 65 bytes", func(m map[string]any) { m["webhook_secret"] = ckWebhookSecret(65) }, 422, "invalid_request", "webhook_secret"},
 			{"secret no prefix", func(m map[string]any) { m["webhook_secret"] = strings.TrimPrefix(ckWebhookSecret(32), "whsec_") }, 422, "invalid_request", "webhook_secret"},
@@ -268,6 +274,14 @@ func TestApplicationPatch(t *testing.T) {
 		}
 		if got := b.ok(200, "GET", path, b.op, nil); string(got.Raw) != string(p.Raw) {
 			t.Errorf("GET after PATCH differs:\n%s\n%s", p.Raw, got.Raw)
+		}
+		if ckJSON(p.JSON["vocabulary"]) != `[]` {
+			t.Errorf("vocabulary by default = %s, want []", ckJSON(p.JSON["vocabulary"]))
+		}
+		// Entries trimmed, inner spaces collapsed, a repeat (any case) kept once.
+		v := b.ok(200, "PATCH", path, b.op, map[string]any{"vocabulary": []string{" Acme   Dental ", "acme dental", "Northwind"}})
+		if ckJSON(v.JSON["vocabulary"]) != `["Acme Dental","Northwind"]` || v.str("name") != "renamed" {
+			t.Errorf("PATCH vocabulary: %s", v.Raw)
 		}
 		p = b.ok(200, "PATCH", path, b.op, map[string]any{"customer_id": cust}) // the same owner is no change
 		if p.str("customer_id") != cust || p.str("name") != "renamed" {

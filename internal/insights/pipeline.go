@@ -245,6 +245,11 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 		platformCh = len(chans) - 1 // the right channel of dual, the mix of mono
 		t.Segments = append(t.Segments, platformSegments(rec.Speech, platformCh)...)
 	}
+	app, err := p.application(ctx, in.ApplicationID)
+	if err != nil {
+		return nil, err
+	}
+	vocab := Vocabulary(app, rec.Speech)
 	sent := 0
 	for ch, pcm := range chans {
 		if ch == platformCh {
@@ -257,7 +262,7 @@ func (p *Pipeline) transcribe(ctx context.Context, in *voice.Insights) (*voice.T
 			continue
 		}
 		sent++
-		res, err := p.cfg.ASR.Transcribe(ctx, asr.Audio{Samples: pcm.Samples, Rate: pcm.Rate})
+		res, err := p.cfg.ASR.Transcribe(ctx, asr.Audio{Samples: pcm.Samples, Rate: pcm.Rate, Vocabulary: vocab})
 		if err != nil {
 			return nil, fmt.Errorf("insights: transcribe channel %d of %s: %w", ch, rec.ID, err)
 		}
@@ -531,3 +536,51 @@ func round3(x float64) float64 {
 	}
 	return float64(int64(x*1000+0.5)) / 1000
 }
+
+// Vocabulary is what speech recognition is told to expect on a recording:
+// the application's vocabulary, then its topic keywords, then the texts the
+// platform spoke on the call (callers answer in the prompt's words: "the
+// Tuesday appointment"), each once (ignoring case), at most
+// asr.MaxVocabulary in all. app may be nil (deleted).
+func Vocabulary(app *voice.Application, notes []voice.SpeechNote) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		s = strings.Join(strings.Fields(s), " ")
+		if k := strings.ToLower(s); s != "" && !seen[k] && len(out) < asr.MaxVocabulary {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	if app != nil {
+		for _, v := range app.Vocabulary {
+			add(v)
+		}
+		for _, t := range app.Topics {
+			for _, k := range t.Keywords {
+				add(k)
+			}
+		}
+	}
+	for _, n := range notes {
+		if n.Kind != voice.SpeechSay {
+			continue
+		}
+		// Sentence by sentence, as phrases stay short; a sentence longer
+		// than a vocabulary entry may be goes in word by word.
+		for _, sent := range strings.FieldsFunc(n.Text, func(r rune) bool { return strings.ContainsRune(".!?;:", r) }) {
+			if len(sent) <= maxVocabularyPhrase {
+				add(sent)
+				continue
+			}
+			for _, w := range strings.Fields(sent) {
+				add(strings.Trim(w, ",\"'()"))
+			}
+		}
+	}
+	return out
+}
+
+// maxVocabularyPhrase is the longest phrase Vocabulary passes on, the
+// bound on an application's own entries.
+const maxVocabularyPhrase = 100

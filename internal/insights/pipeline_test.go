@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -107,7 +108,7 @@ func setupWith(t *testing.T, backend string, hook func(b *bundle)) *bundle {
 	must(t, b.db.CreateApplication(ctx, &voice.Application{ID: "app_a", CustomerID: "cus_a", Name: "a", Status: voice.ApplicationActive,
 		AnswerURL: "https://example.com/a", AnswerMethod: "POST", WebhookURL: "https://example.com/hook", WebhookStatus: voice.WebhookActive,
 		WebhookEvents: []string{"*"}, Insights: true, Topics: []voice.TopicDef{{Name: "billing", Keywords: []string{"invoice"}}},
-		ScoreCriteria: []voice.ScoreCriterion{}, CreatedAt: t0, UpdatedAt: t0}))
+		ScoreCriteria: []voice.ScoreCriterion{}, Vocabulary: []string{"Northwind"}, CreatedAt: t0, UpdatedAt: t0}))
 	ended := t0.Add(30 * time.Second)
 	caller := "caller"
 	must(t, b.db.CreateCall(ctx, &voice.Call{ID: "call_a", CustomerID: "cus_a", ApplicationID: "app_a", Status: voice.CallCompleted,
@@ -199,6 +200,10 @@ func TestPipelineTranscribesAndAnalyses(t *testing.T) {
 		// The right channel is silent: only the left one went to the engine.
 		if b.asr.count() != 1 || b.asr.calls[0].Rate != 16000 || len(b.asr.calls[0].Samples) != 32000 {
 			t.Fatalf("engine calls: %d", b.asr.count())
+		}
+		// The engine is told the application's vocabulary and topic keywords.
+		if v := b.asr.calls[0].Vocabulary; !slices.Equal(v, []string{"Northwind", "invoice"}) {
+			t.Errorf("vocabulary given to the engine: %q", v)
 		}
 		in, err := b.db.Insights(ctx, voice.Scope{CustomerID: "cus_a"}, "rec_a")
 		must(t, err)
@@ -598,4 +603,30 @@ func TestPipelineBridgedChannelMutesPlatformSpeech(t *testing.T) {
 			t.Errorf("segments %q, want %q", got, want)
 		}
 	})
+}
+
+func TestVocabulary(t *testing.T) {
+	t.Parallel()
+	app := &voice.Application{Vocabulary: []string{"Acme Dental", "Dr. Okafor"},
+		Topics: []voice.TopicDef{{Name: "billing", Keywords: []string{"refund", "acme dental"}}}}
+	notes := []voice.SpeechNote{
+		{Kind: voice.SpeechSay, Text: "Hello, this is Acme Dental. Your appointment with Dr. Okafor is on Tuesday!"},
+		{Kind: voice.SpeechPlay, URL: "https://example.com/hold.wav"},
+		{Kind: voice.SpeechSay, Text: strings.Repeat("very ", 30) + "long"},
+	}
+	got := insights.Vocabulary(app, notes)
+	want := []string{"Acme Dental", "Dr. Okafor", "refund", "Hello, this is Acme Dental", "Your appointment with Dr", "Okafor is on Tuesday", "very", "long"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Vocabulary = %q\nwant %q", got, want)
+	}
+	if got := insights.Vocabulary(nil, nil); len(got) != 0 {
+		t.Errorf("no application, no notes: %q", got)
+	}
+	many := &voice.Application{}
+	for i := range 600 {
+		many.Vocabulary = append(many.Vocabulary, fmt.Sprintf("word%d", i))
+	}
+	if got := insights.Vocabulary(many, nil); len(got) != asr.MaxVocabulary {
+		t.Errorf("bound: %d entries, want %d", len(got), asr.MaxVocabulary)
+	}
 }

@@ -8,19 +8,22 @@ import (
 )
 
 const applicationCols = `id, customer_id, name, status, answer_url, answer_method, fallback_url, webhook_url,
-	webhook_status, webhook_events, record_by_default, insights, topics, score_criteria, webhook_secret, previous_webhook_secret,
+	webhook_status, webhook_events, record_by_default, insights, topics, score_criteria, vocabulary, webhook_secret, previous_webhook_secret,
 	previous_secret_expires_at, created_at, updated_at`
 
 func scanApplication(r rowScanner) (*voice.Application, error) {
 	a := &voice.Application{}
 	err := r.Scan(&a.ID, &a.CustomerID, &a.Name, &a.Status, &a.AnswerURL, &a.AnswerMethod, &a.FallbackURL, &a.WebhookURL,
 		&a.WebhookStatus, jsonCol{&a.WebhookEvents}, &a.RecordByDefault, &a.Insights, jsonCol{&a.Topics}, jsonCol{&a.ScoreCriteria},
-		&a.WebhookSecret, &a.PreviousWebhookSecret, nullTimeCol{&a.PreviousSecretExpiresAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
+		jsonCol{&a.Vocabulary}, &a.WebhookSecret, &a.PreviousWebhookSecret, nullTimeCol{&a.PreviousSecretExpiresAt}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
 	if a.Topics == nil {
 		a.Topics = []voice.TopicDef{}
 	}
 	if a.ScoreCriteria == nil {
 		a.ScoreCriteria = []voice.ScoreCriterion{}
+	}
+	if a.Vocabulary == nil {
+		a.Vocabulary = []string{}
 	}
 	return a, err
 }
@@ -31,10 +34,10 @@ func (d *DB) CreateApplication(ctx context.Context, a *voice.Application) error 
 	if err != nil {
 		return err
 	}
-	return d.insert(ctx, d.db, "application", `INSERT INTO applications (`+applicationCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, d.db, "application", `INSERT INTO applications (`+applicationCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.ID, a.CustomerID, a.Name, a.Status, a.AnswerURL, a.AnswerMethod, a.FallbackURL, a.WebhookURL,
 		a.WebhookStatus, jsonCol{a.WebhookEvents}, a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria},
-		secret, previous, msPtr(a.PreviousSecretExpiresAt), ms(a.CreatedAt), ms(a.UpdatedAt))
+		jsonCol{orEmptyStrings(a.Vocabulary)}, secret, previous, msPtr(a.PreviousSecretExpiresAt), ms(a.CreatedAt), ms(a.UpdatedAt))
 }
 
 // Application returns one application visible to scope.
@@ -70,9 +73,9 @@ func (d *DB) UpdateApplication(ctx context.Context, a *voice.Application) error 
 	}
 	return d.execOne(ctx, d.db, "application", `UPDATE applications SET name = ?, status = ?, answer_url = ?, answer_method = ?,
 		fallback_url = ?, webhook_url = ?, webhook_status = ?, webhook_events = ?, record_by_default = ?, insights = ?, topics = ?,
-		score_criteria = ?, webhook_secret = ?, previous_webhook_secret = ?, previous_secret_expires_at = ?, updated_at = ? WHERE id = ?`,
+		score_criteria = ?, vocabulary = ?, webhook_secret = ?, previous_webhook_secret = ?, previous_secret_expires_at = ?, updated_at = ? WHERE id = ?`,
 		a.Name, a.Status, a.AnswerURL, a.AnswerMethod, a.FallbackURL, a.WebhookURL, a.WebhookStatus, jsonCol{a.WebhookEvents},
-		a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria}, secret, previous, msPtr(a.PreviousSecretExpiresAt),
+		a.RecordByDefault, a.Insights, jsonCol{a.Topics}, jsonCol{a.ScoreCriteria}, jsonCol{orEmptyStrings(a.Vocabulary)}, secret, previous, msPtr(a.PreviousSecretExpiresAt),
 		ms(a.UpdatedAt), a.ID)
 }
 
@@ -102,4 +105,12 @@ func (d *DB) sealApplication(a *voice.Application) (secret, previous string, err
 	}
 	previous, err = d.seal(a.PreviousWebhookSecret, ctxPreviousSecret+a.ID)
 	return secret, previous, err
+}
+
+// orEmptyStrings stores a nil list as [] rather than null.
+func orEmptyStrings(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }

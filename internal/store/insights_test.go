@@ -39,6 +39,7 @@ func createApp(t *testing.T, db *store.DB, id, customerID string, insights bool)
 		AnswerMethod: "POST", WebhookStatus: voice.WebhookActive, WebhookEvents: []string{"*"}, Insights: insights,
 		Topics:        []voice.TopicDef{{Name: "billing", Keywords: []string{"invoice", "bill"}}},
 		ScoreCriteria: []voice.ScoreCriterion{{Name: "offer", Speaker: voice.CriterionAgent, AnyOf: []string{"discount"}}},
+		Vocabulary:    []string{"Northwind"},
 		CreatedAt:     t0, UpdatedAt: t0}
 	if err := db.CreateApplication(context.Background(), a); err != nil {
 		t.Fatalf("create application: %v", err)
@@ -57,7 +58,8 @@ func TestInsightsFollowRecordings(t *testing.T) {
 		createApp(t, db, "app_off", "cust_a", false)
 
 		got, err := db.Application(ctx, voice.Scope{}, "app_on")
-		if err != nil || len(got.Topics) != 1 || got.Topics[0].Keywords[1] != "bill" || got.ScoreCriteria[0].AnyOf[0] != "discount" {
+		if err != nil || len(got.Topics) != 1 || got.Topics[0].Keywords[1] != "bill" || got.ScoreCriteria[0].AnyOf[0] != "discount" ||
+			len(got.Vocabulary) != 1 || got.Vocabulary[0] != "Northwind" {
 			t.Fatalf("application topics/criteria round trip: %+v, %v", got, err)
 		}
 

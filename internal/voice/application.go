@@ -34,8 +34,11 @@ type Application struct {
 	// ScoreCriteria are the application's own scorecard lines, scored after
 	// the default ones.
 	ScoreCriteria []ScoreCriterion `json:"score_criteria"`
-	CreatedAt     time.Time        `json:"created_at"`
-	UpdatedAt     time.Time        `json:"updated_at"`
+	// Vocabulary are names and terms the application's calls use (people,
+	// products, places) that speech recognition should expect.
+	Vocabulary []string  `json:"vocabulary"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 
 	// WebhookSecret signs webhooks. It is shown only on create and rotate.
 	WebhookSecret string `json:"-"`
