@@ -26,7 +26,7 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, &voice.Error{Code: voice.ECodeInvalidJSON, Message: "could not read body: " + err.Error()}
 	}
 	if len(b) > MaxBodyBytes {
-		return nil, &voice.Error{Code: voice.ECodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Message: "body is larger than 1 MiB"}
+		return nil, withStatus(&voice.Error{Code: voice.ECodeInvalidRequest, Message: "body is larger than 1 MiB"}, http.StatusRequestEntityTooLarge)
 	}
 	return b, nil
 }

@@ -19,10 +19,11 @@ type errorBody struct {
 // internal_error with the details only in the log.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *voice.Error
+	status := HTTPStatus(err)
 	if !errors.As(err, &ve) {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away; nobody reads the answer.
-			ve = &voice.Error{Code: voice.ECodeInternal, Message: "request canceled", Status: 499}
+			ve, status = &voice.Error{Code: voice.ECodeInternal, Message: "request canceled"}, 499
 		} else {
 			s.log.ErrorContext(r.Context(), "internal error", slog.String("request_id", requestID(r.Context())), slog.Any("error", err))
 			ve = &voice.Error{Code: voice.ECodeInternal, Message: "internal error; quote the request_id when reporting it"}
@@ -38,5 +39,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ve.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ve.RetryAfter))
 	}
-	writeJSON(w, ve.HTTPStatus(), errorBody{Error: body})
+	writeJSON(w, status, errorBody{Error: body})
 }

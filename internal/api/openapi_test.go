@@ -749,7 +749,7 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 						t.Errorf("%s %s %d: code %q is not in the Error.code enum", method, path, st, c)
 					}
 					// 413 is invalid_request with an overridden status.
-					if got := (&voice.Error{Code: c}).HTTPStatus(); got != st && st != http.StatusRequestEntityTooLarge {
+					if got := api.HTTPStatus(&voice.Error{Code: c}); got != st && st != http.StatusRequestEntityTooLarge {
 						t.Errorf("%s %s: code %q documented under %d, but it answers %d", method, path, c, st, got)
 					}
 				}

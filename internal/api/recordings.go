@@ -144,18 +144,18 @@ func (m *mediaWriter) WriteHeader(code int) {
 	for _, k := range []string{"Content-Disposition", "Cache-Control", "ETag", "Last-Modified", "X-Content-Type-Options"} {
 		h.Del(k)
 	}
-	var err *voice.Error
+	var ve *voice.Error
 	switch {
 	case code == http.StatusRequestedRangeNotSatisfiable:
 		// Content-Range: bytes */size stays, as RFC 9110 asks.
-		err = &voice.Error{Code: voice.ECodeInvalidRequest, Status: code, Param: "Range",
+		ve = &voice.Error{Code: voice.ECodeInvalidRequest, Param: "Range",
 			Message: "Range: not satisfiable; the file has " + strconv.FormatInt(m.size, 10) + " bytes"}
 	case code < http.StatusInternalServerError:
-		err = &voice.Error{Code: voice.ECodeInvalidRequest, Status: code, Message: http.StatusText(code)}
+		ve = &voice.Error{Code: voice.ECodeInvalidRequest, Message: http.StatusText(code)}
 	default:
-		err = &voice.Error{Code: voice.ECodeInternal, Status: code, Message: "internal error; quote the request_id when reporting it"}
+		ve = &voice.Error{Code: voice.ECodeInternal, Message: "internal error; quote the request_id when reporting it"}
 	}
-	m.s.writeError(m.ResponseWriter, m.r, err)
+	m.s.writeError(m.ResponseWriter, m.r, withStatus(ve, code))
 }
 
 func (m *mediaWriter) Write(b []byte) (int, error) {

@@ -1,7 +1,6 @@
 package billing
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
@@ -15,29 +14,28 @@ func TestAdmitOrder(t *testing.T) {
 		name   string
 		change func(c *voice.Customer, req *Request)
 		code   string
-		status int
 	}{
-		{"admitted", func(*voice.Customer, *Request) {}, "", 0},
+		{"admitted", func(*voice.Customer, *Request) {}, ""},
 		{"suspended before all", func(c *voice.Customer, req *Request) {
 			c.Status = voice.CustomerSuspended
 			c.BlockedPrefixes = []string{"44"}
-		}, voice.ECodeCustomerSuspended, http.StatusForbidden},
+		}, voice.ECodeCustomerSuspended},
 		{"blocked before balance", func(c *voice.Customer, _ *Request) {
 			c.BlockedPrefixes = []string{"44"}
 			c.Balance = dec("0")
-		}, voice.ECodeDestinationNotAllowed, http.StatusForbidden},
-		{"no rate", func(_ *voice.Customer, req *Request) { req.Rate = nil }, voice.ECodeDestinationNotAllowed, http.StatusForbidden},
-		{"max rate", func(c *voice.Customer, _ *Request) { c.MaxRatePerMinute = decp("0.10") }, voice.ECodeDestinationNotAllowed, http.StatusForbidden},
+		}, voice.ECodeDestinationNotAllowed},
+		{"no rate", func(_ *voice.Customer, req *Request) { req.Rate = nil }, voice.ECodeDestinationNotAllowed},
+		{"max rate", func(c *voice.Customer, _ *Request) { c.MaxRatePerMinute = decp("0.10") }, voice.ECodeDestinationNotAllowed},
 		{"balance before daily spend", func(c *voice.Customer, req *Request) {
 			c.Balance = dec("0.10")
 			c.DailySpendLimit = decp("1")
 			req.SpentToday = dec("5")
-		}, voice.ECodeInsufficientBalance, http.StatusPaymentRequired},
+		}, voice.ECodeInsufficientBalance},
 		{"daily spend", func(c *voice.Customer, req *Request) {
 			c.DailySpendLimit = decp("1")
 			req.SpentToday = dec("0.50")
-		}, voice.ECodeDailySpendLimit, http.StatusTooManyRequests},
-		{"spent today ignored without a limit", func(_ *voice.Customer, req *Request) { req.SpentToday = dec("1000") }, "", 0},
+		}, voice.ECodeDailySpendLimit},
+		{"spent today ignored without a limit", func(_ *voice.Customer, req *Request) { req.SpentToday = dec("1000") }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,8 +60,8 @@ func TestAdmitOrder(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || err.Code != tc.code || err.HTTPStatus() != tc.status {
-				t.Fatalf("Admit = %v, want %s (%d)", err, tc.code, tc.status)
+			if err == nil || err.Code != tc.code {
+				t.Fatalf("Admit = %v, want %s", err, tc.code)
 			}
 			// A refusal holds no slot and takes no token.
 			if a.Calls.Live(c.ID) != 0 || a.CPS.Len() != 0 {
@@ -134,8 +132,8 @@ func TestSIPResponse(t *testing.T) {
 	}
 }
 
-// TestErrorCodesKnown guards against a code this package uses missing from
-// voice's table (it would answer 500).
+// TestErrorCodesKnown checks each refusal carries the code api.md documents
+// for it (the API maps codes to HTTP statuses).
 func TestErrorCodesKnown(t *testing.T) {
 	c := customer()
 	c.DailySpendLimit = decp("0")
@@ -146,10 +144,11 @@ func TestErrorCodesKnown(t *testing.T) {
 		CPSError(1, time.Second),
 		ConcurrencyError(1),
 	}
-	want := []int{403, 402, 429, 429, 429}
+	want := []string{voice.ECodeDestinationNotAllowed, voice.ECodeInsufficientBalance, voice.ECodeDailySpendLimit,
+		voice.ECodeCPSLimit, voice.ECodeConcurrencyLimit}
 	for i, e := range errs {
-		if e == nil || e.HTTPStatus() != want[i] {
-			t.Errorf("error %d: %v, status want %d", i, e, want[i])
+		if e == nil || e.Code != want[i] {
+			t.Errorf("error %d: %v, want code %s", i, e, want[i])
 		}
 	}
 }

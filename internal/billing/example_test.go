@@ -23,19 +23,19 @@ func ExampleAdmitter_Admit() {
 	release, verr := admitter.Admit(req)
 	fmt.Println("first call:", verr == nil)
 	_, verr = admitter.Admit(req) // still up: max_concurrent_calls is 1
-	fmt.Println("second call:", verr.HTTPStatus(), verr.Code, "Retry-After", verr.RetryAfter)
+	fmt.Println("second call:", verr.Code, "Retry-After", verr.RetryAfter)
 	release() // the first call ended
 
 	req.SpentToday = decimal.RequireFromString("4.50")
 	_, verr = admitter.Admit(req)
-	fmt.Println("after spending 4.50:", verr.HTTPStatus(), verr.Code, "Retry-After", verr.RetryAfter)
+	fmt.Println("after spending 4.50:", verr.Code, "Retry-After", verr.RetryAfter)
 
 	status, reason := billing.SIPResponse(verr)
 	fmt.Println("inbound answer:", status, reason)
 	// Output:
 	// first call: true
-	// second call: 429 concurrency_limit Retry-After 5
-	// after spending 4.50: 429 daily_spend_limit Retry-After 43200
+	// second call: concurrency_limit Retry-After 5
+	// after spending 4.50: daily_spend_limit Retry-After 43200
 	// inbound answer: 403 Forbidden
 }
 

@@ -7,7 +7,6 @@ package billing_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +63,7 @@ func mtRefused(t *testing.T, g *billing.Gate, callID string) *voice.Error {
 	t.Helper()
 	_, err := g.Admit(context.Background(), callID, "cust_m", voice.DirectionOutbound, "+15550001111")
 	ve, ok := err.(*voice.Error)
-	if !ok || ve.Code != voice.ECodeInsufficientBalance || ve.HTTPStatus() != http.StatusPaymentRequired {
+	if !ok || ve.Code != voice.ECodeInsufficientBalance {
 		t.Fatalf("admit %s: %v, want 402 insufficient_balance", callID, err)
 	}
 	return ve

@@ -295,7 +295,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 		c.log.ErrorContext(r.Context(), "console error", slog.String("path", r.URL.Path), slog.Any("error", err))
 		ve = &voice.Error{Code: voice.ECodeInternal, Message: "something went wrong; the server log has the details"}
 	}
-	status := ve.HTTPStatus()
+	status := api.HTTPStatus(ve)
 	if status == http.StatusUnprocessableEntity {
 		status = http.StatusBadRequest
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/api"
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -141,7 +142,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, err
 	p, err := c.auth.AuthenticateHash(ctx, maskKey(token, row.KeyRef))
 	if err != nil {
 		var ve *voice.Error
-		if errors.As(err, &ve) && (ve.HTTPStatus() == http.StatusUnauthorized || ve.HTTPStatus() == http.StatusForbidden) {
+		if st := api.HTTPStatus(err); errors.As(err, &ve) && (st == http.StatusUnauthorized || st == http.StatusForbidden) {
 			return nil, c.endSession(w, r, id)
 		}
 		return nil, err

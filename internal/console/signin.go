@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/minivoice/minivoice/internal/api"
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -75,7 +76,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 		if ve.Code != voice.ECodeUnauthorized {
 			msg = ve.Message
 		}
-		c.renderSignin(w, r, ve.HTTPStatus(), msg)
+		c.renderSignin(w, r, api.HTTPStatus(ve), msg)
 		return nil
 	}
 	if err := c.startSession(w, r, p, auth.Hash(key)); err != nil {

@@ -3,11 +3,12 @@ package voice
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Error codes. They are part of the public API (api.md): clients branch on them,
-// so they never change once shipped.
+// so they never change once shipped. The HTTP status each one answers with is
+// the API layer's business (api.HTTPStatus); the SIP answer to a refused call,
+// the SIP layer's.
 const (
 	ECodeInvalidJSON           = "invalid_json"
 	ECodeInvalidRequest        = "invalid_request"
@@ -32,31 +33,6 @@ const (
 	ECodeNotReady              = "not_ready"
 )
 
-// httpStatus maps each code to the HTTP status api.md gives it.
-var httpStatus = map[string]int{
-	ECodeInvalidJSON:           http.StatusBadRequest,
-	ECodeInvalidRequest:        http.StatusUnprocessableEntity,
-	ECodeUnauthorized:          http.StatusUnauthorized,
-	ECodeForbidden:             http.StatusForbidden,
-	ECodeCustomerSuspended:     http.StatusForbidden,
-	ECodeApplicationInactive:   http.StatusForbidden,
-	ECodeDestinationNotAllowed: http.StatusForbidden,
-	ECodeCallerIDNotAllowed:    http.StatusForbidden,
-	ECodeInsufficientBalance:   http.StatusPaymentRequired,
-	ECodeNotFound:              http.StatusNotFound,
-	ECodeConflict:              http.StatusConflict,
-	ECodeIdempotencyKeyReused:  http.StatusConflict,
-	ECodeRateLimited:           http.StatusTooManyRequests,
-	ECodeConcurrencyLimit:      http.StatusTooManyRequests,
-	ECodeCPSLimit:              http.StatusTooManyRequests,
-	ECodeDailySpendLimit:       http.StatusTooManyRequests,
-	ECodeWebhookTestFailed:     http.StatusBadGateway,
-	ECodeNoTrunkAvailable:      http.StatusServiceUnavailable,
-	ECodeInternal:              http.StatusInternalServerError,
-	ECodeMethodNotAllowed:      http.StatusMethodNotAllowed,
-	ECodeNotReady:              http.StatusServiceUnavailable,
-}
-
 // Error is an error a client may see. Any other error reaching the API edge is
 // reported as internal_error with its details only in the log.
 type Error struct {
@@ -64,8 +40,6 @@ type Error struct {
 	Message string
 	// Param names the request field at fault, for invalid_request.
 	Param string
-	// Status overrides the code's usual HTTP status (413 for an oversized body).
-	Status int
 	// RetryAfter, in seconds, is sent as the Retry-After header when positive.
 	RetryAfter int
 	// Extra fields are added inside the error object (http_status for webhook_test_failed).
@@ -77,17 +51,6 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s: %s (param %s)", e.Code, e.Message, e.Param)
 	}
 	return e.Code + ": " + e.Message
-}
-
-// HTTPStatus is the status the API answers with for this error.
-func (e *Error) HTTPStatus() int {
-	if e.Status != 0 {
-		return e.Status
-	}
-	if s, ok := httpStatus[e.Code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
 }
 
 // Errorf returns an Error with the given code and a formatted message.
