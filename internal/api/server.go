@@ -19,10 +19,10 @@ import (
 
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/delivery"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/textcheck"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
 )
 
 // Readiness reports whether a dependency other than the database is up (the
@@ -86,7 +86,7 @@ type Server struct {
 	mux     *http.ServeMux
 	calls   CallController
 	files   RecordingFiles
-	hooks   *webhook.Sender // sends webhook tests
+	hooks   *delivery.Sender // sends webhook tests
 	gate    *billing.Gate
 	engines func(context.Context) []insights.EngineStatus
 

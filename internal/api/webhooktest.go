@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/auth"
+	"github.com/minivoice/minivoice/internal/delivery"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
 	pub "github.com/minivoice/minivoice/webhook"
 )
 
@@ -38,13 +38,13 @@ type WebhookTestResult struct {
 
 // newWebhookTestSender sends webhook tests through the SSRF guard, with the
 // operator's exceptions.
-func newWebhookTestSender(cfg Config) *webhook.Sender {
+func newWebhookTestSender(cfg Config) *delivery.Sender {
 	version := cfg.Version
 	if version == "" {
 		version = "dev"
 	}
 	client := netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: webhookTestTimeout})
-	return &webhook.Sender{Client: client, UserAgent: "MiniVoice/" + version, Now: cfg.Now}
+	return &delivery.Sender{Client: client, UserAgent: "MiniVoice/" + version, Now: cfg.Now}
 }
 
 // webhookTest sends a signed webhook.test event to the application's
@@ -89,7 +89,7 @@ func (s *Server) WebhookTest(ctx context.Context, a *voice.Application) (Webhook
 	}
 	// The answer is the receiver's, so a client that hangs up does not cut
 	// the attempt short and leave the receiver with half a request.
-	res := s.hooks.Send(context.WithoutCancel(ctx), webhook.Delivery{URL: a.WebhookURL, ID: id,
+	res := s.hooks.Send(context.WithoutCancel(ctx), delivery.Delivery{URL: a.WebhookURL, ID: id,
 		Secrets: a.SigningSecrets(s.now()), Body: body, Timeout: webhookTestTimeout})
 	switch {
 	case res.Err != nil:

@@ -11,7 +11,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
+	"github.com/minivoice/minivoice/webhook"
 )
 
 // An answer_url that checks the signature and answers with a greeting. The

@@ -18,7 +18,7 @@ import (
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
+	"github.com/minivoice/minivoice/webhook"
 )
 
 // Error codes of a failed fetch. They are the codes of the call.error event

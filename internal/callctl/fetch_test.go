@@ -18,7 +18,7 @@ import (
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
+	"github.com/minivoice/minivoice/webhook"
 )
 
 var (
@@ -165,7 +165,7 @@ func TestFetchSignature(t *testing.T) {
 			if tc.oldVerifies && err != nil {
 				t.Errorf("previous secret: %v", err)
 			}
-			if !tc.oldVerifies && !errors.Is(err, webhook.ErrNoValidSignature) {
+			if !tc.oldVerifies && !errors.Is(err, webhook.ErrSignature) {
 				t.Errorf("previous secret: %v, want no valid signature", err)
 			}
 			if n := len(strings.Fields(req.header.Get(webhook.HeaderSignature))); n != tc.signatures {

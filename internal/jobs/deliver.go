@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/delivery"
 	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
 	pub "github.com/minivoice/minivoice/webhook"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -120,7 +120,7 @@ func (q *Queue) deliver(ctx context.Context, job *river.Job[DeliverArgs]) error 
 		return err
 	}
 	start := q.now()
-	res := q.sender.Send(ctx, webhook.Delivery{URL: app.WebhookURL, ID: ev.ID, Secrets: secrets(app, start), Body: body,
+	res := q.sender.Send(ctx, delivery.Delivery{URL: app.WebhookURL, ID: ev.ID, Secrets: secrets(app, start), Body: body,
 		Timeout: q.cfg.Timeout})
 	release()
 

@@ -27,12 +27,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minivoice/minivoice/internal/delivery"
 	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/voice"
-	"github.com/minivoice/minivoice/internal/webhook"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -74,7 +74,7 @@ type Config struct {
 	// RetrySchedule is the delays between attempts after the first; default
 	// DefaultRetrySchedule. Each delay gets ±20 % jitter.
 	RetrySchedule []time.Duration
-	// Timeout bounds one attempt; default webhook.DefaultTimeout (15 s).
+	// Timeout bounds one attempt; default delivery.DefaultTimeout (15 s).
 	Timeout time.Duration
 	// PerHost bounds the requests in flight to one receiver host in this
 	// process; default DefaultPerHost.
@@ -108,7 +108,7 @@ type Queue struct {
 	client   *river.Client[*sql.Tx]
 	driver   riverdriver.Driver[*sql.Tx]
 	listen   *pgxpool.Pool
-	sender   *webhook.Sender
+	sender   *delivery.Sender
 	gate     *hostGate
 	signals  signals
 	log      *slog.Logger
@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		cfg.RetrySchedule = DefaultRetrySchedule
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = webhook.DefaultTimeout
+		cfg.Timeout = delivery.DefaultTimeout
 	}
 	if cfg.PerHost <= 0 {
 		cfg.PerHost = DefaultPerHost
@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	q := &Queue{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		postgres: cfg.Store.Dialect().Name == "postgres",
-		sender:   &webhook.Sender{Client: cfg.Client, UserAgent: cfg.UserAgent, Now: cfg.Now},
+		sender:   &delivery.Sender{Client: cfg.Client, UserAgent: cfg.UserAgent, Now: cfg.Now},
 		gate:     newHostGate(cfg.PerHost, gateSlowAfter, gateMaxWait),
 	}
 	// A job's whole run: waiting its turn behind the call's earlier event,

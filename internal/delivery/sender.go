@@ -1,4 +1,9 @@
-package webhook
+// Package delivery sends MiniVoice's webhooks: one signed POST per attempt,
+// through the caller's HTTP client (the SSRF guard's in production), with
+// the receiver's answer kept for the event's attempt log. Signing is the
+// public package github.com/minivoice/minivoice/webhook, the same code
+// customers' receivers verify with.
+package delivery
 
 import (
 	"bytes"
@@ -10,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/minivoice/minivoice/webhook"
 )
 
 // MaxResponseLog is how much of a receiver's answer an attempt keeps
@@ -82,7 +89,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) Result {
 		req.Header.Set("User-Agent", s.UserAgent)
 	}
 	if len(d.Secrets) > 0 {
-		if err := SignRequest(req.Header, d.ID, now(), d.Body, d.Secrets...); err != nil {
+		if err := webhook.SignRequest(req.Header, d.ID, now(), d.Body, d.Secrets...); err != nil {
 			return Result{Err: fmt.Errorf("sign: %w", err)}
 		}
 	}
