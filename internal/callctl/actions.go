@@ -75,9 +75,17 @@ type Play struct {
 	BargeIn bool   `json:"barge_in"`
 }
 
-// Gather collects DTMF digits.
+// Gather collects DTMF digits and/or a spoken answer.
 type Gather struct {
-	Input             []string `json:"input"`
+	Input []string `json:"input"`
+	// Hints are the phrases a speech gather expects (Twilio's and
+	// jambonz's hints); recognition prefers them. Normalised to a list.
+	Hints []string `json:"-"`
+	// SpeechTimeout is the silence, in seconds, that ends an utterance;
+	// 0 stands for "auto" (SpeechTimeoutAuto).
+	SpeechTimeout int `json:"-"`
+	// Language is the BCP 47 tag of the expected speech (default en-US).
+	Language          string   `json:"language"`
 	Prompt            []Action `json:"-"`
 	MaxDigits         int      `json:"max_digits"`
 	FinishOnKey       string   `json:"finish_on_key"`
@@ -411,6 +419,78 @@ type gatherWire struct {
 	Gather
 	Prompt        json.RawMessage `json:"prompt"`
 	NoInputPrompt json.RawMessage `json:"no_input_prompt"`
+	Hints         json.RawMessage `json:"hints"`
+	SpeechTimeout json.RawMessage `json:"speech_timeout"`
+}
+
+// Speech gather bounds (call-control.md, gather).
+const (
+	// MaxHints and MaxHintChars bound a gather's hints: how many phrases,
+	// and the characters of each. They bound the grammar the recogniser
+	// builds for every spoken answer.
+	MaxHints     = 100
+	MaxHintChars = 100
+	// MaxSpeechTimeout is the longest speech_timeout, in seconds.
+	MaxSpeechTimeout = 10
+	// SpeechTimeoutAuto is the silence, in seconds, that ends an utterance
+	// when speech_timeout is "auto" (the default): long enough for the
+	// pauses inside a short sentence, short enough for a menu answer.
+	SpeechTimeoutAuto = 1.0
+	// DefaultLanguage is the one language the offline recogniser speaks.
+	DefaultLanguage = "en-US"
+)
+
+// HasInput reports whether the gather listens for in ("dtmf" or "speech").
+func (g *Gather) HasInput(in string) bool { return slices.Contains(g.Input, in) }
+
+// languageRe is the shape of a BCP 47 tag: a language, then subtags.
+var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$`)
+
+// parseSpeech reads hints, speech_timeout and language.
+func parseSpeech(path string, w *gatherWire, g *Gather) error {
+	if len(w.Hints) > 0 && string(w.Hints) != "null" {
+		var one string
+		if err := json.Unmarshal(w.Hints, &one); err == nil {
+			// Twilio takes hints as one comma-separated string.
+			for _, h := range strings.Split(one, ",") {
+				if h = strings.TrimSpace(h); h != "" {
+					g.Hints = append(g.Hints, h)
+				}
+			}
+		} else if err := json.Unmarshal(w.Hints, &g.Hints); err != nil {
+			return perr(path+".hints", "must be an array of phrases or a comma-separated string")
+		}
+		if len(g.Hints) > MaxHints {
+			return perr(path+".hints", "must have at most %d phrases", MaxHints)
+		}
+		for i, h := range g.Hints {
+			if strings.TrimSpace(h) == "" || utf8.RuneCountInString(h) > MaxHintChars {
+				return perr(fmt.Sprintf("%s.hints[%d]", path, i), "must be 1 to %d characters", MaxHintChars)
+			}
+		}
+	}
+	if len(w.SpeechTimeout) > 0 && string(w.SpeechTimeout) != "null" {
+		var auto string
+		if err := json.Unmarshal(w.SpeechTimeout, &auto); err == nil {
+			if auto != "auto" {
+				return perr(path+".speech_timeout", `must be "auto" or from 1 to %d`, MaxSpeechTimeout)
+			}
+		} else if err := json.Unmarshal(w.SpeechTimeout, &g.SpeechTimeout); err != nil || g.SpeechTimeout < 1 || g.SpeechTimeout > MaxSpeechTimeout {
+			return perr(path+".speech_timeout", `must be "auto" or from 1 to %d`, MaxSpeechTimeout)
+		}
+	}
+	if g.Language == "" {
+		g.Language = DefaultLanguage
+	}
+	if !languageRe.MatchString(g.Language) {
+		return perr(path+".language", "must be a language tag such as en-US")
+	}
+	// The offline recogniser has one model, US English; other English
+	// variants are heard with it, other languages cannot be.
+	if lang, _, _ := strings.Cut(g.Language, "-"); !strings.EqualFold(lang, "en") {
+		return perr(path+".language", "must be English (en-US, or another en- tag, heard as en-US): the offline recogniser speaks US English only")
+	}
+	return nil
 }
 
 func parseGather(path string, fields map[string]json.RawMessage) (*Gather, error) {
@@ -422,10 +502,16 @@ func parseGather(path string, fields map[string]json.RawMessage) (*Gather, error
 	if len(g.Input) == 0 {
 		return nil, perr(path+".input", `must list "dtmf" and/or "speech"`)
 	}
-	for _, in := range g.Input {
+	for i, in := range g.Input {
 		if in != "dtmf" && in != "speech" {
 			return nil, perr(path+".input", `entries must be "dtmf" or "speech"`)
 		}
+		if slices.Contains(g.Input[:i], in) {
+			return nil, perr(path+".input", "must not list %q twice", in)
+		}
+	}
+	if err := parseSpeech(path, w, &g); err != nil {
+		return nil, err
 	}
 	var err error
 	if w.Prompt != nil && string(w.Prompt) != "null" {

@@ -3,6 +3,7 @@ package callctl_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/minivoice/minivoice/internal/callctl"
@@ -29,7 +30,7 @@ func TestParseDefaults(t *testing.T) {
 		{Kind: "say", ID: "greet", Say: &callctl.Say{Text: "Hello", Voice: "slt", Loop: 1}},
 		{Kind: "play", Play: &callctl.Play{URL: "https://example.com/a.wav", Loop: 1}},
 		{Kind: "gather", Gather: &callctl.Gather{Input: []string{"dtmf"}, MaxDigits: 1, FinishOnKey: "#", Timeout: 5,
-			InterDigitTimeout: 3, Prompt: []callctl.Action{{Kind: "say", Say: &callctl.Say{Text: "Press 1", Voice: "slt", Loop: 1}}}}},
+			InterDigitTimeout: 3, Language: "en-US", Prompt: []callctl.Action{{Kind: "say", Say: &callctl.Say{Text: "Press 1", Voice: "slt", Loop: 1}}}}},
 		{Kind: "record", Record: &callctl.Record{MaxLength: 3600, SilenceTimeout: 5, FinishOnKey: "#", Beep: true, Channels: "mono"}},
 		{Kind: "dial", Dial: &callctl.Dial{To: []string{"+15551230002"}, Timeout: 30, TimeLimit: 14400, Ringback: true}},
 		{Kind: "pause", Pause: &callctl.Pause{Length: 1}},
@@ -70,6 +71,15 @@ func TestParseErrors(t *testing.T) {
 		{`[{"action": "gather", "max_digits": 33}]`, "actions[0].max_digits"},
 		{`[{"action": "gather", "finish_on_key": "##"}]`, "actions[0].finish_on_key"},
 		{`[{"action": "gather", "input": ["voice"]}]`, "actions[0].input"},
+		{`[{"action": "gather", "input": ["speech", "speech"]}]`, "actions[0].input"},
+		{`[{"action": "gather", "input": ["speech"], "hints": 5}]`, "actions[0].hints"},
+		{`[{"action": "gather", "input": ["speech"], "hints": ["sales", ""]}]`, "actions[0].hints[1]"},
+		{`[{"action": "gather", "input": ["speech"], "speech_timeout": 0}]`, "actions[0].speech_timeout"},
+		{`[{"action": "gather", "input": ["speech"], "speech_timeout": 11}]`, "actions[0].speech_timeout"},
+		{`[{"action": "gather", "input": ["speech"], "speech_timeout": "soon"}]`, "actions[0].speech_timeout"},
+		{`[{"action": "gather", "input": ["speech"], "language": "fr-FR"}]`, "actions[0].language"},
+		{`[{"action": "gather", "input": ["speech"], "language": "en US"}]`, "actions[0].language"},
+		{`[{"action": "gather", "input": ["speech"], "speech_model": "x"}]`, "actions[0].speech_model"},
 		{`[{"action": "gather", "prompt": [{"action": "hangup"}]}]`, "actions[0].prompt[0].action"},
 		{`[{"action": "gather", "no_input_prompt": [{"action": "say"}]}]`, "actions[0].no_input_prompt[0].text"},
 		{`[{"action": "gather", "variable": "1x"}]`, "actions[0].variable"},
@@ -127,4 +137,33 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseSpeechGather(t *testing.T) {
+	t.Parallel()
+	acts, err := callctl.Parse([]byte(`[
+		{"action": "gather", "input": ["dtmf", "speech"], "hints": ["sales", "speak to a person"], "speech_timeout": 2, "language": "en-GB"},
+		{"action": "gather", "input": ["speech"], "hints": "sales, support ,, billing", "speech_timeout": "auto"}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := acts[0].Gather
+	if !g.HasInput("speech") || !g.HasInput("dtmf") || !reflect.DeepEqual(g.Hints, []string{"sales", "speak to a person"}) ||
+		g.SpeechTimeout != 2 || g.Language != "en-GB" {
+		t.Errorf("first gather %+v", g)
+	}
+	g = acts[1].Gather
+	if g.HasInput("dtmf") || !reflect.DeepEqual(g.Hints, []string{"sales", "support", "billing"}) || g.SpeechTimeout != 0 || g.Language != "en-US" {
+		t.Errorf("second gather %+v", g)
+	}
+	// The bounds: 100 hints of 100 characters.
+	many := `[{"action": "gather", "input": ["speech"], "hints": [` + strings.Repeat(`"x",`, callctl.MaxHints) + `"y"]}]`
+	if _, err := callctl.Parse([]byte(many)); err == nil || err.(*callctl.ParseError).Path != "actions[0].hints" {
+		t.Errorf("101 hints: %v", err)
+	}
+	long := `[{"action": "gather", "input": ["speech"], "hints": ["` + strings.Repeat("a", callctl.MaxHintChars+1) + `"]}]`
+	if _, err := callctl.Parse([]byte(long)); err == nil || err.(*callctl.ParseError).Path != "actions[0].hints[0]" {
+		t.Errorf("long hint: %v", err)
+	}
 }

@@ -40,15 +40,41 @@ const (
 	ReasonTimeout   = "timeout"
 	ReasonHangup    = "hangup"
 	ReasonSilence   = "silence"
+	// ReasonSpeech ends a speech gather: the caller spoke, then was silent
+	// for speech_timeout (or spoke for the longest utterance).
+	ReasonSpeech    = "speech"
 	ReasonMaxLength = "max_length"
 )
 
 // GatherResult is what a gather collected. Reason "timeout" with empty
-// Digits is the no-input case.
+// Digits (and Speech) is the no-input case.
 type GatherResult struct {
 	Digits string `json:"digits"`
 	Reason string `json:"reason"`
-	Speech string `json:"speech,omitempty"`
+	// Speech and Confidence are set (possibly "" and 0) by gathers with
+	// "speech" in their input, and left out of the JSON of others.
+	Speech     *string  `json:"speech,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	// SpeechError says why a spoken answer could not be recognised
+	// ("busy": every live decoder was taken; "unavailable": no recogniser
+	// installed; "failed"); Speech is then "".
+	SpeechError string `json:"speech_error,omitempty"`
+}
+
+// Speech gather errors (GatherResult.SpeechError).
+const (
+	SpeechErrorBusy        = "busy"
+	SpeechErrorUnavailable = "unavailable"
+	SpeechErrorFailed      = "failed"
+)
+
+// mainValue is what a gather stores under its variable: the digits, or
+// the speech when the gather ended on speech.
+func (r *GatherResult) mainValue() string {
+	if r.Digits == "" && r.Speech != nil {
+		return *r.Speech
+	}
+	return r.Digits
 }
 
 // RecordResult is a finished record action.
@@ -184,7 +210,7 @@ func runOne(ctx context.Context, s Session, a Action) runResult {
 		if res != nil {
 			// The event goes out even when the caller hung up mid-gather:
 			// what they had typed is still worth knowing.
-			if verr := setNamed(ctx, s, a.Gather.Variable, res.Digits); verr != nil && err == nil {
+			if verr := setNamed(ctx, s, a.Gather.Variable, res.mainValue()); verr != nil && err == nil {
 				err = verr
 			}
 			if eerr := s.Event(context.WithoutCancel(ctx), "call.gather", res); eerr != nil && err == nil {

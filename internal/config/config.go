@@ -99,6 +99,9 @@ type Insights struct {
 	LLMAPIKey string
 	// Workers bounds the pipeline steps run at once by this process.
 	Workers int
+	// SpeechDecoders bounds the speech gathers recognised at once by this
+	// process; 0 means one per CPU core.
+	SpeechDecoders int
 }
 
 // EnvName is the environment variable a flag reads: MINIVOICE_ + upper snake case.
@@ -239,6 +242,7 @@ func AddInsightsFlags(fs *flag.FlagSet, c *Insights) {
 	fs.StringVar(&c.LLMModel, "llm-model", "default", "model name sent to the --llm-url server")
 	fs.StringVar(&c.LLMAPIKey, "llm-api-key", "", "bearer token for the --llm-url server")
 	fs.IntVar(&c.Workers, "insights-workers", 1, "transcriptions and analyses run at once by this process")
+	fs.IntVar(&c.SpeechDecoders, "speech-decoders", 0, "spoken gather answers recognised at once by this process (0: one per CPU core)")
 }
 
 // Check validates the insights settings.
@@ -253,6 +257,9 @@ func (c *Insights) Check() error {
 	}
 	if c.Workers < 1 {
 		return errors.New("--insights-workers: must be at least 1")
+	}
+	if c.SpeechDecoders < 0 || c.SpeechDecoders > 256 {
+		return errors.New("--speech-decoders: must be from 0 (one per CPU core) to 256")
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/console"
 	"github.com/minivoice/minivoice/internal/insights"
+	"github.com/minivoice/minivoice/internal/insights/asr"
 	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/obs"
@@ -180,7 +181,10 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
 		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge),
-		TLSListen: sc.TLS.SIPListen, TLSCert: tf.sip, TrunkRoots: tf.roots})
+		TLSListen: sc.TLS.SIPListen, TLSCert: tf.sip, TrunkRoots: tf.roots,
+		// Speech gathers: at normal priority, within their own budget of
+		// decoders (call-control.md, gather).
+		Recognizer: asr.NewCommands(asr.CommandConfig{ModelDir: sc.Insights.PocketsphinxModel, MaxDecoders: sc.Insights.SpeechDecoders})})
 	if err != nil {
 		stopQueue()
 		db.Close()

@@ -81,6 +81,9 @@ type Config struct {
 	// TrunkRoots are the CAs trusted for trunks with transport tls; nil:
 	// the system's.
 	TrunkRoots *x509.CertPool
+	// Recognizer hears spoken answers to speech gathers; nil: they end
+	// with speech_error "unavailable".
+	Recognizer SpeechRecognizer
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -88,6 +91,7 @@ type Engine struct {
 	store        voice.Store
 	fetcher      ActionFetcher
 	speaker      Speaker
+	recognizer   SpeechRecognizer
 	log          *slog.Logger
 	metrics      *obs.Metrics
 	now          func() time.Time
@@ -166,7 +170,7 @@ func New(cfg Config) (*Engine, error) {
 		// diago keeps the RTP port range in package variables.
 		dmedia.RTPPortStart, dmedia.RTPPortEnd = cfg.RTPPortMin, cfg.RTPPortMax
 	}
-	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, log: cfg.Logger, metrics: cfg.Metrics,
+	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, recognizer: cfg.Recognizer, log: cfg.Logger, metrics: cfg.Metrics,
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
 		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
 		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}

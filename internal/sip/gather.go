@@ -9,10 +9,15 @@ import (
 	"github.com/minivoice/minivoice/internal/callctl"
 )
 
-// Gather plays the prompt with barge-in (the first key press stops it), then
-// collects digits until finish_on_key, max_digits or a timeout; with no input
-// at all it retries, playing no_input_prompt (else the prompt) again.
+// Gather plays the prompt with barge-in (the first key press, or the
+// caller starting to speak in a speech gather, stops it), then collects
+// digits until finish_on_key, max_digits or a timeout, or a spoken answer
+// until speech_timeout of silence; with no input at all it retries, playing
+// no_input_prompt (else the prompt) again.
 func (s *session) Gather(ctx context.Context, g *callctl.Gather) (*callctl.GatherResult, error) {
+	if g.HasInput("speech") {
+		return s.gatherSpeech(ctx, g)
+	}
 	if !s.keepDigits {
 		// Presses from before the gather (during a prompt that did not
 		// invite them) are not answers to this question.
@@ -25,7 +30,7 @@ func (s *session) Gather(ctx context.Context, g *callctl.Gather) (*callctl.Gathe
 		if attempt > 0 && len(g.NoInputPrompt) > 0 {
 			prompt = g.NoInputPrompt
 		}
-		if err := s.prompt(ctx, prompt); err != nil {
+		if err := s.prompt(ctx, prompt, nil); err != nil {
 			if ctx.Err() != nil {
 				return &callctl.GatherResult{Reason: callctl.ReasonHangup}, ctx.Err()
 			}
@@ -39,8 +44,27 @@ func (s *session) Gather(ctx context.Context, g *callctl.Gather) (*callctl.Gathe
 	return &callctl.GatherResult{Reason: callctl.ReasonTimeout}, nil
 }
 
-// prompt plays a gather's say/play list until a key is pressed.
-func (s *session) prompt(ctx context.Context, actions []callctl.Action) error {
+// prompt plays a gather's say/play list until a key is pressed, or, with a
+// speech capture, until the caller starts speaking.
+func (s *session) prompt(ctx context.Context, actions []callctl.Action, speech *speechCapture) error {
+	if speech != nil {
+		// Speaking stops the prompt as a key press does: the prompt plays
+		// under a context that the start of speech cancels.
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-speech.started:
+				cancel()
+			case <-pctx.Done():
+			}
+		}()
+		err := s.prompt(pctx, actions, nil)
+		if err != nil && ctx.Err() == nil && speech.hasStarted() {
+			return nil // barge-in by voice
+		}
+		return err
+	}
 	for _, a := range actions {
 		if len(s.leg.digits) > 0 {
 			return nil

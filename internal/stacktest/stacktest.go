@@ -83,6 +83,9 @@ type Config struct {
 	// SimVoice is the flite voice the simulator speaks with; default
 	// sim.DefaultVoice.
 	SimVoice string
+	// SimCodecs are the codecs the simulator offers and accepts, by SDP
+	// name ("PCMU", "G722"); nil keeps the simulator's default.
+	SimCodecs []string
 	// Refusals bounds what refused INVITEs write (the refusals log's size
 	// and write rates); zero values keep the platform's defaults.
 	Refusals sip.RefusalConfig
@@ -169,7 +172,7 @@ func Start(t testing.TB, cfg Config) *Stack {
 		t.Fatalf("stacktest: tts: %v", err)
 	}
 	s, err := sim.New(sim.Config{Listen: "127.0.0.1:0", RecordDir: t.TempDir(), Speaker: speaker,
-		AnswerDelay: cfg.SimAnswerDelay, Scripts: cfg.SimScripts, Logger: logger, Voice: cfg.SimVoice})
+		AnswerDelay: cfg.SimAnswerDelay, Scripts: cfg.SimScripts, Logger: logger, Voice: cfg.SimVoice, Codecs: cfg.SimCodecs})
 	if err != nil {
 		t.Fatalf("stacktest: simulator: %v", err)
 	}
