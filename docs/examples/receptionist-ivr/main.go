@@ -1,8 +1,9 @@
 // Command receptionist-ivr is a MiniVoice application: an automated
 // receptionist for an inbound number. It greets the caller, asks for one
-// digit (with one retry when nothing is pressed), then routes 1 to sales
-// (dial) and 2 to a voicemail (record); anything else repeats the menu, up
-// to a limit, then says goodbye.
+// digit or a spoken choice (with one retry when nothing is pressed or said),
+// then routes 1 or "sales" to sales (dial) and 2 or "message" to a
+// voicemail (record); anything else repeats the menu, up to a limit, then
+// says goodbye.
 //
 // It is the web server a customer writes: MiniVoice POSTs
 // {call, variables} to the answer_url and {call, variables, result} to each
@@ -157,8 +158,26 @@ func (a *app) hook(f func(base string, r *http.Request, req *hookRequest) []acti
 	}
 }
 
-// menuText is the choice the caller is offered.
-const menuText = "For sales, press 1. To leave a message, press 2."
+// menuText is the choice the caller is offered, by key or by voice.
+const menuText = "For sales, press 1 or say sales. To leave a message, press 2 or say message."
+
+// spoken maps the phrases the menu listens for (the gather's hints) to the
+// key they stand for. MiniVoice answers a heard hint as written here.
+var spoken = map[string]string{
+	"sales": "1", "sales please": "1",
+	"message": "2", "leave a message": "2", "voicemail": "2",
+}
+
+// minConfidence is the confidence below which a spoken answer is not
+// trusted: MiniVoice reports hints it heard at 0.5 or more, and anything
+// else (what the caller said instead) below.
+const minConfidence = 0.5
+
+// hints lists spoken's phrases, longest first (the order does not matter
+// to MiniVoice; it keeps the list stable).
+func hints() []string {
+	return []string{"leave a message", "sales please", "voicemail", "message", "sales"}
+}
 
 // answer greets the caller (first attempt only) and offers the menu. Later
 // attempts arrive here by redirect with ?attempt=N and an apology saying
@@ -179,6 +198,8 @@ func (a *app) answer(base string, r *http.Request, req *hookRequest) []action {
 	prompt = append(prompt, action{"action": "say", "text": menuText})
 	return []action{{
 		"action":     "gather",
+		"input":      []string{"dtmf", "speech"},
+		"hints":      hints(),
 		"max_digits": 1,
 		"timeout":    a.cfg.InputTimeout,
 		"retries":    1,
@@ -190,10 +211,16 @@ func (a *app) answer(base string, r *http.Request, req *hookRequest) []action {
 	}}
 }
 
-// menuChoice routes the digit the caller pressed.
+// menuChoice routes the digit the caller pressed, or the phrase they said.
 func (a *app) menuChoice(base string, r *http.Request, req *hookRequest) []action {
 	digits, _ := req.Result["digits"].(string)
-	switch digits {
+	speech, _ := req.Result["speech"].(string)
+	confidence, _ := req.Result["confidence"].(float64)
+	choice := digits
+	if choice == "" && confidence >= minConfidence {
+		choice = spoken[strings.ToLower(speech)]
+	}
+	switch choice {
 	case "1":
 		return []action{
 			{"action": "say", "text": "Connecting you to sales."},
@@ -211,7 +238,7 @@ func (a *app) menuChoice(base string, r *http.Request, req *hookRequest) []actio
 		}
 	}
 	why := "invalid"
-	if digits == "" {
+	if digits == "" && speech == "" {
 		why = "no-input"
 	}
 	next := url.Values{"attempt": {strconv.Itoa(attempt + 1)}, "why": {why}}

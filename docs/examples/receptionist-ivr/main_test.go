@@ -191,3 +191,76 @@ func TestReceptionist(t *testing.T) {
 		t.Logf("caller heard %v of speech in %v", rep.HeardActive, rep.HeardDuration)
 	})
 }
+
+// TestReceptionistSpoken answers the menu by voice: the simulator says
+// "sales" and "leave a message" (flite's slt voice) after the menu, over
+// PCMU (8 kHz G.711, what most carriers use) and over G.722, one platform
+// and simulator per codec.
+func TestReceptionistSpoken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls with speech recognition: skipped under -short")
+	}
+	t.Parallel()
+	for _, codec := range []string{"PCMU", "G722"} {
+		t.Run(codec, func(t *testing.T) {
+			t.Parallel()
+			ivr := newApp(appConfig{SalesNumber: sales})
+			st := stacktest.Start(t, stacktest.Config{App: ivr, SimAnswerDelay: 500 * time.Millisecond, SimCodecs: []string{codec}})
+			cust := st.Customer(t, "acme")
+			appID := st.Application(t, cust, st.AppURL+"/ivr/answer")
+			st.InboundTrunkFromSim(t)
+			st.OutboundTrunkToSim(t, cust)
+			const didSales, didVoicemail = "+15551230111", "+15551230112"
+			st.Number(t, didSales, cust, appID)
+			st.Number(t, didVoicemail, cust, appID)
+			// The greeting and menu take about 9 s; the caller answers
+			// after it, as a first-time caller would.
+			salesCall := st.GoSimCall(t, sim.CallOptions{From: caller, To: didSales, Script: []string{
+				"wait 10", "say sales", "wait 6", "say I would like to order five hundred widgets, please.", "wait 2", "hangup"}})
+			voicemailCall := st.GoSimCall(t, sim.CallOptions{From: caller, To: didVoicemail, Script: []string{
+				"wait 10", "say leave a message", "wait 5", "say " + message, "wait 15"}})
+
+			t.Run("say_sales", func(t *testing.T) {
+				rep := salesCall(t)
+				if rep.Codec != codec {
+					t.Fatalf("call used %s, want %s", rep.Codec, codec)
+				}
+				c := callTo(t, st, didSales)
+				id := stacktest.Str(c["id"])
+				menu := requestsOf(ivr, id, "/ivr/menu")
+				if len(menu) != 1 || menu[0].Result["speech"] != "sales" || menu[0].Result["reason"] != "speech" ||
+					stacktest.Num(menu[0].Result["confidence"]) < minConfidence || menu[0].Result["digits"] != "" {
+					t.Fatalf("menu results %+v, want one with speech \"sales\"; events:%s", menu, stacktest.EventTimes(st.Events(t, id)))
+				}
+				t.Logf("%s: heard %v (confidence %v)", codec, menu[0].Result["speech"], menu[0].Result["confidence"])
+				ev := stacktest.Event(st.Events(t, id), "call.gather")
+				if ev == nil {
+					t.Fatal("no call.gather event")
+				}
+				if ev["speech"] != "sales" {
+					t.Errorf("call.gather data %v, want speech \"sales\"", ev)
+				}
+				kids := st.ChildCalls(t, id)
+				if len(kids) != 1 || kids[0]["to"] != sales || kids[0]["status"] != "completed" {
+					t.Fatalf("child calls %v, want the dial to sales", kids)
+				}
+			})
+
+			t.Run("say_leave_a_message", func(t *testing.T) {
+				rep := voicemailCall(t)
+				c := callTo(t, st, didVoicemail)
+				id := stacktest.Str(c["id"])
+				menu := requestsOf(ivr, id, "/ivr/menu")
+				if len(menu) != 1 || spoken[stacktest.Str(menu[0].Result["speech"])] != "2" {
+					t.Fatalf("menu results %+v, want one with a voicemail phrase; events:%s", menu, stacktest.EventTimes(st.Events(t, id)))
+				}
+				t.Logf("%s: heard %v (confidence %v)", codec, menu[0].Result["speech"], menu[0].Result["confidence"])
+				done := requestsOf(ivr, id, "/ivr/voicemail-done")
+				if len(done) != 1 || stacktest.Str(done[0].Result["recording_id"]) == "" {
+					t.Fatalf("voicemail-done %+v, want one recording", done)
+				}
+				checkEndedByApp(t, c, rep)
+			})
+		})
+	}
+}
