@@ -71,6 +71,11 @@ type Store interface {
 	Application(ctx context.Context, scope voice.Scope, id string) (*voice.Application, error)
 	Recording(ctx context.Context, scope voice.Scope, id string) (*voice.Recording, error)
 	HasAnsweredChild(ctx context.Context, callID string) (bool, error)
+	// The call's facts for the analyser: its events (gather results),
+	// its dial legs (among the application's outbound calls) and its
+	// recordings.
+	CallEvents(ctx context.Context, scope voice.Scope, callID string) ([]*voice.Event, error)
+	Calls(ctx context.Context, f voice.CallFilter, p voice.Page) (voice.List[*voice.Call], error)
 }
 
 // Config configures a Pipeline.
@@ -443,7 +448,11 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 	if err != nil {
 		return fmt.Errorf("insights: call %s: %w", in.CallID, err)
 	}
-	input := analyze.Input{Call: call, Transcription: &in.Transcription}
+	facts, err := p.facts(ctx, call)
+	if err != nil {
+		return err
+	}
+	input := analyze.Input{Call: call, Transcription: &in.Transcription, Facts: facts}
 	if app != nil {
 		input.Topics, input.Criteria = app.Topics, app.ScoreCriteria
 	}
@@ -483,6 +492,51 @@ func (p *Pipeline) Analyze(ctx context.Context, recordingID string, lastAttempt 
 	}
 	_, err = p.cfg.Store.FinishInsightsStep(ctx, in, voice.StepInsights, "", p.event(in, app, EventInsightsCompleted, data))
 	return err
+}
+
+// maxFactLegs bounds the outbound calls read to find a call's dial legs:
+// a dial rings at most 10 numbers at once, and a call seldom dials more
+// than a few times.
+const maxFactLegs = 100
+
+// maxFactRecordings bounds the recordings read for a call's facts.
+const maxFactRecordings = 20
+
+// facts reads what the call did besides talking, for the summary: its
+// gather results (events), its dial legs (the application's outbound calls
+// created while it was up whose parent it is) and its recordings (the
+// record action's are messages left). An error is the store's, worth a
+// retry.
+func (p *Pipeline) facts(ctx context.Context, call *voice.Call) (*analyze.Facts, error) {
+	evs, err := p.cfg.Store.CallEvents(ctx, voice.Scope{}, call.ID)
+	if err != nil {
+		return nil, fmt.Errorf("insights: events of %s: %w", call.ID, err)
+	}
+	var legs []*voice.Call
+	if call.AnsweredAt != nil {
+		f := voice.CallFilter{ApplicationID: call.ApplicationID, Direction: voice.DirectionOutbound,
+			CreatedAfter: call.AnsweredAt, CreatedBefore: call.EndedAt}
+		list, err := p.cfg.Store.Calls(ctx, f, voice.Page{Limit: maxFactLegs})
+		if err != nil {
+			return nil, fmt.Errorf("insights: dial legs of %s: %w", call.ID, err)
+		}
+		legs = list.Data
+	}
+	var recs []*voice.Recording
+	for i, id := range call.RecordingIDs {
+		if i == maxFactRecordings {
+			break
+		}
+		r, err := p.cfg.Store.Recording(ctx, voice.Scope{}, id)
+		if voice.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("insights: recording %s: %w", id, err)
+		}
+		recs = append(recs, r)
+	}
+	return analyze.NewFacts(call, evs, legs, recs), nil
 }
 
 // application is the recording's application, nil when it is gone (the

@@ -128,6 +128,25 @@ type Topic struct {
 	Name       string  `json:"name"`
 	Confidence float64 `json:"confidence"` // 0..1
 	Mentions   int     `json:"mentions"`
+	// Evidence is where the topic was first heard; nil from engines or
+	// records that do not say.
+	Evidence *TopicEvidence `json:"evidence,omitempty"`
+}
+
+// TopicEvidence is the segment in which a topic was first heard.
+type TopicEvidence struct {
+	// Start and End are the segment's, in seconds from the start of the
+	// recording.
+	Start   float64 `json:"start"`
+	End     float64 `json:"end"`
+	Speaker string  `json:"speaker"`
+	// Text is the segment's text, shortened around the match when long.
+	Text string `json:"text"`
+	// Matched is the words of the segment that matched, as recognised.
+	Matched string `json:"matched"`
+	// Keyword is the application keyword they matched ("" for a salient
+	// phrase, which is its own evidence).
+	Keyword string `json:"keyword,omitempty"`
 }
 
 // Topics lists what a call was about: the application's own topics first,

@@ -40,6 +40,9 @@ type Input struct {
 	// Criteria are the application's scorecard lines, appended to the
 	// default scorecard.
 	Criteria []voice.ScoreCriterion
+	// Facts are what the call did besides talking (keys pressed, dials,
+	// messages left); nil when unknown.
+	Facts *Facts
 }
 
 // Result is an engine's analysis. Each part's Engine is set by the engine;

@@ -55,8 +55,10 @@ func TestLongCall(t *testing.T) {
 	t.Parallel()
 	tr := longCall(150)
 	res := analyzeOffline(t, analyze.Input{Transcription: tr, Topics: appTopics})
-	if n := len(res.Summary.KeyPoints); n != 5 {
-		t.Errorf("%d key points, want 5", n)
+	// At most: purpose, request, keys, three transfers, three messages,
+	// outcome and follow-up, or five central sentences.
+	if n := len(res.Summary.KeyPoints); n == 0 || n > 11 {
+		t.Errorf("%d key points, want 1 to 11", n)
 	}
 	if got := fmt.Sprint(tr.Segments[149].Start); got != "596" {
 		t.Errorf("last segment at %s s, want a ten-minute call", got)

@@ -28,12 +28,12 @@ func ExampleOffline_Analyze() {
 		fmt.Printf("%s %d %v\n", c.Name, c.Score, c.Passed)
 	}
 	// Output:
-	// Inbound call from +15551230001 to +15557654321, 14 s, ended by the caller hanging up. Your cleaning appointment is booked for friday at nine.
-	// 95 excellent
+	// Inbound call from +15551230001 to +15557654321, 14 s, ended by the caller hanging up. The caller asked: "I would like to book a cleaning appointment." The agent replied: "Your cleaning appointment is booked for friday at nine." The caller sounded satisfied.
+	// 93 excellent
 	// greeting 100 true
 	// purpose_identified 100 true
 	// resolution_stated 100 true
 	// politeness 80 true
 	// no_long_silences 100 true
-	// caller_sentiment 87 true
+	// caller_sentiment 77 true
 }

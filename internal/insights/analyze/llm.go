@@ -448,23 +448,29 @@ Rules:
 - score.criteria: exactly the criteria listed in the request, in that order and with the same names. score is an integer from 0 to 100, passed is true or false, evidence is a short quote from the transcript with its timestamp (for example "at 0:03 agent: 'thank you for calling'"), or the reason the criterion failed.
 - topics: first the application's topics that the call mentions, with their names exactly as given and mentions = how many times their keywords (or clear synonyms) were said; then at most 5 other subjects of the call as short lower-case phrases. confidence is a number from 0 to 1. Leave out topics that were not mentioned.
 
-The transcript comes from speech recognition: lower case, no punctuation, and it may contain recognition errors. "caller" is the customer, the far end of the recorded line; "agent" is the other side, a person or the automated prompts. Times are minutes:seconds from the start of the recording.`
+The transcript comes from speech recognition: lower case, no punctuation, and it may contain recognition errors, except the lines of the automated prompts, which are the exact text the platform spoke. "caller" is the customer, the far end of the recorded line; "agent" is the other side, a person or the automated prompts. Times are minutes:seconds from the start of the recording.`
 
 // criterionRules describes the default criteria to the model, matching
 // what Offline checks. no_long_silences is measured, not asked.
 var criterionRules = []struct{ name, rule string }{
 	{CriterionGreeting, "the agent greets the caller (hello, good morning, thank you for calling, welcome...) within 15 seconds of first speaking; a late greeting scores 40"},
-	{CriterionPurposeIdentified, "the caller states why they are calling, or answers the agent's \"how can I help\""},
+	{CriterionPurposeIdentified, "whoever placed the call states why: the caller, or on an outbound call the agent side (an automated reminder stating its purpose counts); answering the agent's \"how can I help\" counts"},
 	{CriterionResolutionStated, "a resolution or next step is stated: something booked, confirmed, resolved, refunded, a ticket, a call back, a follow-up"},
 	{CriterionPoliteness, "polite words (please, thank you, sorry) are used and nobody is rude or profane; more politeness scores higher"},
-	{CriterionCallerSentiment, "the caller's sentiment: 50 is neutral, 100 delighted, 0 furious; passed when 50 or more"},
+	{CriterionCallerSentiment, "the caller's sentiment: 50 is neutral, 100 delighted, 0 furious; passed when 50 or more; a complaint (charged twice, money back, not working) is never positive, and one misrecognised word is not a mood"},
 }
 
 // userPrompt gives the model the call's facts, the scorecard, the
 // application's topics and the transcript.
 func userPrompt(in Input, t *transcript) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Call: %s\n\nScorecard criteria, in order:\n", header(in.Call, in.Transcription))
+	fmt.Fprintf(&b, "Call: %s\n", header(in.Call, in.Transcription))
+	// What the call did besides talking: the summary should say it, and
+	// the model cannot hear key presses or see transfers.
+	if done, _ := factSentences(in.Facts, partiesOf(in.Call)); len(done) > 0 {
+		fmt.Fprintf(&b, "What happened: %s\n", strings.Join(done, " "))
+	}
+	b.WriteString("\nScorecard criteria, in order:\n")
 	n := 1
 	for _, r := range criterionRules {
 		fmt.Fprintf(&b, "%d. %s: %s.\n", n, r.name, r.rule)

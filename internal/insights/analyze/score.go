@@ -53,11 +53,19 @@ var (
 		"calling because", "calling regarding", "calling for", "i want to", "i wanted to", "i want a", "i want an",
 		"i want my", "i would like", "i'd like", "id like", "i need", "i needed", "question about", "a question",
 		"help with", "looking for", "trying to", "problem with", "issue with", "i have a problem", "interested in",
-		"i was wondering", "can you help", "could you help")
+		"i was wondering", "can you help", "could you help", "i have a question", "could you", "can you", "i forgot",
+		"i was charged", "i was billed", "i returned")
+	// agentPurposePhrases state why the agent side called: on a call the
+	// platform (or its bridged party) placed, the purpose is theirs to state.
+	agentPurposePhrases = newPhrases("calling to", "calling about", "calling from", "calling regarding",
+		"calling because", "calling with", "calling for", "this is a reminder", "to remind you", "reminder",
+		"we are calling", "we're calling", "i am calling", "i'm calling", "calling you")
 	helpQuestions = newPhrases("how can i help", "how may i help", "how can we help", "how may we help",
 		"how can i assist", "how may i assist", "what can i do for you", "what can i help you with",
 		"how can i be of help", "what are you calling about", "reason for your call", "what is this regarding",
-		"what's this regarding", "what is your call about")
+		"what's this regarding", "what is your call about", "why you are calling", "why you're calling",
+		"describe your problem", "describe the problem", "how we can help", "leave a message", "leave your name",
+		"say why", "say which")
 	// Commitments count only on the agent side: "i will" from an angry
 	// caller is a threat, not a next step.
 	commitmentPhrases = newPhrases("i will", "i'll", "we will", "we'll", "i can book", "i can send",
@@ -66,7 +74,10 @@ var (
 		"sending you", "sent you", "email you", "call you back", "follow up", "ticket", "refunded",
 		"refund has been", "processed", "taken care of", "all set", "next step", "next steps", "arranged",
 		"you will receive", "you'll receive", "you should receive", "reference number", "case number",
-		"is set for", "see you on")
+		"is set for", "see you on", "has been logged", "has been sent", "have sent", "is confirmed", "are confirmed",
+		"is cancelled", "is canceled", "has been moved", "has been opened", "have restarted", "have emailed",
+		"have changed", "will be ready", "will arrive", "is booked", "was processed", "has been processed",
+		"have cancelled", "have canceled", "has been cancelled", "has been canceled", "will visit")
 	politePhrases = newPhrases("please", "thank you", "thanks", "sorry", "appreciate", "apologise", "apologize",
 		"apologies", "excuse me", "pardon", "you're welcome", "youre welcome", "my pleasure", "kindly")
 	rudePhrases = newPhrases("damn", "dammit", "goddamn", "shit", "bullshit", "fuck", "fucking", "fucked",
@@ -93,7 +104,7 @@ func scorecard(in Input, t *transcript) voice.Score {
 			cs = append(cs, voice.Criterion{Name: c.Name, Evidence: noSpeechEvidence})
 		}
 	} else {
-		cs = append(cs, greeting(t), purpose(t), resolution(t), politeness(t), silences(t),
+		cs = append(cs, greeting(t), purpose(in.Call, t), resolution(t), politeness(t), silences(t),
 			sentimentCriterion(t, loadResources()))
 		for _, c := range in.Criteria {
 			cs = append(cs, custom(t, c))
@@ -134,24 +145,56 @@ func greeting(t *transcript) voice.Criterion {
 	return c
 }
 
-// purpose passes when the caller states why they call, or answers the
-// agent's "how can I help" with at least minAnswerTokens words.
-func purpose(t *transcript) voice.Criterion {
+// purpose passes when whoever placed the call states why. On an inbound
+// call that is the caller: a purpose phrase, a complaint ("charged twice",
+// "not working"), or an answer of at least minAnswerTokens words to the
+// agent's "how can I help" (or "leave a message"). On an outbound call the
+// platform's side placed it, so the agent side stating its purpose
+// ("calling to remind you of your appointment") counts too, as does a
+// request of the called party.
+func purpose(call *voice.Call, t *transcript) voice.Criterion {
 	c := voice.Criterion{Name: CriterionPurposeIdentified}
+	if call != nil && call.Direction == voice.DirectionOutbound {
+		if h, ok := t.findFirst(agentPurposePhrases, agentSide, false); ok {
+			c.Score, c.Passed, c.Evidence = 100, true, h.quoteAround(0, contextWords)+" (the agent side placed the call)"
+			return c
+		}
+	}
+	// The earliest of: a purpose phrase, the answer to "how can I help",
+	// a strong complaint; the summary's request is chosen the same way.
+	at, evidence := -1, ""
+	take := func(index int, ev string) {
+		if at < 0 || index < at {
+			at, evidence = index, ev
+		}
+	}
 	if h, ok := t.findFirst(purposePhrases, callerSide, false); ok {
-		c.Score, c.Passed, c.Evidence = 100, true, h.quoteAround(0, contextWords)
-		return c
+		take(h.u.index, h.quoteAround(0, contextWords))
 	}
 	if q, ok := t.findFirst(helpQuestions, agentSide, false); ok {
 		for i := q.u.index + 1; i < len(t.utts); i++ {
 			u := &t.utts[i]
 			if callerSide(u) && len(u.tokens) >= minAnswerTokens {
-				c.Score, c.Passed = 100, true
-				c.Evidence = fmt.Sprintf("at %s %s answered '%s': '%s'", clock(u.start), u.role.label(),
-					strings.Join(q.p.tokens, " "), excerpt(u.words, excerptWords))
-				return c
+				take(u.index, fmt.Sprintf("at %s %s answered '%s': '%s'", clock(u.start), u.role.label(),
+					strings.Join(q.p.tokens, " "), excerpt(u.words, excerptWords)))
+				break
 			}
 		}
+	}
+	for i := range t.utts {
+		u := &t.utts[i]
+		if !callerSide(u) {
+			continue
+		}
+		if at := firstStem(u, strongComplaintStems); at >= 0 {
+			h := hit{u: u, pos: at, p: phrase{tokens: u.tokens[at : at+1]}}
+			take(u.index, h.quoteAround(contextWords/2, contextWords/2))
+			break
+		}
+	}
+	if at >= 0 {
+		c.Score, c.Passed, c.Evidence = 100, true, evidence
+		return c
 	}
 	c.Evidence = "the caller did not say why they called"
 	return c
@@ -241,76 +284,6 @@ func silences(t *transcript) voice.Criterion {
 		c.Evidence = fmt.Sprintf("longest silence %.1f s, at %s", longest, clock(from))
 	default:
 		c.Evidence = fmt.Sprintf("longest silence %.1f s, from %s to %s", longest, clock(from), clock(to))
-	}
-	return c
-}
-
-// scored is one word that moved the caller's sentiment.
-type scored struct {
-	u        *utterance
-	from, to int // token span quoted: the negation, if any, through the word
-	v        float64
-}
-
-// sentimentCriterion sums VADER valences over the caller's words, a word
-// within negationWindow tokens after a negation counting negationScale
-// times its valence; negations themselves and neutralInCalls words count
-// nothing. The sum becomes VADER's compound c in -1..1 and the score
-// 50 + 50c, so 50 is neutral; it passes from 50. A caller who said nothing
-// is neutral.
-func sentimentCriterion(t *transcript, r *resources) voice.Criterion {
-	c := voice.Criterion{Name: CriterionCallerSentiment}
-	var sum float64
-	var words int
-	var all []scored
-	for i := range t.utts {
-		u := &t.utts[i]
-		if !callerSide(u) {
-			continue
-		}
-		words += len(u.tokens)
-		for j, tok := range u.tokens {
-			v, ok := r.valence[tok]
-			if !ok || negations[tok] || neutralInCalls[tok] {
-				continue
-			}
-			from := j
-			for k := j - 1; k >= max(0, j-negationWindow); k-- {
-				if negations[u.tokens[k]] {
-					v *= negationScale
-					from = k
-					break
-				}
-			}
-			sum += v
-			all = append(all, scored{u: u, from: from, to: j + 1, v: v})
-		}
-	}
-	compound := sum / math.Sqrt(sum*sum+sentimentAlpha)
-	c.Score = int(math.Round(50 + 50*compound))
-	c.Passed = c.Score >= 50
-	if words == 0 {
-		c.Evidence = "the caller said nothing: neutral"
-		return c
-	}
-	mood := "neutral"
-	switch {
-	case c.Score > 50:
-		mood = "positive"
-	case c.Score < 50:
-		mood = "negative"
-	}
-	c.Evidence = fmt.Sprintf("%s (%+.2f) over %d caller words", mood, compound, words)
-	var best *scored
-	for i := range all {
-		s := &all[i]
-		if s.v*sum > 0 && (best == nil || math.Abs(s.v) > math.Abs(best.v)) {
-			best = s
-		}
-	}
-	if best != nil {
-		c.Evidence += fmt.Sprintf(", strongest at %s: '%s'", clock(best.u.start),
-			strings.Join(best.u.tokens[best.from:best.to], " "))
 	}
 	return c
 }

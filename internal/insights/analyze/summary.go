@@ -254,15 +254,13 @@ func centrality(ss []sentence, r *resources) (score, mass []float64) {
 	return score, mass
 }
 
-// summarise builds the extractive summary: the header, then the most
-// central sentences (ties to the one with more content, then the earlier)
-// in call order, each capitalised
-// and closed with a full stop.
-func summarise(in Input, t *transcript) voice.Summary {
-	head := header(in.Call, in.Transcription)
+// central returns the most central sentences of t (ties to the one with
+// more content, then the earlier), in call order: the summary of a call in
+// which no request, purpose or outcome was recognised.
+func central(t *transcript) []sentence {
 	ss := sentences(t)
 	if len(ss) == 0 {
-		return voice.Summary{Text: head + " " + noSpeech, KeyPoints: []string{}}
+		return nil
 	}
 	score, mass := centrality(ss, loadResources())
 	order := make([]int, len(ss))
@@ -277,19 +275,11 @@ func summarise(in Input, t *transcript) voice.Summary {
 	})
 	pick := order[:summaryLength(len(ss))]
 	slices.Sort(pick)
-
-	text := []string{head}
-	points := make([]string, 0, len(pick))
+	out := make([]sentence, 0, len(pick))
 	for _, i := range pick {
-		s := ss[i]
-		line := capitalise(s.text)
-		if !strings.HasSuffix(line, ".") && !strings.HasSuffix(line, "?") && !strings.HasSuffix(line, "!") {
-			line += "."
-		}
-		text = append(text, line)
-		points = append(points, speakerLabel(t, s.u)+": "+s.text)
+		out = append(out, ss[i])
 	}
-	return voice.Summary{Text: strings.Join(text, " "), KeyPoints: points}
+	return out
 }
 
 // speakerLabel names who said u in a key point: the segment's own speaker

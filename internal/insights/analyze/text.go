@@ -54,6 +54,26 @@ type utterance struct {
 	end     float64
 	words   []string // the text's whitespace-separated words, as shown in quotes
 	tokens  []string // normalised words: lower case, letters, digits, inner apostrophes
+	stems   []string // the tokens' stems (match.go)
+	// conf is the segment's confidence in 0..1: 1 for the platform's own
+	// speech (tts), the recogniser's otherwise; a missing or malformed one
+	// counts as unknownConfidence.
+	conf float64
+	// exact is set for text known rather than recognised (source tts).
+	exact bool
+}
+
+// unknownConfidence stands for a segment's confidence when the engine gave
+// none (0, NaN or out of range): neither trusted nor doubted.
+const unknownConfidence = 0.6
+
+// speakerName is who said u as a segment speaker: the segment's own label
+// when set, else the role's.
+func (u *utterance) speakerName() string {
+	if u.speaker != "" {
+		return u.speaker
+	}
+	return u.role.label()
 }
 
 // transcript is a call's speech in call order.
@@ -79,7 +99,16 @@ func prepare(tr *voice.Transcription, call *voice.Call) transcript {
 			continue
 		}
 		u := utterance{role: roleCaller, speaker: s.Speaker, start: seconds(s.Start), end: seconds(s.End),
-			words: words, tokens: toks}
+			words: words, tokens: toks, conf: s.Confidence, exact: s.Source == voice.SourceTTS}
+		u.stems = make([]string, len(toks))
+		for i, w := range toks {
+			u.stems[i] = stem(w)
+		}
+		if u.exact {
+			u.conf = 1
+		} else if math.IsNaN(u.conf) || u.conf <= 0 || u.conf > 1 {
+			u.conf = unknownConfidence
+		}
 		if s.Channel != 0 {
 			u.role = roleAgent
 		}
@@ -147,6 +176,15 @@ func newPhrases(ss ...string) []phrase {
 	out := make([]phrase, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, phrase{tokens: tokens(s)})
+	}
+	return out
+}
+
+// stemmed returns p with its tokens stemmed, to find in utterances' stems.
+func (p phrase) stemmed() phrase {
+	out := phrase{tokens: make([]string, len(p.tokens))}
+	for i, w := range p.tokens {
+		out.tokens[i] = stem(w)
 	}
 	return out
 }

@@ -13,7 +13,8 @@ import (
 // Topic parameters.
 const (
 	// A matched application topic's confidence is appBase + appPerMention
-	// per mention, at most 1: one mention 0.7, four or more 1.0.
+	// per mention, at most 1 (one mention 0.7, four or more 1.0), times
+	// the quality of its best mention (1 for an exact one).
 	appBase       = 0.6
 	appPerMention = 0.1
 	// maxSalient caps the salient phrases listed after the application's
@@ -37,9 +38,192 @@ const (
 	minWordLetters = 3
 )
 
+// Matching keywords through recognition errors (match.go), and its bounds:
+// keywords and transcripts are the customer's, so the work is capped.
+const (
+	// stemQuality is a mention's quality when only the stems match
+	// ("appointments" for "appointment").
+	stemQuality = 0.95
+	// Fuzzy matching applies to keywords of at most maxFuzzyWords words
+	// and minFuzzyLetters..maxFuzzyLetters letters: shorter ones ("bill")
+	// have too many sound-alike neighbours ("will", "bell"), and longer
+	// ones are phrases a recogniser rarely gets near enough to count.
+	maxFuzzyWords   = 3
+	minFuzzyLetters = 5
+	maxFuzzyLetters = 40
+	// A window of recognised words matches a keyword when its phonetic
+	// key is within a quarter of the keyword's key length (at least 1)
+	// and its letters within a third of the keyword's letters. Quality is
+	// 1 minus the mean of the two relative distances.
+	//
+	// minFuzzyQuality is the least quality accepted from a segment of
+	// confidence 1; a segment of confidence c accepts fuzzyConfidenceSlack
+	// × (1-c) less, since the less sure the recogniser was, the likelier
+	// the near word stands for the keyword. The mention's quality is then
+	// scaled by (1+c)/2, so near matches in doubtful segments weigh less.
+	minFuzzyQuality      = 0.78
+	fuzzyConfidenceSlack = 0.1
+	// maxTopicTokens bounds the tokens searched for topics (about two
+	// hours of speech); fuzzyBudget the fuzzy comparisons of one analysis
+	// (each at most maxFuzzyLetters² steps). Past the budget, keywords are
+	// still matched exactly and by stem.
+	maxTopicTokens = 20000
+	fuzzyBudget    = 200000
+)
+
+// mention is one place an application topic was heard.
+type mention struct {
+	u       *utterance
+	pos, n  int // tokens u.tokens[pos:pos+n] matched
+	quality float64
+	keyword string
+}
+
+// window is the letters and phonetic key of n tokens from pos.
+type window struct {
+	letters, key string
+	content      bool // holds a word of at least 3 letters that is not a stop word
+}
+
+// matcher finds keywords in a transcript through recognition errors.
+type matcher struct {
+	t       *transcript
+	utts    int             // utterances searched (maxTopicTokens)
+	stems   [][]string      // per utterance
+	windows [][][]window    // per utterance, per start, per length-1
+	budget  int             // fuzzy comparisons left
+	taken   map[[2]int]bool // (utterance, token) matched by some topic
+}
+
+func newMatcher(t *transcript) *matcher {
+	m := &matcher{t: t, budget: fuzzyBudget, taken: map[[2]int]bool{}}
+	total := 0
+	for i := range t.utts {
+		if total += len(t.utts[i].tokens); total > maxTopicTokens {
+			break
+		}
+		m.utts = i + 1
+	}
+	m.stems = make([][]string, m.utts)
+	m.windows = make([][][]window, m.utts)
+	for i := range m.utts {
+		toks := t.utts[i].tokens
+		st := make([]string, len(toks))
+		for j, w := range toks {
+			st[j] = stem(w)
+		}
+		m.stems[i] = st
+		ws := make([][]window, len(toks))
+		for j := range toks {
+			for n := 1; n <= maxFuzzyWords+1 && j+n <= len(toks); n++ {
+				letters := strings.Join(toks[j:j+n], "")
+				if len(letters) > maxFuzzyLetters+maxFuzzyLetters/3 {
+					break
+				}
+				content := false
+				for _, w := range toks[j : j+n] {
+					if len(w) >= 3 && !stopWords[w] {
+						content = true
+					}
+				}
+				ws[j] = append(ws[j], window{letters: onlyLetters(letters), key: phonetic(letters), content: content})
+			}
+		}
+		m.windows[i] = ws
+	}
+	return m
+}
+
+func onlyLetters(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// find returns every mention of keyword kw (its tokens) in call order: per
+// place, the best of an exact, stem or fuzzy match.
+func (m *matcher) find(kw []string, keyword string) []mention {
+	if len(kw) == 0 {
+		return nil
+	}
+	kwStems := make([]string, len(kw))
+	for i, w := range kw {
+		kwStems[i] = stem(w)
+	}
+	letters := onlyLetters(strings.Join(kw, ""))
+	fuzzy := len(kw) <= maxFuzzyWords && len(letters) >= minFuzzyLetters && len(letters) <= maxFuzzyLetters &&
+		!allStop(kw)
+	key := phonetic(letters)
+	limitKey, limitLetters := max(1, len(key)/4), len(letters)/3
+	var out []mention
+	for i := range m.utts {
+		u := &m.t.utts[i]
+		toks, stems := u.tokens, m.stems[i]
+		for j := 0; j < len(toks); j++ {
+			best := mention{u: u, pos: j, keyword: keyword}
+			if j+len(kw) <= len(toks) {
+				switch {
+				case slices.Equal(toks[j:j+len(kw)], kw):
+					best.n, best.quality = len(kw), 1
+				case slices.Equal(stems[j:j+len(kw)], kwStems):
+					best.n, best.quality = len(kw), stemQuality
+				}
+			}
+			// The platform's own text is exact: no recognition error to
+			// see through, so only words and stems match there.
+			if best.quality == 0 && fuzzy && !u.exact && m.budget > 0 {
+				conf := u.conf
+				floor := minFuzzyQuality - fuzzyConfidenceSlack*(1-conf)
+				for n, w := range m.windows[i][j] {
+					if m.budget <= 0 {
+						break
+					}
+					if !w.content || n+1 < len(kw)-1 || n+1 > len(kw)+1 || w.key == "" || w.key[0] != key[0] {
+						continue
+					}
+					if d := len(w.letters) - len(letters); d > limitLetters || -d > limitLetters {
+						continue
+					}
+					m.budget--
+					dk := editDistance(key, w.key, limitKey)
+					if dk > limitKey {
+						continue
+					}
+					dl := editDistance(letters, w.letters, limitLetters)
+					if dl > limitLetters {
+						continue
+					}
+					q := 1 - (float64(dk)/float64(len(key))+float64(dl)/float64(len(letters)))/2
+					if q >= floor && q*(1+conf)/2 > best.quality {
+						best.n, best.quality = n+1, q*(1+conf)/2
+					}
+				}
+			}
+			if best.quality > 0 {
+				out = append(out, best)
+				j += best.n - 1
+			}
+		}
+	}
+	return out
+}
+
+func allStop(ws []string) bool {
+	for _, w := range ws {
+		if !stopWords[w] {
+			return false
+		}
+	}
+	return true
+}
+
 // topics lists the application's topics that were mentioned (most mentions
 // first, ties in the application's order), then up to maxSalient salient
-// words and two-word phrases (heaviest first, ties alphabetically).
+// words and two-word phrases (heaviest first, ties alphabetically), each
+// with the segment it was first heard in.
 func topics(in Input, t *transcript, r *resources) voice.Topics {
 	out := []voice.Topic{}
 	type app struct {
@@ -47,34 +231,73 @@ func topics(in Input, t *transcript, r *resources) voice.Topics {
 		order int
 	}
 	var apps []app
+	m := newMatcher(t)
 	for i, def := range in.Topics {
-		at := map[[2]int]bool{}
-		for _, p := range newPhrases(def.Keywords...) {
-			for _, h := range t.count(p, anySide) {
+		at := map[[2]int]mention{}
+		for _, kw := range def.Keywords {
+			for _, h := range m.find(tokens(kw), kw) {
 				// A place counts once even if two keywords match it
-				// ("refund" and "refund request").
-				at[[2]int{h.u.index, h.pos}] = true
+				// ("refund" and "refund request"): the best match.
+				key := [2]int{h.u.index, h.pos}
+				if old, ok := at[key]; !ok || h.quality > old.quality {
+					at[key] = h
+				}
 			}
 		}
-		if n := len(at); n > 0 {
-			conf := round2(min(1, appBase+appPerMention*float64(n)))
-			apps = append(apps, app{voice.Topic{Name: def.Name, Confidence: conf, Mentions: n}, i})
+		if len(at) == 0 {
+			continue
 		}
+		var first *mention
+		best := 0.0
+		for _, h := range at {
+			best = max(best, h.quality)
+			if first == nil || h.u.index < first.u.index || h.u.index == first.u.index && h.pos < first.pos {
+				h := h
+				first = &h
+			}
+			for p := h.pos; p < h.pos+h.n; p++ {
+				m.taken[[2]int{h.u.index, p}] = true
+			}
+		}
+		n := len(at)
+		conf := round2(min(1, appBase+appPerMention*float64(n)) * best)
+		apps = append(apps, app{voice.Topic{Name: def.Name, Confidence: conf, Mentions: n,
+			Evidence: evidence(first.u, first.pos, first.n, first.keyword)}, i})
 	}
 	slices.SortStableFunc(apps, func(a, b app) int { return cmp.Compare(b.topic.Mentions, a.topic.Mentions) })
 	for _, a := range apps {
 		out = append(out, a.topic)
 	}
-	return voice.Topics{Topics: append(out, salient(in.Topics, t, r)...)}
+	return voice.Topics{Topics: append(out, salient(in.Topics, t, m, r)...)}
+}
+
+// evidenceWords bounds the text an evidence quotes around its match.
+const evidenceWords = 20
+
+// evidence describes where n tokens from pos of u were heard.
+func evidence(u *utterance, pos, n int, keyword string) *voice.TopicEvidence {
+	words := u.tokens
+	from, to := 0, len(words)
+	if len(words) > evidenceWords {
+		from = max(0, min(pos-evidenceWords/2, len(words)-evidenceWords))
+		to = from + evidenceWords
+	}
+	text := strings.Join(words[from:to], " ")
+	if len(u.words) == len(u.tokens) && len(words) <= evidenceWords {
+		text = strings.Join(u.words, " ") // as written, when nothing is cut
+	}
+	return &voice.TopicEvidence{Start: u.start, End: u.end, Speaker: u.speakerName(), Text: text,
+		Matched: strings.Join(words[pos:pos+n], " "), Keyword: keyword}
 }
 
 // salient finds the transcript's salient words and bigrams: candidates
 // whose words have at least minWordLetters letters, no digits, and are not
-// stop words nor words of the application's topic names or keywords;
-// weighed by TF-IDF against the background (see surpriseBase). A candidate
-// sharing a word with one already listed is skipped, so "credit card" and
-// "card" are not both listed.
-func salient(defs []voice.TopicDef, t *transcript, r *resources) []voice.Topic {
+// stop words, words of the application's topic names or keywords, nor
+// words an application topic matched; weighed by TF-IDF against the
+// background (see surpriseBase). A candidate sharing a word with one
+// already listed is skipped, so "credit card" and "card" are not both
+// listed.
+func salient(defs []voice.TopicDef, t *transcript, m *matcher, r *resources) []voice.Topic {
 	taken := map[string]bool{}
 	for _, d := range defs {
 		for _, w := range tokens(d.Name) {
@@ -101,15 +324,23 @@ func salient(defs []voice.TopicDef, t *transcript, r *resources) []voice.Topic {
 		}
 		return letters >= minWordLetters
 	}
+	type place struct{ u, pos int }
 	tf := map[string]int{}
-	for _, u := range t.utts {
+	first := map[string]place{}
+	for ui := range m.utts {
+		u := &t.utts[ui]
 		for i, w := range u.tokens {
-			if !ok(w) {
+			if !ok(w) || m.taken[[2]int{ui, i}] {
 				continue
 			}
-			tf[w]++
-			if i+1 < len(u.tokens) && ok(u.tokens[i+1]) {
-				tf[w+" "+u.tokens[i+1]]++
+			if tf[w]++; tf[w] == 1 {
+				first[w] = place{ui, i}
+			}
+			if i+1 < len(u.tokens) && ok(u.tokens[i+1]) && !m.taken[[2]int{ui, i + 1}] {
+				b := w + " " + u.tokens[i+1]
+				if tf[b]++; tf[b] == 1 {
+					first[b] = place{ui, i}
+				}
 			}
 		}
 	}
@@ -150,7 +381,9 @@ func salient(defs []voice.TopicDef, t *transcript, r *resources) []voice.Topic {
 		for _, w := range c.words {
 			used[w] = true
 		}
-		out = append(out, voice.Topic{Name: c.name, Confidence: round2(c.weight / (c.weight + salientHalf)), Mentions: c.n})
+		p := first[c.name]
+		out = append(out, voice.Topic{Name: c.name, Confidence: round2(c.weight / (c.weight + salientHalf)), Mentions: c.n,
+			Evidence: evidence(&t.utts[p.u], p.pos, len(c.words), "")})
 	}
 	return out
 }
