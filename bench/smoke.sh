@@ -51,7 +51,7 @@ skip() {
 has() { command -v "$1" >/dev/null; }
 
 printf '== smoke: building the Go benchmark programs ==\n'
-if ! go build -o "$WORK/" ./bench/answer ./bench/loadgen ./bench/webhooks ./bench/asr-wer ./bench/bridge; then
+if ! go build -o "$WORK/" ./bench/answer ./bench/loadgen ./bench/webhooks ./bench/asr-wer ./bench/bridge ./bench/insights-eval; then
 	echo "smoke: FAIL: the benchmark programs do not build" >&2
 	exit 1
 fi
@@ -84,6 +84,11 @@ if has flite && has pocketsphinx_continuous; then
 	step "bench/asr-wer -smoke (record and transcribe)" 240 "$WORK/asr-wer" -q
 else
 	skip "bench/asr-wer -smoke (record and transcribe)" "flite or pocketsphinx is not installed"
+fi
+if has flite && has pocketsphinx_continuous; then
+	step "bench/insights-eval -smoke (dialogues, analysis)" 240 "$WORK/insights-eval"
+else
+	skip "bench/insights-eval -smoke (dialogues, analysis)" "flite or pocketsphinx is not installed"
 fi
 
 printf '\n== smoke: summary ==\n'

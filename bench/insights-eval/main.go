@@ -65,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "also write the per-dialogue results as JSON to this file")
 	verbose := fs.Bool("v", false, "log the platform and simulator to stderr")
 	detail := fs.Bool("detail", false, "print every dialogue's summary, topics and score")
+	platformRes := fs.Bool("platform", false, "measure the analysis the platform made during the run (its insights.completed events, kept by -from on an unfiltered directory) instead of analysing again: the analyser the calls were placed with")
 	smoke := fs.Bool("smoke", os.Getenv("SMOKE") == "1", "quick check: 3 dialogues; fail unless each was transcribed and analysed")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -133,7 +134,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	results, err := evaluate(ctx, recs)
+	results, err := evaluate(ctx, recs, *platformRes)
 	if err != nil {
 		fmt.Fprintf(stderr, "insights-eval: %v\n", err)
 		return 1
@@ -351,13 +352,18 @@ type result struct {
 
 // evaluate analyses each record with the offline engine, as the pipeline
 // does, and measures the result against its labels.
-func evaluate(ctx context.Context, recs []*evalset.Record) ([]result, error) {
+func evaluate(ctx context.Context, recs []*evalset.Record, platform bool) ([]result, error) {
 	eng := analyze.NewOffline()
 	var out []result
 	for _, r := range recs {
 		res, err := eng.Analyze(ctx, r.Input())
 		if err != nil {
 			return nil, err
+		}
+		if platform {
+			if res = r.PlatformResult(); res == nil {
+				return nil, fmt.Errorf("%s: no insights.completed event in the record", r.Dialogue.Name)
+			}
 		}
 		out = append(out, result{Record: r, Name: r.Dialogue.Name, Result: res, Measure: evalset.Measured(r, res)})
 	}

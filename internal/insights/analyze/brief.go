@@ -91,8 +91,15 @@ func summarise(in Input, t *transcript) voice.Summary {
 	if outbound {
 		if h, ok := t.findFirst(agentPurposePhrases, agentSide, false); ok {
 			purposeU = h.u
-			add(fmt.Sprintf("%s called to say: %s", capitalise(names.who(h.u)), quote(h.u)),
-				speakerLabel(t, h.u)+": "+cleanText(h.u))
+		} else if u := firstPrompt(t); u != nil {
+			// No purpose phrase ("Your package will be delivered
+			// tomorrow"): the platform's first words on a call it placed
+			// are why it called.
+			purposeU = u
+		}
+		if purposeU != nil {
+			add(fmt.Sprintf("%s called to say: %s", capitalise(names.who(purposeU)), quote(purposeU)),
+				speakerLabel(t, purposeU)+": "+cleanText(purposeU))
 			structured = true
 		}
 	}
@@ -102,7 +109,9 @@ func summarise(in Input, t *transcript) voice.Summary {
 		if outbound || !requestLike(req) {
 			verb = "said"
 		}
-		add(fmt.Sprintf("%s %s: %s", capitalise(names.who(req)), verb, quote(req)), speakerLabel(t, req)+": "+cleanText(req))
+		turn := turnOf(t, req)
+		add(fmt.Sprintf("%s %s: %s", capitalise(names.who(req)), verb, quoteTurn(turn)),
+			speakerLabel(t, req)+": "+cleanTurn(turn))
 		structured = true
 	}
 
@@ -328,14 +337,24 @@ func factSentences(f *Facts, names parties) (sentences, points []string) {
 	if f == nil {
 		return nil, nil
 	}
-	var keys []string
+	var keys, said []string
 	none := 0
 	for _, g := range f.Gathers {
-		if g.Digits != "" {
+		switch {
+		case g.Digits != "":
 			keys = append(keys, g.Digits)
-		} else if g.Reason == "timeout" {
+		case strings.TrimSpace(g.Speech) != "":
+			said = append(said, "'"+strings.TrimSpace(g.Speech)+"'")
+		case g.Reason == "timeout":
 			none++
 		}
+	}
+	if len(said) > maxFactsListed {
+		said = append(said[:maxFactsListed], "...")
+	}
+	if len(said) > 0 {
+		sentences = append(sentences, fmt.Sprintf("%s answered the menu: %s.", capitalise(names.far), strings.Join(said, ", then ")))
+		points = append(points, "Answered: "+strings.Join(said, ", "))
 	}
 	if len(keys) > maxFactsListed {
 		keys = append(keys[:maxFactsListed], "...")
@@ -344,7 +363,7 @@ func factSentences(f *Facts, names parties) (sentences, points []string) {
 		sentences = append(sentences, fmt.Sprintf("%s pressed %s.", capitalise(names.far), strings.Join(keys, ", then ")))
 		points = append(points, "Pressed: "+strings.Join(keys, ", "))
 	}
-	if none > 0 && len(keys) == 0 {
+	if none > 0 && len(keys) == 0 && len(said) == 0 {
 		sentences = append(sentences, fmt.Sprintf("%s pressed no key at the menu.", capitalise(names.far)))
 		points = append(points, "Pressed: nothing")
 	}
@@ -383,6 +402,68 @@ func factSentences(f *Facts, names parties) (sentences, points []string) {
 // is quoted with a question mark (recognisers write no punctuation).
 var questionWords = set("is", "are", "can", "could", "do", "does", "did", "where", "when", "what", "why", "how",
 	"will", "would", "which", "who", "should")
+
+// minPromptWords is how long the platform's first prompt must be to stand
+// for the purpose of a call it placed ("Hello." does not).
+const minPromptWords = 5
+
+// firstPrompt returns the platform's first utterance of its own text
+// (source tts) of at least minPromptWords words, nil if none.
+func firstPrompt(t *transcript) *utterance {
+	for i := range t.utts {
+		if u := &t.utts[i]; u.exact && agentSide(u) && len(u.tokens) >= minPromptWords {
+			return u
+		}
+	}
+	return nil
+}
+
+// Turns: a recogniser cuts a speaker's turn at its pauses, so a request
+// ("this is Maria Lopez" ... "I would like to reschedule my appointment")
+// may span segments. A turn is u and the same side's utterances after it
+// while nobody else speaks and no pause passes maxTurnGap seconds.
+const maxTurnGap = 2.0
+
+func turnOf(t *transcript, u *utterance) []*utterance {
+	turn := []*utterance{u}
+	end := u.end
+	for i := u.index + 1; i < len(t.utts); i++ {
+		n := &t.utts[i]
+		if n.role != u.role || n.exact != u.exact || n.start-end > maxTurnGap {
+			break
+		}
+		turn = append(turn, n)
+		end = max(end, n.end)
+	}
+	return turn
+}
+
+// cleanTurn is the cleaned words of a turn, at most quoteWords in all.
+func cleanTurn(turn []*utterance) string {
+	var parts []string
+	for _, u := range turn {
+		if c := cleanText(u); c != "" {
+			parts = append(parts, c)
+		}
+	}
+	return excerpt(strings.Fields(strings.Join(parts, " ")), quoteWords)
+}
+
+// quoteTurn renders a turn as quote does an utterance.
+func quoteTurn(turn []*utterance) string {
+	if len(turn) == 1 {
+		return quote(turn[0])
+	}
+	clean := cleanTurn(turn)
+	s := capitalise(clean)
+	if first, _, _ := strings.Cut(clean, " "); !turn[0].exact && questionWords[strings.ToLower(first)] {
+		s += "?"
+	}
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "!") && !strings.HasSuffix(s, "...") {
+		s += "."
+	}
+	return `"` + s + `"`
+}
 
 // quote renders an utterance as a quoted sentence: cleaned, capitalised,
 // closed with a full stop, in double quotes.

@@ -18,14 +18,21 @@ import (
 // are about the stored transcripts, not the machine: they hold on a loaded
 // CI machine as on any other. They sit a little under what the analyser
 // reaches (docs/benchmarks.md), so a change that loses ground fails.
-const (
-	minTopicPrecision  = 90.0 // percent of the application topics listed that were labelled
-	minTopicRecall     = 85.0 // percent of the labelled topics listed
-	minRequestSummary  = 88.0 // percent of summaries holding half the request's content words
-	minRatingsInBand   = 85.0 // percent of ratings inside the labelled band
-	minMoodAsLabelled  = 80.0 // percent of far-end moods as labelled
-	storedDialoguesDir = "testdata/dialogues"
-)
+// thresholds are per codec: G.711 µ-law (PCMU) loses far more words in
+// recognition (docs/insights.md), so fewer topics and requests survive to
+// be found. requestOfRecoverable is the share of summaries holding the
+// request among the calls whose transcript holds it: what the analyser can
+// be asked for.
+type thresholds struct {
+	precision, recall, requestInSummary, requestOfRecoverable, ratingsInBand, moods float64
+}
+
+var minimums = map[string]thresholds{
+	"g722": {precision: 90, recall: 85, requestInSummary: 88, requestOfRecoverable: 90, ratingsInBand: 85, moods: 80},
+	"pcmu": {precision: 90, recall: 75, requestInSummary: 50, requestOfRecoverable: 85, ratingsInBand: 85, moods: 50},
+}
+
+const storedDialoguesDir = "testdata/dialogues"
 
 func loadDialogues(t *testing.T) map[string][]*evalset.Record {
 	t.Helper()
@@ -74,20 +81,34 @@ func TestStoredDialogues(t *testing.T) {
 			}
 			tot := evalset.Total(ms)
 			pct := func(n int) float64 { return 100 * float64(n) / float64(tot.Dialogues) }
-			t.Logf("%s: %d dialogues, topic precision %.1f %%, recall %.1f %%, request in summary %.1f %%, ratings in band %.1f %%, moods %.1f %%",
-				codec, tot.Dialogues, tot.Precision(), tot.Recall(), pct(tot.RequestInSummary), pct(tot.RatingInBand), pct(tot.MoodAsLabelled))
-			if tot.Precision() < minTopicPrecision || tot.Recall() < minTopicRecall {
-				t.Errorf("topic precision %.1f %% (want >= %.0f), recall %.1f %% (want >= %.0f)", tot.Precision(), minTopicPrecision,
-					tot.Recall(), minTopicRecall)
+			recoverable := 0
+			for _, m := range ms {
+				if m.RequestInSummary && m.RequestInTranscript {
+					recoverable++
+				}
 			}
-			if p := pct(tot.RequestInSummary); p < minRequestSummary {
-				t.Errorf("summaries containing the request: %.1f %%, want >= %.0f", p, minRequestSummary)
+			ofRecoverable := 100 * float64(recoverable) / float64(max(1, tot.RequestInTranscript))
+			t.Logf("%s: %d dialogues, topic precision %.1f %%, recall %.1f %%, request in summary %.1f %% (%.1f %% of the %d transcripts holding it), ratings in band %.1f %%, moods %.1f %%",
+				codec, tot.Dialogues, tot.Precision(), tot.Recall(), pct(tot.RequestInSummary), ofRecoverable, tot.RequestInTranscript,
+				pct(tot.RatingInBand), pct(tot.MoodAsLabelled))
+			min, ok := minimums[codec]
+			if !ok {
+				t.Fatalf("no thresholds for %s", codec)
 			}
-			if p := pct(tot.RatingInBand); p < minRatingsInBand {
-				t.Errorf("ratings in band: %.1f %%, want >= %.0f", p, minRatingsInBand)
-			}
-			if p := pct(tot.MoodAsLabelled); p < minMoodAsLabelled {
-				t.Errorf("moods as labelled: %.1f %%, want >= %.0f", p, minMoodAsLabelled)
+			for _, c := range []struct {
+				what      string
+				got, want float64
+			}{
+				{"topic precision", tot.Precision(), min.precision},
+				{"topic recall", tot.Recall(), min.recall},
+				{"summaries containing the request", pct(tot.RequestInSummary), min.requestInSummary},
+				{"summaries containing the request when the transcript does", ofRecoverable, min.requestOfRecoverable},
+				{"ratings in band", pct(tot.RatingInBand), min.ratingsInBand},
+				{"moods as labelled", pct(tot.MoodAsLabelled), min.moods},
+			} {
+				if c.got < c.want {
+					t.Errorf("%s: %.1f %%, want >= %.0f %%", c.what, c.got, c.want)
+				}
 			}
 		})
 	}

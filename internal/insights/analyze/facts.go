@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/voice"
@@ -26,7 +27,9 @@ type GatherFact struct {
 	// At is seconds from the call's answer, -1 when unknown.
 	At     float64 `json:"at"`
 	Digits string  `json:"digits"`
-	Reason string  `json:"reason"`
+	// Speech is what a speech gather recognised ("" for none).
+	Speech string `json:"speech,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // DialFact is one leg a dial placed.
@@ -51,6 +54,9 @@ const (
 	maxFactDials      = 20
 	maxFactVoicemails = 10
 	maxFactDigits     = 32
+	// maxFactSpeechWords cuts a speech gather's answer (a menu choice is
+	// a few words; the gather bounds the utterance at 30 s).
+	maxFactSpeechWords = 20
 )
 
 // NewFacts gathers a call's facts from its events (call.gather), the legs
@@ -69,6 +75,7 @@ func NewFacts(call *voice.Call, events []*voice.Event, children []*voice.Call, r
 		}
 		var g struct {
 			Digits string `json:"digits"`
+			Speech string `json:"speech"`
 			Reason string `json:"reason"`
 		}
 		if json.Unmarshal(e.Data, &g) != nil {
@@ -77,11 +84,14 @@ func NewFacts(call *voice.Call, events []*voice.Event, children []*voice.Call, r
 		if len(g.Digits) > maxFactDigits {
 			g.Digits = g.Digits[:maxFactDigits]
 		}
+		if w := strings.Fields(g.Speech); len(w) > maxFactSpeechWords {
+			g.Speech = strings.Join(w[:maxFactSpeechWords], " ") + "..."
+		}
 		at := -1.0
 		if !answered.IsZero() && !e.CreatedAt.Before(answered) {
 			at = e.CreatedAt.Sub(answered).Seconds()
 		}
-		f.Gathers = append(f.Gathers, GatherFact{At: at, Digits: g.Digits, Reason: g.Reason})
+		f.Gathers = append(f.Gathers, GatherFact{At: at, Digits: g.Digits, Speech: g.Speech, Reason: g.Reason})
 	}
 	kids := slices.DeleteFunc(slices.Clone(children), func(c *voice.Call) bool { return c == nil })
 	slices.SortStableFunc(kids, func(a, b *voice.Call) int { return a.CreatedAt.Compare(b.CreatedAt) })

@@ -20,7 +20,8 @@ func TestNewFacts(t *testing.T) {
 	}
 	f := analyze.NewFacts(call,
 		[]*voice.Event{ev("call.answered", 0, `{}`), ev("call.gather", 7*time.Second, `{"digits":"1","reason":"max_digits"}`),
-			ev("call.gather", 20*time.Second, `{"digits":"","reason":"timeout"}`), ev("call.gather", 21*time.Second, `not json`), nil},
+			ev("call.gather", 20*time.Second, `{"digits":"","reason":"timeout"}`), ev("call.gather", 21*time.Second, `not json`),
+			ev("call.gather", 22*time.Second, `{"digits":"","speech":"speak to a person","confidence":0.8,"reason":"speech"}`), nil},
 		[]*voice.Call{
 			{To: "+15550000002", Status: voice.CallBusy, ParentCallID: &parent, CreatedAt: answered.Add(10 * time.Second)},
 			{To: "+15550000001", Status: voice.CallCompleted, ParentCallID: &parent, AnsweredAt: &answered, Duration: 42, CreatedAt: answered.Add(5 * time.Second)},
@@ -29,7 +30,8 @@ func TestNewFacts(t *testing.T) {
 		[]*voice.Recording{{Source: voice.RecordingSourceCall, Status: voice.RecordingCompleted, Duration: 60},
 			{Source: voice.RecordingSourceRecordAction, Status: voice.RecordingCompleted, Duration: 9.4}, nil})
 	want := &analyze.Facts{
-		Gathers:    []analyze.GatherFact{{At: 7, Digits: "1", Reason: "max_digits"}, {At: 20, Reason: "timeout"}},
+		Gathers: []analyze.GatherFact{{At: 7, Digits: "1", Reason: "max_digits"}, {At: 20, Reason: "timeout"},
+			{At: 22, Speech: "speak to a person", Reason: "speech"}},
 		Dials:      []analyze.DialFact{{To: "+15550000001", Status: "completed", Answered: true, Duration: 42}, {To: "+15550000002", Status: "busy"}},
 		Voicemails: []analyze.VoicemailFact{{Duration: 9.4}},
 	}
@@ -47,19 +49,19 @@ func TestSummaryFacts(t *testing.T) {
 		voice.Segment{Channel: 1, Speaker: voice.SpeakerPlatform, Start: 20, End: 25, Confidence: 1, Source: voice.SourceTTS,
 			Text: "All our agents are busy. Please leave a message after the tone."},
 	)
-	facts := &analyze.Facts{Gathers: []analyze.GatherFact{{Digits: "2"}},
+	facts := &analyze.Facts{Gathers: []analyze.GatherFact{{Digits: "2"}, {Speech: "billing", Reason: "speech"}},
 		Dials:      []analyze.DialFact{{To: "+15550000486", Status: voice.CallBusy}},
 		Voicemails: []analyze.VoicemailFact{{Duration: 8.6}}}
 	res := analyzeOffline(t, analyze.Input{Call: call, Transcription: tr, Facts: facts})
 	want := "Inbound call from +15551230001 to +15557654321, 40 s, ended by the caller hanging up. " +
 		"The caller asked: \"I was charged twice for my subscription and I would like my money back.\" " +
-		"The caller pressed 2. A transfer to +15550000486 failed: the line was busy. The caller left a 9 s message. " +
+		"The caller answered the menu: 'billing'. The caller pressed 2. A transfer to +15550000486 failed: the line was busy. The caller left a 9 s message. " +
 		"The caller sounded unhappy ('charged twice'). Follow-up: return the message."
 	if res.Summary.Text != want {
 		t.Errorf("summary\n got %q\nwant %q", res.Summary.Text, want)
 	}
 	same(t, "key points", res.Summary.KeyPoints, []string{
-		"Caller: I was charged twice for my subscription and I would like my money back", "Pressed: 2",
+		"Caller: I was charged twice for my subscription and I would like my money back", "Answered: 'billing'", "Pressed: 2",
 		"Transfer: A transfer to +15550000486 failed: the line was busy", "Message: 9 s", "Follow-up: return the message"})
 
 	// Without facts the summary says what the transcript does, and that

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/minivoice/minivoice/internal/insights/analyze"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -146,6 +147,33 @@ func (r *Record) Save(dir string) error {
 		return fmt.Errorf("evalset: %w", err)
 	}
 	return os.WriteFile(filepath.Join(dir, r.Dialogue.Name+".json"), append(b, '\n'), 0o644)
+}
+
+// PlatformResult is the analysis the platform itself made at the time of
+// the call (its insights.completed event), nil when the record does not
+// hold it (Save leaves it out): the benchmark's before, when the calls
+// were placed by an earlier analyser.
+func (r *Record) PlatformResult() *analyze.Result {
+	for _, e := range r.Events {
+		if e == nil || e.Event != "insights.completed" {
+			continue
+		}
+		var res analyze.Result
+		var data struct {
+			Summary voice.Summary `json:"summary"`
+			Score   voice.Score   `json:"score"`
+			Topics  voice.Topics  `json:"topics"`
+		}
+		if json.Unmarshal(e.Data, &data) != nil {
+			return nil
+		}
+		if r.Transcription != nil && data.Summary.RecordingID != r.Transcription.RecordingID {
+			continue // another recording's: a message the record action took
+		}
+		res.Summary, res.Score, res.Topics = data.Summary, data.Score, data.Topics
+		return &res
+	}
+	return nil
 }
 
 // LoadRecords reads every DIR/*.json record, in name order.
