@@ -65,8 +65,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log the platform and simulator to stderr")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	smoke := fs.Bool("smoke", os.Getenv("SMOKE") == "1", "quick check: 2 sentences in G.722, 2 calls at once; fail unless a recording was transcribed (default true when SMOKE=1)")
+	dialogue := fs.Bool("dialogue", false, "realistic calls: up to 3 caller utterances per call between the platform's prompts and after a silence, every voice of -voices; WER per voice, codec and position")
+	voices := fs.String("voices", strings.Join(defaultVoices, ","), "with -dialogue: voices, comma separated (flite voices, awb_time for its time sentences, human for pocketsphinx-testdata's recordings)")
+	gap := fs.Float64("gap", 6, "with -dialogue: seconds of silence before the third utterance of a call")
+	humanDir := fs.String("human-dir", "/usr/share/pocketsphinx/test/data", "with -dialogue: where human.txt's recordings are")
+	narrow := fs.String("narrowband", "", `how the engine fills 8 kHz audio's upper band: "noise", "fold", "shift", "none", with "+noise" and ":dB" (asr.PocketsphinxConfig.Narrowband); empty for the engine's default`)
+	timeout := fs.Duration("timeout", 10*time.Minute, "bound on one pocketsphinx run (asr.PocketsphinxConfig.Timeout): generous, so a loaded machine measures accuracy instead of failing")
+	vocab := fs.String("vocab", "", "a file of vocabulary phrases (one a line) handed to the engine with every recording (asr.Audio.Vocabulary)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *dialogue {
+		return runDialogue(dialogueFlags{codec: *codec, sentences: *sentences, n: *n, voices: *voices, gap: *gap, humanDir: *humanDir,
+			vocab: *vocab, narrowband: *narrow, timeout: *timeout, out: *out, conc: *conc, jobs: *jobs, psBin: *psBin, decArgs: *decArgs, save: *save, from: *from,
+			asrURL: *asrURL, asrModel: *asrModel, verbose: *verbose, quiet: *quiet, smoke: *smoke}, stdout, stderr)
 	}
 	if *smoke {
 		*codec, *n, *conc, *long = "G722", 2, 2, false
@@ -92,8 +104,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		refs = refs[:*n]
 	}
 
-	psCfg := asr.PocketsphinxConfig{Bin: *psBin}
+	psCfg := asr.PocketsphinxConfig{Bin: *psBin, Narrowband: *narrow, Timeout: *timeout}
 	engineDesc := fmt.Sprintf("pocketsphinx, decoder args %q (the engine's defaults)", asr.DefaultDecoderArgs)
+	if *narrow != "" {
+		engineDesc += ", narrowband " + *narrow
+	}
 	if *decArgs != "" {
 		psCfg.DecoderArgs = []string{}
 		if *decArgs != "none" {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/config"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/platform"
 	"github.com/minivoice/minivoice/internal/sim"
@@ -50,31 +49,52 @@ const (
 // failure with t.Fatal, which a main package cannot provide cleanly) and has
 // no way to restrict the simulator's codecs, which is the point here.
 type stack struct {
-	api    string
-	plat   *platform.Platform
-	sim    *sim.Sim
-	app    *httptest.Server
-	dir    string
-	client *http.Client
+	// answer, when set, gives the application's action list for a call
+	// from the given number (dialogue mode); else recordAnswer.
+	answer    func(from string) string
+	recordAll bool // the application records whole calls (record_by_default)
+	api       string
+	plat      *platform.Platform
+	sim       *sim.Sim
+	app       *httptest.Server
+	dir       string
+	client    *http.Client
 }
 
 // startStack starts the platform, the simulator (offering only codec and
-// speaking with voice, through the flite engine speaker) and the application.
-func startStack(ctx context.Context, codec, voice string, speaker *tts.Engine, log *slog.Logger) (_ *stack, err error) {
+// speaking with voice, through the flite engine speaker) and the application,
+// which answers every call with a record action.
+func startStack(ctx context.Context, codec, voice string, speaker sim.Speaker, log *slog.Logger) (*stack, error) {
+	return startStackWith(ctx, &stack{}, codec, voice, speaker, log)
+}
+
+// startStackWith is startStack for a stack whose answer and recordAll are
+// already set.
+func startStackWith(ctx context.Context, st *stack, codec, voice string, speaker sim.Speaker, log *slog.Logger) (_ *stack, err error) {
 	dir, err := os.MkdirTemp("", "minivoice-asr-wer-")
 	if err != nil {
 		return nil, err
 	}
-	st := &stack{dir: dir, client: &http.Client{Timeout: 30 * time.Second}}
+	st.dir, st.client = dir, &http.Client{Timeout: 30 * time.Second}
 	defer func() {
 		if err != nil {
 			st.close()
 		}
 	}()
 	st.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, recordAnswer)
+		if st.answer == nil {
+			_, _ = io.WriteString(w, recordAnswer)
+			return
+		}
+		var req struct {
+			Call struct {
+				From string `json:"from"`
+			} `json:"call"`
+		}
+		_ = json.Unmarshal(body, &req)
+		_, _ = io.WriteString(w, st.answer(req.Call.From))
 	}))
 	sc := &config.Serve{Data: filepath.Join(dir, "data"), HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0",
 		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
@@ -111,7 +131,8 @@ func (st *stack) provision(ctx context.Context) error {
 		{"/v1/customers/" + id + "/credits", map[string]any{"amount": "100.00", "description": "asr-wer"}, nil},
 		{"/v1/rates", map[string]any{"customer_id": id, "direction": "inbound", "prefix": "", "price_per_minute": "0.01",
 			"initial_increment": 1, "subsequent_increment": 1}, nil},
-		{"/v1/applications", map[string]any{"customer_id": id, "name": "voicemail", "answer_url": st.app.URL + "/answer"}, &app},
+		{"/v1/applications", map[string]any{"customer_id": id, "name": "voicemail", "answer_url": st.app.URL + "/answer",
+			"record_by_default": st.recordAll}, &app},
 		{"/v1/trunks", map[string]any{"name": "simulator-in", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1/32"},
 			"max_cps": 100}, nil},
 	}
@@ -155,8 +176,15 @@ func (st *stack) recordSentence(ctx context.Context, from, text string, lead int
 	// The first second before speaking lets the record action start; the
 	// rest is the silence a caller keeps while a greeting plays. The one after
 	// lets the last word's packets arrive before BYE.
+	return st.recordCall(ctx, from, []string{fmt.Sprintf("wait %d", lead), "say " + text, "wait 1", "hangup"})
+}
+
+// recordCall has the simulator call the DID from the number from and run
+// script, then waits for the call's one recording and returns its first
+// channel (the caller) and the negotiated codec.
+func (st *stack) recordCall(ctx context.Context, from string, script []string) (*media.PCM, string, error) {
 	rep, err := st.sim.Call(ctx, sim.CallOptions{Platform: st.plat.SIP.Addr().String(), From: from, To: did,
-		Script: []string{fmt.Sprintf("wait %d", lead), "say " + text, "wait 1", "hangup"}, MaxDuration: callTimeout})
+		Script: script, MaxDuration: callTimeout})
 	if err != nil {
 		return nil, "", fmt.Errorf("call from %s: %w", from, err)
 	}

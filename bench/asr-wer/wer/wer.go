@@ -30,7 +30,7 @@ import (
 
 // Codecs the benchmark knows, by SDP name, with the sample rate of their
 // recordings.
-var Codecs = map[string]int{"G722": 16000, "PCMU": 8000}
+var Codecs = map[string]int{"G722": 16000, "PCMU": 8000, "PCMA": 8000}
 
 // DefaultVoice is the flite voice the simulated callers speak with: kal16,
 // flite's 16 kHz diphone voice, so the wideband codec has a wideband voice to
