@@ -291,11 +291,15 @@ func followUp(t *transcript, from int) (string, bool) {
 		return "", false
 	}
 	if h.u.exact {
-		// The platform's text has its punctuation: quote the sentence.
+		// The platform's text has its punctuation: quote the clause
+		// ("a billing specialist will call you back within two days", not
+		// the "your request has been logged" before it).
 		text := strings.Join(h.u.words, " ")
 		for _, s := range splitSentences(text) {
-			if len(h.p.find(tokens(s))) > 0 {
-				return "'" + strings.TrimRight(strings.TrimSpace(s), ".!?") + "'", true
+			for _, c := range clauses(s) {
+				if len(h.p.find(tokens(c))) > 0 {
+					return "'" + strings.TrimRight(strings.TrimSpace(c), ".!?") + "'", true
+				}
 			}
 		}
 	}
@@ -310,6 +314,14 @@ func followUp(t *transcript, from int) (string, bool) {
 	}
 	to := min(len(h.u.tokens), h.pos+len(h.p.tokens)+6)
 	return "'" + tidy(strings.Join(h.u.tokens[from2:to], " ")) + "'", true
+}
+
+// clauses splits a sentence at ", and ", ", but ", ", so ", "; " and ", ".
+func clauses(s string) []string {
+	for _, sep := range []string{", and ", ", but ", ", so ", "; ", ", "} {
+		s = strings.ReplaceAll(s, sep, "\x00")
+	}
+	return strings.Split(s, "\x00")
 }
 
 func splitSentences(s string) []string {

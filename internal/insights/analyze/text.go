@@ -355,4 +355,7 @@ var stopWords = set(
 	"says", "see", "something", "sorry", "sure", "take", "tell", "thank", "thanks", "thing", "things", "think", "uh",
 	"uhm", "um", "umm", "want", "wanna", "well", "yeah", "yep", "yes", "yup", "actually", "kind", "lot", "mean",
 	"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "zero", "first", "second",
+	// The words of phone menus and their prompts, which are the
+	// application's script rather than what a call was about.
+	"press", "pressed", "calling", "call", "called", "hold", "tone", "option", "options", "menu",
 )

@@ -162,26 +162,44 @@ func (m *matcher) find(kw []string, keyword string) []mention {
 	for i := range m.utts {
 		u := &m.t.utts[i]
 		toks, stems := u.tokens, m.stems[i]
-		for j := 0; j < len(toks); j++ {
-			best := mention{u: u, pos: j, keyword: keyword}
-			if j+len(kw) <= len(toks) {
-				switch {
-				case slices.Equal(toks[j:j+len(kw)], kw):
-					best.n, best.quality = len(kw), 1
-				case slices.Equal(stems[j:j+len(kw)], kwStems):
-					best.n, best.quality = len(kw), stemQuality
-				}
+		// Exact and stem matches first, so a near match cannot take the
+		// words of a real one ("my money back" for "money back").
+		exact := make([]bool, len(toks))
+		for j := 0; j+len(kw) <= len(toks); j++ {
+			q := 0.0
+			switch {
+			case slices.Equal(toks[j:j+len(kw)], kw):
+				q = 1
+			case slices.Equal(stems[j:j+len(kw)], kwStems):
+				q = stemQuality
 			}
-			// The platform's own text is exact: no recognition error to
-			// see through, so only words and stems match there.
-			if best.quality == 0 && fuzzy && !u.exact && m.budget > 0 {
+			if q > 0 {
+				out = append(out, mention{u: u, pos: j, n: len(kw), quality: q, keyword: keyword})
+				for k := j; k < j+len(kw); k++ {
+					exact[k] = true
+				}
+				j += len(kw) - 1
+			}
+		}
+		// The platform's own text is exact: no recognition error to see
+		// through, so only words and stems match there.
+		if !fuzzy || u.exact {
+			continue
+		}
+		for j := 0; j < len(toks); j++ {
+			if exact[j] {
+				continue
+			}
+			best := mention{u: u, pos: j, keyword: keyword}
+			if m.budget > 0 {
 				conf := u.conf
 				floor := minFuzzyQuality - fuzzyConfidenceSlack*(1-conf)
 				for n, w := range m.windows[i][j] {
 					if m.budget <= 0 {
 						break
 					}
-					if !w.content || n+1 < len(kw)-1 || n+1 > len(kw)+1 || w.key == "" || w.key[0] != key[0] {
+					if !w.content || n+1 < len(kw)-1 || n+1 > len(kw)+1 || w.key == "" || w.key[0] != key[0] ||
+						slices.Contains(exact[j:j+n+1], true) {
 						continue
 					}
 					if d := len(w.letters) - len(letters); d > limitLetters || -d > limitLetters {
