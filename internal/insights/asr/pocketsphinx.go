@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/media"
@@ -79,6 +80,15 @@ type PocketsphinxConfig struct {
 	// model and input ones. nil means DefaultDecoderArgs; an empty non-nil
 	// slice runs the decoder with pocketsphinx's own defaults.
 	DecoderArgs []string
+	// Narrowband is how audio sampled below 16 kHz (G.711's 8 kHz) gets
+	// the upper band the acoustic model expects: "noise", "fold", "shift"
+	// or "none", optionally "+noise" after fold or shift, and ":dB" for the
+	// level (see narrowband.go). Empty means the default, the best measured
+	// (docs/insights.md); the others are there to compare.
+	Narrowband string
+	// T2PBin is flite's t2p, which pronounces vocabulary words the
+	// dictionary lacks. Default DefaultT2PBin.
+	T2PBin string
 	// Nice is the scheduling niceness (0..19) of the pocketsphinx
 	// processes: the insights pipeline runs them at 10 so that, on a busy
 	// machine, calls in progress (their media, a speech gather's
@@ -105,6 +115,11 @@ type Pocketsphinx struct {
 	timeout     time.Duration
 	decoderArgs []string
 	nice        int
+	narrowband  narrowband
+	t2pBin      string
+	vocabMu     sync.Mutex // builds one vocabulary at a time; guards lexicon
+	lexicon     *Lexicon
+	configErr   error // a bad PocketsphinxConfig field, reported by Available and Transcribe
 }
 
 // NewPocketsphinx returns a Pocketsphinx engine. It checks nothing: call
@@ -119,8 +134,13 @@ func NewPocketsphinx(cfg PocketsphinxConfig) *Pocketsphinx {
 	if cfg.DecoderArgs == nil {
 		cfg.DecoderArgs = DefaultDecoderArgs
 	}
+	nb, err := parseNarrowband(cfg.Narrowband)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	return &Pocketsphinx{bin: cfg.Bin, modelDir: cfg.ModelDir, tempDir: cfg.TempDir, timeout: cfg.Timeout,
-		decoderArgs: slices.Clone(cfg.DecoderArgs), nice: min(max(cfg.Nice, 0), 19)}
+		decoderArgs: slices.Clone(cfg.DecoderArgs), nice: min(max(cfg.Nice, 0), 19), narrowband: nb, configErr: err,
+		t2pBin: cmpOr(cfg.T2PBin, DefaultT2PBin)}
 }
 
 // Name returns "pocketsphinx".
@@ -136,6 +156,9 @@ func (p *Pocketsphinx) Available(ctx context.Context) error {
 // resolve finds the binary and checks the model, returning the binary's
 // path.
 func (p *Pocketsphinx) resolve() (string, error) {
+	if p.configErr != nil {
+		return "", p.configErr
+	}
 	bin, err := exec.LookPath(p.bin)
 	if err != nil {
 		where := "in PATH"
@@ -161,6 +184,10 @@ func (p *Pocketsphinx) resolve() (string, error) {
 // Pocketsphinx separates utterances at silences; each utterance
 // becomes a segment, split further where words are more than 0.8 s apart.
 // A segment's confidence is the mean posterior probability of its words.
+// With a.Vocabulary, its words are favoured (and words the dictionary lacks
+// pronounced by t2p) through language-model classes built once per
+// vocabulary and cached under TempDir (see vocabulary.go); a vocabulary
+// that cannot be built is ignored.
 func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error) {
 	sound, err := a.check()
 	if err != nil {
@@ -184,14 +211,24 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 		return emptyResult("en"), nil
 	}
 	if a.Rate < modelRate {
-		fillUpperBand(pcm, a.Rate) // a fresh resampling: ours to modify
+		p.narrowband.apply(pcm, a.Rate) // a fresh resampling: ours to modify
 	}
 	dur := a.duration()
+	lm := []string{"-lm", filepath.Join(p.modelDir, psLanguageModel), "-dict", filepath.Join(p.modelDir, psDictionary)}
+	if len(a.Vocabulary) > 0 {
+		// A vocabulary that cannot be built (t2p missing, a full disk)
+		// costs the bias, not the transcript.
+		if vf, err := p.vocabulary(ctx, a.Vocabulary); err == nil && vf != nil {
+			lm = []string{"-lmctl", vf.lmctl, "-lmname", "default", "-dict", vf.dict}
+		} else if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("asr: pocketsphinx: %w", ctxErr)
+		}
+	}
 	segs := []Segment{}
 	for _, sp := range spans {
 		// Slicing shares pcm's samples, which nothing modifies from here.
 		utt := &media.PCM{Rate: pcm.Rate, Samples: pcm.Samples[sp.from:sp.to]}
-		got, err := p.decode(ctx, bin, utt, float64(sp.from)/float64(pcm.Rate), dur)
+		got, err := p.decode(ctx, bin, lm, utt, float64(sp.from)/float64(pcm.Rate), dur)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +240,7 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 // decode runs pocketsphinx once on utt, a single utterance at modelRate
 // that starts offset seconds into a recording of dur seconds, and returns
 // its segments on the recording's clock.
-func (p *Pocketsphinx) decode(ctx context.Context, bin string, utt *media.PCM, offset, dur float64) ([]Segment, error) {
+func (p *Pocketsphinx) decode(ctx context.Context, bin string, lm []string, utt *media.PCM, offset, dur float64) ([]Segment, error) {
 	wav, err := p.writeTemp(utt)
 	if err != nil {
 		return nil, err
@@ -219,12 +256,11 @@ func (p *Pocketsphinx) decode(ctx context.Context, bin string, utt *media.PCM, o
 	defer cancel()
 	// No -logfn: pocketsphinx logs its errors to stderr, the only place a
 	// useful failure message comes from; errorLines keeps just those.
-	args := append([]string{
+	args := append(append([]string{
 		"-infile", wav,
-		"-hmm", filepath.Join(p.modelDir, psAcousticModel),
-		"-lm", filepath.Join(p.modelDir, psLanguageModel),
-		"-dict", filepath.Join(p.modelDir, psDictionary),
-		"-time", "yes"}, p.decoderArgs...)
+		"-hmm", filepath.Join(p.modelDir, psAcousticModel)}, lm...),
+		"-time", "yes")
+	args = append(args, p.decoderArgs...)
 	cmd := exec.CommandContext(rctx, bin, args...)
 	// It needs nothing from our environment, which may hold database URLs
 	// and keys; and without LC_* variables it prints times with a decimal
@@ -352,7 +388,7 @@ func parseWordLine(line string) (psWord, bool) {
 		v[i] = x
 	}
 	// The printed end is the start of the word's last 10 ms frame.
-	return psWord{text: stripVariant(f[0]), start: v[0], end: v[1] + psFrame, posterior: v[2]}, true
+	return psWord{text: stripAlias(stripVariant(f[0])), start: v[0], end: v[1] + psFrame, posterior: v[2]}, true
 }
 
 // isFiller reports whether a pocketsphinx word is a non-speech token: <sil>,
@@ -489,7 +525,10 @@ const (
 // silence detection and normalisation off, and whole PCMU transcripts
 // collapsed to one word. The noise comes from a fixed seed so the same
 // audio always transcribes the same way.
-func fillUpperBand(p *media.PCM, srcRate int) {
+func fillUpperBand(p *media.PCM, srcRate int) { fillUpperBandAt(p, srcRate, fillBelowSpeech) }
+
+// fillUpperBandAt is fillUpperBand with the noise belowDB under the speech.
+func fillUpperBandAt(p *media.PCM, srcRate int, belowDB float64) {
 	if srcRate >= p.Rate || len(p.Samples) == 0 {
 		return
 	}
@@ -497,7 +536,7 @@ func fillUpperBand(p *media.PCM, srcRate int) {
 	// White noise keeps the fraction (1 - srcRate/p.Rate) of its power
 	// above srcRate/2; scale it so that what remains is at the target.
 	keep := 1 - float64(srcRate)/float64(p.Rate)
-	sigma := level * math.Pow(10, -fillBelowSpeech/20.0) / math.Sqrt(keep)
+	sigma := level * math.Pow(10, -belowDB/20.0) / math.Sqrt(keep)
 	if sigma < 1 {
 		return // below one quantisation step: nothing to add
 	}
