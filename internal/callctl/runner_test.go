@@ -2,6 +2,7 @@ package callctl_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -202,5 +203,31 @@ func TestRunStopsWhenTheCallEnds(t *testing.T) {
 	cancel()
 	if end := <-ended; end.Kind != callctl.EndCanceled {
 		t.Fatalf("end %+v", end)
+	}
+}
+
+// TestRunSpeechResult: a gather that ended on speech stores the speech in
+// its variable, and its result carries speech and confidence in JSON; a
+// DTMF gather's result has neither.
+func TestRunSpeechResult(t *testing.T) {
+	t.Parallel()
+	speech, conf := "sales", 0.9
+	s := &recSession{blocking: make(chan struct{}), gathered: &callctl.GatherResult{Reason: callctl.ReasonSpeech, Speech: &speech, Confidence: &conf}}
+	callctl.Run(context.Background(), s, mustParse(t, `[{"action":"gather","input":["speech"],"variable":"choice"}]`), nil)
+	if s.vars["choice"] != "sales" {
+		t.Errorf("vars %v, want choice=sales", s.vars)
+	}
+	b, _ := json.Marshal(s.gathered)
+	if string(b) != `{"digits":"","reason":"speech","speech":"sales","confidence":0.9}` {
+		t.Errorf("speech result JSON %s", b)
+	}
+	b, _ = json.Marshal(&callctl.GatherResult{Digits: "1", Reason: callctl.ReasonMaxDigits})
+	if string(b) != `{"digits":"1","reason":"max_digits"}` {
+		t.Errorf("DTMF result JSON %s", b)
+	}
+	empty := ""
+	b, _ = json.Marshal(&callctl.GatherResult{Reason: callctl.ReasonSpeech, Speech: &empty, Confidence: new(float64), SpeechError: callctl.SpeechErrorBusy})
+	if string(b) != `{"digits":"","reason":"speech","speech":"","confidence":0,"speech_error":"busy"}` {
+		t.Errorf("busy result JSON %s", b)
 	}
 }

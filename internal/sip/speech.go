@@ -31,6 +31,7 @@ const (
 	speechStartFrames = 4  // 80 ms: shorter bursts are clicks
 	speechPreroll     = 15 // frames kept before the start: 300 ms
 	noiseRisePerFrame = 0.05
+	noiseCeilingDBFS  = -30 // the loudest level taken for noise
 )
 
 // speechCapture collects the caller's utterance during a gather. feed runs
@@ -46,6 +47,7 @@ type speechCapture struct {
 	pre         []int16 // the last speechPreroll frames before speech
 	buf         []int16 // the utterance, preroll included
 	noise       float64
+	measured    bool // noise has been set from the first frame
 	voicedRun   int
 	silentRun   int
 	isStarted   bool
@@ -59,7 +61,7 @@ func newSpeechCapture(rate int, g *callctl.Gather) *speechCapture {
 		timeout = callctl.SpeechTimeoutAuto
 	}
 	return &speechCapture{rate: rate, endFrames: int(math.Round(timeout / frameDur.Seconds())),
-		maxSamples: asr.MaxCommandAudio * rate, started: make(chan struct{}), ended: make(chan struct{}), noise: -70}
+		maxSamples: asr.MaxCommandAudio * rate, started: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // feed takes decoded far-end audio (any length; split into 20 ms frames).
@@ -90,11 +92,17 @@ func (c *speechCapture) feed(pcm []int16) {
 // frame handles one 20 ms frame, under mu.
 func (c *speechCapture) frame(f []int16) {
 	db := max(media.DBFS(f), -120)
+	if !c.measured {
+		// The line's level when the gather starts is its noise, unless it
+		// is louder than any line noise (the caller already talking):
+		// then the first pause brings the estimate down.
+		c.noise, c.measured = min(db, noiseCeilingDBFS), true
+	}
 	voiced := db > speechFloorDBFS && db > c.noise+speechAboveNoise
 	if db < c.noise {
 		c.noise = db
 	} else {
-		c.noise = min(c.noise+noiseRisePerFrame, -30)
+		c.noise = min(c.noise+noiseRisePerFrame, noiseCeilingDBFS)
 	}
 	if !c.isStarted {
 		c.pre = append(c.pre, f...)

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -57,6 +58,9 @@ var (
 type gatherApp struct {
 	mu      sync.Mutex
 	results map[string]gatherSeen // by call id
+	// gather is the menu's gather action without action_url; nil is the
+	// department menu of speechHints.
+	gather map[string]any
 }
 
 type gatherSeen struct {
@@ -84,10 +88,13 @@ func (a *gatherApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `[{"action": "hangup"}]`)
 		return
 	}
-	actions := []map[string]any{{"action": "gather", "input": []string{"speech"}, "hints": speechHints, "timeout": 8,
-		"prompt":     []map[string]any{{"action": "say", "text": "Which department?"}},
-		"action_url": "http://" + r.Host + "/result"}}
-	_ = json.NewEncoder(w).Encode(actions)
+	g := map[string]any{"action": "gather", "input": []string{"speech"}, "hints": speechHints, "timeout": 8,
+		"prompt": []map[string]any{{"action": "say", "text": "Which department?"}}}
+	if a.gather != nil {
+		g = maps.Clone(a.gather)
+	}
+	g["action_url"] = "http://" + r.Host + "/result"
+	_ = json.NewEncoder(w).Encode([]map[string]any{g})
 }
 
 // TestGatherSpeech runs speechCases through real calls, per codec.
@@ -179,4 +186,79 @@ func gatherSpeechRun(t *testing.T, codec, voice string) (correct, total int, lat
 			seen.result["reason"], seen.result["speech_error"], right, lat)
 	}
 	return correct, total, latencies
+}
+
+// TestGatherSpeechBargeIn speaks during a long prompt: the prompt stops, the
+// answer is recognised and stored in the variable. A second caller hangs
+// up while still speaking: the gather ends "hangup", still reported.
+func TestGatherSpeechBargeIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls with speech recognition: skipped under -short")
+	}
+	t.Parallel()
+	const long = "Thank you for calling Acme. Our opening hours are nine to five, Monday to Friday. " +
+		"For sales, say sales. For support, say support. To hear this again, stay on the line."
+	app := &gatherApp{results: map[string]gatherSeen{}, gather: map[string]any{"action": "gather", "input": []string{"dtmf", "speech"},
+		"hints": []string{"sales", "support"}, "variable": "choice", "timeout": 5,
+		"prompt": []map[string]any{{"action": "say", "text": long}}}}
+	st := stacktest.Start(t, stacktest.Config{App: app, SimAnswerDelay: -1, SimCodecs: []string{"PCMU"}})
+	cust := st.Customer(t, "acme")
+	appID := st.Application(t, cust, st.AppURL+"/answer")
+	st.InboundTrunkFromSim(t)
+	st.Number(t, "+15551230301", cust, appID)
+	st.Number(t, "+15551230302", cust, appID)
+	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, err := speaker.Render(context.Background(), "slt", long, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bargeIn := st.GoSimCall(t, sim.CallOptions{From: "+15557000001", To: "+15551230301", Script: []string{"wait 3", "say sales", "wait 10"}})
+	hangup := st.GoSimCall(t, sim.CallOptions{From: "+15557000001", To: "+15551230302", Script: []string{"wait 3", "say I would like", "hangup"}})
+	result := func(t *testing.T, did string) (map[string]any, gatherSeen, bool) {
+		calls := st.Calls(t, "to="+strings.ReplaceAll(did, "+", "%2B"))
+		if len(calls) != 1 {
+			t.Fatalf("%d calls to %s", len(calls), did)
+		}
+		call := st.WaitCall(t, stacktest.Str(calls[0]["id"]))
+		app.mu.Lock()
+		defer app.mu.Unlock()
+		seen, ok := app.results[stacktest.Str(call["id"])]
+		return call, seen, ok
+	}
+
+	t.Run("speaking_stops_the_prompt", func(t *testing.T) {
+		bargeIn(t)
+		call, seen, ok := result(t, "+15551230301")
+		if !ok || seen.result["speech"] != "sales" || seen.result["reason"] != "speech" {
+			t.Fatalf("result %v, want speech sales", seen.result)
+		}
+		if stacktest.Vars(call)["choice"] != "sales" {
+			t.Errorf("variables %v, want choice=sales", call["variables"])
+		}
+		answered, err := time.Parse(time.RFC3339Nano, stacktest.Str(call["answered_at"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The answer came while the prompt would still have been playing
+		// (it is about 13 s; the caller spoke at 3 s): the prompt stopped.
+		if after := seen.at.Sub(answered); after >= prompt.Duration() {
+			t.Errorf("result %v after the answer, the prompt is %v: it was not cut short", after, prompt.Duration())
+		}
+		t.Logf("prompt %v, result %v after the answer", prompt.Duration(), seen.at.Sub(answered))
+	})
+
+	t.Run("hangup_while_speaking", func(t *testing.T) {
+		hangup(t)
+		call, seen, ok := result(t, "+15551230302")
+		if ok {
+			t.Errorf("action_url requested (%v) after the caller hung up", seen.result)
+		}
+		d := stacktest.Event(st.Events(t, stacktest.Str(call["id"])), "call.gather")
+		if d == nil || d["reason"] != "hangup" || d["speech"] != "" {
+			t.Errorf("call.gather %v, want reason hangup with speech \"\"", d)
+		}
+	})
 }

@@ -62,7 +62,7 @@ const DefaultCommandQueueWait = 3 * time.Second
 // false hints on other speech), higher makes them harder (more hints
 // missed). Chosen on the command set of test/e2e/gather_speech_test.go
 // (docs/call-control.md, "Speech recognition").
-const DefaultCommandWIP = "1e-2"
+const DefaultCommandWIP = "3e-3"
 
 // CommandConfig configures a Commands recogniser.
 type CommandConfig struct {
@@ -329,6 +329,9 @@ func (c *Commands) spot(ctx context.Context, a Audio, phrases []hintPhrase) (*Co
 	}
 	defer os.RemoveAll(dir)
 
+	if a.Rate < modelRate {
+		entries = narrowbandVariants(entries)
+	}
 	pcm := commandAudio(a)
 	wavPath, gramPath, dictPath := filepath.Join(dir, "in.wav"), filepath.Join(dir, "hints.gram"), filepath.Join(dir, "hints.dict")
 	if err := cmdWriteFile(wavPath, func(f *os.File) error { return media.WriteWAV(f, pcm) }); err != nil {
@@ -378,6 +381,49 @@ func (c *Commands) spot(ctx context.Context, a Audio, phrases []hintPhrase) (*Co
 		return nil, fmt.Errorf("asr: gather: pocketsphinx: %w: %s", err, lastErrorLine(string(stderr.buf)))
 	}
 	return bestHint(stdout.buf.Bytes(), phrases), nil
+}
+
+// narrowbandVariants adds to each word pronounced with a leading or
+// trailing sibilant (S, Z) a variant without it. Over G.711 a sibilant's
+// energy, mostly above 4 kHz, is gone: flite's slt voice saying "sales"
+// through PCMU decoded as the phones "EY L" and lost to the garbage loop,
+// and came back once "sales" could be "EY L Z" (docs/call-control.md).
+func narrowbandVariants(entries []Entry) []Entry {
+	out := make([]Entry, len(entries))
+	for i, e := range entries {
+		prons := slices.Clone(e.Phones)
+		has := func(p []string) bool {
+			return slices.ContainsFunc(prons, func(q []string) bool { return slices.Equal(p, q) })
+		}
+		for _, p := range e.Phones {
+			if len(p) < 3 {
+				continue
+			}
+			for _, v := range [][]string{trimSibilant(p, true), trimSibilant(p, false)} {
+				if v != nil && !has(v) {
+					prons = append(prons, v)
+				}
+			}
+		}
+		out[i] = Entry{Word: e.Word, Phones: prons, Guessed: e.Guessed}
+	}
+	return out
+}
+
+// trimSibilant returns p without its first (or last) phone if that is S or
+// Z, else nil.
+func trimSibilant(p []string, first bool) []string {
+	i := len(p) - 1
+	if first {
+		i = 0
+	}
+	if p[i] != "S" && p[i] != "Z" {
+		return nil
+	}
+	if first {
+		return slices.Clone(p[1:])
+	}
+	return slices.Clone(p[:i])
 }
 
 // hintGrammar is the JSGF grammar: garbage, one hint, garbage; or garbage

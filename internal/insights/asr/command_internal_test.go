@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,24 @@ func TestCommandsBudgetAndCancel(t *testing.T) {
 	cancel2()
 	if _, err := c.Recognize(ctx2, tone, []string{"sales"}); errors.Is(err, ErrBusy) {
 		t.Errorf("after the first ended: %v", err)
+	}
+}
+
+func TestNarrowbandVariants(t *testing.T) {
+	t.Parallel()
+	got := narrowbandVariants([]Entry{
+		{Word: "sales", Phones: [][]string{{"S", "EY", "L", "Z"}}},
+		{Word: "person", Phones: [][]string{{"P", "ER", "S", "AH", "N"}}},
+		{Word: "is", Phones: [][]string{{"IH", "Z"}}},
+	})
+	want := [][][]string{
+		{{"S", "EY", "L", "Z"}, {"EY", "L", "Z"}, {"S", "EY", "L"}},
+		{{"P", "ER", "S", "AH", "N"}},
+		{{"IH", "Z"}}, // too short to lose a phone
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i].Phones, want[i]) {
+			t.Errorf("%s: %v, want %v", got[i].Word, got[i].Phones, want[i])
+		}
 	}
 }
