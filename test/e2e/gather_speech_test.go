@@ -262,3 +262,57 @@ func TestGatherSpeechBargeIn(t *testing.T) {
 		}
 	})
 }
+
+// TestGatherSpeechLoad answers GATHER_SPEECH_LOAD calls' menus at the same
+// moment (each caller says "speak to a person" 3 s after the answer), to
+// see the decoder budget at work: answers beyond --speech-decoders (one per
+// core) queue, those that wait over 3 s get speech_error "busy". Not part
+// of the suite: set GATHER_SPEECH_LOAD=8 to run it.
+func TestGatherSpeechLoad(t *testing.T) {
+	n := 0
+	fmt.Sscan(os.Getenv("GATHER_SPEECH_LOAD"), &n)
+	if n <= 0 {
+		t.Skip("set GATHER_SPEECH_LOAD=N to answer N menus at once")
+	}
+	app := &gatherApp{results: map[string]gatherSeen{}}
+	st := stacktest.Start(t, stacktest.Config{App: app, SimAnswerDelay: -1, SimCodecs: []string{"PCMU"}})
+	cust := st.Customer(t, "acme")
+	appID := st.Application(t, cust, st.AppURL+"/answer")
+	st.InboundTrunkFromSim(t)
+	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := speaker.Render(context.Background(), "slt", "speak to a person", 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits []func(testing.TB) sim.CallReport
+	for i := range n {
+		did := fmt.Sprintf("+1555124%04d", i)
+		st.Number(t, did, cust, appID)
+		waits = append(waits, st.GoSimCall(t, sim.CallOptions{From: "+15557000001", To: did, Script: []string{"wait 3", "say speak to a person", "wait 10"}}))
+	}
+	var lat []float64
+	right, busy := 0, 0
+	for i, w := range waits {
+		w(t)
+		did := fmt.Sprintf("+1555124%04d", i)
+		calls := st.Calls(t, "to="+strings.ReplaceAll(did, "+", "%2B"))
+		call := st.WaitCall(t, stacktest.Str(calls[0]["id"]))
+		app.mu.Lock()
+		seen := app.results[stacktest.Str(call["id"])]
+		app.mu.Unlock()
+		if seen.result["speech"] == "speak to a person" {
+			right++
+		}
+		if seen.result["speech_error"] == "busy" {
+			busy++
+		}
+		answered, _ := time.Parse(time.RFC3339Nano, stacktest.Str(call["answered_at"]))
+		lat = append(lat, seen.at.Sub(answered.Add(3*time.Second+pcm.Duration())).Seconds())
+	}
+	sort.Float64s(lat)
+	t.Logf("%d menus answered at once: %d right, %d busy; end of speech to action_url: min %.2f s, median %.2f s, max %.2f s",
+		n, right, busy, lat[0], lat[len(lat)/2], lat[len(lat)-1])
+}
