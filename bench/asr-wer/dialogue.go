@@ -23,11 +23,11 @@ import (
 var defaultVoices = []string{"kal", "kal16", "awb", "rms", "slt", wer.TimeVoice, wer.HumanVoice}
 
 type dialogueFlags struct {
-	codec, sentences, voices, humanDir, vocab, narrowband, out, psBin, decArgs, save, from, asrURL, asrModel string
-	n, conc, jobs                                                                                            int
-	gap                                                                                                      float64
-	timeout                                                                                                  time.Duration
-	verbose, quiet, smoke                                                                                    bool
+	codec, sentences, voices, humanDir, vocab, narrowband, mllr, out, psBin, decArgs, save, from, asrURL, asrModel string
+	n, conc, jobs                                                                                                  int
+	gap                                                                                                            float64
+	timeout                                                                                                        time.Duration
+	verbose, quiet, smoke                                                                                          bool
 }
 
 // runDialogue is asr-wer -dialogue.
@@ -96,10 +96,13 @@ func runDialogue(f dialogueFlags, stdout, stderr io.Writer) int {
 			return fail(2, "-vocab: %v", err)
 		}
 	}
-	psCfg := asr.PocketsphinxConfig{Bin: f.psBin, Narrowband: f.narrowband, Timeout: f.timeout}
+	psCfg := asr.PocketsphinxConfig{Bin: f.psBin, Narrowband: f.narrowband, NarrowbandMLLR: f.mllr, Timeout: f.timeout}
 	engineDesc := fmt.Sprintf("pocketsphinx, decoder args %q (the engine's defaults)", asr.DefaultDecoderArgs)
 	if f.narrowband != "" {
 		engineDesc += ", narrowband " + f.narrowband
+	}
+	if f.mllr != "" {
+		engineDesc += ", narrowband MLLR " + f.mllr
 	}
 	if f.decArgs != "" {
 		psCfg.DecoderArgs = []string{}
@@ -136,7 +139,11 @@ func runDialogue(f dialogueFlags, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(cache)
 	where := machine()
-	fmt.Fprintf(stdout, "asr-wer -dialogue: %d utterances (voices %s), codecs %s, %s\nengine: %s\n", len(clips),
+	what := fmt.Sprintf("%d utterances", len(clips))
+	if f.from != "" {
+		what = "the recordings in " + f.from
+	}
+	fmt.Fprintf(stdout, "asr-wer -dialogue: %s (voices %s), codecs %s, %s\nengine: %s\n", what,
 		strings.Join(voices, ","), strings.Join(codecs, ","), where, engineDesc)
 	var only []string
 	if f.from != "" {

@@ -71,13 +71,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	humanDir := fs.String("human-dir", "/usr/share/pocketsphinx/test/data", "with -dialogue: where human.txt's recordings are")
 	narrow := fs.String("narrowband", "", `how the engine fills 8 kHz audio's upper band: "noise", "fold", "shift", "none", with "+noise" and ":dB" (asr.PocketsphinxConfig.Narrowband); empty for the engine's default`)
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on one pocketsphinx run (asr.PocketsphinxConfig.Timeout): generous, so a loaded machine measures accuracy instead of failing")
+	mllr := fs.String("mllr", "", `narrowband MLLR transform: a file, "none", or empty for the engine's built-in one (asr.PocketsphinxConfig.NarrowbandMLLR)`)
 	vocab := fs.String("vocab", "", "a file of vocabulary phrases (one a line) handed to the engine with every recording (asr.Audio.Vocabulary)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *dialogue {
 		return runDialogue(dialogueFlags{codec: *codec, sentences: *sentences, n: *n, voices: *voices, gap: *gap, humanDir: *humanDir,
-			vocab: *vocab, narrowband: *narrow, timeout: *timeout, out: *out, conc: *conc, jobs: *jobs, psBin: *psBin, decArgs: *decArgs, save: *save, from: *from,
+			vocab: *vocab, narrowband: *narrow, mllr: *mllr, timeout: *timeout, out: *out, conc: *conc, jobs: *jobs, psBin: *psBin, decArgs: *decArgs, save: *save, from: *from,
 			asrURL: *asrURL, asrModel: *asrModel, verbose: *verbose, quiet: *quiet, smoke: *smoke}, stdout, stderr)
 	}
 	if *smoke {
@@ -104,10 +105,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		refs = refs[:*n]
 	}
 
-	psCfg := asr.PocketsphinxConfig{Bin: *psBin, Narrowband: *narrow, Timeout: *timeout}
+	psCfg := asr.PocketsphinxConfig{Bin: *psBin, Narrowband: *narrow, NarrowbandMLLR: *mllr, Timeout: *timeout}
 	engineDesc := fmt.Sprintf("pocketsphinx, decoder args %q (the engine's defaults)", asr.DefaultDecoderArgs)
 	if *narrow != "" {
 		engineDesc += ", narrowband " + *narrow
+	}
+	if *mllr != "" {
+		engineDesc += ", narrowband MLLR " + *mllr
 	}
 	if *decArgs != "" {
 		psCfg.DecoderArgs = []string{}

@@ -128,3 +128,16 @@ func extendBand(p *media.PCM, srcRate int, method string, gainDB float64) {
 		p.Samples[i] = int16(max(min(math.Round(v), math.MaxInt16), math.MinInt16))
 	}
 }
+
+// ModelInput returns the 16 kHz audio the pocketsphinx engine decodes for
+// a with its default settings, before cutting it into utterances: a at
+// 16 kHz as it is, lower rates resampled with the missing band filled by
+// the default narrowband method. Tools that adapt the acoustic model to
+// telephone audio (bench/asr-wer/adapt) train on exactly this.
+func ModelInput(a Audio) *media.PCM {
+	p := media.Resample(a.pcm(), modelRate)
+	if a.Rate < modelRate {
+		defaultNarrowband.apply(p, a.Rate)
+	}
+	return p
+}

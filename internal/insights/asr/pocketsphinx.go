@@ -86,6 +86,11 @@ type PocketsphinxConfig struct {
 	// level (see narrowband.go). Empty means the default, the best measured
 	// (docs/insights.md); the others are there to compare.
 	Narrowband string
+	// NarrowbandMLLR is the acoustic adaptation for audio sampled below
+	// 16 kHz: empty for the built-in transform (used only with the model
+	// it was made for, see mllr.go), a path to another pocketsphinx MLLR
+	// file, or NarrowbandMLLRNone.
+	NarrowbandMLLR string
 	// T2PBin is flite's t2p, which pronounces vocabulary words the
 	// dictionary lacks. Default DefaultT2PBin.
 	T2PBin string
@@ -117,6 +122,9 @@ type Pocketsphinx struct {
 	nice        int
 	narrowband  narrowband
 	t2pBin      string
+	mllrCfg     string
+	mllrOnce    sync.Once
+	mllrMatch   bool // the model is the one the built-in transform fits
 	vocabMu     sync.Mutex // builds one vocabulary at a time; guards lexicon
 	lexicon     *Lexicon
 	configErr   error // a bad PocketsphinxConfig field, reported by Available and Transcribe
@@ -140,7 +148,7 @@ func NewPocketsphinx(cfg PocketsphinxConfig) *Pocketsphinx {
 	}
 	return &Pocketsphinx{bin: cfg.Bin, modelDir: cfg.ModelDir, tempDir: cfg.TempDir, timeout: cfg.Timeout,
 		decoderArgs: slices.Clone(cfg.DecoderArgs), nice: min(max(cfg.Nice, 0), 19), narrowband: nb, configErr: err,
-		t2pBin: cmpOr(cfg.T2PBin, DefaultT2PBin)}
+		t2pBin: cmpOr(cfg.T2PBin, DefaultT2PBin), mllrCfg: cfg.NarrowbandMLLR}
 }
 
 // Name returns "pocketsphinx".
@@ -223,6 +231,9 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 		} else if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("asr: pocketsphinx: %w", ctxErr)
 		}
+	}
+	if mllr := p.mllrFor(a.Rate); mllr != "" {
+		lm = append(lm, "-mllr", mllr)
 	}
 	segs := []Segment{}
 	for _, sp := range spans {
