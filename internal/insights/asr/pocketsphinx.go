@@ -124,7 +124,7 @@ type Pocketsphinx struct {
 	t2pBin      string
 	mllrCfg     string
 	mllrOnce    sync.Once
-	mllrMatch   bool // the model is the one the built-in transform fits
+	mllrMatch   bool       // the model is the one the built-in transform fits
 	vocabMu     sync.Mutex // builds one vocabulary at a time; guards lexicon
 	lexicon     *Lexicon
 	configErr   error // a bad PocketsphinxConfig field, reported by Available and Transcribe
