@@ -64,11 +64,16 @@ const (
 	minFuzzyQuality      = 0.78
 	fuzzyConfidenceSlack = 0.1
 	// maxTopicTokens bounds the tokens searched for topics (about two
-	// hours of speech); fuzzyBudget the fuzzy comparisons of one analysis
-	// (each at most maxFuzzyLetters² steps). Past the budget, keywords are
-	// still matched exactly and by stem.
+	// hours of speech). fuzzyBudget bounds the fuzzy matching of one
+	// analysis: each window looked at costs cheapCost, each one compared
+	// (two edit distances of at most maxFuzzyLetters² steps) compareCost
+	// more, so at most 200,000 comparisons or 4,000,000 windows. Past the
+	// budget, keywords are still matched exactly and by stem, through an
+	// index, at a cost of the places that start alike.
 	maxTopicTokens = 20000
-	fuzzyBudget    = 200000
+	fuzzyBudget    = 4000000
+	cheapCost      = 1
+	compareCost    = 19
 )
 
 // mention is one place an application topic was heard.
@@ -88,15 +93,16 @@ type window struct {
 // matcher finds keywords in a transcript through recognition errors.
 type matcher struct {
 	t       *transcript
-	utts    int             // utterances searched (maxTopicTokens)
-	stems   [][]string      // per utterance
-	windows [][][]window    // per utterance, per start, per length-1
-	budget  int             // fuzzy comparisons left
-	taken   map[[2]int]bool // (utterance, token) matched by some topic
+	utts    int                 // utterances searched (maxTopicTokens)
+	stems   [][]string          // per utterance
+	windows [][][]window        // per utterance, per start, per length-1
+	budget  int                 // fuzzy matching left (fuzzyBudget)
+	index   map[string][][2]int // stem -> (utterance, token) where it is said, in call order
+	taken   map[[2]int]bool     // (utterance, token) matched by some topic
 }
 
 func newMatcher(t *transcript) *matcher {
-	m := &matcher{t: t, budget: fuzzyBudget, taken: map[[2]int]bool{}}
+	m := &matcher{t: t, budget: fuzzyBudget, taken: map[[2]int]bool{}, index: map[string][][2]int{}}
 	total := 0
 	for i := range t.utts {
 		if total += len(t.utts[i].tokens); total > maxTopicTokens {
@@ -107,31 +113,40 @@ func newMatcher(t *transcript) *matcher {
 	m.stems = make([][]string, m.utts)
 	m.windows = make([][][]window, m.utts)
 	for i := range m.utts {
-		toks := t.utts[i].tokens
-		st := make([]string, len(toks))
-		for j, w := range toks {
-			st[j] = stem(w)
+		st := t.utts[i].stems
+		for j, w := range st {
+			m.index[w] = append(m.index[w], [2]int{i, j})
 		}
 		m.stems[i] = st
-		ws := make([][]window, len(toks))
-		for j := range toks {
-			for n := 1; n <= maxFuzzyWords+1 && j+n <= len(toks); n++ {
-				letters := strings.Join(toks[j:j+n], "")
-				if len(letters) > maxFuzzyLetters+maxFuzzyLetters/3 {
-					break
-				}
-				content := false
-				for _, w := range toks[j : j+n] {
-					if len(w) >= 3 && !stopWords[w] {
-						content = true
-					}
-				}
-				ws[j] = append(ws[j], window{letters: onlyLetters(letters), key: phonetic(letters), content: content})
-			}
-		}
-		m.windows[i] = ws
 	}
 	return m
+}
+
+// windowsOf returns the windows of utterance i, computing them the first
+// time: only recognised speech searched for a fuzzy keyword needs them.
+func (m *matcher) windowsOf(i int) [][]window {
+	if m.windows[i] != nil {
+		return m.windows[i]
+	}
+	toks := m.t.utts[i].tokens
+	ws := make([][]window, len(toks))
+	for j := range toks {
+		for n := 1; n <= maxFuzzyWords+1 && j+n <= len(toks); n++ {
+			letters := strings.Join(toks[j:j+n], "")
+			if len(letters) > maxFuzzyLetters+maxFuzzyLetters/3 {
+				break
+			}
+			content := false
+			for _, w := range toks[j : j+n] {
+				if len(w) >= 3 && !stopWords[w] {
+					content = true
+				}
+			}
+			ws[j] = append(ws[j], window{letters: onlyLetters(letters), key: phonetic(letters), content: content})
+		}
+	}
+	m.windows[i] = ws
+	return ws
 }
 
 func onlyLetters(s string) string {
@@ -158,66 +173,79 @@ func (m *matcher) find(kw []string, keyword string) []mention {
 		!allStop(kw)
 	key := phonetic(letters)
 	limitKey, limitLetters := max(1, len(key)/4), len(letters)/3
+
+	// Exact and stem matches first, through the index of first stems, so
+	// a near match cannot take the words of a real one ("my money back"
+	// for "money back"), and so their cost is the places that start
+	// alike rather than the transcript's length.
 	var out []mention
-	for i := range m.utts {
+	exact := map[[2]int]bool{}
+	next := map[int]int{} // per utterance, the first token a new match may use
+	for _, at := range m.index[kwStems[0]] {
+		i, j := at[0], at[1]
 		u := &m.t.utts[i]
-		toks, stems := u.tokens, m.stems[i]
-		// Exact and stem matches first, so a near match cannot take the
-		// words of a real one ("my money back" for "money back").
-		exact := make([]bool, len(toks))
-		for j := 0; j+len(kw) <= len(toks); j++ {
-			q := 0.0
-			switch {
-			case slices.Equal(toks[j:j+len(kw)], kw):
-				q = 1
-			case slices.Equal(stems[j:j+len(kw)], kwStems):
-				q = stemQuality
-			}
-			if q > 0 {
-				out = append(out, mention{u: u, pos: j, n: len(kw), quality: q, keyword: keyword})
-				for k := j; k < j+len(kw); k++ {
-					exact[k] = true
-				}
-				j += len(kw) - 1
-			}
-		}
-		// The platform's own text is exact: no recognition error to see
-		// through, so only words and stems match there.
-		if !fuzzy || u.exact {
+		if j < next[i] || j+len(kw) > len(u.tokens) {
 			continue
 		}
-		for j := 0; j < len(toks); j++ {
-			if exact[j] {
+		q := 0.0
+		switch {
+		case slices.Equal(u.tokens[j:j+len(kw)], kw):
+			q = 1
+		case slices.Equal(m.stems[i][j:j+len(kw)], kwStems):
+			q = stemQuality
+		default:
+			continue
+		}
+		out = append(out, mention{u: u, pos: j, n: len(kw), quality: q, keyword: keyword})
+		for k := j; k < j+len(kw); k++ {
+			exact[[2]int{i, k}] = true
+		}
+		next[i] = j + len(kw)
+	}
+	if !fuzzy || key == "" {
+		return out
+	}
+	for i := range m.utts {
+		u := &m.t.utts[i]
+		// The platform's own text is exact: no recognition error to see
+		// through, so only words and stems match there.
+		if u.exact {
+			continue
+		}
+		conf := u.conf
+		floor := minFuzzyQuality - fuzzyConfidenceSlack*(1-conf)
+		for j := 0; j < len(u.tokens) && m.budget > 0; j++ {
+			if exact[[2]int{i, j}] {
 				continue
 			}
 			best := mention{u: u, pos: j, keyword: keyword}
-			if m.budget > 0 {
-				conf := u.conf
-				floor := minFuzzyQuality - fuzzyConfidenceSlack*(1-conf)
-				for n, w := range m.windows[i][j] {
-					if m.budget <= 0 {
-						break
-					}
-					if !w.content || n+1 < len(kw)-1 || n+1 > len(kw)+1 || w.key == "" || w.key[0] != key[0] ||
-						slices.Contains(exact[j:j+n+1], true) {
-						continue
-					}
-					if d := len(w.letters) - len(letters); d > limitLetters || -d > limitLetters {
-						continue
-					}
-					m.budget--
-					dk := editDistance(key, w.key, limitKey)
-					if dk > limitKey {
-						continue
-					}
-					dl := editDistance(letters, w.letters, limitLetters)
-					if dl > limitLetters {
-						continue
-					}
-					q := 1 - (float64(dk)/float64(len(key))+float64(dl)/float64(len(letters)))/2
-					if q >= floor && q*(1+conf)/2 > best.quality {
-						best.n, best.quality = n+1, q*(1+conf)/2
-					}
+			for n, w := range m.windowsOf(i)[j] {
+				m.budget -= cheapCost
+				if !w.content || n+1 < len(kw)-1 || n+1 > len(kw)+1 || w.key == "" || w.key[0] != key[0] {
+					continue
+				}
+				if d := len(w.letters) - len(letters); d > limitLetters || -d > limitLetters {
+					continue
+				}
+				overlap := false
+				for k := j; k <= j+n; k++ {
+					overlap = overlap || exact[[2]int{i, k}]
+				}
+				if overlap {
+					continue
+				}
+				m.budget -= compareCost
+				dk := editDistance(key, w.key, limitKey)
+				if dk > limitKey {
+					continue
+				}
+				dl := editDistance(letters, w.letters, limitLetters)
+				if dl > limitLetters {
+					continue
+				}
+				q := 1 - (float64(dk)/float64(len(key))+float64(dl)/float64(len(letters)))/2
+				if q >= floor && q*(1+conf)/2 > best.quality {
+					best.n, best.quality = n+1, q*(1+conf)/2
 				}
 			}
 			if best.quality > 0 {
@@ -226,6 +254,12 @@ func (m *matcher) find(kw []string, keyword string) []mention {
 			}
 		}
 	}
+	slices.SortStableFunc(out, func(a, b mention) int {
+		if c := cmp.Compare(a.u.index, b.u.index); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	})
 	return out
 }
 
