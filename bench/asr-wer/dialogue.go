@@ -64,6 +64,7 @@ func runDialogue(f dialogueFlags, stdout, stderr io.Writer) int {
 	}
 	dir := filepath.Dir(f.sentences)
 	var clips []wer.Clip
+	flite := 0 // flite voices so far
 	for _, v := range voices {
 		v = strings.TrimSpace(v)
 		switch v {
@@ -82,9 +83,10 @@ func runDialogue(f dialogueFlags, stdout, stderr io.Writer) int {
 				clips = append(clips, wer.Clip{Voice: v, Text: t})
 			}
 		default:
-			// Rotated by voice, so a sentence falls in a different position
-			// of its call for different voices.
-			k := len(clips) % len(refs)
+			// Rotated by one per voice, so a sentence falls in a different
+			// position of its call for different voices.
+			k := flite % len(refs)
+			flite++
 			for i := range refs {
 				clips = append(clips, wer.Clip{Voice: v, Text: refs[(i+k)%len(refs)]})
 			}

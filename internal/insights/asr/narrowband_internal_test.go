@@ -2,6 +2,7 @@ package asr
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/minivoice/minivoice/internal/media"
@@ -75,5 +76,32 @@ func TestExtendBand(t *testing.T) {
 		if silent != 0 {
 			t.Errorf("%s: %v added to digital silence", tc.method, silent)
 		}
+	}
+}
+
+// TestBandLimited: noise over the whole band is wideband, the same noise
+// band-limited to 3 kHz is not, and too little loud audio is never
+// called narrowband.
+func TestBandLimited(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	wide := &media.PCM{Rate: modelRate, Samples: make([]int16, 2*modelRate)}
+	for i := range wide.Samples {
+		wide.Samples[i] = int16(rng.NormFloat64() * 3000)
+	}
+	if bandLimited(wide) {
+		t.Error("white noise at 16 kHz called narrowband")
+	}
+	// Through 6 kHz: nothing above 3 kHz, as telephone speech has little
+	// energy near 4 kHz.
+	narrow := media.Resample(media.Resample(wide, 6000), modelRate)
+	if !bandLimited(narrow) {
+		t.Error("noise band-limited to 3 kHz not called narrowband")
+	}
+	short := &media.PCM{Rate: modelRate, Samples: narrow.Samples[:modelRate/4]}
+	if bandLimited(short) {
+		t.Error("0.25 s of audio called narrowband")
+	}
+	if bandLimited(&media.PCM{Rate: modelRate, Samples: make([]int16, modelRate)}) {
+		t.Error("digital silence called narrowband")
 	}
 }

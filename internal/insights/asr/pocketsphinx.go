@@ -218,8 +218,16 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 		// pocketsphinx could make words of.
 		return emptyResult("en"), nil
 	}
-	if a.Rate < modelRate {
-		p.narrowband.apply(pcm, a.Rate) // a fresh resampling: ours to modify
+	// The band the audio really has: a wideband call can carry narrowband
+	// speech (a G.722 leg bridged from the telephone network, an 8 kHz
+	// prompt), which then needs the narrowband treatment as much as G.711.
+	band := a.Rate
+	if a.Rate >= modelRate && bandLimited(pcm) {
+		band = narrowRate
+		pcm = media.Resample(media.Resample(pcm, narrowRate), modelRate)
+	}
+	if band < modelRate {
+		p.narrowband.apply(pcm, band) // a fresh resampling: ours to modify
 	}
 	dur := a.duration()
 	lm := []string{"-lm", filepath.Join(p.modelDir, psLanguageModel), "-dict", filepath.Join(p.modelDir, psDictionary)}
@@ -232,7 +240,7 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 			return nil, fmt.Errorf("asr: pocketsphinx: %w", ctxErr)
 		}
 	}
-	if mllr := p.mllrFor(a.Rate); mllr != "" {
+	if mllr := p.mllrFor(band); mllr != "" {
 		lm = append(lm, "-mllr", mllr)
 	}
 	segs := []Segment{}
