@@ -348,6 +348,12 @@ type result struct {
 	Name    string          `json:"name"`
 	Result  *analyze.Result `json:"result"`
 	Measure evalset.Measure `json:"measure"`
+	// SameAsPlatform says whether the platform's own analysis of the
+	// call (its insights.completed event) equals this one in summary,
+	// score and topic names: the facts the pipeline read from its store
+	// and those the benchmark read through the API agree. Nil when the
+	// record has no such event (stored records).
+	SameAsPlatform *bool `json:"same_as_platform,omitempty"`
 }
 
 // evaluate analyses each record with the offline engine, as the pipeline
@@ -365,9 +371,23 @@ func evaluate(ctx context.Context, recs []*evalset.Record, platform bool) ([]res
 				return nil, fmt.Errorf("%s: no insights.completed event in the record", r.Dialogue.Name)
 			}
 		}
-		out = append(out, result{Record: r, Name: r.Dialogue.Name, Result: res, Measure: evalset.Measured(r, res)})
+		one := result{Record: r, Name: r.Dialogue.Name, Result: res, Measure: evalset.Measured(r, res)}
+		if p := r.PlatformResult(); p != nil && !platform {
+			same := p.Summary.Text == res.Summary.Text && p.Score.Score == res.Score.Score &&
+				topicNames(p) == topicNames(res)
+			one.SameAsPlatform = &same
+		}
+		out = append(out, one)
 	}
 	return out, nil
+}
+
+func topicNames(r *analyze.Result) string {
+	var n []string
+	for _, t := range r.Topics.Topics {
+		n = append(n, t.Name)
+	}
+	return strings.Join(n, ", ")
 }
 
 // report prints the per-dialogue table and the totals.
@@ -392,6 +412,18 @@ func report(w io.Writer, rs []result, detail bool) {
 		}
 	}
 	t := evalset.Total(ms)
+	compared, same := 0, 0
+	for _, r := range rs {
+		if r.SameAsPlatform != nil {
+			compared++
+			if *r.SameAsPlatform {
+				same++
+			} else {
+				fmt.Fprintf(w, "\n%s: the platform's own analysis differs:\n  platform: %s\n  here:     %s\n", r.Name,
+					r.Record.PlatformResult().Summary.Text, r.Result.Summary.Text)
+			}
+		}
+	}
 	fmt.Fprintf(w, "\n%d dialogues\n", t.Dialogues)
 	fmt.Fprintf(w, "topics: precision %.1f %% (%d of %d found), recall %.1f %% (%d of %d expected)\n", t.Precision(), t.TP,
 		t.TP+t.FP, t.Recall(), t.TP, t.TP+t.FN)
@@ -399,6 +431,9 @@ func report(w io.Writer, rs []result, detail bool) {
 		t.RequestInSummary, t.Dialogues, pct(t.RequestInSummary, t.Dialogues), t.RequestInTranscript)
 	fmt.Fprintf(w, "ratings inside the labelled band: %d of %d; far-end mood as labelled: %d of %d, complaints rated positive: %d\n",
 		t.RatingInBand, t.Dialogues, t.MoodAsLabelled, t.Dialogues, t.ComplaintPositive)
+	if compared > 0 {
+		fmt.Fprintf(w, "the platform's own analysis (summary, score, topics) identical to this one: %d of %d\n", same, compared)
+	}
 }
 
 func yes(summary, transcript bool) string {

@@ -18,11 +18,18 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add("not not not good", "damn", -1.0, "not")
 	f.Fuzz(func(t *testing.T, caller, agent string, gap float64, phrase string) {
 		tr := transcript(60,
-			voice.Segment{Channel: 1, Start: 0, End: 2, Text: agent},
-			voice.Segment{Channel: 0, Start: 2 + gap, End: 4 + gap, Text: caller},
+			voice.Segment{Channel: 1, Start: 0, End: 2, Text: agent, Source: voice.SourceTTS, Confidence: 1},
+			voice.Segment{Channel: 0, Start: 2 + gap, End: 4 + gap, Text: caller, Confidence: gap},
 			voice.Segment{Channel: 1, Start: 5 + 2*gap, End: 6, Text: caller + " " + agent},
 		)
-		in := analyze.Input{Transcription: tr,
+		// Facts and the call's direction change what the summary says.
+		call := inboundCall(60, "caller")
+		if gap > 1 {
+			call.Direction = voice.DirectionOutbound
+		}
+		facts := &analyze.Facts{Gathers: []analyze.GatherFact{{Digits: phrase, Speech: caller}},
+			Dials: []analyze.DialFact{{To: phrase, Status: agent}}, Voicemails: []analyze.VoicemailFact{{Duration: gap}}}
+		in := analyze.Input{Transcription: tr, Call: call, Facts: facts,
 			Topics:   []voice.TopicDef{{Name: phrase, Keywords: []string{phrase, caller}}},
 			Criteria: []voice.ScoreCriterion{{Name: "c", AnyOf: []string{phrase}, Required: []string{agent}, Forbidden: []string{caller}}},
 		}
