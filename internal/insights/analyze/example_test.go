@@ -29,11 +29,11 @@ func ExampleOffline_Analyze() {
 	}
 	// Output:
 	// Inbound call from +15551230001 to +15557654321, 14 s, ended by the caller hanging up. The caller asked: "I would like to book a cleaning appointment." The agent replied: "Your cleaning appointment is booked for friday at nine." The caller sounded satisfied.
-	// 93 excellent
+	// 94 excellent
 	// greeting 100 true
 	// purpose_identified 100 true
 	// resolution_stated 100 true
 	// politeness 80 true
 	// no_long_silences 100 true
-	// caller_sentiment 77 true
+	// caller_sentiment 83 true
 }

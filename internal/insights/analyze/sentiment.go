@@ -17,10 +17,10 @@ import (
 //     "want a refund", ...) is a negative cue in itself, and the positive
 //     words of a segment holding one count nothing: they are either
 //     misheard or courtesy inside a complaint ("nice", "please", "thanks");
-//   - a mood needs agreement: a positive one at least minCues distinct
-//     positive words, a negative one at least minCues negative cues (a
-//     strong complaint phrase counts as strongCue cues); one word alone
-//     leaves the speaker neutral;
+//   - a mood needs agreement: distinct cues of its sign adding up to
+//     minCues, a word counting as its segment's confidence and a
+//     complaint or praise phrase as strongCue; one word alone, or two
+//     from a segment the recogniser doubted, leave the speaker neutral;
 //   - a call with a complaint is never positive overall, and in it only
 //     strong praise ("thank you so much") offsets the complaint, not the
 //     courtesy words that close most calls ("ok great thanks");
@@ -29,8 +29,13 @@ import (
 //     speech is exact, confidence 1).
 
 const (
-	// minCues is how many agreeing cues a mood needs.
-	minCues = 2
+	// minCues is how many agreeing cues a mood needs. A word counts as
+	// its segment's confidence (at best 1), a complaint or praise phrase as
+	// strongCue whatever the confidence: a recogniser invents single words
+	// ("lie", "blind" for "like", "book an appointment") far more easily
+	// than a phrase such as "charged twice". So two words heard with
+	// confidence 0.75 or more agree; two from a doubted segment do not.
+	minCues = 1.5
 	// strongCue is what a strong complaint phrase counts for, so that it
 	// makes a mood on its own.
 	strongCue = 2
@@ -93,7 +98,7 @@ type scored struct {
 func sentimentOf(t *transcript, r *resources, keep func(*utterance) bool) mood {
 	var m mood
 	var pos, neg []scored
-	posCues, negCues := map[string]int{}, map[string]int{} // distinct cues and what each counts for
+	posCues, negCues := map[string]float64{}, map[string]float64{} // distinct cues and what each counts for
 	for i := range t.utts {
 		u := &t.utts[i]
 		if !keep(u) {
@@ -125,10 +130,10 @@ func sentimentOf(t *transcript, r *resources, keep func(*utterance) bool) mood {
 					case set.praise:
 						cue.praise = true
 						pos = append(pos, cue)
-						posCues[name] = set.counts
+						posCues[name] = max(posCues[name], float64(set.counts))
 					default:
 						neg = append(neg, cue)
-						negCues[name] = set.counts
+						negCues[name] = max(negCues[name], float64(set.counts))
 						strong = strong || set.counts == strongCue
 					}
 				}
@@ -152,10 +157,12 @@ func sentimentOf(t *transcript, r *resources, keep func(*utterance) bool) mood {
 			switch {
 			case v > 0:
 				pos = append(pos, s)
-				posCues[strings.Join(u.tokens[from:j+1], " ")] = 1
+				k := strings.Join(u.tokens[from:j+1], " ")
+				posCues[k] = max(posCues[k], u.conf)
 			case v < 0:
 				neg = append(neg, s)
-				negCues[strings.Join(u.tokens[from:j+1], " ")] = 1
+				k := strings.Join(u.tokens[from:j+1], " ")
+				negCues[k] = max(negCues[k], u.conf)
 			}
 		}
 	}
@@ -200,8 +207,8 @@ func sentimentOf(t *transcript, r *resources, keep func(*utterance) bool) mood {
 }
 
 // cueCount adds up distinct cues: a word said three times is one cue.
-func cueCount(cues map[string]int) int {
-	n := 0
+func cueCount(cues map[string]float64) float64 {
+	n := 0.0
 	for _, c := range cues {
 		n += c
 	}

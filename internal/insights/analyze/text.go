@@ -65,7 +65,7 @@ type utterance struct {
 
 // unknownConfidence stands for a segment's confidence when the engine gave
 // none (0, NaN or out of range): neither trusted nor doubted.
-const unknownConfidence = 0.6
+const unknownConfidence = 0.8
 
 // speakerName is who said u as a segment speaker: the segment's own label
 // when set, else the role's.
