@@ -1,5 +1,6 @@
 // Command adapt makes the MLLR transform that adapts pocketsphinx's en-us
-// acoustic model to narrowband (G.711) calls, from Debian packages only
+// acoustic model to narrowband (G.711) calls (or, with -codec G722, to
+// wideband ones), from Debian packages only
 // (flite, pocketsphinx-en-us, sphinxbase-utils, sphinxtrain):
 //
 //	go run ./bench/asr-wer/adapt -out internal/insights/asr/narrowband.mllr
@@ -40,6 +41,7 @@ import (
 	"github.com/minivoice/minivoice/internal/insights/asr"
 	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/media/g722"
 )
 
 const sphinxtrain = "/usr/lib/sphinxtrain"
@@ -49,17 +51,25 @@ func main() {
 	model := flag.String("model", asr.DefaultPocketsphinxModelDir, "pocketsphinx model directory (en-us, cmudict-en-us.dict)")
 	train := flag.String("train", "bench/asr-wer/adapt/train.txt", "adaptation sentences")
 	voices := flag.String("voices", "kal,kal16,awb,rms,slt", "flite voices to render them with")
-	rate := flag.Int("rate", 8000, "the band to adapt to: sample rate of the training audio")
+	codec := flag.String("codec", "PCMU", "the call audio to adapt to: PCMU (8 kHz, µ-law) or G722 (16 kHz)")
 	keep := flag.Bool("keep", false, "keep the work directory (printed)")
 	flag.Parse()
-	if err := run(*out, *model, *train, strings.Split(*voices, ","), *rate, *keep); err != nil {
+	if err := run(*out, *model, *train, strings.Split(*voices, ","), strings.ToUpper(*codec), *keep); err != nil {
 		fmt.Fprintf(os.Stderr, "adapt: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, model, trainFile string, voices []string, rate int, keep bool) error {
+func run(out, model, trainFile string, voices []string, codec string, keep bool) error {
 	ctx := context.Background()
+	rate, through := 8000, ulawRoundTrip
+	switch codec {
+	case "PCMU":
+	case "G722":
+		rate, through = 16000, g722RoundTrip
+	default:
+		return fmt.Errorf("-codec %q: want PCMU or G722", codec)
+	}
 	start := time.Now()
 	sents, err := wer.LoadSentences(trainFile)
 	if err != nil {
@@ -112,7 +122,7 @@ func run(out, model, trainFile string, voices []string, rate int, keep bool) err
 			if err != nil {
 				return fmt.Errorf("flite %s: %w", v, err)
 			}
-			p = ulawRoundTrip(p)
+			p = through(p)
 			in := asr.ModelInput(asr.Audio{Samples: p.Samples, Rate: p.Rate})
 			id := fmt.Sprintf("%s-%02d", v, i+1)
 			if err := writeWAV(filepath.Join(wavDir, id+".wav"), in); err != nil {
@@ -130,7 +140,7 @@ func run(out, model, trainFile string, voices []string, rate int, keep bool) err
 	if err := os.WriteFile(lsn, []byte(strings.Join(trans, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "adapt: %d utterances, %.0f s of audio (%s, %d Hz, µ-law)\n", len(ids), audioSec, strings.Join(voices, ","), rate)
+	fmt.Fprintf(os.Stderr, "adapt: %d utterances, %.0f s of audio (%s, %d Hz, through %s)\n", len(ids), audioSec, strings.Join(voices, ","), rate, codec)
 
 	if err := sh(ctx, work, "sphinx_fe", "-argfile", filepath.Join(hmm, "feat.params"), "-samprate", "16000", "-c", ctl,
 		"-di", wavDir, "-do", wavDir, "-ei", "wav", "-eo", "mfc", "-mswav", "yes"); err != nil {
@@ -268,6 +278,12 @@ func ulawRoundTrip(p *media.PCM) *media.PCM {
 		out.Samples[i] = ulawDecode(ulawEncode(s))
 	}
 	return out
+}
+
+// g722RoundTrip encodes p (16 kHz) as G.722 and decodes it again.
+func g722RoundTrip(p *media.PCM) *media.PCM {
+	data := g722.NewEncoder().Encode(nil, p.Samples)
+	return &media.PCM{Rate: p.Rate, Samples: g722.NewDecoder().Decode(nil, data)}
 }
 
 // ulawEncode and ulawDecode are ITU-T G.711 µ-law.

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,18 +33,20 @@ var narrowbandMLLRMeans string
 // narrowband adaptation off.
 const NarrowbandMLLRNone = "none"
 
-// mllrFor returns the MLLR transform file for audio at rate, or "" for
-// none. Failures to set it up mean no adaptation, not a failed
-// transcription: the transform is an improvement, not a requirement.
-func (p *Pocketsphinx) mllrFor(rate int) string {
+// mllrFor returns the MLLR transform file for audio at rate, "" for none,
+// and a function that removes the file once the transcription is done.
+// Failures to set it up mean no adaptation, not a failed transcription:
+// the transform is an improvement, not a requirement.
+func (p *Pocketsphinx) mllrFor(rate int) (path string, done func()) {
+	done = func() {}
 	if rate >= modelRate || p.mllrCfg == NarrowbandMLLRNone {
-		return ""
+		return "", done
 	}
 	if p.mllrCfg != "" {
 		if _, err := os.Stat(p.mllrCfg); err != nil {
-			return ""
+			return "", done
 		}
-		return p.mllrCfg
+		return p.mllrCfg, done
 	}
 	p.mllrOnce.Do(func() {
 		b, err := os.ReadFile(filepath.Join(p.modelDir, psAcousticModel, "means"))
@@ -56,29 +57,21 @@ func (p *Pocketsphinx) mllrFor(rate int) string {
 		p.mllrMatch = hex.EncodeToString(sum[:]) == strings.TrimSpace(narrowbandMLLRMeans)
 	})
 	if !p.mllrMatch || len(narrowbandMLLR) == 0 {
-		return ""
+		return "", done
 	}
-	// Written once per content under TempDir, and again if something
-	// (a temp cleaner) removed it.
-	sum := sha256.Sum256(narrowbandMLLR)
-	path := filepath.Join(cmpOr(p.tempDir, os.TempDir()), fmt.Sprintf("minivoice-asr-narrowband-%x.mllr", sum[:6]))
-	if b, err := os.ReadFile(path); err == nil && string(b) == string(narrowbandMLLR) {
-		return path
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".minivoice-asr-mllr-*")
+	// A temporary copy per transcription (5 kB): nothing is left behind,
+	// and nothing a temp cleaner removes can break a later run.
+	f, err := os.CreateTemp(p.tempDir, "minivoice-asr-*.mllr")
 	if err != nil {
-		return ""
+		return "", done
 	}
-	_, err = tmp.Write(narrowbandMLLR)
-	if cerr := tmp.Close(); err == nil {
+	_, err = f.Write(narrowbandMLLR)
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
 	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return ""
+		_ = os.Remove(f.Name())
+		return "", done
 	}
-	return path
+	return f.Name(), func() { _ = os.Remove(f.Name()) }
 }

@@ -131,13 +131,19 @@ func extendBand(p *media.PCM, srcRate int, method string, gainDB float64) {
 
 // ModelInput returns the 16 kHz audio the pocketsphinx engine decodes for
 // a with its default settings, before cutting it into utterances: a at
-// 16 kHz as it is, lower rates resampled with the missing band filled by
-// the default narrowband method. Tools that adapt the acoustic model to
+// 16 kHz as it is, lower rates (and wideband audio carrying narrowband
+// speech, see bandLimited) resampled with the missing band filled by the
+// default narrowband method. Tools that adapt the acoustic model to
 // telephone audio (bench/asr-wer/adapt) train on exactly this.
 func ModelInput(a Audio) *media.PCM {
 	p := media.Resample(a.pcm(), modelRate)
-	if a.Rate < modelRate {
-		defaultNarrowband.apply(p, a.Rate)
+	band := a.Rate
+	if a.Rate >= modelRate && bandLimited(p) {
+		band = narrowRate
+		p = media.Resample(media.Resample(p, narrowRate), modelRate)
+	}
+	if band < modelRate {
+		defaultNarrowband.apply(p, band)
 	}
 	return p
 }

@@ -240,7 +240,9 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 			return nil, fmt.Errorf("asr: pocketsphinx: %w", ctxErr)
 		}
 	}
-	if mllr := p.mllrFor(band); mllr != "" {
+	mllr, mllrDone := p.mllrFor(band)
+	defer mllrDone()
+	if mllr != "" {
 		lm = append(lm, "-mllr", mllr)
 	}
 	segs := []Segment{}
