@@ -15,6 +15,9 @@ import (
 // SpeechRecognizer recognises a caller's spoken answer to a gather (the
 // live command recogniser, asr.Commands).
 type SpeechRecognizer interface {
+	// Prepare readies what recognising with hints needs (their
+	// pronunciations), so that the prompt's playing time pays for it.
+	Prepare(ctx context.Context, hints []string)
 	Recognize(ctx context.Context, a asr.Audio, hints []string) (*asr.CommandResult, error)
 }
 
@@ -230,6 +233,18 @@ func (s *session) gatherSpeech(ctx context.Context, g *callctl.Gather) (*callctl
 	}
 	s.keepDigits = false
 	defer func() { s.keepDigits = false }()
+	if s.e.recognizer != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		prepared := make(chan struct{})
+		go func() {
+			defer close(prepared)
+			s.e.recognizer.Prepare(pctx, g.Hints)
+		}()
+		defer func() {
+			cancel()
+			<-prepared
+		}()
+	}
 	for attempt := 0; attempt <= g.Retries; attempt++ {
 		prompt := g.Prompt
 		if attempt > 0 && len(g.NoInputPrompt) > 0 {

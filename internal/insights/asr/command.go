@@ -219,6 +219,20 @@ func hintIn(text string, phrases []hintPhrase) (hintPhrase, bool) {
 	return best, found
 }
 
+// Prepare looks up the pronunciations of the hints' words (loading the
+// dictionary on first use, running t2p for words it lacks), which the
+// Lexicon keeps, so that Recognize does not wait for them. Errors are left
+// for Recognize to report.
+func (c *Commands) Prepare(ctx context.Context, hints []string) {
+	var words []string
+	for _, p := range normalizeHints(hints) {
+		words = append(words, p.words...)
+	}
+	if len(words) > 0 {
+		_, _, _ = c.lex.Entries(ctx, words)
+	}
+}
+
 // acquire takes a decoder slot, waiting at most the queue wait.
 func (c *Commands) acquire(ctx context.Context) error {
 	select {
