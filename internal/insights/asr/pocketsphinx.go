@@ -127,7 +127,8 @@ type Pocketsphinx struct {
 	mllrMatch   bool       // the model is the one the built-in transform fits
 	vocabMu     sync.Mutex // builds one vocabulary at a time; guards lexicon
 	lexicon     *Lexicon
-	configErr   error // a bad PocketsphinxConfig field, reported by Available and Transcribe
+	vocabFailed map[string]bool // vocabularies whose build failed, by key; guarded by vocabMu
+	configErr   error           // a bad PocketsphinxConfig field, reported by Available and Transcribe
 }
 
 // NewPocketsphinx returns a Pocketsphinx engine. It checks nothing: call

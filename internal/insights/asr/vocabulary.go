@@ -54,6 +54,9 @@ const (
 	// 3.3 MB copy of the dictionary plus two small files); the least
 	// recently used beyond it are removed.
 	maxVocabCache = 8
+	// maxVocabFailed bounds the vocabularies remembered as failed to
+	// build (the memory is cleared when full).
+	maxVocabFailed = 64
 	// vocabCacheDir is the cache's directory under the engine's TempDir.
 	vocabCacheDir = "minivoice-asr-vocab"
 	// vocabBuildTimeout bounds building one vocabulary (t2p runs for
@@ -141,8 +144,22 @@ func (p *Pocketsphinx) vocabulary(ctx context.Context, phrases []string) (*vocab
 		files.words = n
 		return files, nil
 	}
+	if p.vocabFailed[key] {
+		// It failed before (t2p timing out on every word, say): do not
+		// make every transcription wait for that again.
+		return nil, errors.New("asr: vocabulary: its build failed before")
+	}
 	bctx, cancel := context.WithTimeout(ctx, vocabBuildTimeout)
 	defer cancel()
+	built := false
+	defer func() {
+		if !built && ctx.Err() == nil {
+			if len(p.vocabFailed) >= maxVocabFailed || p.vocabFailed == nil {
+				p.vocabFailed = map[string]bool{}
+			}
+			p.vocabFailed[key] = true
+		}
+	}()
 	if p.lexicon == nil {
 		p.lexicon = NewLexicon(dictPath, p.t2pBin)
 	}
@@ -151,6 +168,7 @@ func (p *Pocketsphinx) vocabulary(ctx context.Context, phrases []string) (*vocab
 		return nil, fmt.Errorf("asr: vocabulary: %w", err)
 	}
 	if len(entries) == 0 {
+		built = true // nothing to build is not a failure
 		return nil, nil
 	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
@@ -170,6 +188,7 @@ func (p *Pocketsphinx) vocabulary(ctx context.Context, phrases []string) (*vocab
 	}
 	evictVocab(root, maxVocabCache)
 	files.words = len(entries)
+	built = true
 	return files, nil
 }
 
