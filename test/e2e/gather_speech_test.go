@@ -230,7 +230,7 @@ func TestGatherSpeechBargeIn(t *testing.T) {
 	}
 
 	t.Run("speaking_stops_the_prompt", func(t *testing.T) {
-		bargeIn(t)
+		rep := bargeIn(t)
 		call, seen, ok := result(t, "+15551230301")
 		if !ok || seen.result["speech"] != "sales" || seen.result["reason"] != "speech" {
 			t.Fatalf("result %v, want speech sales", seen.result)
@@ -238,16 +238,15 @@ func TestGatherSpeechBargeIn(t *testing.T) {
 		if stacktest.Vars(call)["choice"] != "sales" {
 			t.Errorf("variables %v, want choice=sales", call["variables"])
 		}
-		answered, err := time.Parse(time.RFC3339Nano, stacktest.Str(call["answered_at"]))
-		if err != nil {
-			t.Fatal(err)
+		// The caller, who spoke 3 s in, heard at most 3 s of the prompt's
+		// 8 s of speech, and nothing after it (the application hangs up):
+		// speaking stopped it. What was heard does not depend on how fast
+		// the machine recognised.
+		full := stacktest.Active(prompt, 0, time.Hour)
+		if rep.HeardActive >= full/2 {
+			t.Errorf("caller heard %v of speech, the prompt has %v: it was not cut short", rep.HeardActive, full)
 		}
-		// The answer came while the prompt would still have been playing
-		// (it is about 13 s; the caller spoke at 3 s): the prompt stopped.
-		if after := seen.at.Sub(answered); after >= prompt.Duration() {
-			t.Errorf("result %v after the answer, the prompt is %v: it was not cut short", after, prompt.Duration())
-		}
-		t.Logf("prompt %v, result %v after the answer", prompt.Duration(), seen.at.Sub(answered))
+		t.Logf("the prompt has %v of speech; the caller heard %v", full, rep.HeardActive)
 	})
 
 	t.Run("hangup_while_speaking", func(t *testing.T) {
