@@ -486,8 +486,9 @@ func parseSpeech(path string, w *gatherWire, g *Gather) error {
 		return perr(path+".language", "must be a language tag such as en-US")
 	}
 	// The offline recogniser has one model, US English; other English
-	// variants are heard with it, other languages cannot be.
-	if lang, _, _ := strings.Cut(g.Language, "-"); !strings.EqualFold(lang, "en") {
+	// variants are heard with it, other languages cannot be. A DTMF gather
+	// hears no speech: its language does not matter.
+	if lang, _, _ := strings.Cut(g.Language, "-"); g.HasInput("speech") && !strings.EqualFold(lang, "en") {
 		return perr(path+".language", "must be English (en-US, or another en- tag, heard as en-US): the offline recogniser speaks US English only")
 	}
 	return nil

@@ -143,7 +143,8 @@ func TestParseSpeechGather(t *testing.T) {
 	t.Parallel()
 	acts, err := callctl.Parse([]byte(`[
 		{"action": "gather", "input": ["dtmf", "speech"], "hints": ["sales", "speak to a person"], "speech_timeout": 2, "language": "en-GB"},
-		{"action": "gather", "input": ["speech"], "hints": "sales, support ,, billing", "speech_timeout": "auto"}
+		{"action": "gather", "input": ["speech"], "hints": "sales, support ,, billing", "speech_timeout": "auto"},
+		{"action": "gather", "language": "fr-FR"}
 	]`))
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +157,9 @@ func TestParseSpeechGather(t *testing.T) {
 	g = acts[1].Gather
 	if g.HasInput("dtmf") || !reflect.DeepEqual(g.Hints, []string{"sales", "support", "billing"}) || g.SpeechTimeout != 0 || g.Language != "en-US" {
 		t.Errorf("second gather %+v", g)
+	}
+	if g := acts[2].Gather; g.Language != "fr-FR" {
+		t.Errorf("a DTMF gather's language: %+v", g)
 	}
 	// The bounds: 100 hints of 100 characters.
 	many := `[{"action": "gather", "input": ["speech"], "hints": [` + strings.Repeat(`"x",`, callctl.MaxHints) + `"y"]}]`
