@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,7 +194,7 @@ func (s *session) recognize(ctx context.Context, c *speechCapture, g *callctl.Ga
 		case a := <-done:
 			switch {
 			case a.err == nil:
-				text, conf = a.r.Text, a.r.Confidence
+				text, conf = clipSpeech(a.r.Text), a.r.Confidence
 			case ctx.Err() != nil:
 				res.Reason = callctl.ReasonHangup
 				return res, ctx.Err()
@@ -220,6 +221,25 @@ func (s *session) recognize(ctx context.Context, c *speechCapture, g *callctl.Ga
 			return nil, err
 		}
 	}
+}
+
+// maxSpeechChars bounds the text a spoken answer gives (30 s of speech is
+// a few hundred characters): it goes into the call's variables, the
+// action_url request and call.gather.
+const maxSpeechChars = 1000
+
+// clipSpeech cuts text to maxSpeechChars characters, at a space if there
+// is one.
+func clipSpeech(text string) string {
+	r := []rune(text)
+	if len(r) <= maxSpeechChars {
+		return text
+	}
+	cut := string(r[:maxSpeechChars])
+	if i := strings.LastIndexByte(cut, ' '); i > 0 {
+		cut = cut[:i]
+	}
+	return cut
 }
 
 // gatherSpeech is a gather with "speech" in its input (and maybe "dtmf"):

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/minivoice/minivoice/internal/callctl"
@@ -99,5 +100,17 @@ func TestSpeechCaptureBounds(t *testing.T) {
 	c.feed(tone(rate, rate, 10000))
 	if c.hasStarted() {
 		t.Error("a stopped capture started")
+	}
+}
+
+func TestClipSpeech(t *testing.T) {
+	t.Parallel()
+	if got := clipSpeech("sales"); got != "sales" {
+		t.Errorf("short: %q", got)
+	}
+	long := strings.Repeat("word ", 400) // 2000 characters
+	got := clipSpeech(long)
+	if n := len([]rune(got)); n > maxSpeechChars || n < maxSpeechChars-10 || strings.HasSuffix(got, " ") || !strings.HasSuffix(got, "word") {
+		t.Errorf("long: %d characters, ends %q", n, got[len(got)-6:])
 	}
 }
