@@ -79,8 +79,11 @@ type vocabFiles struct {
 
 // vocabWords returns the distinct normalised words of phrases, bounded:
 // at most MaxVocabulary phrases of at most maxPhraseBytes each, at most
-// maxVocabWords words; words of anything but letters and apostrophes
-// are dropped.
+// maxVocabWords words; single letters and words of anything but letters
+// and apostrophes are dropped. Common words stay: the call's prompts come
+// with the vocabulary, and dropping their common words (a stop list of 100)
+// measured no better on bench/asr-wer's names set (74 % of the name words
+// recognised instead of 75 %).
 func vocabWords(phrases []string) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -90,7 +93,7 @@ func vocabWords(phrases []string) []string {
 		}
 		for _, f := range strings.FieldsFunc(ph, func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' }) {
 			w := NormalizeWord(strings.Trim(f, "'"))
-			if w == "" || len(w) > maxLexWord || seen[w] || !isWord(w) {
+			if len(w) < 2 || len(w) > maxLexWord || seen[w] || !isWord(w) {
 				continue
 			}
 			seen[w] = true
