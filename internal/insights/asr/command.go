@@ -344,6 +344,7 @@ func (c *Commands) spot(ctx context.Context, a Audio, phrases []hintPhrase) (*Co
 	}
 	defer os.RemoveAll(dir)
 
+	entries = rhoticVariants(entries)
 	if a.Rate < modelRate {
 		entries = narrowbandVariants(entries)
 	}
@@ -418,6 +419,38 @@ func narrowbandVariants(entries []Entry) []Entry {
 				if v != nil && !has(v) {
 					prons = append(prons, v)
 				}
+			}
+		}
+		out[i] = Entry{Word: e.Word, Phones: prons, Guessed: e.Guessed}
+	}
+	return out
+}
+
+// rhoticVariants adds, to each pronunciation with AO or OW before R, the
+// same with the other vowel: American English has merged the two there
+// ("north" and "force"), and the CMU dictionary spells them either way.
+// flite's slt saying "support" (S AH P AO R T in the dictionary) was heard
+// as garbage over PCMU until "S AH P OW R T" was allowed.
+func rhoticVariants(entries []Entry) []Entry {
+	out := make([]Entry, len(entries))
+	for i, e := range entries {
+		prons := slices.Clone(e.Phones)
+		for _, p := range e.Phones {
+			v := slices.Clone(p)
+			changed := false
+			for j := 0; j+1 < len(v); j++ {
+				if v[j+1] != "R" {
+					continue
+				}
+				switch v[j] {
+				case "AO":
+					v[j], changed = "OW", true
+				case "OW":
+					v[j], changed = "AO", true
+				}
+			}
+			if changed && !slices.ContainsFunc(prons, func(q []string) bool { return slices.Equal(q, v) }) {
+				prons = append(prons, v)
 			}
 		}
 		out[i] = Entry{Word: e.Word, Phones: prons, Guessed: e.Guessed}

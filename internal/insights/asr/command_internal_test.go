@@ -164,3 +164,17 @@ func TestNarrowbandVariants(t *testing.T) {
 		}
 	}
 }
+
+func TestRhoticVariants(t *testing.T) {
+	t.Parallel()
+	got := rhoticVariants([]Entry{
+		{Word: "support", Phones: [][]string{{"S", "AH", "P", "AO", "R", "T"}}},
+		{Word: "sales", Phones: [][]string{{"S", "EY", "L", "Z"}}},
+	})
+	if want := [][]string{{"S", "AH", "P", "AO", "R", "T"}, {"S", "AH", "P", "OW", "R", "T"}}; !reflect.DeepEqual(got[0].Phones, want) {
+		t.Errorf("support: %v", got[0].Phones)
+	}
+	if len(got[1].Phones) != 1 {
+		t.Errorf("sales: %v", got[1].Phones)
+	}
+}
