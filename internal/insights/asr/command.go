@@ -81,7 +81,8 @@ type CommandConfig struct {
 	// QueueWait bounds how long a recognition waits for a free decoder;
 	// default DefaultCommandQueueWait.
 	QueueWait time.Duration
-	// Timeout bounds one decoder run; default 10 s plus twice the audio.
+	// Timeout bounds one recognition (both decoder runs when the grammar
+	// hears no hint); default 15 s plus twice the audio's length.
 	Timeout time.Duration
 	// WIP is the grammar's word insertion penalty; "" is DefaultCommandWIP.
 	WIP string
@@ -168,6 +169,14 @@ func (c *Commands) Recognize(ctx context.Context, a Audio, hints []string) (*Com
 		return nil, err
 	}
 	defer func() { <-c.slots }()
+	// One deadline for the whole recognition, grammar and general model
+	// together, so the caller's wait is bounded whichever runs.
+	limit := c.cfg.Timeout
+	if limit <= 0 {
+		limit = 15*time.Second + time.Duration(2*a.duration()*float64(time.Second))
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("asr: no recognition after %s", limit))
+	defer cancel()
 
 	phrases := normalizeHints(hints)
 	if len(phrases) > 0 {
