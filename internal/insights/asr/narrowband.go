@@ -165,9 +165,18 @@ const (
 	narrowMinVoiced = 0.5
 )
 
+// narrowProbe bounds the audio bandLimited examines, in seconds: the
+// first of a long recording tells, and resampling hours of it twice only
+// to decide would cost memory in proportion.
+const narrowProbe = 120
+
 // bandLimited reports whether p, at modelRate, has next to nothing above
-// narrowRate/2 where it is loud (20 ms frames above speechFrameDBFS).
+// narrowRate/2 where it is loud (20 ms frames above speechFrameDBFS),
+// judged on its first narrowProbe seconds.
 func bandLimited(p *media.PCM) bool {
+	if n := narrowProbe * p.Rate; len(p.Samples) > n {
+		p = &media.PCM{Rate: p.Rate, Samples: p.Samples[:n]}
+	}
 	low := media.Resample(media.Resample(p, narrowRate), p.Rate)
 	n := p.Rate / 50
 	var high, total float64

@@ -223,7 +223,9 @@ func (p *Pocketsphinx) Transcribe(ctx context.Context, a Audio) (*Result, error)
 	// speech (a G.722 leg bridged from the telephone network, an 8 kHz
 	// prompt), which then needs the narrowband treatment as much as G.711.
 	band := a.Rate
-	if a.Rate >= modelRate && bandLimited(pcm) {
+	// Judged from the first utterance on (a caller may be silent for minutes
+	// first).
+	if a.Rate >= modelRate && bandLimited(&media.PCM{Rate: pcm.Rate, Samples: pcm.Samples[spans[0].from:]}) {
 		band = narrowRate
 		pcm = media.Resample(media.Resample(pcm, narrowRate), modelRate)
 	}
