@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minivoice/minivoice/bench/internal/apiclient"
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/platform"
@@ -164,41 +164,7 @@ func (st *stack) close() {
 // do sends an API request with the operator key and decodes the answer
 // into out (when not nil), failing unless the status is want.
 func (st *stack) do(ctx context.Context, method, path string, body any, want int, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, st.api+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := st.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, raw)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%s %s: %w: %s", method, path, err, raw)
-	}
-	return nil
+	return apiclient.Do(ctx, st.client, st.api, adminKey, method, path, body, want, out)
 }
 
 // waitEnded polls a call until it has ended.
@@ -245,18 +211,8 @@ func (st *stack) findInbound(ctx context.Context, from string, limit time.Durati
 	}
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
+// str is a JSON string field; "" for anything else.
+func str(v any) string { return apiclient.Str(v) }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error { return apiclient.Sleep(ctx, d) }

@@ -1,7 +1,6 @@
 package wer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/minivoice/minivoice/bench/internal/apiclient"
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/platform"
@@ -280,60 +280,14 @@ func (st *stack) media(ctx context.Context, id string) (*media.PCM, error) {
 // do sends an API request with the operator key and decodes the answer
 // into out (when not nil), failing unless the status is want.
 func (st *stack) do(ctx context.Context, method, path string, body any, want int, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, st.api+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := st.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, raw)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%s %s: %w: %s", method, path, err, raw)
-	}
-	return nil
+	return apiclient.Do(ctx, st.client, st.api, adminKey, method, path, body, want, out)
 }
 
 // str is a JSON string field; "" for anything else.
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
+func str(v any) string { return apiclient.Str(v) }
 
 // sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return apiclient.Sleep(ctx, d) }
 
 // errNoSentences is returned by Run for an empty sentence list.
 var errNoSentences = errors.New("wer: no sentences")
