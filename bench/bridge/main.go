@@ -57,8 +57,8 @@ import (
 	"time"
 
 	dmedia "github.com/emiago/diago/media"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 const (

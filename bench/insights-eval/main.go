@@ -36,8 +36,8 @@ import (
 
 	"github.com/minivoice/minivoice/internal/insights/analyze"
 	"github.com/minivoice/minivoice/internal/insights/analyze/evalset"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 

@@ -17,9 +17,9 @@ import (
 
 	"github.com/minivoice/minivoice/bench/internal/apiclient"
 	"github.com/minivoice/minivoice/internal/config"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/platform"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 

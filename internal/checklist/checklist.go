@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // DefaultCaseTimeout bounds one case: the longest, a recorded call whose

@@ -18,8 +18,8 @@ import (
 	"syscall"
 
 	"github.com/minivoice/minivoice/internal/config"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	netsim "github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 const simUsage = `Usage:

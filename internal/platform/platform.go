@@ -23,7 +23,6 @@ import (
 	"github.com/minivoice/minivoice/internal/console"
 	"github.com/minivoice/minivoice/internal/insights"
 	"github.com/minivoice/minivoice/internal/insights/asr"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
@@ -32,6 +31,7 @@ import (
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
 	"github.com/minivoice/minivoice/internal/store/sqlite"
+	"github.com/minivoice/minivoice/internal/tts"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 

@@ -28,7 +28,7 @@ import (
 )
 
 // Speaker renders text to speech at a sample rate. The platform's flite
-// engine (internal/insights/tts) satisfies it, so the simulator speaks with
+// engine (internal/tts) satisfies it, so the simulator speaks with
 // the same voice a production call does.
 type Speaker interface {
 	Render(ctx context.Context, voice, text string, rate int) (*media.PCM, error)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // newTestSim starts a simulator on a free loopback port with a short answer

@@ -39,12 +39,12 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/config"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/platform"
 	"github.com/minivoice/minivoice/internal/sim"
 	"github.com/minivoice/minivoice/internal/sip"
 	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // AdminKey is the operator key every Stack's platform is started with.

@@ -23,10 +23,10 @@ import (
 
 	"github.com/minivoice/minivoice/internal/certs/certstest"
 	"github.com/minivoice/minivoice/internal/config"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/platform"
 	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 const (

@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // scPrompt is what the platform says in most cases: about three seconds of

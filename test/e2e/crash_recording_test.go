@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // TestRecordingSurvivesKill9: `serve` is killed with SIGKILL while a

@@ -26,9 +26,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/sim"
 	"github.com/minivoice/minivoice/internal/stacktest"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // speechHints are the menu's phrases; speechCases what callers say and

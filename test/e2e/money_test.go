@@ -25,10 +25,10 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/config"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/platform"
 	"github.com/minivoice/minivoice/internal/sim"
 	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/internal/tts"
 	"github.com/shopspring/decimal"
 )
 

@@ -39,9 +39,9 @@ import (
 
 	"github.com/minivoice/minivoice/bench/asr-wer/wer"
 	"github.com/minivoice/minivoice/internal/insights/asr"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/media/g722"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 const sphinxtrain = "/usr/lib/sphinxtrain"

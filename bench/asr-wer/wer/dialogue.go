@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/insights/asr"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // Dialogue mode. Real calls are not one sentence after a second of silence:

@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/insights/asr"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // Codecs the benchmark knows, by SDP name, with the sample rate of their

@@ -9,8 +9,8 @@ import (
 
 	dmedia "github.com/emiago/diago/media"
 	"github.com/minivoice/minivoice/internal/insights/asr"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // commandsOrSkip returns a recogniser, skipping without pocketsphinx or flite.

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/insights/asr"
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
+	"github.com/minivoice/minivoice/internal/tts"
 
 	dmedia "github.com/emiago/diago/media"
 )

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // newEngine returns an Engine on the real flite with a private cache, so

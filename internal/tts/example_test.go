@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/insights/tts"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/minivoice/minivoice/internal/tts"
 )
 
 func ExampleEngine_Render() {
