@@ -43,6 +43,10 @@ type Serve struct {
 	// Edge bounds what strangers may cost the SIP listeners (telephony.md,
 	// The SIP edge).
 	Edge SIPEdge
+	// SIPTrustedProxies are the SIP proxies in front of the node
+	// (Kamailio, deployment.md) whose X-MiniVoice-Source header gives the
+	// caller's address; empty: the header is ignored.
+	SIPTrustedProxies []netip.Prefix
 }
 
 // SIPEdge configures the SIP edge: SIP over TCP (and TLS) connection
@@ -141,6 +145,8 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.DurationVar(&c.Edge.HeaderTimeout, "sip-header-timeout", 20*time.Second, "close a SIP TCP/TLS connection whose message is not complete this long after it began")
 	fs.IntVar(&c.Edge.MaxConnsPerSource, "sip-max-conns-per-source", 100, "SIP TCP/TLS connections one source IP address may hold open")
 	fs.IntVar(&c.Edge.MaxConns, "sip-max-conns", 0, "SIP TCP/TLS connections open in total, per listener (0: 10000, or half the open-file limit if lower)")
+	var sipProxies string
+	fs.StringVar(&sipProxies, "sip-trusted-proxies", "", "comma-separated CIDRs of SIP proxies (Kamailio) whose X-MiniVoice-Source header gives the caller's address for trunk ACLs (default: none, the header is ignored)")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
 	}
@@ -153,6 +159,9 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	}
 	if c.TLS.TrustedProxies, err = netguard.ParseCIDRs(proxies); err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.SIPTrustedProxies, err = netguard.ParseCIDRs(sipProxies); err != nil {
+		return nil, fmt.Errorf("--sip-trusted-proxies: %w", err)
 	}
 	if c.AllowPrivateURLs, err = netguard.ParseCIDRs(allow); err != nil {
 		return nil, fmt.Errorf("--allow-private-urls: %w", err)

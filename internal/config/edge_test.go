@@ -48,3 +48,26 @@ func TestParseServeSIPEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestParseServeSIPTrustedProxies: --sip-trusted-proxies and its variable
+// take CIDRs or bare addresses; none by default; garbage is refused naming
+// the flag.
+func TestParseServeSIPTrustedProxies(t *testing.T) {
+	c, err := config.ParseServe(nil, noEnv, io.Discard)
+	if err != nil || len(c.SIPTrustedProxies) != 0 {
+		t.Fatalf("default: %v %v, want none", c.SIPTrustedProxies, err)
+	}
+	c, err = config.ParseServe([]string{"--sip-trusted-proxies", "10.0.0.0/24, 192.0.2.7"}, noEnv, io.Discard)
+	if err != nil || len(c.SIPTrustedProxies) != 2 || c.SIPTrustedProxies[0].String() != "10.0.0.0/24" ||
+		c.SIPTrustedProxies[1].String() != "192.0.2.7/32" {
+		t.Fatalf("flag: %v %v", c.SIPTrustedProxies, err)
+	}
+	c, err = config.ParseServe(nil, env(map[string]string{"MINIVOICE_SIP_TRUSTED_PROXIES": "2001:db8::/64"}), io.Discard)
+	if err != nil || len(c.SIPTrustedProxies) != 1 || c.SIPTrustedProxies[0].String() != "2001:db8::/64" {
+		t.Fatalf("variable: %v %v", c.SIPTrustedProxies, err)
+	}
+	if _, err := config.ParseServe([]string{"--sip-trusted-proxies", "kamailio.local"}, noEnv, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--sip-trusted-proxies") {
+		t.Errorf("a host name: %v, want an error naming --sip-trusted-proxies", err)
+	}
+}

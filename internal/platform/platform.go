@@ -180,7 +180,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
-		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge),
+		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge), TrustedProxies: sc.SIPTrustedProxies,
 		TLSListen: sc.TLS.SIPListen, TLSCert: tf.sip, TrunkRoots: tf.roots,
 		// Speech gathers: at normal priority, within their own budget of
 		// decoders (call-control.md, gather).

@@ -232,7 +232,7 @@ func (e *Engine) edgeGuard(next sipgo.RequestHandler) sipgo.RequestHandler {
 				return
 			}
 		}
-		ap, err := netip.ParseAddrPort(req.Source())
+		ap, err := e.callerSource(req) // the caller's, also behind a trusted proxy (proxy.go)
 		if err != nil {
 			next(req, tx)
 			return

@@ -84,6 +84,10 @@ type Config struct {
 	// Recognizer hears spoken answers to speech gathers; nil: they end
 	// with speech_error "unavailable".
 	Recognizer SpeechRecognizer
+	// TrustedProxies are the SIP proxies (deploy/kamailio) whose
+	// X-MiniVoice-Source header names the caller's address for trunk ACLs
+	// and the edge (proxy.go); from anywhere else the header is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -127,6 +131,8 @@ type Engine struct {
 	gate  *billing.Gate       // admission and rating; nil: unpriced
 
 	refusals *refusals // what refused INVITEs may write
+
+	trustedProxies []netip.Prefix // whose X-MiniVoice-Source is believed (proxy.go)
 
 	mu     sync.Mutex
 	active map[string]*activeCall
@@ -173,7 +179,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, recognizer: cfg.Recognizer, log: cfg.Logger, metrics: cfg.Metrics,
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
 		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
-		httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
+		trustedProxies: cfg.TrustedProxies, httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
 	e.edge = newEdge(cfg.Edge, func(ctx context.Context) ([]*voice.Trunk, error) {
 		return e.store.ActiveTrunks(ctx, voice.DirectionInbound)
 	})
@@ -221,7 +227,8 @@ func New(cfg Config) (*Engine, error) {
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: rtpaudio.MediaCodecs})}
 	opts = append(opts, e.diagoTransports(host, public, port)...)
 	e.dg = diago.NewDiago(ua, opts...)
-	srv.OnInfo(rejectMalformed(e.onInfo)) // after diago, which registers its own (406 to all)
+	srv.OnInfo(rejectMalformed(e.onInfo))       // after diago, which registers its own (406 to all)
+	srv.OnOptions(rejectMalformed(e.onOptions)) // after diago, whose own answers 200 even while draining
 	srv.OnNoRoute(rejectMalformed(unroutable(srv)))
 	e.digest = diago.NewDigestServer()
 	// Marked so the engine's own requests may open SIP connections (dialguard.go).

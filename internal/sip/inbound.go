@@ -332,7 +332,7 @@ func (e *Engine) authorizeTrunk(ctx context.Context, d *diago.DialogServerSessio
 	if err != nil {
 		return nil, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()}
 	}
-	src, err := netip.ParseAddrPort(req.Source())
+	src, err := e.callerSource(req) // the caller's, also behind a trusted proxy (proxy.go)
 	if err == nil {
 		for _, t := range trunks {
 			for _, c := range t.AllowedCIDRs {
@@ -349,7 +349,7 @@ func (e *Engine) authorizeTrunk(ctx context.Context, d *diago.DialogServerSessio
 		}
 	}
 	if len(withAuth) == 0 {
-		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "source " + req.Source() + " matches no inbound trunk"}
+		return nil, &Refusal{Code: 403, Reason: "Forbidden", Why: "source " + src.String() + " matches no inbound trunk"}
 	}
 	user := ""
 	if h := req.GetHeader("Authorization"); h != nil {
