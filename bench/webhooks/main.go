@@ -149,7 +149,7 @@ func run(backend, database string, rate int, duration time.Duration, writers, pe
 	// answered and completed come seconds apart), rather than back to back.
 	committed := sync.Map{} // event id -> commit time
 	var written atomic.Int64
-	names := []string{"call.initiated", "call.ringing", "call.answered", "call.completed"}
+	names := []voice.EventType{voice.EventCallInitiated, voice.EventCallRinging, voice.EventCallAnswered, voice.EventCallCompleted}
 	type openCall struct {
 		c    *voice.Call
 		step int

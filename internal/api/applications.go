@@ -20,10 +20,15 @@ import (
 // secretOverlap is how long a rotated-out webhook secret keeps signing.
 const secretOverlap = 24 * time.Hour
 
-// WebhookEvents are the event types an application may subscribe to.
-var WebhookEvents = []string{"call.initiated", "call.ringing", "call.answered", "call.completed", "call.gather", "call.error",
-	"recording.completed", "recording.failed", "transcription.completed", "transcription.failed", "insights.completed", "insights.failed",
-	voice.EventCallReviewed}
+// WebhookEvents are the event types an application may subscribe to
+// (voice.EventTypes as the strings webhook_events holds).
+var WebhookEvents = func() []string {
+	out := make([]string, len(voice.EventTypes))
+	for i, t := range voice.EventTypes {
+		out[i] = string(t)
+	}
+	return out
+}()
 
 // applicationView is an application as the API shows it: the secret only when
 // it was just made.

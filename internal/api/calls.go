@@ -232,14 +232,14 @@ func (s *Server) hangupCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		// Not live on this process: a queued call that never started, or one
 		// a crashed process left behind; close it here.
 		now := s.clock()
-		cause, source := "originator_cancel", "api"
+		cause, source := voice.CauseOriginatorCancel, voice.SourceAPI
 		c.Status, c.EndedAt, c.HangupCause, c.HangupSource, c.UpdatedAt = voice.CallCanceled, &now, &cause, &source, now
-		data, _ := json.Marshal(map[string]any{"hangup_cause": cause, "hangup_source": source, "sip_code": nil, "sip_reason": nil,
-			"duration": 0, "billable_seconds": 0, "price": nil, "currency": c.Currency})
-		callID := c.ID
-		ev := &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: "call.completed", CreatedAt: now, CallID: &callID,
-			ApplicationID: c.ApplicationID, CustomerID: c.CustomerID, Data: data, DeliveryStatus: voice.DeliveryPending,
-			Attempts: []voice.Attempt{}}
+		app, err := s.store.Application(r.Context(), voice.Scope{}, c.ApplicationID)
+		if err != nil && !voice.IsNotFound(err) {
+			return err
+		}
+		ev := voice.NewEvent(app, voice.EventCallCompleted, voice.EventSubject{CustomerID: c.CustomerID,
+			ApplicationID: c.ApplicationID, CallID: c.ID}, voice.CompletedData(c), now)
 		if err := s.store.UpdateCallWithEvents(r.Context(), c, ev); err != nil {
 			return err
 		}

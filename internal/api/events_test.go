@@ -16,7 +16,7 @@ import (
 // addEvent inserts an event of a call (callID may be "" for none) straight into the store.
 func (b *bundle) addEvent(kind, callID, appID, customerID string, at time.Time, attempts ...voice.Attempt) string {
 	b.t.Helper()
-	e := &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: kind, CreatedAt: at.UTC().Truncate(time.Millisecond),
+	e := &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: voice.EventType(kind), CreatedAt: at.UTC().Truncate(time.Millisecond),
 		ApplicationID: appID, CustomerID: customerID, Data: json.RawMessage(`{"kind":"` + kind + `"}`),
 		DeliveryStatus: voice.DeliveryPending, Attempts: attempts}
 	if callID != "" {

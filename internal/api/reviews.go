@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/minivoice/minivoice/internal/auth"
-	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
@@ -83,14 +80,8 @@ func CreateReview(ctx context.Context, store voice.Store, p *auth.Principal, cal
 	if err != nil && !voice.IsNotFound(err) {
 		return nil, err
 	}
-	data, err := json.Marshal(rv)
-	if err != nil {
-		return nil, fmt.Errorf("encode review %s: %w", rv.ID, err)
-	}
-	cid := c.ID
-	ev := &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: voice.EventCallReviewed, CreatedAt: now, CallID: &cid,
-		ApplicationID: c.ApplicationID, CustomerID: c.CustomerID, Data: data,
-		DeliveryStatus: recording.DeliveryStatus(app, voice.EventCallReviewed), Attempts: []voice.Attempt{}}
+	ev := voice.NewEvent(app, voice.EventCallReviewed, voice.EventSubject{CustomerID: c.CustomerID,
+		ApplicationID: c.ApplicationID, CallID: c.ID}, rv, now)
 	if err := store.CreateReviewWithEvents(ctx, p.Scope(), rv, ev); err != nil {
 		return nil, err
 	}

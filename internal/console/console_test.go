@@ -366,7 +366,7 @@ func TestCallDetailShowsInsights(t *testing.T) {
 	cust := h.customer("acme")
 	app := h.application(cust)
 	price := decimal.RequireFromString("0.0123")
-	hangup := "normal_clearing"
+	hangup := voice.CauseNormalClearing
 	call := h.addCall(cust, app, time.Now(), func(c *voice.Call) {
 		c.Duration, c.BillableSeconds, c.Price, c.HangupCause = 65, 65, &price, &hangup
 	})

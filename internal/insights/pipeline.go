@@ -31,10 +31,10 @@ import (
 
 // Event types of the pipeline (webhooks.md).
 const (
-	EventTranscriptionCompleted = "transcription.completed"
-	EventTranscriptionFailed    = "transcription.failed"
-	EventInsightsCompleted      = "insights.completed"
-	EventInsightsFailed         = "insights.failed"
+	EventTranscriptionCompleted = voice.EventTranscriptionCompleted
+	EventTranscriptionFailed    = voice.EventTranscriptionFailed
+	EventInsightsCompleted      = voice.EventInsightsCompleted
+	EventInsightsFailed         = voice.EventInsightsFailed
 )
 
 // Error codes of a failed step, in its error object and failed event.
@@ -567,12 +567,9 @@ func shuttingDown(ctx context.Context, err error) bool {
 	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
 }
 
-func (p *Pipeline) event(in *voice.Insights, app *voice.Application, name string, data []byte) *voice.Event {
-	now := p.now()
-	callID := in.CallID
-	return &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: name, CreatedAt: now, CallID: &callID,
-		ApplicationID: in.ApplicationID, CustomerID: in.CustomerID, Data: data,
-		DeliveryStatus: recording.DeliveryStatus(app, name), Attempts: []voice.Attempt{}}
+func (p *Pipeline) event(in *voice.Insights, app *voice.Application, t voice.EventType, data []byte) *voice.Event {
+	return voice.NewEvent(app, t, voice.EventSubject{CustomerID: in.CustomerID, ApplicationID: in.ApplicationID,
+		CallID: in.CallID}, json.RawMessage(data), p.now())
 }
 
 func failureData(recordingID string, f *stepFailure) []byte {

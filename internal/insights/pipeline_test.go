@@ -110,7 +110,7 @@ func setupWith(t *testing.T, backend string, hook func(b *bundle)) *bundle {
 		WebhookEvents: []string{"*"}, Insights: true, Topics: []voice.TopicDef{{Name: "billing", Keywords: []string{"invoice"}}},
 		ScoreCriteria: []voice.ScoreCriterion{}, Vocabulary: []string{"Northwind"}, CreatedAt: t0, UpdatedAt: t0}))
 	ended := t0.Add(30 * time.Second)
-	caller := "caller"
+	caller := voice.SourceCaller
 	must(t, b.db.CreateCall(ctx, &voice.Call{ID: "call_a", CustomerID: "cus_a", ApplicationID: "app_a", Status: voice.CallCompleted,
 		Direction: voice.DirectionInbound, From: "+15551230001", To: "+15557654321", RecordingChannels: voice.ChannelsDual,
 		Variables: map[string]string{}, RecordingIDs: []string{}, Currency: "EUR", CreatedAt: t0, UpdatedAt: t0,
@@ -178,7 +178,7 @@ func (b *bundle) events(t *testing.T) []*voice.Event {
 func names(evs []*voice.Event) []string {
 	out := make([]string, len(evs))
 	for i, e := range evs {
-		out[i] = e.Event
+		out[i] = string(e.Event)
 	}
 	return out
 }

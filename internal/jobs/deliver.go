@@ -175,7 +175,7 @@ func (q *Queue) deliver(ctx context.Context, job *river.Job[DeliverArgs]) error 
 	if u.Status == voice.DeliveryExhausted || u.Status == voice.DeliveryDisabled {
 		level = slog.LevelWarn
 	}
-	q.log.Log(ctx, level, "webhook attempt", slog.String("event_id", ev.ID), slog.String("event", ev.Event),
+	q.log.Log(ctx, level, "webhook attempt", slog.String("event_id", ev.ID), slog.String("event", string(ev.Event)),
 		slog.String("application_id", ev.ApplicationID), slog.Int("http_status", res.HTTPStatus),
 		slog.String("error", att.Error), slog.String("cause", cause), slog.String("delivery_status", u.Status), slog.Duration("retry_in", retryIn))
 	if u.Status == voice.DeliveryRetrying {
@@ -326,7 +326,7 @@ func (q *Queue) body(ctx context.Context, ev *voice.Event) ([]byte, error) {
 	if len(data) == 0 {
 		data = json.RawMessage(`{}`)
 	}
-	b, err := json.Marshal(pub.Payload{ID: ev.ID, Event: ev.Event, CreatedAt: ev.CreatedAt.UTC(), Call: snap,
+	b, err := json.Marshal(pub.Payload{ID: ev.ID, Event: string(ev.Event), CreatedAt: ev.CreatedAt.UTC(), Call: snap,
 		Variables: call.Variables, Data: data})
 	if err != nil {
 		return nil, fmt.Errorf("event %s: body: %w", ev.ID, err)

@@ -116,7 +116,7 @@ func (e *env) call(app *voice.Application) (*voice.Call, *voice.Event) {
 
 func (e *env) newEvent(c *voice.Call, name string, at time.Time) *voice.Event {
 	id := c.ID
-	return &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: name, CreatedAt: at.Truncate(time.Millisecond), CallID: &id,
+	return &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: voice.EventType(name), CreatedAt: at.Truncate(time.Millisecond), CallID: &id,
 		ApplicationID: c.ApplicationID, CustomerID: c.CustomerID, Data: json.RawMessage(`{"n":"` + name + `"}`),
 		DeliveryStatus: voice.DeliveryPending, Attempts: []voice.Attempt{}}
 }

@@ -31,7 +31,7 @@ func TestCallReviewedDelivered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := e.newEvent(c, voice.EventCallReviewed, now)
+		ev := e.newEvent(c, string(voice.EventCallReviewed), now)
 		ev.Data = data
 		if err := e.db.CreateReviewWithEvents(context.Background(), voice.Scope{}, rv, ev); err != nil {
 			t.Fatal(err)
@@ -57,7 +57,7 @@ func TestCallReviewedDelivered(t *testing.T) {
 		if err := json.Unmarshal(r.Body, &body); err != nil {
 			t.Fatal(err)
 		}
-		if body.Event != voice.EventCallReviewed || body.Call.ID != c.ID {
+		if body.Event != string(voice.EventCallReviewed) || body.Call.ID != c.ID {
 			t.Errorf("body %s", r.Body)
 		}
 		if body.Call.Review == nil || body.Call.Review.Verdict != voice.VerdictEscalate || !body.Call.Review.ReviewedAt.Equal(now) {

@@ -31,6 +31,9 @@ type Metrics struct {
 	// edge did (answered, rate_limited, dropped).
 	SIPEdge       *prometheus.CounterVec
 	RTPSendJitter prometheus.Histogram
+	// CallWriteFailures counts failed attempts to write a call's final
+	// state (each is retried; a steady rise means the database is failing).
+	CallWriteFailures prometheus.Counter
 }
 
 // NewMetrics registers every metric on a fresh registry.
@@ -79,7 +82,11 @@ func NewMetrics() *Metrics {
 		Name: "minivoice_rtp_send_jitter_seconds", Help: "How far each sent 20 ms audio frame's interval strays from 20 ms.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .02, .05},
 	})
-	r.MustRegister(m.RTPSendJitter, m.SIPEdge, m.InboundRefused, m.SIPRefusalsDropped, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
+	m.CallWriteFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "minivoice_call_final_write_failures_total",
+		Help: "Failed attempts to record a call's end (final status, charge, call.completed); every one is retried.",
+	})
+	r.MustRegister(m.CallWriteFailures, m.RTPSendJitter, m.SIPEdge, m.InboundRefused, m.SIPRefusalsDropped, m.APIRequests, m.APILatency, m.CallsByStatus, m.ActiveCalls, m.WebhookResults, m.RTPPackets, m.RTPLost,
 		m.JobQueueDepth, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

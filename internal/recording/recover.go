@@ -2,21 +2,19 @@ package recording
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
-// Recording event names (webhooks.md).
+// Recording event types (webhooks.md).
 const (
-	EventCompleted = "recording.completed"
-	EventFailed    = "recording.failed"
+	EventCompleted = voice.EventRecordingCompleted
+	EventFailed    = voice.EventRecordingFailed
 )
 
 // CodeRecordingLost is the recording.failed code for a recording whose file
@@ -61,10 +59,11 @@ func Recover(ctx context.Context, st RecoverStore, blobs BlobStore, now time.Tim
 		return 0, 0, fmt.Errorf("recording: recover: %w", err)
 	}
 	apps := map[string]*voice.Application{}
-	delivery := func(r *voice.Recording, ev *voice.Event) {
-		g, ok := st.(applicationGetter)
-		if !ok {
-			return
+	// appOf is the recording's application for the subscription rule.
+	g, appsKnown := st.(applicationGetter)
+	appOf := func(r *voice.Recording) *voice.Application {
+		if !appsKnown {
+			return nil
 		}
 		app, seen := apps[r.ApplicationID]
 		if !seen {
@@ -73,7 +72,7 @@ func Recover(ctx context.Context, st RecoverStore, blobs BlobStore, now time.Tim
 			}
 			apps[r.ApplicationID] = app
 		}
-		ev.DeliveryStatus = DeliveryStatus(app, ev.Event)
+		return app
 	}
 	var fileErrs []error
 	for _, r := range recs {
@@ -85,17 +84,17 @@ func Recover(ctx context.Context, st RecoverStore, blobs BlobStore, now time.Tim
 		switch {
 		case lost != "":
 			r.Status, r.Error, r.EndedAt, r.UpdatedAt = voice.RecordingFailed, lost, &now, now
-			ev = FailedEvent(r, CodeRecordingLost, lost, now)
+			ev = FailedEvent(appOf(r), r, CodeRecordingLost, lost, now)
 		case ferr != nil:
 			fileErrs = append(fileErrs, fmt.Errorf("recording %s: %w", r.ID, ferr))
 			continue
 		default:
 			Finish(r, res, now)
-			if ev, err = CompletedEvent(r, now); err != nil {
-				return completed, failed, err
-			}
+			ev = CompletedEvent(appOf(r), r, now)
 		}
-		delivery(r, ev)
+		if !appsKnown {
+			ev.DeliveryStatus = voice.DeliveryPending // a store that cannot say: deliver
+		}
 		if err := st.UpdateRecordingWithEvents(ctx, r, ev); err != nil {
 			return completed, failed, fmt.Errorf("recording: recover %s: %w", r.ID, err)
 		}
@@ -145,51 +144,21 @@ func repairFile(blobs BlobStore, key string) (res Result, lost string, err error
 }
 
 // CompletedEvent is the recording.completed event for r, whose data is the
-// recording object. Its delivery status is pending; a caller that knows the
-// application sets it with DeliveryStatus.
-func CompletedEvent(r *voice.Recording, now time.Time) (*voice.Event, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("recording: event data: %w", err)
-	}
-	return newEvent(r, EventCompleted, b, now), nil
+// recording object, delivered by app's subscription (app may be nil).
+func CompletedEvent(app *voice.Application, r *voice.Recording, now time.Time) *voice.Event {
+	return voice.NewEvent(app, EventCompleted, subject(r), r, now)
 }
 
 // FailedEvent is the recording.failed event for r, with data
-// {recording_id, code, message}. Its delivery status is pending; a caller
-// that knows the application sets it with DeliveryStatus.
-func FailedEvent(r *voice.Recording, code, message string, now time.Time) *voice.Event {
-	b, _ := json.Marshal(struct {
+// {recording_id, code, message}, delivered by app's subscription.
+func FailedEvent(app *voice.Application, r *voice.Recording, code, message string, now time.Time) *voice.Event {
+	return voice.NewEvent(app, EventFailed, subject(r), struct {
 		RecordingID string `json:"recording_id"`
 		Code        string `json:"code"`
 		Message     string `json:"message"`
-	}{r.ID, code, message}) // cannot fail: three strings
-	return newEvent(r, EventFailed, b, now)
+	}{r.ID, code, message}, now)
 }
 
-func newEvent(r *voice.Recording, name string, data []byte, now time.Time) *voice.Event {
-	var callID *string
-	if r.CallID != "" {
-		id := r.CallID
-		callID = &id
-	}
-	return &voice.Event{ID: voice.NewID(voice.PrefixEvent, now), Event: name, CreatedAt: now, CallID: callID,
-		ApplicationID: r.ApplicationID, CustomerID: r.CustomerID, Data: data,
-		DeliveryStatus: voice.DeliveryPending, Attempts: []voice.Attempt{}}
-}
-
-// DeliveryStatus is the webhook delivery status a new event named event
-// starts with for application app, by the same rule as the call engine's
-// events: none without a webhook URL or subscription (or without an
-// application), disabled while the application's webhook is disabled, else
-// pending.
-func DeliveryStatus(app *voice.Application, event string) string {
-	if app == nil || app.WebhookURL == "" ||
-		!slices.Contains(app.WebhookEvents, "*") && !slices.Contains(app.WebhookEvents, event) {
-		return voice.DeliveryNone
-	}
-	if app.WebhookStatus == voice.WebhookDisabled {
-		return voice.DeliveryDisabled
-	}
-	return voice.DeliveryPending
+func subject(r *voice.Recording) voice.EventSubject {
+	return voice.EventSubject{CustomerID: r.CustomerID, ApplicationID: r.ApplicationID, CallID: r.CallID}
 }

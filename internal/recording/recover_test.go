@@ -215,7 +215,7 @@ func TestRecoverDeliveryFollowsApplication(t *testing.T) {
 	noApp.ApplicationID = "app_gone"
 	abandon(t, d, subscribed.StorageKey, 1)
 	st := appStore{fakeStore: &fakeStore{recs: []*voice.Recording{subscribed, unsubscribed, noApp}}, apps: map[string]*voice.Application{
-		"app_1": {ID: "app_1", WebhookURL: "https://example.com/hook", WebhookEvents: []string{EventCompleted}},
+		"app_1": {ID: "app_1", WebhookURL: "https://example.com/hook", WebhookEvents: []string{string(EventCompleted)}},
 		"app_2": {ID: "app_2", WebhookURL: "https://example.com/hook", WebhookEvents: []string{"call.completed"}},
 	}}
 	if _, _, err := Recover(context.Background(), st, d, time.Now()); err != nil {
@@ -268,13 +268,13 @@ func TestDeliveryStatus(t *testing.T) {
 		{"no application", nil, voice.DeliveryNone},
 		{"no webhook", &voice.Application{WebhookEvents: []string{"*"}}, voice.DeliveryNone},
 		{"all events", &voice.Application{WebhookURL: hook, WebhookEvents: []string{"*"}}, voice.DeliveryPending},
-		{"this event", &voice.Application{WebhookURL: hook, WebhookEvents: []string{EventFailed}}, voice.DeliveryPending},
-		{"other events", &voice.Application{WebhookURL: hook, WebhookEvents: []string{EventCompleted}}, voice.DeliveryNone},
+		{"this event", &voice.Application{WebhookURL: hook, WebhookEvents: []string{string(EventFailed)}}, voice.DeliveryPending},
+		{"other events", &voice.Application{WebhookURL: hook, WebhookEvents: []string{string(EventCompleted)}}, voice.DeliveryNone},
 		{"disabled", &voice.Application{WebhookURL: hook, WebhookEvents: []string{"*"}, WebhookStatus: voice.WebhookDisabled},
 			voice.DeliveryDisabled},
 	}
 	for _, tt := range tests {
-		if got := DeliveryStatus(tt.app, EventFailed); got != tt.want {
+		if got := FailedEvent(tt.app, newRec("rec_d"), "c", "m", time.Now()).DeliveryStatus; got != tt.want {
 			t.Errorf("%s: DeliveryStatus = %q, want %q", tt.name, got, tt.want)
 		}
 	}
@@ -284,7 +284,7 @@ func TestEventsWithoutCall(t *testing.T) {
 	t.Parallel()
 	r := newRec("rec_x")
 	r.CallID = ""
-	if ev := FailedEvent(r, "disk_full", "no space", time.Now()); ev.CallID != nil {
+	if ev := FailedEvent(nil, r, "disk_full", "no space", time.Now()); ev.CallID != nil {
 		t.Errorf("CallID = %v, want nil for a recording without a call", *ev.CallID)
 	}
 }

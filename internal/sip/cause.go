@@ -9,38 +9,35 @@ import (
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
-// Hangup causes (telephony.md), the stable words a call's hangup_cause takes.
+// The engine's names for voice's hangup causes and sources.
 const (
-	CauseNormalClearing      = "normal_clearing"
-	CauseUserBusy            = "user_busy"
-	CauseNoAnswer            = "no_answer"
-	CauseUnreachable         = "unreachable"
-	CauseCarrierError        = "carrier_error"
-	CauseInvalidNumber       = "invalid_number"
-	CauseCallRejected        = "call_rejected"
-	CauseOriginatorCancel    = "originator_cancel"
-	CauseTimeLimit           = "time_limit"
-	CauseInsufficientBalance = "insufficient_balance"
-	CauseMediaTimeout        = "media_timeout"
-	CauseApplicationError    = "application_error"
-	CauseAckTimeout          = "ack_timeout"
-	CauseSystemShutdown      = "system_shutdown"
-	CauseSystemRestart       = "system_restart"
-)
+	CauseNormalClearing      = voice.CauseNormalClearing
+	CauseUserBusy            = voice.CauseUserBusy
+	CauseNoAnswer            = voice.CauseNoAnswer
+	CauseUnreachable         = voice.CauseUnreachable
+	CauseCarrierError        = voice.CauseCarrierError
+	CauseInvalidNumber       = voice.CauseInvalidNumber
+	CauseCallRejected        = voice.CauseCallRejected
+	CauseOriginatorCancel    = voice.CauseOriginatorCancel
+	CauseTimeLimit           = voice.CauseTimeLimit
+	CauseInsufficientBalance = voice.CauseInsufficientBalance
+	CauseMediaTimeout        = voice.CauseMediaTimeout
+	CauseApplicationError    = voice.CauseApplicationError
+	CauseAckTimeout          = voice.CauseAckTimeout
+	CauseSystemShutdown      = voice.CauseSystemShutdown
+	CauseSystemRestart       = voice.CauseSystemRestart
 
-// Hangup sources.
-const (
-	SourceCaller = "caller"
-	SourceCallee = "callee"
-	SourceAPI    = "api"
-	SourceSystem = "system"
+	SourceCaller = voice.SourceCaller
+	SourceCallee = voice.SourceCallee
+	SourceAPI    = voice.SourceAPI
+	SourceSystem = voice.SourceSystem
 )
 
 // Outcome is how a call attempt ended before or without answer: the call's
 // final status and cause, and whether another trunk should be tried.
 type Outcome struct {
 	Status   string
-	Cause    string
+	Cause    voice.HangupCause
 	Failover bool
 }
 
@@ -96,10 +93,11 @@ const (
 	ErrNoTrunkAvailable = voice.ECodeNoTrunkAvailable
 	ErrTrunkUnreachable = "trunk_unreachable"
 	// Either direction.
-	ErrCallRejected  = CauseCallRejected
-	ErrAckTimeout    = CauseAckTimeout
+	ErrCallRejected  = string(CauseCallRejected)
+	ErrAckTimeout    = string(CauseAckTimeout)
 	ErrMediaFailed   = "media_failed"
-	ErrSystemRestart = CauseSystemRestart
+	ErrSystemRestart = string(CauseSystemRestart)
+	ErrNodeLost      = string(voice.CauseNodeLost)
 	ErrInternal      = voice.ECodeInternal
 )
 

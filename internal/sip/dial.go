@@ -6,23 +6,18 @@ import (
 	"log/slog"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
-// child is one outbound leg of a dial: its call record and, once answered,
-// its media.
+// child is one outbound leg of a dial: a live call of its own and, once
+// its INVITE is done, how it went.
 type child struct {
-	rec    *callRecord
-	res    *attemptResult // nil: no trunk could carry it
-	cancel context.CancelFunc
-	// apiHangup is set when the API hung this child up.
-	apiHangup atomic.Value
-	untrack   func()
-	ctx       context.Context
+	lc  *liveCall
+	res *attemptResult // nil: no trunk could carry it
 }
 
 // Dial rings every target at once through the trunks; the first to answer is
@@ -33,7 +28,7 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 	e := s.e
 	parent := s.rec.snapshot()
 	from := d.CallerID(&parent)
-	// The caller ID rule of POST /v1/calls (api.md): a refused from places
+	// The caller ID rule of POST /v1/calls (API docs): a refused from places
 	// no leg, and the dial ends failed as when every target is refused,
 	// so the application's action_url hears of it and the call goes on.
 	if ok, err := e.callerIDAllowed(ctx, &parent, from); err != nil {
@@ -42,38 +37,34 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 		return &callctl.DialResult{DialStatus: callctl.DialFailed}, nil
 	}
 	var children []*child
+	defer func() {
+		for _, ch := range children {
+			e.close(ch.lc)
+		}
+	}()
 	for _, to := range d.To {
 		// Each child is a call of its own: admitted and rated on its own
-		// (billing.md). A refused target is skipped, with no call record,
+		// (billing docs). A refused target is skipped, with no call record,
 		// as POST /v1/calls would create none.
 		ticket, ref := e.admit(ctx, voice.NewID(voice.PrefixCall, e.clock()), parent.CustomerID, voice.DirectionOutbound, to)
 		if ref != nil {
 			e.log.Info("dial target refused", slog.String("call_id", parent.ID), slog.String("to", to), slog.String("why", ref.Why))
 			continue
 		}
-		ch, err := e.newChild(ctx, ticket.CallID, s.rec, parent, from, to, d)
+		ch, err := e.newChild(ctx, ticket, s.rec, parent, from, to, d)
 		if err != nil {
 			ticket.Release()
 			for _, c := range children {
-				_ = c.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem,
+				c.lc.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem,
 					Error: &voice.CallError{Code: ErrInternal, Message: "the dial could not record all of its calls, so none was placed"}})
-				c.untrack()
 			}
 			return nil, fmt.Errorf("dial: %w", err)
 		}
-		ch.rec.rate, ch.rec.admitted = ticket.Rate, ticket.Customer
-		untrack := ch.untrack
-		ch.untrack = func() { untrack(); ticket.Release() }
 		children = append(children, ch)
 	}
 	if len(children) == 0 {
 		return &callctl.DialResult{DialStatus: callctl.DialFailed}, nil
 	}
-	defer func() {
-		for _, ch := range children {
-			ch.untrack()
-		}
-	}()
 
 	answered := make(chan *child, len(children))
 	var wg sync.WaitGroup
@@ -81,7 +72,7 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ch.res = e.dialTrunks(ch.ctx, ch.rec, e.log.With(slog.String("call_id", ch.rec.call.ID)))
+			ch.res = e.dialTrunks(ch.lc, e.log.With(slog.String("call_id", ch.lc.rec.id())))
 			if ch.res != nil && ch.res.dialog != nil {
 				answered <- ch
 			}
@@ -115,7 +106,7 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 	<-rbDone
 	for _, ch := range children {
 		if ch != winner {
-			ch.cancel()
+			ch.lc.cancel()
 		}
 	}
 	wg.Wait()
@@ -129,8 +120,8 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 	if winner == nil {
 		return dialFailure(ctx, children), ctx.Err()
 	}
-	dur := e.bridgeChild(ctx, s, winner, d)
-	id := winner.rec.call.ID
+	dur := e.bridgeChild(s, winner, d)
+	id := winner.lc.rec.id()
 	return &callctl.DialResult{DialStatus: callctl.DialCompleted, ChildCallID: &id, Duration: dur}, ctx.Err()
 }
 
@@ -152,58 +143,55 @@ func (e *Engine) callerIDAllowed(ctx context.Context, parent *voice.Call, from s
 	return err == nil, err
 }
 
-// newChild creates a child call record (with call.initiated) and makes it
-// reachable by the API, so POST /v1/calls/{child}/hangup works.
-func (e *Engine) newChild(ctx context.Context, id string, prec *callRecord, parent voice.Call, from, to string, d *callctl.Dial) (*child, error) {
+// newChild creates a child call record (with call.initiated) admitted with
+// ticket and makes it a live call, so POST /v1/calls/{child}/hangup works;
+// it lives within ctx, the dial's.
+func (e *Engine) newChild(ctx context.Context, ticket *billing.Ticket, prec *callRecord, parent voice.Call, from, to string, d *callctl.Dial) (*child, error) {
 	now := e.clock()
 	pid := parent.ID
-	c := &voice.Call{ID: id, CustomerID: parent.CustomerID, ApplicationID: parent.ApplicationID,
+	c := &voice.Call{ID: ticket.CallID, CustomerID: parent.CustomerID, ApplicationID: parent.ApplicationID,
 		ParentCallID: &pid, Status: voice.CallQueued, Direction: voice.DirectionOutbound, From: from, To: to,
 		RecordingChannels: voice.ChannelsDual, Timeout: d.Timeout, TimeLimit: d.TimeLimit, Variables: map[string]string{},
 		Currency: parent.Currency, RecordingIDs: []string{}, CreatedAt: now, UpdatedAt: now}
 	rec := e.newRecord(c, prec.app)
+	rec.rate = ticket.Rate
 	if err := rec.create(ctx); err != nil {
 		return nil, err
 	}
-	ch := &child{rec: rec}
-	ch.ctx, ch.cancel = context.WithCancel(ctx)
-	var once sync.Once
-	ch.untrack = e.track(c.ID, &activeCall{rec: rec, replace: make(chan []callctl.Action), hangup: func(source string) {
-		once.Do(func() {
-			ch.apiHangup.Store(source)
-			ch.cancel()
-		})
-	}})
-	return ch, nil
+	lc := e.open(ctx, rec, false)
+	lc.onRelease(ticket.Release)
+	return &child{lc: lc}, nil
 }
 
 // closeLoser ends a child that did not win.
 func (e *Engine) closeLoser(ctx context.Context, ch *child) {
-	res := ch.res
+	res, rec := ch.res, ch.lc.rec
+	var how ending
 	switch {
 	case res == nil:
-		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem, Error: noTrunkError()})
+		how = ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem, Error: noTrunkError()}
 	case res.dialog != nil:
 		// Answered a moment after the winner: thank them and hang up.
-		_ = ch.rec.answered(ctx, "")
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = rec.answered(ctx, "", res.sipCode, res.reason)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 		_ = res.dialog.Hangup(hctx)
 		cancel()
 		res.dialog.Close()
 		_ = res.media.Close()
-		_ = ch.rec.end(ctx, ending{Status: voice.CallCompleted, Cause: CauseNormalClearing, Source: SourceSystem,
-			SIPCode: res.sipCode, SIPReason: res.reason})
+		how = ending{Status: voice.CallCompleted, Cause: CauseNormalClearing, Source: SourceSystem, SIPCode: res.sipCode,
+			SIPReason: res.reason}
 	default:
-		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode, SIPReason: res.reason}
-		how.Error = res.callError()
+		how = ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode,
+			SIPReason: res.reason, Error: res.callError()}
 		if res.outcome.Status == voice.CallCanceled {
 			how.Source = SourceSystem // another target answered, or the caller left
-			if src, _ := ch.apiHangup.Load().(string); src != "" {
+			if src := ch.lc.hungUpBy(); src != "" {
 				how.Source = src
 			}
 		}
-		_ = ch.rec.end(ctx, how)
 	}
+	rec.end(ctx, how)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
 }
 
 // dialFailure sums up a dial nobody answered: busy if any target was busy,
@@ -224,120 +212,53 @@ func dialFailure(ctx context.Context, children []*child) *callctl.DialResult {
 	case seen[voice.CallNoAnswer]:
 		status = callctl.DialNoAnswer
 	}
-	id := children[len(children)-1].rec.call.ID
+	id := children[len(children)-1].lc.rec.id()
 	return &callctl.DialResult{DialStatus: status, ChildCallID: &id}
 }
 
 // bridgeChild connects the answered child to the caller until one side
-// leaves or time_limit passes, then ends the child; it returns the child's
-// billed duration in seconds.
-func (e *Engine) bridgeChild(ctx context.Context, s *session, ch *child, d *callctl.Dial) int {
-	res := ch.res
-	log := e.log.With(slog.String("call_id", ch.rec.call.ID))
+// leaves or a limit passes (the answered-call runner's), and ends the
+// child; it returns the child's billed duration in seconds.
+func (e *Engine) bridgeChild(s *session, ch *child, d *callctl.Dial) int {
+	ctx, res, rec := e.ctx, ch.res, ch.lc.rec
+	log := e.log.With(slog.String("call_id", rec.id()))
 	defer res.dialog.Close()
+	defer res.media.Close()
 	l, err := newLeg(ctx, res.media, e.now(), e.metrics)
 	if err != nil {
 		log.Error("child media", slog.Any("error", err))
-		_ = res.media.Close()
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 		_ = res.dialog.Hangup(hctx)
 		cancel()
-		_ = ch.rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+		rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
 			Error: mediaError()})
+		e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallFailed).Inc()
 		return 0
 	}
 	defer l.close()
-	unregister := e.registerLeg(res.dialog.InviteRequest, res.dialog.InviteResponse, l)
-	defer unregister()
-	_ = ch.rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
-		code, reason := res.sipCode, res.reason
-		c.SIPCode, c.SIPReason = &code, &reason
-		return nil
-	})
-	_ = ch.rec.answered(ctx, l.name)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallInProgress).Inc()
-
 	var dialRec *activeRecording
-	if d.Record {
-		ar, err := e.startRecording(ctx, s.rec, voice.RecordingSourceDial, voice.ChannelsDual, s.leg.rate)
-		if err != nil {
-			log.Warn("dial recording", slog.Any("error", err))
-		} else {
-			dialRec = ar
-			s.leg.addRecorder(ar.w)
-		}
-	}
-
-	bctx, cancel := context.WithCancel(ch.ctx)
-	defer cancel()
-	stopBye := context.AfterFunc(res.dialog.Context(), cancel) // the child's BYE
-	defer stopBye()
-	var limitHit, budgetHit atomic.Bool
-	limit := time.AfterFunc(time.Duration(d.TimeLimit)*time.Second, func() { limitHit.Store(true); cancel() })
-	defer limit.Stop()
-	if cut := ch.rec.watchBalance(bctx); cut != nil {
-		go func() {
-			select {
-			case <-cut:
-				budgetHit.Store(true)
-				cancel()
-			case <-bctx.Done():
-			}
-		}()
-	}
-	var mediaDead atomic.Bool
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-bctx.Done():
-				return
-			case now := <-tick.C:
-				if l.silentFor(now) > e.mediaTimeout {
-					mediaDead.Store(true)
-					cancel()
-					return
+	how := e.runAnswered(answeredLeg{lc: ch.lc, dlg: res.dialog, leg: l, invite: res.dialog.InviteRequest,
+		response: res.dialog.InviteResponse, direction: voice.DirectionOutbound, platformSide: SourceCaller,
+		farSide: SourceCallee, sipCode: res.sipCode, sipReason: res.reason,
+		run: func(ctx context.Context) callctl.End {
+			if d.Record {
+				ar, err := e.startRecording(ctx, s.rec, voice.RecordingSourceDial, voice.ChannelsDual, s.leg.rate)
+				if err != nil {
+					log.Warn("dial recording", slog.Any("error", err))
+				} else {
+					dialRec = ar
+					s.leg.addRecorder(ar.w)
+					defer s.leg.removeRecorder(ar.w)
 				}
 			}
-		}
-	}()
-	bridge(bctx, s.leg, l)
-	if dialRec != nil {
-		s.leg.removeRecorder(dialRec.w)
-	}
-
-	remoteBye := res.dialog.Context().Err() != nil
-	if !remoteBye {
-		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := res.dialog.Hangup(hctx); err != nil {
-			log.Info("bye", slog.Any("error", err))
-		}
-		hcancel()
-	}
-	how := ending{Status: voice.CallCompleted, Cause: CauseNormalClearing, SIPCode: res.sipCode, SIPReason: res.reason}
-	src, _ := ch.apiHangup.Load().(string)
-	switch {
-	case src != "":
-		how.Source = src
-	case remoteBye:
-		how.Source = SourceCallee
-	case limitHit.Load():
-		how.Cause, how.Source = CauseTimeLimit, SourceSystem
-	case budgetHit.Load():
-		how.Cause, how.Source = CauseInsufficientBalance, SourceSystem
-	case mediaDead.Load():
-		how.Cause, how.Source = CauseMediaTimeout, SourceSystem
-	default:
-		how.Source = SourceCaller // the parent side left or moved on
-	}
-	l.close()
-	_ = ch.rec.end(ctx, how)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallCompleted).Inc()
+			bridge(ctx, s.leg, l)
+			return callctl.End{}
+		}})
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
 	if dialRec != nil {
 		e.finishRecording(ctx, s.rec, dialRec)
 	}
-	return ch.rec.snapshot().Duration
+	return rec.snapshot().Duration
 }
 
 // ringback plays the North American ringback cadence (440+480 Hz, 2 s on,

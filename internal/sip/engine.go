@@ -48,7 +48,7 @@ type Config struct {
 	PublicIP string
 	// RTPPortMin and RTPPortMax bound the RTP ports (0 = any).
 	RTPPortMin, RTPPortMax int
-	Store                  voice.Store
+	Store                  Store
 	Fetcher                ActionFetcher
 	Speaker                Speaker
 	// MediaDir is where file:// play URLs may point (DATA/media); empty disables them.
@@ -88,11 +88,18 @@ type Config struct {
 	// X-MiniVoice-Source header names the caller's address for trunk ACLs
 	// and the edge (proxy.go); from anywhere else the header is ignored.
 	TrustedProxies []netip.Prefix
+	// FinalWriteTimeout is how long a call's goroutine retries writing the
+	// call's end (status, charge, call.completed) before handing it to
+	// background retries; default 1 minute.
+	FinalWriteTimeout time.Duration
+	// FinalWriteRetry is the first pause between those retries (doubling
+	// up to 5 s); default 100 ms. The background retries run every 5 s.
+	FinalWriteRetry time.Duration
 }
 
 // Engine is the running SIP/RTP side of the platform.
 type Engine struct {
-	store        voice.Store
+	store        Store
 	fetcher      ActionFetcher
 	speaker      Speaker
 	recognizer   SpeechRecognizer
@@ -101,6 +108,7 @@ type Engine struct {
 	now          func() time.Time
 	httpClient   *http.Client
 	mediaTimeout time.Duration
+	watchTick    time.Duration // how often the watchdog checks the media
 	mediaDir     string
 
 	ua     *sipgo.UserAgent
@@ -134,8 +142,12 @@ type Engine struct {
 
 	trustedProxies []netip.Prefix // whose X-MiniVoice-Source is believed (proxy.go)
 
+	finals   *finalWrites  // retries of calls' final writes
+	channels trunkChannels // outbound trunks' channels and INVITE rate
+	bg       sync.WaitGroup
+
 	mu     sync.Mutex
-	active map[string]*activeCall
+	live   map[string]*liveCall
 	closed bool // set under mu by Close: no call starts after it
 }
 
@@ -149,13 +161,6 @@ func (e *Engine) begin() bool {
 	}
 	e.calls.Add(1)
 	return true
-}
-
-// activeCall is a live call the API can reach: hang it up or replace its actions.
-type activeCall struct {
-	rec     *callRecord
-	hangup  func(source string) // ends the call (CANCEL before answer, BYE after)
-	replace chan []callctl.Action
 }
 
 // New binds the SIP listeners and returns a ready engine; Serve starts answering.
@@ -177,7 +182,7 @@ func New(cfg Config) (*Engine, error) {
 		dmedia.RTPPortStart, dmedia.RTPPortEnd = cfg.RTPPortMin, cfg.RTPPortMax
 	}
 	e := &Engine{store: cfg.Store, fetcher: cfg.Fetcher, speaker: cfg.Speaker, recognizer: cfg.Recognizer, log: cfg.Logger, metrics: cfg.Metrics,
-		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, active: map[string]*activeCall{},
+		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, live: map[string]*liveCall{}, watchTick: time.Second,
 		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
 		trustedProxies: cfg.TrustedProxies, httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
 	e.edge = newEdge(cfg.Edge, func(ctx context.Context) ([]*voice.Trunk, error) {
@@ -233,6 +238,12 @@ func New(cfg Config) (*Engine, error) {
 	e.digest = diago.NewDigestServer()
 	// Marked so the engine's own requests may open SIP connections (dialguard.go).
 	e.ctx, e.cancel = context.WithCancel(context.WithValue(context.Background(), dialAllowed{}, true))
+	e.finals = newFinalWrites(e, cfg.FinalWriteTimeout, cfg.FinalWriteRetry)
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		e.finals.run(e.ctx, 5*time.Second)
+	}()
 	return e, nil
 }
 
@@ -300,55 +311,6 @@ func (e *Engine) Ready(context.Context) error {
 
 func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
 
-// track registers a live call; the returned func removes it.
-func (e *Engine) track(id string, ac *activeCall) func() {
-	e.mu.Lock()
-	e.active[id] = ac
-	e.mu.Unlock()
-	e.metrics.ActiveCalls.Inc()
-	return func() {
-		e.mu.Lock()
-		delete(e.active, id)
-		e.mu.Unlock()
-		e.metrics.ActiveCalls.Dec()
-	}
-}
-
-// ActiveCalls is the number of live calls.
-func (e *Engine) ActiveCalls() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.active)
-}
-
-// Hangup ends a live call on the API's request (CANCEL before answer, BYE after).
-func (e *Engine) Hangup(callID string) bool {
-	e.mu.Lock()
-	ac := e.active[callID]
-	e.mu.Unlock()
-	if ac == nil {
-		return false
-	}
-	ac.hangup(SourceAPI)
-	return true
-}
-
-// ReplaceActions interrupts a live call's current action and runs actions instead.
-func (e *Engine) ReplaceActions(ctx context.Context, callID string, actions []callctl.Action) bool {
-	e.mu.Lock()
-	ac := e.active[callID]
-	e.mu.Unlock()
-	if ac == nil || ac.replace == nil {
-		return false
-	}
-	select {
-	case ac.replace <- actions:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // Drain refuses new INVITEs (503) and waits for live calls to end until ctx
 // ends; then it hangs the rest up with system_shutdown.
 func (e *Engine) Drain(ctx context.Context) {
@@ -360,15 +322,7 @@ func (e *Engine) Drain(ctx context.Context) {
 		return
 	case <-ctx.Done():
 	}
-	e.mu.Lock()
-	live := make([]*activeCall, 0, len(e.active))
-	for _, ac := range e.active {
-		live = append(live, ac)
-	}
-	e.mu.Unlock()
-	for _, ac := range live {
-		ac.hangup(SourceSystem)
-	}
+	e.hangupAll(SourceSystem)
 	<-done
 }
 
@@ -380,6 +334,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.cancel()
 	e.calls.Wait()
+	e.bg.Wait()
 	e.closeListeners()
 	e.digest.Close()
 	return errors.Join(e.server.Close(), e.ua.Close())

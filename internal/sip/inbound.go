@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/emiago/diago"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -32,7 +29,7 @@ type inboundRoute struct {
 }
 
 // handleInbound runs one inbound call from INVITE to its final state
-// (telephony.md, Inbound).
+// (telephony docs, Inbound).
 func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	if !e.begin() {
 		_ = d.Respond(503, "Service Unavailable", nil)
@@ -63,48 +60,62 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		e.refuse(d, ref)
 		return
 	}
-	defer route.ticket.Release()
 	now := e.clock()
 	numberID := route.number.ID
 	trunkID := route.trunk.ID
-	from := callerNumber(req)
 	c := &voice.Call{ID: route.ticket.CallID, CustomerID: route.cust.ID, ApplicationID: route.app.ID,
-		Status: voice.CallRinging, Direction: voice.DirectionInbound, From: from, To: route.did, NumberID: &numberID,
+		Status: voice.CallRinging, Direction: voice.DirectionInbound, From: callerNumber(req), To: route.did, NumberID: &numberID,
 		TrunkID: &trunkID, Record: route.app.RecordByDefault, RecordingChannels: "dual", Timeout: 30, TimeLimit: 14400,
 		Variables: map[string]string{}, Currency: route.cust.Currency, RecordingIDs: []string{}, CreatedAt: now,
 		UpdatedAt: now}
 	rec := e.newRecord(c, route.app)
-	rec.rate, rec.admitted = route.ticket.Rate, route.ticket.Customer
+	rec.rate = route.ticket.Rate
 	if err := rec.create(ctx); err != nil {
+		route.ticket.Release()
 		e.log.Error("inbound call record", slog.Any("error", err))
 		e.refuse(d, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()})
 		return
 	}
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallRinging).Inc()
-	log := e.log.With(slog.String("call_id", c.ID))
-
 	// The call can be hung up (caller CANCEL/BYE, API) from here on.
-	var apiHangup atomic.Value // source string
-	var answered atomic.Bool
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(d.Context(), cancel) // CANCEL or BYE from the caller
-	defer stop()
-	replace := make(chan []callctl.Action)
-	var hangOnce sync.Once
-	untrack := e.track(c.ID, &activeCall{rec: rec, replace: replace, hangup: func(source string) {
-		hangOnce.Do(func() {
-			apiHangup.Store(source)
-			cancel()
-		})
-	}})
-	defer untrack()
+	lc := e.open(ctx, rec, true)
+	lc.onRelease(route.ticket.Release)
+	defer e.close(lc)
+	defer context.AfterFunc(d.Context(), lc.cancel)() // CANCEL or BYE from the caller
+	how := e.runInbound(lc, d, route.app)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, how.Status).Inc()
+}
+
+// runInbound takes a recorded, ringing inbound call to its end and says how
+// it ended: the offer checked, the application asked, the call answered
+// (or refused as the application says) and run.
+func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) ending {
+	ctx, rec, req := e.ctx, lc.rec, d.InviteRequest
+	log := e.log.With(slog.String("call_id", rec.id()))
+	end := func(how ending) ending {
+		rec.end(ctx, how)
+		return how
+	}
+	// The platform's final response to the INVITE, and the ending it makes.
+	respond := func(code int, reason string, how ending) ending {
+		_ = d.Respond(code, reason, nil)
+		how.SIPCode, how.SIPReason = code, reason
+		return end(how)
+	}
+	// unanswered ends a call that was hung up while ringing: by the
+	// caller's CANCEL, or through hangup (487 to the INVITE).
+	unanswered := func() ending {
+		if src := lc.hungUpBy(); src != "" {
+			return respond(487, "Request Terminated", canceled(src, 0, ""))
+		}
+		log.Info("caller canceled before answer")
+		return end(canceled(SourceCaller, 0, ""))
+	}
 
 	_ = d.Trying()
 	if err := d.Ringing(); err == nil {
 		_ = rec.ringing(ctx, 180)
 	}
-
 	// Media the platform cannot take is refused before the application is
 	// asked (srtp.go): answering would fail after its answer_url ran.
 	body, why := prepareOffer(req.Body())
@@ -112,118 +123,62 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		why = offerCodecProblem(body)
 	}
 	if why != "" {
-		_ = d.Respond(488, "Not Acceptable Here", nil)
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceSystem, SIPCode: 488,
-			SIPReason: "Not Acceptable Here", Error: &voice.CallError{Code: ErrMediaFailed, Message: why}})
 		log.Info("offer refused", slog.String("why", why))
-		return
+		return respond(488, "Not Acceptable Here", ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceSystem,
+			Error: &voice.CallError{Code: ErrMediaFailed, Message: why}})
 	}
 	req.SetBody(body)
 
 	snap := rec.snapshot()
-	res, err := e.fetcher.Fetch(callCtx, callctl.FetchRequest{URL: route.app.AnswerURL, Method: route.app.AnswerMethod,
-		FallbackURL: route.app.FallbackURL, App: route.app, Call: &snap})
+	res, err := e.fetcher.Fetch(lc.ctx, callctl.FetchRequest{URL: app.AnswerURL, Method: app.AnswerMethod,
+		FallbackURL: app.FallbackURL, App: app, Call: &snap})
 	if err != nil {
-		if callCtx.Err() != nil {
-			e.endUnanswered(ctx, rec, d, &apiHangup, log)
-			return
+		if lc.ctx.Err() != nil {
+			return unanswered()
 		}
 		code, msg, url, status := fetchErrorFields(err)
 		_ = rec.appError(ctx, code, msg, url, status)
-		_ = d.Respond(500, "Server Internal Error", nil)
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseApplicationError, Source: SourceSystem, SIPCode: 500,
-			SIPReason: "Server Internal Error"})
 		log.Info("answer_url failed", slog.String("code", code))
-		return
+		return respond(500, "Server Internal Error", ending{Status: voice.CallFailed, Cause: CauseApplicationError, Source: SourceSystem})
 	}
 	actions := res.Actions
 	if len(actions) > 0 && actions[0].Kind == callctl.KindReject {
-		code, reason, status, cause := 603, "Decline", voice.CallFailed, CauseCallRejected
 		if actions[0].Reject.Reason == "busy" {
-			code, reason, status, cause = 486, "Busy Here", voice.CallBusy, CauseUserBusy
+			return respond(486, "Busy Here", ending{Status: voice.CallBusy, Cause: CauseUserBusy, Source: SourceCallee})
 		}
-		_ = d.Respond(code, reason, nil)
-		how := ending{Status: status, Cause: cause, Source: SourceCallee, SIPCode: code, SIPReason: reason}
-		if status == voice.CallFailed {
-			how.Error = &voice.CallError{Code: ErrCallRejected, Message: "the application's reject action refused the call (603 Decline)"}
-		}
-		_ = rec.end(ctx, how)
-		return
+		return respond(603, "Decline", ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceCallee,
+			Error: &voice.CallError{Code: ErrCallRejected, Message: "the application's reject action refused the call (603 Decline)"}})
 	}
-	if callCtx.Err() != nil {
-		e.endUnanswered(ctx, rec, d, &apiHangup, log)
-		return
+	if lc.ctx.Err() != nil {
+		return unanswered()
 	}
 	med, err := d.Answer(diago.AnswerOptions{})
 	if err != nil {
 		log.Warn("answer", slog.Any("error", err))
-		how := ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
-			Error: &voice.CallError{Code: ErrAckTimeout, Message: "the caller's side never acknowledged the 200 OK (no ACK within 32 s)"}}
 		if d.Context().Err() != nil {
-			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: SourceCaller}
-		} else {
-			// The 200 OK went unacknowledged for 64*T1: end the dialog with a
-			// BYE (RFC 3261 13.3.1.4); nobody may be there to answer it.
-			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = d.Hangup(bctx)
-			cancel()
+			return end(canceled(SourceCaller, 0, ""))
 		}
-		_ = rec.end(ctx, how)
-		return
+		// The 200 OK went unacknowledged for 64*T1: end the dialog with a
+		// BYE (RFC 3261 13.3.1.4); nobody may be there to answer it.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
+		_ = d.Hangup(bctx)
+		cancel()
+		return end(ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+			Error: &voice.CallError{Code: ErrAckTimeout, Message: "the caller's side never acknowledged the 200 OK (no ACK within 32 s)"}})
 	}
 	defer med.Close()
-	answered.Store(true)
 	l, err := newLeg(ctx, med, e.now(), e.metrics)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = d.Hangup(context.WithoutCancel(ctx))
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, Error: mediaError()})
-		return
+		return end(ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, Error: mediaError()})
 	}
-	_ = rec.answered(ctx, l.name)
 	defer l.close()
-	unregister := e.registerLeg(d.InviteRequest, d.InviteResponse, l)
-	defer unregister()
-	callRec := e.startCallRecording(ctx, rec, l)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallInProgress).Inc()
-
-	end, limit := e.runActions(callCtx, rec, l, actions, replace)
-	if end.Kind == callctl.EndError {
-		code, msg, url, status := fetchErrorFields(end.Err)
-		_ = rec.appError(ctx, code, msg, url, status)
-	}
-	remoteBye := d.Context().Err() != nil
-	if !remoteBye {
-		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
-		if err := d.Hangup(hctx); err != nil && !errors.Is(err, context.Canceled) {
-			// A BYE nobody answers still ends the call (telephony.md).
-			log.Info("bye", slog.Any("error", err))
-		}
-		hcancel()
-	}
-	src, _ := apiHangup.Load().(string)
-	how := endingFor(end, limit, remoteBye, src, SourceCallee, SourceCaller)
-	how.SIPCode, how.SIPReason = 200, "OK" // the final response the platform sent
-	l.close()
-	_ = rec.end(ctx, how)
-	e.stopCallRecording(ctx, rec, l, callRec)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, how.Status).Inc()
-}
-
-// endUnanswered closes a call that ended while ringing: the caller's CANCEL,
-// or an API hangup (which refuses the INVITE with 487).
-func (e *Engine) endUnanswered(ctx context.Context, rec *callRecord, d *diago.DialogServerSession, apiHangup *atomic.Value, log *slog.Logger) {
-	if src, _ := apiHangup.Load().(string); src != "" {
-		_ = d.Respond(487, "Request Terminated", nil)
-		cause := CauseOriginatorCancel
-		if src == SourceSystem {
-			cause = CauseSystemShutdown
-		}
-		_ = rec.end(ctx, ending{Status: voice.CallCanceled, Cause: cause, Source: src, SIPCode: 487, SIPReason: "Request Terminated"})
-		return
-	}
-	_ = rec.end(ctx, ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: SourceCaller})
-	log.Info("caller canceled before answer")
+	return e.runAnswered(answeredLeg{lc: lc, dlg: d, leg: l, invite: d.InviteRequest, response: d.InviteResponse,
+		direction: voice.DirectionInbound, platformSide: SourceCallee, farSide: SourceCaller, sipCode: 200, sipReason: "OK",
+		record: true, run: func(ctx context.Context) callctl.End {
+			return e.runActions(ctx, rec, l, actions, lc.replace)
+		}})
 }
 
 // refuse answers an INVITE that will not become a call.

@@ -2,8 +2,9 @@ package sip
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,20 +15,29 @@ import (
 	"github.com/minivoice/minivoice/internal/voice"
 )
 
+// writeTimeout bounds one database write of a call's state: a stuck database
+// holds up that call's own goroutine, never anyone else's.
+const writeTimeout = 10 * time.Second
+
 // callRecord is one call's persistent state as the engine changes it. Every
-// change goes through it so that the call row and the event describing the
+// change goes through it so that the call row and the events describing the
 // change are written together, and call.completed is written exactly once.
+//
+// Two locks, so that no lock anyone else needs is held across I/O: writing
+// serializes this call's own writes (only the call's goroutines take it),
+// and mu guards the in-memory state for readers (the API's hangup, INFO,
+// snapshots) and is never held while the database is written.
 type callRecord struct {
 	e   *Engine
 	app *voice.Application
 
-	// rate prices the call (set at admission, nil when unpriced), and
-	// admitted is the customer as admission read it.
-	rate     *voice.Rate
-	admitted *voice.Customer
+	// rate prices the call (set at admission, nil when unpriced).
+	rate *voice.Rate
 	// meter is the answered call's running reservation (watchBalance); the
 	// charge never bills beyond what it reserved.
 	meter atomic.Pointer[billing.Meter]
+
+	writing sync.Mutex
 
 	mu    sync.Mutex
 	call  *voice.Call
@@ -43,75 +53,84 @@ func (e *Engine) newRecord(c *voice.Call, app *voice.Application) *callRecord {
 	return &callRecord{e: e, app: app, call: c}
 }
 
+// cloneCall copies c deeply enough that changing the copy (variables,
+// recording ids) never touches c.
+func cloneCall(c *voice.Call) *voice.Call {
+	cp := *c
+	cp.Variables = maps.Clone(c.Variables)
+	if cp.Variables == nil {
+		cp.Variables = map[string]string{}
+	}
+	cp.RecordingIDs = slices.Clone(c.RecordingIDs)
+	return &cp
+}
+
 // snapshot returns a copy of the call as it is now.
 func (r *callRecord) snapshot() voice.Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := *r.call
-	c.Variables = make(map[string]string, len(r.call.Variables))
-	for k, v := range r.call.Variables {
-		c.Variables[k] = v
-	}
-	return c
+	return *cloneCall(r.call)
 }
 
-// event builds an event of this call with data marshalled. Callers hold r.mu.
-func (r *callRecord) event(name string, data any, at time.Time) *voice.Event {
+// id is the call's id, which never changes.
+func (r *callRecord) id() string { return r.call.ID }
+
+// event builds an event of this call, at the given time or just after the
+// call's previous event. Callers hold r.mu.
+func (r *callRecord) event(t voice.EventType, data any, at time.Time) *voice.Event {
 	if !at.After(r.lastEvent) {
 		at = r.lastEvent.Add(time.Millisecond)
 	}
 	r.lastEvent = at
-	b, err := json.Marshal(data)
-	if err != nil || data == nil {
-		b = []byte(`{}`)
-	}
-	status := voice.DeliveryNone
-	if r.app != nil && r.app.WebhookURL != "" && subscribed(r.app.WebhookEvents, name) {
-		status = voice.DeliveryPending
-		if r.app.WebhookStatus == voice.WebhookDisabled {
-			status = voice.DeliveryDisabled
-		}
-	}
-	id := r.call.ID
-	return &voice.Event{ID: voice.NewID(voice.PrefixEvent, at), Event: name, CreatedAt: at, CallID: &id,
-		ApplicationID: r.call.ApplicationID, CustomerID: r.call.CustomerID, Data: b, DeliveryStatus: status,
-		Attempts: []voice.Attempt{}}
+	return voice.NewEvent(r.app, t, voice.EventSubject{CustomerID: r.call.CustomerID, ApplicationID: r.call.ApplicationID,
+		CallID: r.call.ID}, data, at)
 }
 
-func subscribed(events []string, name string) bool {
-	return slices.Contains(events, "*") || slices.Contains(events, name)
-}
+// change computes a new state of the call from a copy of the current one,
+// at now, with the events and charge to write with it.
+type change func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry)
 
-// update applies change to the call and writes it with the named events.
+// update applies fn to the call and writes it with the events it names.
 // Once the call has ended nothing more is written.
-func (r *callRecord) update(ctx context.Context, change func(c *voice.Call, now time.Time) []*voice.Event) error {
-	return r.updateCharged(ctx, func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
-		return change(c, now), nil
+func (r *callRecord) update(ctx context.Context, fn func(c *voice.Call, now time.Time) []*voice.Event) error {
+	return r.write(ctx, r.e.clock(), func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
+		return fn(c, now), nil
 	})
 }
 
-// updateCharged is update with a charge written in the same transaction.
-func (r *callRecord) updateCharged(ctx context.Context, change func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry)) error {
+// write computes fn's change at now and writes it (one transaction, with
+// its deadline); the in-memory call takes the new state only once it is
+// stored, so a failed write leaves both as they were.
+func (r *callRecord) write(ctx context.Context, now time.Time, fn change) error {
+	r.writing.Lock()
+	defer r.writing.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.ended {
+		r.mu.Unlock()
 		return nil
 	}
-	now := r.e.clock()
-	before := *r.call
-	events, charge := change(r.call, now)
-	r.call.UpdatedAt = now
+	next := cloneCall(r.call)
+	lastEvent := r.lastEvent
+	events, charge := fn(next, now)
+	next.UpdatedAt = now
+	r.mu.Unlock()
+
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
 	var err error
 	if charge != nil {
-		err = r.e.store.UpdateCallWithCharge(context.WithoutCancel(ctx), r.call, charge, events...)
+		err = r.e.store.UpdateCallWithCharge(wctx, next, charge, events...)
 	} else {
-		err = r.e.store.UpdateCallWithEvents(context.WithoutCancel(ctx), r.call, events...)
+		err = r.e.store.UpdateCallWithEvents(wctx, next, events...)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
-		*r.call = before
-		return fmt.Errorf("record call %s: %w", r.call.ID, err)
+		r.lastEvent = lastEvent
+		return fmt.Errorf("record call %s: %w", next.ID, err)
 	}
-	if voice.CallEnded(r.call.Status) {
+	r.call = next
+	if voice.CallEnded(next.Status) {
 		r.ended = true
 	}
 	return nil
@@ -120,16 +139,19 @@ func (r *callRecord) updateCharged(ctx context.Context, change func(c *voice.Cal
 // create inserts the call with call.initiated.
 func (r *callRecord) create(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	ev := r.event("call.initiated", struct{}{}, r.call.CreatedAt)
-	return r.e.store.CreateCallWithEvents(context.WithoutCancel(ctx), r.call, ev)
+	ev := r.event(voice.EventCallInitiated, struct{}{}, r.call.CreatedAt)
+	c := cloneCall(r.call)
+	r.mu.Unlock()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	return r.e.store.CreateCallWithEvents(wctx, c, ev)
 }
 
 // initiated records call.initiated for a call that already exists (an
 // outbound call created queued by the API).
 func (r *callRecord) initiated(ctx context.Context) error {
 	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
-		return []*voice.Event{r.event("call.initiated", struct{}{}, now)}
+		return []*voice.Event{r.event(voice.EventCallInitiated, struct{}{}, now)}
 	})
 }
 
@@ -141,22 +163,34 @@ func (r *callRecord) ringing(ctx context.Context, sipCode int) error {
 		}
 		c.Status = voice.CallRinging
 		c.RingingAt = &now
-		return []*voice.Event{r.event("call.ringing", map[string]int{"sip_code": sipCode}, now)}
+		return []*voice.Event{r.event(voice.EventCallRinging, map[string]int{"sip_code": sipCode}, now)}
 	})
 }
 
-// answered records the answer.
-func (r *callRecord) answered(ctx context.Context, codec string) error {
+// answered records the answer, with the final response of the INVITE when
+// the platform sent it (sipCode 0: leave as is).
+func (r *callRecord) answered(ctx context.Context, codec string, sipCode int, sipReason string) error {
 	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
 		c.Status = voice.CallInProgress
 		c.AnsweredAt = &now
 		if codec != "" {
 			c.Codec = &codec
 		}
+		if sipCode != 0 {
+			c.SIPCode, c.SIPReason = &sipCode, &sipReason
+		}
 		if c.RingingAt == nil {
 			c.RingingAt = &now
 		}
-		return []*voice.Event{r.event("call.answered", struct{}{}, now)}
+		return []*voice.Event{r.event(voice.EventCallAnswered, struct{}{}, now)}
+	})
+}
+
+// setTrunk records the trunk an outbound call is being sent through.
+func (r *callRecord) setTrunk(ctx context.Context, trunkID string) error {
+	return r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
+		c.TrunkID = &trunkID
+		return nil
 	})
 }
 
@@ -166,9 +200,6 @@ func (r *callRecord) setVariables(ctx context.Context, vars map[string]string) e
 	// break them changes nothing and ends the call with limit_exceeded.
 	var limit error
 	err := r.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
-		if c.Variables == nil {
-			c.Variables = map[string]string{}
-		}
 		limit = callctl.MergeVariables(&c.Variables, vars)
 		return nil
 	})
@@ -180,9 +211,9 @@ func (r *callRecord) setVariables(ctx context.Context, vars map[string]string) e
 
 // emit records an event of the live call that changes nothing on it
 // (call.gather).
-func (r *callRecord) emit(ctx context.Context, name string, data any) error {
+func (r *callRecord) emit(ctx context.Context, t voice.EventType, data any) error {
 	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
-		return []*voice.Event{r.event(name, data, now)}
+		return []*voice.Event{r.event(t, data, now)}
 	})
 }
 
@@ -197,17 +228,17 @@ func (r *callRecord) addRecording(ctx context.Context, id string) error {
 // detachedEvent builds an event of this call that is written with something
 // other than the call (a recording), after the call may have ended; it still
 // orders after the call's own events.
-func (r *callRecord) detachedEvent(name string, data any) *voice.Event {
+func (r *callRecord) detachedEvent(t voice.EventType, data any) *voice.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.event(name, data, r.e.clock())
+	return r.event(t, data, r.e.clock())
 }
 
 // appError records call.error for an application-side failure.
 func (r *callRecord) appError(ctx context.Context, code, message, url string, httpStatus int) error {
 	return r.update(ctx, func(c *voice.Call, now time.Time) []*voice.Event {
 		c.Error = &voice.CallError{Code: code, Message: message}
-		return []*voice.Event{r.event("call.error", map[string]any{"code": code, "message": message, "url": url,
+		return []*voice.Event{r.event(voice.EventCallError, map[string]any{"code": code, "message": message, "url": url,
 			"http_status": httpStatus}, now)}
 	})
 }
@@ -215,8 +246,8 @@ func (r *callRecord) appError(ctx context.Context, code, message, url string, ht
 // ending describes how a call ended.
 type ending struct {
 	Status    string
-	Cause     string
-	Source    string
+	Cause     voice.HangupCause
+	Source    voice.HangupSource
 	SIPCode   int
 	SIPReason string
 	// Error says why a failed call failed; it is kept only when the call
@@ -224,46 +255,61 @@ type ending struct {
 	Error *voice.CallError
 }
 
-// end records the final state, the charge and call.completed, once, in one
-// transaction.
-func (r *callRecord) end(ctx context.Context, how ending) error {
-	return r.updateCharged(ctx, func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
+// canceled is the ending of a call hung up by source before it was
+// answered, with the final response the INVITE got (code 0: none).
+func canceled(source voice.HangupSource, code int, reason string) ending {
+	return ending{Status: voice.CallCanceled, Cause: voice.CanceledCause(source), Source: source, SIPCode: code, SIPReason: reason}
+}
+
+// endChange is the change that ends a call as how says at end: final
+// status, duration, the charge, call.completed.
+func (r *callRecord) endChange(how ending, end time.Time) change {
+	return func(c *voice.Call, now time.Time) ([]*voice.Event, *voice.LedgerEntry) {
 		c.Status = how.Status
-		c.EndedAt = &now
+		c.EndedAt = &end
 		if how.Cause != "" {
-			c.HangupCause = &how.Cause
+			cause := how.Cause
+			c.HangupCause = &cause
 		}
 		if how.Source != "" {
-			c.HangupSource = &how.Source
+			source := how.Source
+			c.HangupSource = &source
 		}
 		if how.SIPCode != 0 {
-			code := how.SIPCode
-			c.SIPCode = &code
-			reason := how.SIPReason
-			c.SIPReason = &reason
+			code, reason := how.SIPCode, how.SIPReason
+			c.SIPCode, c.SIPReason = &code, &reason
 		}
 		if how.Error != nil && c.Error == nil {
 			c.Error = how.Error
 		}
 		if c.AnsweredAt != nil {
-			// Rounded up to whole seconds, at least 1 (billing.md).
-			d := now.Sub(*c.AnsweredAt)
-			secs := int((d + time.Second - 1) / time.Second)
-			if secs < 1 {
-				secs = 1
-			}
-			c.Duration = secs
+			c.Duration = durationSeconds(end.Sub(*c.AnsweredAt))
 		}
-		charge := r.price(c, now, now)
-		return []*voice.Event{r.event("call.completed", completedData(c), now)}, charge
-	})
+		charge := r.price(c, end, now)
+		return []*voice.Event{r.event(voice.EventCallCompleted, voice.CompletedData(c), now)}, charge
+	}
 }
 
-// completedData is the data of a call's call.completed event.
-func completedData(c *voice.Call) map[string]any {
-	return map[string]any{"hangup_cause": c.HangupCause, "hangup_source": c.HangupSource, "sip_code": c.SIPCode,
-		"sip_reason": c.SIPReason, "duration": c.Duration, "billable_seconds": c.BillableSeconds, "price": c.Price,
-		"currency": c.Currency}
+// durationSeconds is an answered call's duration: rounded up to whole
+// seconds, at least 1 (billing docs).
+func durationSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// end records the final state, the charge and call.completed, once, in one
+// transaction. It is the write that must not be lost: it is retried until
+// it is stored or the engine's final-write deadline passes, every failure
+// logged; then it is left to the engine's background retries
+// (finalWrites), which keep trying until the engine closes. A call the
+// process could not close at all is closed by the next start's recovery
+// (one node) or by a surviving node (a cluster).
+func (r *callRecord) end(ctx context.Context, how ending) {
+	at := r.e.clock()
+	fn := r.endChange(how, at)
+	if r.e.finals.try(ctx, r, fn) {
+		return
+	}
+	r.e.finals.later(r, fn)
 }
 
 // refused inserts a call that was refused before it started (already in its
@@ -271,11 +317,119 @@ func completedData(c *voice.Call) map[string]any {
 // never rang, so there is no call.initiated to announce.
 func (r *callRecord) refused(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	ev := r.event("call.completed", completedData(r.call), r.call.CreatedAt)
-	if err := r.e.store.CreateCallWithEvents(context.WithoutCancel(ctx), r.call, ev); err != nil {
-		return fmt.Errorf("record refused call %s: %w", r.call.ID, err)
-	}
+	ev := r.event(voice.EventCallCompleted, voice.CompletedData(r.call), r.call.CreatedAt)
+	c := cloneCall(r.call)
 	r.ended = true
+	r.mu.Unlock()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := r.e.store.CreateCallWithEvents(wctx, c, ev); err != nil {
+		return fmt.Errorf("record refused call %s: %w", c.ID, err)
+	}
 	return nil
+}
+
+// finalWrites retries the final writes of calls (callRecord.end).
+type finalWrites struct {
+	e *Engine
+	// deadline is how long end keeps retrying in the call's own goroutine;
+	// backoff is the first pause between attempts (doubling up to 5 s).
+	deadline, backoff time.Duration
+
+	mu      sync.Mutex
+	pending map[*callRecord]change
+	wake    chan struct{}
+}
+
+func newFinalWrites(e *Engine, deadline, backoff time.Duration) *finalWrites {
+	if deadline <= 0 {
+		deadline = time.Minute
+	}
+	if backoff <= 0 {
+		backoff = 100 * time.Millisecond
+	}
+	return &finalWrites{e: e, deadline: deadline, backoff: backoff, pending: map[*callRecord]change{}, wake: make(chan struct{}, 1)}
+}
+
+// try writes fn, retrying with backoff until the deadline; it reports
+// whether the write is done.
+func (f *finalWrites) try(ctx context.Context, r *callRecord, fn change) bool {
+	deadline := time.Now().Add(f.deadline)
+	pause := f.backoff
+	for attempt := 1; ; attempt++ {
+		err := r.write(ctx, r.e.clock(), fn)
+		if err == nil {
+			if attempt > 1 {
+				f.e.log.Info("call end recorded after retries", slog.String("call_id", r.id()), slog.Int("attempts", attempt))
+			}
+			return true
+		}
+		f.e.metrics.CallWriteFailures.Inc()
+		f.e.log.Warn("call end not recorded, retrying", slog.String("call_id", r.id()), slog.Int("attempt", attempt),
+			slog.Any("error", err))
+		if time.Now().Add(pause).After(deadline) {
+			return false
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-f.e.ctx.Done():
+			t.Stop()
+			return false
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// later hands a final write that kept failing to the background retries.
+func (f *finalWrites) later(r *callRecord, fn change) {
+	f.e.log.Error("call end still not recorded; retrying in the background", slog.String("call_id", r.id()))
+	f.mu.Lock()
+	f.pending[r] = fn
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Pending is the number of calls whose final write is waiting for a retry.
+func (f *finalWrites) Pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.pending)
+}
+
+// run retries pending final writes every interval until ctx ends; what is
+// left then is logged by call id (the next start's recovery closes them).
+func (f *finalWrites) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			for r := range f.pending {
+				f.e.log.Error("call end never recorded; recovery will close the call", slog.String("call_id", r.id()))
+			}
+			f.mu.Unlock()
+			return
+		case <-t.C:
+		case <-f.wake:
+			continue // the first retry waits a full interval
+		}
+		f.mu.Lock()
+		batch := maps.Clone(f.pending)
+		f.mu.Unlock()
+		for r, fn := range batch {
+			if err := r.write(ctx, r.e.clock(), fn); err != nil {
+				f.e.log.Warn("call end not recorded, retrying", slog.String("call_id", r.id()), slog.Any("error", err))
+				continue
+			}
+			f.e.log.Info("call end recorded after retries", slog.String("call_id", r.id()))
+			f.mu.Lock()
+			delete(f.pending, r)
+			f.mu.Unlock()
+		}
+	}
 }

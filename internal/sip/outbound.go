@@ -36,33 +36,14 @@ func (e *Engine) PlaceCall(c *voice.Call, t *billing.Ticket) {
 		return // closing; the call stays queued and is closed at the next start
 	}
 	rec := e.newRecord(c, nil)
-	rec.rate, rec.admitted = t.Rate, t.Customer
-	oc := &outboundCall{rec: rec, replace: make(chan []callctl.Action)}
-	oc.ctx, oc.cancel = context.WithCancel(e.ctx)
-	var hangOnce sync.Once
-	untrack := e.track(c.ID, &activeCall{rec: rec, replace: oc.replace, hangup: func(source string) {
-		hangOnce.Do(func() {
-			oc.apiHangup.Store(source)
-			oc.cancel()
-		})
-	}})
+	rec.rate = t.Rate
+	lc := e.open(e.ctx, rec, true)
+	lc.onRelease(t.Release)
 	go func() {
 		defer e.calls.Done()
-		defer t.Release()
-		defer untrack()
-		defer oc.cancel()
-		e.runOutbound(oc)
+		defer e.close(lc)
+		e.runOutbound(lc)
 	}()
-}
-
-// outboundCall is an outbound call being placed: its record, its context
-// (canceled by an API hangup) and how the API reached it.
-type outboundCall struct {
-	rec       *callRecord
-	ctx       context.Context
-	cancel    context.CancelFunc
-	replace   chan []callctl.Action
-	apiHangup atomic.Value // source string
 }
 
 // HasTrunk reports whether any active outbound trunk could carry the
@@ -89,22 +70,6 @@ func (e *Engine) outboundTrunks(ctx context.Context, customerID string) ([]*voic
 		}
 	}
 	return append(own, shared...), nil
-}
-
-// trunkCalls counts live calls on a trunk, for max_channels.
-func (e *Engine) trunkCalls(trunkID string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 0
-	for _, ac := range e.active {
-		ac.rec.mu.Lock()
-		t := ac.rec.call.TrunkID
-		ac.rec.mu.Unlock()
-		if t != nil && *t == trunkID {
-			n++
-		}
-	}
-	return n
 }
 
 // requestURI is sip:TECHPREFIX+NUMBER@host:port;transport=... for a trunk.
@@ -148,7 +113,7 @@ func (r *attemptResult) callError() *voice.CallError {
 	if r.outcome.Status != voice.CallFailed {
 		return nil
 	}
-	code := r.outcome.Cause
+	code := string(r.outcome.Cause)
 	switch {
 	case r.noneTried:
 		code = ErrNoTrunkAvailable
@@ -179,65 +144,61 @@ func trunkName(t *voice.Trunk) string {
 // platform ("system") when it gave up itself, on no response at all or by
 // CANCELing after the ring timeout (no_answer); else the callee's side, whose
 // final response ended it.
-func (r *attemptResult) source() string {
+func (r *attemptResult) source() voice.HangupSource {
 	if r.sipCode == 0 || r.outcome.Cause == CauseNoAnswer {
 		return SourceSystem
 	}
 	return SourceCallee
 }
 
-func (e *Engine) runOutbound(oc *outboundCall) {
-	ctx := e.ctx
-	rec, c := oc.rec, oc.rec.call
+func (e *Engine) runOutbound(lc *liveCall) {
+	ctx, rec := e.ctx, lc.rec
+	c := rec.snapshot()
 	log := e.log.With(slog.String("call_id", c.ID))
 	app, err := e.store.Application(ctx, voice.Scope{}, c.ApplicationID)
 	if err != nil {
+		// Without its application nothing about the call can be decided;
+		// it is closed failed (not left queued for good).
 		log.Error("outbound call without application", slog.Any("error", err))
+		rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem,
+			Error: &voice.CallError{Code: ErrInternal, Message: "the call's application could not be read"}})
 		return
 	}
 	rec.app = app // before any event: it decides their webhook delivery
 	if err := rec.initiated(ctx); err != nil {
 		log.Error("outbound call record", slog.Any("error", err))
+		rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem,
+			Error: &voice.CallError{Code: ErrInternal, Message: "the call could not be recorded, so it was not placed"}})
 		return
 	}
-	apiHangup := &oc.apiHangup
-	callCtx, cancel, replace := oc.ctx, oc.cancel, oc.replace
-	if callCtx.Err() != nil {
-		// Hung up through the API before anything was dialled.
-		src, _ := apiHangup.Load().(string)
-		how := ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src}
-		if src == SourceSystem {
-			how.Cause = CauseSystemShutdown
-		}
-		_ = rec.end(ctx, how)
-		return
-	}
+	how := e.outboundEnding(lc, log)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
+}
 
-	res := e.dialTrunks(callCtx, rec, log)
-	if res == nil {
-		how := ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem, Error: noTrunkError()}
-		if src, _ := apiHangup.Load().(string); src != "" {
-			// Hung up while the trunks were being looked up.
-			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src}
-			if src == SourceSystem {
-				how.Cause = CauseSystemShutdown
-			}
+// outboundEnding dials an initiated outbound call, runs it if answered and
+// returns how it ended (already recorded).
+func (e *Engine) outboundEnding(lc *liveCall, log *slog.Logger) ending {
+	ctx, rec := e.ctx, lc.rec
+	end := func(how ending) ending {
+		rec.end(ctx, how)
+		return how
+	}
+	if src := lc.hungUpBy(); src != "" {
+		return end(canceled(src, 0, "")) // hung up before anything was dialled
+	}
+	res := e.dialTrunks(lc, log)
+	if src := lc.hungUpBy(); src != "" && (res == nil || res.dialog == nil) {
+		if res == nil {
+			return end(canceled(src, 0, ""))
 		}
-		_ = rec.end(ctx, how)
-		return
+		return end(canceled(src, res.sipCode, res.reason))
+	}
+	if res == nil {
+		return end(ending{Status: voice.CallFailed, Cause: CauseUnreachable, Source: SourceSystem, Error: noTrunkError()})
 	}
 	if res.dialog == nil {
-		how := ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode, SIPReason: res.reason}
-		how.Error = res.callError()
-		if src, _ := apiHangup.Load().(string); src != "" {
-			how = ending{Status: voice.CallCanceled, Cause: CauseOriginatorCancel, Source: src, SIPCode: res.sipCode, SIPReason: res.reason}
-			if src == SourceSystem {
-				how.Cause = CauseSystemShutdown
-			}
-		}
-		_ = rec.end(ctx, how)
-		e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
-		return
+		return end(ending{Status: res.outcome.Status, Cause: res.outcome.Cause, Source: res.source(), SIPCode: res.sipCode,
+			SIPReason: res.reason, Error: res.callError()})
 	}
 	dialog, med := res.dialog, res.media
 	defer dialog.Close()
@@ -246,59 +207,30 @@ func (e *Engine) runOutbound(oc *outboundCall) {
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = dialog.Hangup(context.WithoutCancel(ctx))
-		_ = rec.end(ctx, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+		return end(ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
 			Error: mediaError()})
-		return
 	}
-	_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event {
-		code, reason := res.sipCode, res.reason
-		c.SIPCode, c.SIPReason = &code, &reason
-		return nil
-	})
-	_ = rec.answered(ctx, l.name)
 	defer l.close()
-	unregister := e.registerLeg(dialog.InviteRequest, dialog.InviteResponse, l)
-	defer unregister()
-	callRec := e.startCallRecording(ctx, rec, l)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, voice.CallInProgress).Inc()
-	stopBye := context.AfterFunc(dialog.Context(), cancel) // the callee's BYE
-	defer stopBye()
-
-	var end callctl.End
-	var limit string
-	actions, ferr := e.outboundActions(callCtx, rec, app)
-	if ferr != nil {
-		if callCtx.Err() == nil {
-			end = callctl.End{Kind: callctl.EndError, Err: ferr}
-		}
-	} else {
-		end, limit = e.runActions(callCtx, rec, l, actions, replace)
-	}
-	if end.Kind == callctl.EndError {
-		code, msg, url, status := fetchErrorFields(end.Err)
-		_ = rec.appError(ctx, code, msg, url, status)
-	}
-	remoteBye := dialog.Context().Err() != nil
-	if !remoteBye {
-		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := dialog.Hangup(hctx); err != nil {
-			log.Info("bye", slog.Any("error", err))
-		}
-		hcancel()
-	}
-	src, _ := apiHangup.Load().(string)
-	how := endingFor(end, limit, remoteBye, src, SourceCaller, SourceCallee)
-	how.SIPCode, how.SIPReason = res.sipCode, res.reason
-	l.close()
-	_ = rec.end(ctx, how)
-	e.stopCallRecording(ctx, rec, l, callRec)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionOutbound, how.Status).Inc()
+	return e.runAnswered(answeredLeg{lc: lc, dlg: dialog, leg: l, invite: dialog.InviteRequest, response: dialog.InviteResponse,
+		direction: voice.DirectionOutbound, platformSide: SourceCaller, farSide: SourceCallee, sipCode: res.sipCode,
+		sipReason: res.reason, record: true, run: func(ctx context.Context) callctl.End {
+			actions, err := e.outboundActions(ctx, rec, rec.app)
+			if err != nil {
+				if ctx.Err() != nil {
+					return callctl.End{}
+				}
+				return callctl.End{Kind: callctl.EndError, Err: err}
+			}
+			return e.runActions(ctx, rec, l, actions, lc.replace)
+		}})
 }
 
-// dialTrunks tries the customer's trunks in order (telephony.md) until one
-// answers or a failure that must not fail over; nil means no trunk was
-// usable at all.
-func (e *Engine) dialTrunks(ctx context.Context, rec *callRecord, log *slog.Logger) *attemptResult {
+// dialTrunks tries the customer's trunks in order (telephony docs) until
+// one answers or a failure that must not fail over, skipping trunks at
+// their max_channels or max_cps; nil means no trunk was usable at all. The
+// call holds a channel of the trunk it is on until it ends.
+func (e *Engine) dialTrunks(lc *liveCall, log *slog.Logger) *attemptResult {
+	ctx, rec := lc.ctx, lc.rec
 	c := rec.snapshot()
 	trunks, err := e.outboundTrunks(ctx, c.CustomerID)
 	if err != nil || len(trunks) == 0 {
@@ -306,13 +238,23 @@ func (e *Engine) dialTrunks(ctx context.Context, rec *callRecord, log *slog.Logg
 	}
 	var res *attemptResult
 	var tried []string
+	var releaseChannel func()
 	for i, t := range trunks {
-		if t.MaxChannels > 0 && e.trunkCalls(t.ID) > t.MaxChannels {
-			tried = append(tried, fmt.Sprintf("%s was skipped: at its max_channels (%d)", trunkName(t), t.MaxChannels))
+		release, full := e.channels.take(t, e.now())
+		if full != "" {
+			limit := t.MaxChannels
+			if full == "max_cps" {
+				limit = t.MaxCPS
+			}
+			tried = append(tried, fmt.Sprintf("%s was skipped: at its %s (%d)", trunkName(t), full, limit))
 			continue
 		}
-		trunkID := t.ID
-		_ = rec.update(ctx, func(c *voice.Call, _ time.Time) []*voice.Event { c.TrunkID = &trunkID; return nil })
+		if releaseChannel != nil {
+			releaseChannel() // the previous trunk failed: its channel is free again
+		}
+		releaseChannel = release
+		lc.trunkID.Store(&t.ID)
+		_ = rec.setTrunk(ctx, t.ID)
 		res = e.invite(ctx, rec, t, log)
 		if res.detail != "" {
 			tried = append(tried, res.detail)
@@ -322,9 +264,12 @@ func (e *Engine) dialTrunks(ctx context.Context, rec *callRecord, log *slog.Logg
 		}
 		log.Info("failing over", slog.String("trunk_id", t.ID), slog.Int("sip_code", res.sipCode))
 	}
+	if releaseChannel != nil {
+		lc.onRelease(releaseChannel)
+	}
 	if res == nil && len(tried) > 0 {
-		// Every trunk was at max_channels: nothing was sent.
-		res = &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable}, noneTried: true}
+		// Every trunk left was at a limit: nothing more was sent.
+		res = &attemptResult{outcome: Outcome{Status: voice.CallFailed, Cause: CauseUnreachable}, noneTried: releaseChannel == nil}
 	}
 	if res != nil {
 		res.tried = tried

@@ -95,7 +95,7 @@ func (s *session) SetVariables(ctx context.Context, vars map[string]string) erro
 }
 
 func (s *session) Event(ctx context.Context, name string, data any) error {
-	return s.rec.emit(ctx, name, data)
+	return s.rec.emit(ctx, voice.EventType(name), data)
 }
 
 func (s *session) Fetch(ctx context.Context, url string, result any) ([]callctl.Action, error) {
@@ -156,78 +156,17 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 	return "action_failed", publicmsg.Text(err), "", 0
 }
 
-// runActions answers nothing itself: it runs actions on an answered call until
-// they end, watching the media timeout and time limit, and says how it ended.
-func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace chan []callctl.Action) (callctl.End, string) {
-	c := rec.snapshot()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var limitHit string
-	limitCh := make(chan string, 1)
-	// The balance may run out before time_limit: hang up when the next
-	// increment cannot be reserved and the reserved ones are used up.
-	budgetC := rec.watchBalance(runCtx)
-	go func() {
-		limit := time.NewTimer(time.Duration(c.TimeLimit) * time.Second)
-		defer limit.Stop()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-limit.C:
-				limitCh <- CauseTimeLimit
-				cancel()
-				return
-			case <-budgetC:
-				limitCh <- CauseInsufficientBalance
-				cancel()
-				return
-			case now := <-tick.C:
-				if l.silentFor(now) > e.mediaTimeout {
-					limitCh <- CauseMediaTimeout
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-	end := callctl.Run(runCtx, &session{e: e, rec: rec, leg: l}, actions, replace)
+// runActions runs actions on an answered call until they end (the runner's
+// watchdog and hang-ups end ctx) and says how they ended.
+func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace chan []callctl.Action) callctl.End {
+	end := callctl.Run(ctx, &session{e: e, rec: rec, leg: l}, actions, replace)
 	if end.Kind == callctl.EndError {
-		e.log.Warn("call action failed", slog.String("call_id", c.ID), slog.Int("action", end.ActionIndex), slog.Any("error", end.Err))
+		e.log.Warn("call action failed", slog.String("call_id", rec.id()), slog.Int("action", end.ActionIndex), slog.Any("error", end.Err))
 	}
 	if end.Kind == callctl.EndListDone || end.Kind == callctl.EndHangup {
 		// Hold the line a moment so the last prompt's final frames are played
 		// out before the BYE, as a person would not hang up mid-word.
-		_ = l.silence(runCtx, 200*time.Millisecond)
+		_ = l.silence(ctx, 200*time.Millisecond)
 	}
-	select {
-	case limitHit = <-limitCh:
-	default:
-	}
-	return end, limitHit
-}
-
-// endingFor decides the hangup cause and source of an answered call.
-// platformSide is the source when the platform ends it (callee for inbound,
-// caller for outbound); farSide when the far end's BYE ended it.
-func endingFor(end callctl.End, limit string, remoteBye bool, apiHangup string, platformSide, farSide string) ending {
-	how := ending{Status: voice.CallCompleted, Cause: CauseNormalClearing}
-	switch {
-	case apiHangup != "":
-		how.Source = apiHangup
-		if apiHangup == SourceSystem {
-			how.Cause = CauseSystemShutdown
-		}
-	case remoteBye:
-		how.Source = farSide
-	case limit != "":
-		how.Cause, how.Source = limit, SourceSystem
-	case end.Kind == callctl.EndError:
-		how.Cause, how.Source = CauseApplicationError, SourceSystem
-	default:
-		how.Source = platformSide
-	}
-	return how
+	return end
 }

@@ -15,7 +15,7 @@ func TestAttemptResultSource(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		res  attemptResult
-		want string
+		want voice.HangupSource
 	}{
 		{"ring timeout, CANCEL answered 487", attemptResult{outcome: Outcome{Status: voice.CallNoAnswer, Cause: CauseNoAnswer},
 			sipCode: 487, reason: "Request Terminated"}, SourceSystem},
@@ -35,14 +35,18 @@ func TestAttemptResultSource(t *testing.T) {
 // "system", on either direction.
 func TestEndingForPlatformEnds(t *testing.T) {
 	t.Parallel()
-	for _, dir := range []struct{ name, platformSide, farSide string }{
+	for _, dir := range []struct {
+		name                  string
+		platformSide, farSide voice.HangupSource
+	}{
 		{"inbound", SourceCallee, SourceCaller}, {"outbound", SourceCaller, SourceCallee},
 	} {
 		for _, tc := range []struct {
-			name       string
-			end        callctl.End
-			limit, api string
-			wantCause  string
+			name      string
+			end       callctl.End
+			limit     voice.HangupCause
+			api       voice.HangupSource
+			wantCause voice.HangupCause
 		}{
 			{name: "time_limit", limit: CauseTimeLimit, wantCause: CauseTimeLimit},
 			{name: "balance", limit: CauseInsufficientBalance, wantCause: CauseInsufficientBalance},

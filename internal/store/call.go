@@ -23,7 +23,7 @@ func scanCall(r rowScanner) (*voice.Call, error) {
 		nullStrCol{&c.TrunkID}, nullStrCol{&c.NumberID}, nullStrCol{&c.Codec}, &c.Record, &c.RecordingChannels, &c.Timeout,
 		&c.TimeLimit, &c.AnswerURL, nullStrCol{&actions}, jsonCol{&c.Variables}, timeCol{&c.CreatedAt}, nullTimeCol{&c.RingingAt},
 		nullTimeCol{&c.AnsweredAt}, nullTimeCol{&c.EndedAt}, &c.Duration, &c.BillableSeconds, nullDecCol{&c.Price}, &c.Currency,
-		nullStrCol{&c.HangupCause}, nullStrCol{&c.HangupSource}, nullIntCol{&c.SIPCode}, nullStrCol{&c.SIPReason},
+		nullTextCol[voice.HangupCause]{&c.HangupCause}, nullTextCol[voice.HangupSource]{&c.HangupSource}, nullIntCol{&c.SIPCode}, nullStrCol{&c.SIPReason},
 		jsonCol{&c.RecordingIDs}, nullStrCol{&errCode}, nullStrCol{&errMsg}, timeCol{&c.UpdatedAt},
 		nullStrCol{&verdict}, nullTimeCol{&reviewedAt})
 	if verdict != nil && reviewedAt != nil {

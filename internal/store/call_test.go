@@ -26,7 +26,7 @@ func TestCallStateAndEventsAreAtomic(t *testing.T) {
 			Direction: voice.DirectionInbound, From: "+15551230001", To: "+15551230002", RecordingChannels: "dual",
 			Variables: map[string]string{}, RecordingIDs: []string{}, Currency: "EUR", CreatedAt: now, UpdatedAt: now}
 		ev := func(id, name string) *voice.Event {
-			return &voice.Event{ID: id, Event: name, CreatedAt: now, CallID: &callID, ApplicationID: "app_123",
+			return &voice.Event{ID: id, Event: voice.EventType(name), CreatedAt: now, CallID: &callID, ApplicationID: "app_123",
 				CustomerID: cust.ID, Data: []byte(`{}`), DeliveryStatus: voice.DeliveryPending}
 		}
 		if err := db.CreateCallWithEvents(ctx, c, ev("evt_1", "call.initiated")); err != nil {

@@ -105,17 +105,23 @@ func nullDec(d *decimal.Decimal) any {
 }
 
 // nullStr is an optional string's column value.
-func nullStr(s *string) any {
+func nullStr[T ~string](s *T) any {
 	if s == nil {
 		return nil
 	}
-	return *s
+	return string(*s)
 }
 
 // nullStrCol scans a nullable text column into a *string.
 type nullStrCol struct{ p **string }
 
-func (c nullStrCol) Scan(src any) error {
+func (c nullStrCol) Scan(src any) error { return nullTextCol[string](c).Scan(src) }
+
+// nullTextCol scans a nullable text column into a pointer to a string type
+// (a hangup cause or source).
+type nullTextCol[T ~string] struct{ p **T }
+
+func (c nullTextCol[T]) Scan(src any) error {
 	var n sql.NullString
 	if err := n.Scan(src); err != nil {
 		return err
@@ -124,7 +130,7 @@ func (c nullStrCol) Scan(src any) error {
 		*c.p = nil
 		return nil
 	}
-	s := n.String
+	s := T(n.String)
 	*c.p = &s
 	return nil
 }

@@ -67,8 +67,8 @@ type Call struct {
 	BillableSeconds   int               `json:"billable_seconds"`
 	Price             *decimal.Decimal  `json:"price"`
 	Currency          string            `json:"currency"`
-	HangupCause       *string           `json:"hangup_cause"`
-	HangupSource      *string           `json:"hangup_source"`
+	HangupCause       *HangupCause      `json:"hangup_cause"`
+	HangupSource      *HangupSource     `json:"hangup_source"`
 	SIPCode           *int              `json:"sip_code"`
 	SIPReason         *string           `json:"sip_reason"`
 	RecordingIDs      []string          `json:"recording_ids"`

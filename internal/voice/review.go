@@ -19,7 +19,7 @@ var Verdicts = []string{VerdictOK, VerdictNeedsFollowUp, VerdictEscalate}
 const MaxReviewNote = 2000
 
 // EventCallReviewed is the event written with every review.
-const EventCallReviewed = "call.reviewed"
+const EventCallReviewed EventType = "call.reviewed"
 
 // Reviewer is the API key that posted a review; KeyID is null for the
 // operator key, which comes from configuration and has no id.

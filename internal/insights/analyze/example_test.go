@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleOffline_Analyze() {
-	caller := "caller"
+	caller := voice.SourceCaller
 	call := &voice.Call{Direction: voice.DirectionInbound, From: "+15551230001", To: "+15557654321",
 		Status: voice.CallCompleted, Duration: 14, HangupSource: &caller}
 	tr := &voice.Transcription{Segments: []voice.Segment{

@@ -16,7 +16,7 @@ func TestNewFacts(t *testing.T) {
 	call := &voice.Call{ID: "call_1", AnsweredAt: &answered}
 	parent, other := "call_1", "call_2"
 	ev := func(name string, at time.Duration, data string) *voice.Event {
-		return &voice.Event{Event: name, CreatedAt: answered.Add(at), Data: json.RawMessage(data)}
+		return &voice.Event{Event: voice.EventType(name), CreatedAt: answered.Add(at), Data: json.RawMessage(data)}
 	}
 	f := analyze.NewFacts(call,
 		[]*voice.Event{ev("call.answered", 0, `{}`), ev("call.gather", 7*time.Second, `{"digits":"1","reason":"max_digits"}`),

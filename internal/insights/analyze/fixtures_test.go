@@ -17,12 +17,12 @@ func transcript(dur float64, segs ...voice.Segment) *voice.Transcription {
 	return &voice.Transcription{Status: voice.InsightCompleted, Engine: "test", Language: "en", Duration: dur, Segments: segs}
 }
 
-func str(s string) *string { return &s }
+func str[T ~string](s T) *T { return &s }
 
 func inboundCall(dur int, source string) *voice.Call {
 	return &voice.Call{ID: "call_1", Status: voice.CallCompleted, Direction: voice.DirectionInbound,
 		From: "+15551230001", To: "+15557654321", Duration: dur, RecordingChannels: voice.ChannelsDual,
-		HangupCause: str("normal_clearing"), HangupSource: str(source)}
+		HangupCause: str(voice.CauseNormalClearing), HangupSource: str(voice.HangupSource(source))}
 }
 
 // appTopics is an application's topic list used by several tests.

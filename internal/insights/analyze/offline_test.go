@@ -401,10 +401,10 @@ func TestSummaryHeader(t *testing.T) {
 	call := func(dir, status, source, cause string, dur int) *voice.Call {
 		c := &voice.Call{Direction: dir, From: "+15551230001", To: "+15557654321", Status: status, Duration: dur}
 		if source != "" {
-			c.HangupSource = str(source)
+			c.HangupSource = str(voice.HangupSource(source))
 		}
 		if cause != "" {
-			c.HangupCause = str(cause)
+			c.HangupCause = str(voice.HangupCause(cause))
 		}
 		return c
 	}

@@ -136,11 +136,11 @@ func ending(c *voice.Call) string {
 	return ""
 }
 
-func deref(s *string) string {
+func deref[T ~string](s *T) string {
 	if s == nil {
 		return ""
 	}
-	return *s
+	return string(*s)
 }
 
 // sentence is a stretch of an utterance the summary may quote.

@@ -135,7 +135,7 @@ func (r *Record) Save(dir string) error {
 	c := *r
 	c.Events = nil
 	for _, e := range r.Events {
-		if !strings.HasPrefix(e.Event, "transcription.") && !strings.HasPrefix(e.Event, "insights.") {
+		if !strings.HasPrefix(string(e.Event), "transcription.") && !strings.HasPrefix(string(e.Event), "insights.") {
 			c.Events = append(c.Events, e)
 		}
 	}

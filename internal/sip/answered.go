@@ -1,0 +1,174 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/voice"
+)
+
+// byeTimeout bounds the BYE the platform sends: one nobody answers still
+// ends the call (telephony docs).
+const byeTimeout = 5 * time.Second
+
+// dialog is an answered leg's SIP dialog as the runner needs it (diago's
+// server and client sessions both are one).
+type dialog interface {
+	// Context ends when the dialog ends: the far end's BYE, or ours.
+	Context() context.Context
+	Hangup(ctx context.Context) error
+}
+
+// answeredLeg is an answered call leg for runAnswered.
+type answeredLeg struct {
+	lc  *liveCall
+	dlg dialog
+	leg *leg
+	// invite and response are the dialog's INVITE and its 200 OK, which
+	// identify the dialog for in-dialog INFO (nil in unit tests).
+	invite   *sipmsg.Request
+	response *sipmsg.Response
+	// direction labels the in-progress metric (the caller counts the
+	// final status, which every call has, answered or not).
+	direction string
+	// platformSide is the hangup source when the platform's side ends the
+	// call (callee inbound, caller outbound and on dial legs), farSide when
+	// the far end's BYE does.
+	platformSide, farSide voice.HangupSource
+	// sipCode and sipReason are the INVITE's final response.
+	sipCode   int
+	sipReason string
+	// record starts the whole-call recording when the call asks for it.
+	record bool
+	// run is what happens while the call is up: its actions, or a bridge.
+	// It returns when they end or ctx does.
+	run func(ctx context.Context) callctl.End
+}
+
+// runAnswered runs an answered leg to its end, the same way for inbound
+// calls, outbound calls and dial legs: it records the answer, starts the
+// recording, runs a.run under one watchdog (time_limit, balance, media
+// timeout), sends the BYE unless the far end did, and records the end.
+// It returns how the call ended.
+func (e *Engine) runAnswered(a answeredLeg) ending {
+	lc, rec, l := a.lc, a.lc.rec, a.leg
+	ctx := e.ctx
+	log := e.log.With(slog.String("call_id", rec.id()))
+	_ = rec.answered(ctx, l.name, a.sipCode, a.sipReason)
+	if a.invite != nil {
+		defer e.registerLeg(a.invite, a.response, l)()
+	}
+	var callRec *activeRecording
+	if a.record {
+		callRec = e.startCallRecording(ctx, rec, l)
+	}
+	e.metrics.CallsByStatus.WithLabelValues(a.direction, voice.CallInProgress).Inc()
+
+	runCtx, cancel := context.WithCancel(lc.ctx)
+	defer cancel()
+	defer context.AfterFunc(a.dlg.Context(), cancel)() // the far end's BYE
+	wd := e.watch(runCtx, rec, l.silentFor, cancel)
+	end := a.run(runCtx)
+	cancel()
+	if end.Kind == callctl.EndError {
+		code, msg, url, status := fetchErrorFields(end.Err)
+		_ = rec.appError(ctx, code, msg, url, status)
+	}
+	remoteBye := a.dlg.Context().Err() != nil
+	if !remoteBye {
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
+		if err := a.dlg.Hangup(hctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Info("bye", slog.Any("error", err))
+		}
+		hcancel()
+	}
+	how := endingFor(end, wd.cause(), remoteBye, lc.hungUpBy(), a.platformSide, a.farSide)
+	how.SIPCode, how.SIPReason = a.sipCode, a.sipReason
+	l.close()
+	rec.end(ctx, how)
+	if callRec != nil {
+		e.stopCallRecording(ctx, rec, l, callRec)
+	}
+	return how
+}
+
+// watchdog ends an answered call that reaches a limit: its time_limit, its
+// balance (the next billing increment could not be reserved and the
+// reserved ones are used up), or its media timeout (no RTP).
+type watchdog struct {
+	hit atomic.Pointer[voice.HangupCause]
+}
+
+// cause is the limit that ended the call, "" when none did.
+func (w *watchdog) cause() voice.HangupCause {
+	if c := w.hit.Load(); c != nil {
+		return *c
+	}
+	return ""
+}
+
+// watch starts the watchdog of rec's answered call; it calls stop when a
+// limit is reached, and its goroutine ends with ctx. silentFor says how long
+// the call's media has been silent at a moment.
+func (e *Engine) watch(ctx context.Context, rec *callRecord, silentFor func(time.Time) time.Duration, stop func()) *watchdog {
+	w := &watchdog{}
+	c := rec.snapshot()
+	budget := rec.watchBalance(ctx)
+	fire := func(cause voice.HangupCause) {
+		w.hit.Store(&cause)
+		stop()
+	}
+	go func() {
+		limit := time.NewTimer(time.Duration(c.TimeLimit) * time.Second)
+		defer limit.Stop()
+		tick := time.NewTicker(e.watchTick)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-limit.C:
+				fire(CauseTimeLimit)
+				return
+			case <-budget:
+				fire(CauseInsufficientBalance)
+				return
+			case now := <-tick.C:
+				if silentFor(now) > e.mediaTimeout {
+					fire(CauseMediaTimeout)
+					return
+				}
+			}
+		}
+	}()
+	return w
+}
+
+// endingFor decides the hangup cause and source of an answered call.
+// platformSide is the source when the platform ends it (callee for inbound,
+// caller for outbound and dial legs); farSide when the far end's BYE ended
+// it.
+func endingFor(end callctl.End, limit voice.HangupCause, remoteBye bool, hungUpBy voice.HangupSource, platformSide, farSide voice.HangupSource) ending {
+	how := ending{Status: voice.CallCompleted, Cause: CauseNormalClearing}
+	switch {
+	case hungUpBy != "":
+		how.Source = hungUpBy
+		if hungUpBy == SourceSystem {
+			how.Cause = CauseSystemShutdown
+		}
+	case remoteBye:
+		how.Source = farSide
+	case limit != "":
+		how.Cause, how.Source = limit, SourceSystem
+	case end.Kind == callctl.EndError:
+		how.Cause, how.Source = CauseApplicationError, SourceSystem
+	default:
+		how.Source = platformSide
+	}
+	return how
+}
