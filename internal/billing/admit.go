@@ -26,41 +26,36 @@ type Request struct {
 	Now time.Time
 }
 
-// Admitter runs every admission check of billing.md in one call and holds
-// the in-process limiters. Build it with NewAdmitter (or set both fields) and
-// share one per process: the limiters only work if every call goes through
-// the same ones.
+// Admitter runs the admission checks that need only the customer as read,
+// and counts the calls this process admitted (Calls). Build it with
+// NewAdmitter and share one per process. The limits that count calls
+// (max_concurrent_calls, max_cps) are not here: the store applies them in
+// the reservation's transaction (Gate.Admit), so they hold across every
+// process on the database.
 type Admitter struct {
-	// CPS is the per-customer calls-per-second limiter.
-	CPS *CPSLimiter
-	// Calls counts each customer's live calls; the integration may also read
-	// it (Live) for the inbound path's own checks and for metrics.
+	// Calls counts this process's admitted calls until they are released:
+	// a metric (the node's share of each customer's calls), not a limit.
 	Calls *Concurrency
 }
 
-// NewAdmitter returns an Admitter with fresh limiters.
-func NewAdmitter() *Admitter { return &Admitter{CPS: &CPSLimiter{}, Calls: &Concurrency{}} }
+// NewAdmitter returns an Admitter with a fresh counter.
+func NewAdmitter() *Admitter { return &Admitter{Calls: &Concurrency{}} }
 
-// Admit decides whether req's call may start. On success it returns the
-// release function of the call's concurrency slot, which the caller must call
-// when the call ends (any way it ends, including a failed setup); it is
-// idempotent. On refusal it returns a no-op release and the error to answer
-// with.
-//
-// The order is from the most permanent refusal to the most transient, so the
-// client is told the reason that retrying will not fix, and so a refused call
-// consumes no CPS token:
+// Admit runs the checks of req that the customer as read decides, from the
+// most permanent refusal to the most transient, so the client is told the
+// reason that retrying will not fix:
 //
 //  1. customer suspended: 403 customer_suspended;
 //  2. CheckDestination: 403 destination_not_allowed;
 //  3. CheckBalance: 402 insufficient_balance;
-//  4. CheckDailySpend: 429 daily_spend_limit, Retry-After to 00:00 UTC;
-//  5. Concurrency.Acquire: 429 concurrency_limit, Retry-After 5;
-//  6. CPSLimiter.Allow: 429 cps_limit, Retry-After until the next token
-//     (the concurrency slot taken in 5 is given back).
+//  4. CheckDailySpend: 429 daily_spend_limit, Retry-After to 00:00 UTC.
 //
-// Concurrency goes before CPS because a slot can be handed back but a token
-// cannot: a call refused for concurrency does not eat into the CPS budget.
+// Checks 3 and 4 are cheap early refusals, with no write; Gate.Admit then
+// repeats them with the customer's open reservations and applies 5
+// (concurrency_limit) and 6 (cps_limit) in the store's transaction. On
+// success Admit counts the call in a.Calls and returns the release of that
+// count, idempotent, which the caller must call when the call ends; on
+// refusal it returns a no-op release and the error to answer with.
 func (a *Admitter) Admit(req Request) (release func(), err *voice.Error) {
 	noop := func() {}
 	c := req.Customer
@@ -76,15 +71,10 @@ func (a *Admitter) Admit(req Request) (release func(), err *voice.Error) {
 	if e := CheckDailySpend(c, req.SpentToday, req.Rate, req.Now); e != nil {
 		return noop, e
 	}
-	release, ok := a.Calls.Acquire(c.ID, c.MaxConcurrentCalls)
-	if !ok {
-		return noop, ConcurrencyError(c.MaxConcurrentCalls)
+	if a == nil || a.Calls == nil {
+		return noop, nil
 	}
-	if ok, wait := a.CPS.Allow(c.ID, c.MaxCPS, req.Now); !ok {
-		release()
-		return noop, CPSError(c.MaxCPS, wait)
-	}
-	return release, nil
+	return a.Calls.Hold(c.ID), nil
 }
 
 // SIPResponse maps an admission refusal to the final response an inbound

@@ -63,52 +63,11 @@ func TestAdmitOrder(t *testing.T) {
 			if err == nil || err.Code != tc.code {
 				t.Fatalf("Admit = %v, want %s", err, tc.code)
 			}
-			// A refusal holds no slot and takes no token.
-			if a.Calls.Live(c.ID) != 0 || a.CPS.Len() != 0 {
-				t.Errorf("refusal left state: Live %d, buckets %d", a.Calls.Live(c.ID), a.CPS.Len())
+			// A refusal counts no call.
+			if a.Calls.Live(c.ID) != 0 {
+				t.Errorf("refusal left Live %d", a.Calls.Live(c.ID))
 			}
 		})
-	}
-}
-
-func TestAdmitLimiters(t *testing.T) {
-	a := NewAdmitter()
-	c := customer()
-	c.MaxConcurrentCalls, c.MaxCPS = 3, 4
-	req := Request{Customer: c, Rate: rate("0.60", "0", 60, 60), Digits: "442071234567", Now: t0}
-	var releases []func()
-	for range 3 {
-		rel, err := a.Admit(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		releases = append(releases, rel)
-	}
-	// Fourth call: concurrency refuses first, and takes no CPS token.
-	if _, err := a.Admit(req); err == nil || err.Code != voice.ECodeConcurrencyLimit || err.RetryAfter != ConcurrencyRetryAfter {
-		t.Fatalf("want concurrency_limit, got %v", err)
-	}
-	releases[0]()
-	// One slot free, one token left of 4: admitted.
-	rel, err := a.Admit(req)
-	if err != nil {
-		t.Fatalf("want admission, got %v", err)
-	}
-	rel()
-	// A slot is free but the bucket is empty: cps_limit, and the slot taken
-	// for the check is given back.
-	if _, err := a.Admit(req); err == nil || err.Code != voice.ECodeCPSLimit || err.RetryAfter != 1 {
-		t.Fatalf("want cps_limit, got %v", err)
-	}
-	if a.Calls.Live(c.ID) != 2 {
-		t.Errorf("Live = %d, want 2 (the cps refusal must release its slot)", a.Calls.Live(c.ID))
-	}
-	// 250 ms later a token is back.
-	req.Now = t0.Add(250 * time.Millisecond)
-	if rel, err := a.Admit(req); err != nil {
-		t.Fatalf("after refill: %v", err)
-	} else {
-		rel()
 	}
 }
 

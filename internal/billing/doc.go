@@ -4,13 +4,17 @@
 // API answers with. The checks themselves are independent of storage: the
 // caller looks the customer and the rate up (the rate with rating.Index or
 // the store's MatchRate), sums today's spend, and asks; the Admitter holds
-// only in-process state (the CPS token buckets and the live-call counters).
+// only a per-process count of the calls it admitted, for metrics.
 //
-// The money is held in the database: Gate.Admit reserves each admitted
-// call's first increment through its ReservationStore, atomically per
-// customer across every process sharing the database, and a Meter grows an
-// answered call's reservation before each further increment (billing.md,
-// Reservations).
+// The money and the limits that count calls are in the database: Gate.Admit
+// reserves each admitted call's first increment through its
+// ReservationStore and, in the same transaction, applies the customer's
+// max_concurrent_calls (its open reservations are its calls that are up)
+// and max_cps (a token bucket row), atomically per customer across every
+// process sharing the database; a Meter grows an answered call's
+// reservation before each further increment (billing.md, Reservations and
+// Limits). Gate.AdmitTrunk applies an outbound trunk's max_channels and
+// max_cps the same way, per trunk.
 //
 // Outbound (POST /v1/calls, a dial child) and inbound (an INVITE to a DID)
 // calls go through the same checks; an inbound refusal is answered with

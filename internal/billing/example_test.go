@@ -1,6 +1,7 @@
 package billing_test
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,54 +20,29 @@ func ExampleAdmitter_Admit() {
 		Currency: "EUR"}
 	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 	req := billing.Request{Customer: cust, Rate: rate, Digits: "442071234567", SpentToday: decimal.Zero, Now: now}
-
 	release, verr := admitter.Admit(req)
-	fmt.Println("first call:", verr == nil)
-	_, verr = admitter.Admit(req) // still up: max_concurrent_calls is 1
-	fmt.Println("second call:", verr.Code, "Retry-After", verr.RetryAfter)
-	release() // the first call ended
-
+	fmt.Println("first call:", verr == nil, "calls held here:", admitter.Calls.Live("cust_a"))
+	release() // the call ended
 	req.SpentToday = decimal.RequireFromString("4.50")
 	_, verr = admitter.Admit(req)
 	fmt.Println("after spending 4.50:", verr.Code, "Retry-After", verr.RetryAfter)
-
 	status, reason := billing.SIPResponse(verr)
 	fmt.Println("inbound answer:", status, reason)
 	// Output:
-	// first call: true
-	// second call: concurrency_limit Retry-After 5
+	// first call: true calls held here: 1
 	// after spending 4.50: daily_spend_limit Retry-After 43200
 	// inbound answer: 403 Forbidden
 }
 
-func ExampleConcurrency_Acquire() {
-	var live billing.Concurrency
-	release, ok := live.Acquire("cust_a", 1)
-	defer release() // safe even when ok is false
-	_, again := live.Acquire("cust_a", 1)
-	fmt.Println(ok, again, live.Live("cust_a"))
-	release()
-	release() // idempotent
-	fmt.Println(live.Live("cust_a"))
-	// Output:
-	// true false 1
-	// 0
-}
-
-func ExampleCPSLimiter_Allow() {
-	var cps billing.CPSLimiter
-	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
-	for i := range 3 {
-		ok, wait := cps.Allow("cust_a", 2, now)
-		fmt.Println(i, ok, wait)
+func ExampleTrunkLimitError() {
+	// What Gate.AdmitTrunk returns for a trunk at its limit, and how the
+	// engine tells it from a database failure.
+	var err error = &billing.TrunkLimitError{Limit: billing.ErrTrunkAtMaxChannels, Max: 30}
+	if errors.Is(err, billing.ErrTrunkAtMaxChannels) || errors.Is(err, billing.ErrTrunkAtMaxCPS) {
+		fmt.Printf("trunk %q was skipped: %v\n", "carrier", err)
 	}
-	ok, _ := cps.Allow("cust_a", 2, now.Add(500*time.Millisecond))
-	fmt.Println("after 500 ms:", ok)
 	// Output:
-	// 0 true 0s
-	// 1 true 0s
-	// 2 false 500ms
-	// after 500 ms: true
+	// trunk "carrier" was skipped: at its max_channels (30)
 }
 
 func ExampleCheckDestination() {

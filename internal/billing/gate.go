@@ -18,23 +18,28 @@ type GateStore interface {
 	Customer(ctx context.Context, scope voice.Scope, id string) (*voice.Customer, error)
 	ChargedSince(ctx context.Context, customerID string, since time.Time) (decimal.Decimal, error)
 	ReservationStore
+	TrunkChannelStore
 }
 
 // ReservationStore holds the money of calls that are up (store.DB implements
 // it): Reserve checks and writes a call's reservation atomically per
-// customer, across every process sharing the database; ReleaseReservation
-// deletes one.
+// customer, across every process sharing the database, applying the
+// customer's call limits at admission (voice.Reservation.Limits);
+// ReleaseReservation deletes one.
 type ReservationStore interface {
 	Reserve(ctx context.Context, r voice.Reservation) (voice.ReservationResult, error)
 	ReleaseReservation(ctx context.Context, callID string) error
 }
 
 // Gate admits new calls for the whole process: the API's POST /v1/calls, the
-// engine's inbound INVITEs and dial's child calls all go through one Gate, so
-// the concurrency and CPS limits count every call of a customer.
+// engine's inbound INVITEs and dial's child calls all go through one Gate.
+// The limits are applied in the database, so gates of several processes
+// sharing it (nodes) enforce one customer's limits together.
 type Gate struct {
-	Store    GateStore
-	Book     *Book
+	Store GateStore
+	Book  *Book
+	// Admitter runs the checks on the customer as read and counts this
+	// process's calls; nil runs the checks without counting.
 	Admitter *Admitter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -64,13 +69,16 @@ const releaseTimeout = 10 * time.Second
 // Retry-After; SIPResponse maps it for inbound calls.
 //
 // The checks of Admitter.Admit run first on the customer as read (cheap, no
-// write, so a refused call costs no CPS token); then the store reserves the
-// first increment atomically: balance + credit_limit - the customer's other
-// open reservations must cover it (402 insufficient_balance), and with a
-// daily_spend_limit, today's charges + open reservations + the first
-// increment must stay within it (429 daily_spend_limit). Only a call that
-// passed the first checks and then lost the race for the money has spent a
-// CPS token.
+// write); then the store reserves the first increment in one transaction
+// serialised per customer across processes: balance + credit_limit - the
+// customer's other open reservations must cover it (402
+// insufficient_balance); with a daily_spend_limit, today's charges + open
+// reservations + the first increment must stay within it (429
+// daily_spend_limit); the customer's other open reservations, its calls
+// that are up or being admitted on any node, must number fewer than
+// max_concurrent_calls (429 concurrency_limit, Retry-After 5); and its
+// max_cps bucket must hold a token (429 cps_limit, Retry-After until the
+// next token). A refused call takes no token and holds no slot.
 func (g *Gate) Admit(ctx context.Context, callID, customerID, direction, number string) (*Ticket, error) {
 	now := time.Now
 	if g.Now != nil {
@@ -95,14 +103,15 @@ func (g *Gate) Admit(ctx context.Context, callID, customerID, direction, number 
 	}
 	first := rating.FirstIncrementCost(rate)
 	res, err := g.Store.Reserve(ctx, voice.Reservation{CustomerID: cust.ID, CallID: callID, Amount: first,
-		DailySpendLimit: cust.DailySpendLimit, DayStart: DayStart(t), Now: t})
+		DailySpendLimit: cust.DailySpendLimit, DayStart: DayStart(t), Now: t,
+		Limits: &voice.AdmissionLimits{MaxConcurrentCalls: cust.MaxConcurrentCalls, MaxCPS: cust.MaxCPS}})
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("admit: %w", err)
 	}
 	if res.Refused != "" {
 		release()
-		return nil, reservationRefusal(res, first, rate, t)
+		return nil, reservationRefusal(res, cust, first, rate, t)
 	}
 	store := g.Store
 	var once sync.Once
@@ -119,7 +128,13 @@ func (g *Gate) Admit(ctx context.Context, callID, customerID, direction, number 
 }
 
 // reservationRefusal is the error of a reservation the store refused.
-func reservationRefusal(res voice.ReservationResult, first decimal.Decimal, rate *voice.Rate, now time.Time) *voice.Error {
+func reservationRefusal(res voice.ReservationResult, cust *voice.Customer, first decimal.Decimal, rate *voice.Rate, now time.Time) *voice.Error {
+	switch res.Refused {
+	case voice.ECodeConcurrencyLimit:
+		return ConcurrencyError(cust.MaxConcurrentCalls)
+	case voice.ECodeCPSLimit:
+		return CPSError(cust.MaxCPS, res.RetryAfter)
+	}
 	if res.Refused == voice.ECodeDailySpendLimit {
 		return &voice.Error{Code: voice.ECodeDailySpendLimit, RetryAfter: secondsUntil(now, DayStart(now).AddDate(0, 0, 1)),
 			Message: fmt.Sprintf("today's spend (%s %s) plus the calls up now (%s) plus this call's first billing increment (%s) would pass the daily_spend_limit; it resets at 00:00 UTC",

@@ -22,14 +22,23 @@ const OrphanReservationAge = 2 * time.Minute
 // Reserve sets a call's reservation to r.Amount when the customer can cover
 // it (voice.Reservation): balance + credit_limit - the other open
 // reservations >= r.Amount, and, with a daily limit, today's charges + the
-// other open reservations + r.Amount <= the limit. Otherwise nothing is
-// written and the result says why. The read and the write are one
+// other open reservations + r.Amount <= the limit. With r.Limits (admission)
+// the customer's other open reservations must also number fewer than
+// MaxConcurrentCalls, and its max_cps bucket must hold a token, which the
+// reservation takes. Otherwise nothing is written and the result says why,
+// the first failed check in that order. The read and the write are one
 // transaction serialised per customer: PostgreSQL locks the customer row
 // (SELECT ... FOR UPDATE), so it holds across processes sharing the
 // database; SQLite has one writer, and the transaction starts with a write so
 // it holds the write lock from its first read. Stale reservations of the
 // customer (call final, or never recorded and older than
 // OrphanReservationAge) are deleted on the way.
+//
+// The open reservations are exactly the customer's calls that are up or
+// being admitted, on every process: a reservation is written here before
+// the call is placed and deleted by the write that ends the call (or by
+// ReleaseReservation for a call never placed), so counting them is the
+// concurrency limit across nodes with no separate counter to drift.
 func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.ReservationResult, error) {
 	var res voice.ReservationResult
 	err := d.tx(ctx, func(tx *sql.Tx) error {
@@ -51,6 +60,21 @@ func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.Reservatio
 			}
 			if res.SpentToday.Add(res.Reserved).Add(r.Amount).GreaterThan(*r.DailySpendLimit) {
 				res.Refused = voice.ECodeDailySpendLimit
+				return nil
+			}
+		}
+		if l := r.Limits; l != nil {
+			// Concurrency before CPS: a refused call must not spend a token.
+			if res.Live >= l.MaxConcurrentCalls {
+				res.Refused = voice.ECodeConcurrencyLimit
+				return nil
+			}
+			ok, wait, err := d.takeToken(ctx, tx, customerBucket(r.CustomerID), l.MaxCPS, r.Now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				res.Refused, res.RetryAfter = voice.ECodeCPSLimit, wait
 				return nil
 			}
 		}
@@ -94,8 +118,8 @@ func (d *DB) lockCustomer(ctx context.Context, tx *sql.Tx, customerID string, re
 }
 
 // sumReservations adds the customer's open reservations other than callID's
-// into res.Reserved, deletes the stale ones, and reports whether callID has
-// one.
+// into res.Reserved, counts them in res.Live, deletes the stale ones, and
+// reports whether callID has one.
 func (d *DB) sumReservations(ctx context.Context, tx *sql.Tx, customerID, callID string, now time.Time, res *voice.ReservationResult) (own bool, err error) {
 	rows, err := tx.QueryContext(ctx, d.q(`SELECT r.call_id, r.amount, r.created_at, c.status FROM call_reservations r
 		LEFT JOIN calls c ON c.id = r.call_id WHERE r.customer_id = ?`), customerID)
@@ -119,6 +143,7 @@ func (d *DB) sumReservations(ctx context.Context, tx *sql.Tx, customerID, callID
 			stale = append(stale, id)
 		default:
 			res.Reserved = res.Reserved.Add(amount)
+			res.Live++
 		}
 	}
 	if err := rows.Close(); err != nil {
@@ -207,15 +232,19 @@ func (d *DB) Reserved(ctx context.Context, customerID string) (decimal.Decimal, 
 	return total, nil
 }
 
-// deleteReservationIfFinal deletes c's reservation when c is being written in
-// its final state: the write that ends a call (with its charge, if any) frees
-// the money it held, in the same transaction.
+// deleteReservationIfFinal deletes c's reservation and trunk channel when c
+// is being written in its final state: the write that ends a call (with its
+// charge, if any) frees the money it held, its slot under the customer's
+// max_concurrent_calls and its trunk's channel, in the same transaction.
 func (d *DB) deleteReservationIfFinal(ctx context.Context, q queryer, c *voice.Call) error {
 	if !voice.CallEnded(c.Status) {
 		return nil
 	}
 	if _, err := d.exec(ctx, q, `DELETE FROM call_reservations WHERE call_id = ?`, c.ID); err != nil {
 		return fmt.Errorf("release reservation of call %s: %w", c.ID, err)
+	}
+	if _, err := d.exec(ctx, q, `DELETE FROM trunk_channels WHERE call_id = ?`, c.ID); err != nil {
+		return fmt.Errorf("release trunk channel of call %s: %w", c.ID, err)
 	}
 	return nil
 }
@@ -225,9 +254,16 @@ func (d *DB) deleteReservationIfFinal(ctx context.Context, q queryer, c *voice.C
 // made before orphansBefore. Start-up recovery runs it with the start time,
 // after closing the calls a crashed process left: in a process that is the
 // only one on its database, no admission is in flight then. (Reserve sweeps
-// a customer's stale reservations by itself, with OrphanReservationAge.) It
-// returns how many it deleted.
+// a customer's stale reservations by itself, with OrphanReservationAge.)
+// Trunk channels are swept by the same rule. It returns how many
+// reservations it deleted.
 func (d *DB) SweepReservations(ctx context.Context, orphansBefore time.Time) (int, error) {
+	if _, err := d.db.ExecContext(ctx, d.q(`DELETE FROM trunk_channels WHERE call_id IN (
+		SELECT ch.call_id FROM trunk_channels ch LEFT JOIN calls c ON c.id = ch.call_id
+		WHERE (c.id IS NULL AND ch.created_at < ?) OR c.status IN (?, ?, ?, ?, ?))`),
+		ms(orphansBefore), voice.CallCompleted, voice.CallBusy, voice.CallNoAnswer, voice.CallFailed, voice.CallCanceled); err != nil {
+		return 0, fmt.Errorf("sweep trunk channels: %w", err)
+	}
 	res, err := d.db.ExecContext(ctx, d.q(`DELETE FROM call_reservations WHERE call_id IN (
 		SELECT r.call_id FROM call_reservations r LEFT JOIN calls c ON c.id = r.call_id
 		WHERE (c.id IS NULL AND r.created_at < ?) OR c.status IN (?, ?, ?, ?, ?))`),

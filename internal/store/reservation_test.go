@@ -5,14 +5,11 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/store"
-	"github.com/minivoice/minivoice/internal/store/postgres"
-	"github.com/minivoice/minivoice/internal/store/sqlite"
 	"github.com/minivoice/minivoice/internal/store/storetest"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/shopspring/decimal"
@@ -174,28 +171,7 @@ func TestReservationsConcurrent(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx := context.Background()
-		var a, b *store.DB
-		switch backend {
-		case "sqlite":
-			path := filepath.Join(t.TempDir(), "shared.db")
-			var err error
-			if a, err = sqlite.Open(ctx, sqlite.Config{Path: path}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { a.Close() })
-			if b, err = sqlite.Open(ctx, sqlite.Config{Path: path}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-		case "postgres":
-			var u string
-			a, u = storetest.OpenWithURL(t, backend, nil)
-			var err error
-			if b, err = postgres.Open(ctx, postgres.Config{URL: u, MaxConns: 10}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-		}
+		a, b := twoHandles(t, backend)
 		resCustomer(t, a, "cust_c", "0.18", "0")
 		const n = 50
 		var wg sync.WaitGroup

@@ -25,16 +25,31 @@ type Reservation struct {
 	// daily limit is an admission check.
 	DailySpendLimit *decimal.Decimal
 	DayStart        time.Time
+	// Limits, when set, also applies the customer's call limits in the same
+	// transaction, so they hold across every process on the database.
+	// Admission sets it; extensions leave it nil.
+	Limits *AdmissionLimits
 	// Now is the caller's clock: the row's times and the age of reservations
 	// whose call was never recorded.
 	Now time.Time
+}
+
+// AdmissionLimits are a customer's call limits as admission applies them
+// (billing.md, Limits): the call is refused when the customer's other open
+// reservations (its calls that are up or being admitted, on any process)
+// number MaxConcurrentCalls or more, or when its max_cps token bucket is
+// empty. A limit of 0 or less admits nothing.
+type AdmissionLimits struct {
+	MaxConcurrentCalls int
+	MaxCPS             int
 }
 
 // ReservationResult is what the store found under the customer's lock, for
 // the refusal's message.
 type ReservationResult struct {
 	// Refused is "" when the reservation was written, otherwise
-	// ECodeInsufficientBalance or ECodeDailySpendLimit (nothing was written).
+	// ECodeInsufficientBalance, ECodeDailySpendLimit, ECodeConcurrencyLimit
+	// or ECodeCPSLimit, checked in that order (nothing was written).
 	Refused     string
 	Balance     decimal.Decimal
 	CreditLimit decimal.Decimal
@@ -42,4 +57,44 @@ type ReservationResult struct {
 	Reserved   decimal.Decimal
 	SpentToday decimal.Decimal
 	Currency   string
+	// Live is how many other open reservations the customer has: its
+	// other calls that are up or being admitted.
+	Live int
+	// RetryAfter is, for ECodeCPSLimit, the time until the customer's
+	// bucket holds a token again.
+	RetryAfter time.Duration
+}
+
+// TrunkChannel asks the store for one of a trunk's channels for an outbound
+// call about to be sent to it (telephony.md, Outbound): granted when the
+// trunk's other live calls number fewer than its max_channels and its
+// max_cps token bucket holds a token, both read and taken in one
+// transaction serialised per trunk, so they hold across processes.
+type TrunkChannel struct {
+	TrunkID string
+	CallID  string
+	// Now is the caller's clock: the bucket's refill and the age of
+	// channels whose call was never recorded.
+	Now time.Time
+}
+
+// Why a TrunkChannel was refused.
+const (
+	TrunkAtMaxChannels = "max_channels"
+	TrunkAtMaxCPS      = "max_cps"
+)
+
+// TrunkChannelResult is what the store found under the trunk's lock.
+type TrunkChannelResult struct {
+	// Refused is "" when the channel was taken, otherwise
+	// TrunkAtMaxChannels or TrunkAtMaxCPS (nothing was written).
+	Refused string
+	// MaxChannels and MaxCPS are the trunk's limits as the check read them.
+	MaxChannels int
+	MaxCPS      int
+	// Live is how many other calls hold a channel of the trunk.
+	Live int
+	// RetryAfter is, for TrunkAtMaxCPS, the time until the trunk's bucket
+	// holds a token again.
+	RetryAfter time.Duration
 }
