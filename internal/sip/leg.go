@@ -110,6 +110,9 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 // returns no recorder or tap is fed any more. Closing twice is harmless.
 func (l *leg) close() {
 	l.cancel()
+	if l.media == nil {
+		return // a leg without media (the engine's unit tests)
+	}
 	_ = l.media.Close() // unblocks the reader's socket read
 	<-l.done
 }

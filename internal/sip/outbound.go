@@ -240,13 +240,9 @@ func (e *Engine) dialTrunks(lc *liveCall, log *slog.Logger) *attemptResult {
 	var tried []string
 	var releaseChannel func()
 	for i, t := range trunks {
-		release, full := e.channels.take(t, e.now())
-		if full != "" {
-			limit := t.MaxChannels
-			if full == "max_cps" {
-				limit = t.MaxCPS
-			}
-			tried = append(tried, fmt.Sprintf("%s was skipped: at its %s (%d)", trunkName(t), full, limit))
+		release, skipped := e.admitTrunk(ctx, t, c.ID, log)
+		if skipped != "" {
+			tried = append(tried, trunkName(t)+" was skipped: "+skipped)
 			continue
 		}
 		if releaseChannel != nil {
@@ -275,6 +271,34 @@ func (e *Engine) dialTrunks(lc *liveCall, log *slog.Logger) *attemptResult {
 		res.tried = tried
 	}
 	return res
+}
+
+// admitTrunk takes one of t's channels (and one of its INVITEs this
+// second) for the call, or says why the trunk is skipped: at its
+// max_channels or max_cps, or its limits could not be checked (a database
+// error skips the trunk rather than risk passing its limits). With a gate
+// the limits hold across every node sharing the database; an engine
+// without one counts its own calls.
+func (e *Engine) admitTrunk(ctx context.Context, t *voice.Trunk, callID string, log *slog.Logger) (release func(), skipped string) {
+	if e.gate == nil {
+		release, full := e.channels.take(t, e.now())
+		switch full {
+		case "max_channels":
+			return nil, fmt.Sprintf("at its max_channels (%d)", t.MaxChannels)
+		case "max_cps":
+			return nil, fmt.Sprintf("at its max_cps (%d)", t.MaxCPS)
+		}
+		return release, ""
+	}
+	release, err := e.gate.AdmitTrunk(ctx, t, callID)
+	switch {
+	case err == nil:
+		return release, ""
+	case errors.Is(err, billing.ErrTrunkAtMaxChannels), errors.Is(err, billing.ErrTrunkAtMaxCPS):
+		return nil, err.Error()
+	}
+	log.Warn("trunk limits not checked", slog.String("trunk_id", t.ID), slog.Any("error", err))
+	return nil, "its limits could not be checked"
 }
 
 // outboundActions are the call's inline actions, or those of its answer_url
