@@ -106,10 +106,14 @@ func (m *memStore) Application(_ context.Context, _ voice.Scope, id string) (*vo
 	return nil, voice.Errorf(voice.ECodeNotFound, "no application %s", id)
 }
 
-func (m *memStore) ActiveTrunks(context.Context, string) ([]*voice.Trunk, error)        { return nil, nil }
-func (m *memStore) NumberByE164(context.Context, string) (*voice.Number, error)          { return nil, errors.New("none") }
-func (m *memStore) Customer(context.Context, voice.Scope, string) (*voice.Customer, error) { return nil, errors.New("none") }
-func (m *memStore) CreateRecording(context.Context, *voice.Recording) error               { return nil }
+func (m *memStore) ActiveTrunks(context.Context, string) ([]*voice.Trunk, error) { return nil, nil }
+func (m *memStore) NumberByE164(context.Context, string) (*voice.Number, error) {
+	return nil, errors.New("none")
+}
+func (m *memStore) Customer(context.Context, voice.Scope, string) (*voice.Customer, error) {
+	return nil, errors.New("none")
+}
+func (m *memStore) CreateRecording(context.Context, *voice.Recording) error { return nil }
 func (m *memStore) UpdateRecordingWithEvents(context.Context, *voice.Recording, ...*voice.Event) error {
 	return nil
 }
