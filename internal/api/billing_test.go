@@ -70,18 +70,20 @@ func (f *blCalls) PlaceCall(c *voice.Call, t *billing.Ticket) {
 
 func (f *blCalls) HasTrunk(context.Context, string) (bool, error) { return true, nil }
 
-func (f *blCalls) Hangup(callID string) bool {
+func (f *blCalls) Hangup(_ context.Context, c *voice.Call) (bool, error) {
 	f.mu.Lock()
-	t, ok := f.tickets[callID]
-	delete(f.tickets, callID)
+	t, ok := f.tickets[c.ID]
+	delete(f.tickets, c.ID)
 	f.mu.Unlock()
 	if ok {
 		t.Release()
 	}
-	return ok
+	return ok, nil
 }
 
-func (f *blCalls) ReplaceActions(context.Context, string, []callctl.Action) bool { return false }
+func (f *blCalls) ReplaceActions(context.Context, *voice.Call, []callctl.Action, json.RawMessage) (bool, error) {
+	return false, nil
+}
 
 // ticket returns the ticket a call was admitted with.
 func (f *blCalls) ticket(callID string) *billing.Ticket {

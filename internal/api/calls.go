@@ -228,7 +228,13 @@ func (s *Server) hangupCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if voice.CallEnded(c.Status) {
 		return voice.Errorf(voice.ECodeConflict, "call %s has already ended (%s)", c.ID, c.Status)
 	}
-	if s.calls == nil || !s.calls.Hangup(c.ID) {
+	live := false
+	if s.calls != nil {
+		if live, err = s.calls.Hangup(r.Context(), c); err != nil {
+			return err
+		}
+	}
+	if !live {
 		// Not live on this process: a queued call that never started, or one
 		// a crashed process left behind; close it here.
 		now := s.clock()
@@ -283,7 +289,13 @@ func (s *Server) replaceActions(w http.ResponseWriter, r *http.Request, p *auth.
 	if err := s.checkDialCallerIDs(r.Context(), cust, c, list); err != nil {
 		return err
 	}
-	if c.Status != voice.CallInProgress || s.calls == nil || !s.calls.ReplaceActions(r.Context(), c.ID, list) {
+	replaced := false
+	if c.Status == voice.CallInProgress && s.calls != nil {
+		if replaced, err = s.calls.ReplaceActions(r.Context(), c, list, in.Actions); err != nil {
+			return err
+		}
+	}
+	if !replaced {
 		return voice.Errorf(voice.ECodeConflict, "call %s is not in progress (%s)", c.ID, c.Status)
 	}
 	writeJSON(w, http.StatusOK, c)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/insights"
 	"log/slog"
@@ -38,8 +39,12 @@ type CallController interface {
 	// the ticket when the call ends.
 	PlaceCall(c *voice.Call, t *billing.Ticket)
 	HasTrunk(ctx context.Context, customerID string) (bool, error)
-	Hangup(callID string) bool
-	ReplaceActions(ctx context.Context, callID string, actions []callctl.Action) bool
+	// Hangup hangs c up wherever it is live (another cluster node holds
+	// some calls); false: it is live nowhere.
+	Hangup(ctx context.Context, c *voice.Call) (bool, error)
+	// ReplaceActions runs actions (raw: the client's JSON of them) on c
+	// wherever it is in progress; false: it is in progress nowhere.
+	ReplaceActions(ctx context.Context, c *voice.Call, actions []callctl.Action, raw json.RawMessage) (bool, error)
 }
 
 // Config configures a Server.

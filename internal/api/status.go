@@ -30,6 +30,7 @@ var statusOf = map[string]int{
 	voice.ECodeInternal:              http.StatusInternalServerError,
 	voice.ECodeMethodNotAllowed:      http.StatusMethodNotAllowed,
 	voice.ECodeNotReady:              http.StatusServiceUnavailable,
+	voice.ECodeNodeUnavailable:       http.StatusServiceUnavailable,
 }
 
 // statusError is a client error answered with a status other than its

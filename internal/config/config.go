@@ -43,6 +43,12 @@ type Serve struct {
 	// Edge bounds what strangers may cost the SIP listeners (telephony.md,
 	// The SIP edge).
 	Edge SIPEdge
+	// NodeID names this process among the nodes sharing one PostgreSQL
+	// database (docs/cluster.md); empty: the host name plus a random suffix.
+	NodeID string
+	// NodeLease is how long this node counts as alive after it last renewed
+	// its lease; it renews every third of it.
+	NodeLease time.Duration
 	// SIPTrustedProxies are the SIP proxies in front of the node
 	// (Kamailio, deployment.md) whose X-MiniVoice-Source header gives the
 	// caller's address; empty: the header is ignored.
@@ -125,6 +131,8 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.StringVar(&rtp, "rtp-ports", "10000-20000", "RTP port range")
 	fs.StringVar(&c.PublicIP, "public-ip", "", "address written into SDP and Contact (default: the SIP listen address)")
 	fs.StringVar(&c.Database, "database", "", "postgres://... to use PostgreSQL instead of the embedded SQLite")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's id among the serve processes sharing --database (default: host name plus a random suffix)")
+	fs.DurationVar(&c.NodeLease, "node-lease", 20*time.Second, "with --database: a node that has not renewed its lease for this long is taken over by a surviving node")
 	fs.StringVar(&allow, "allow-private-urls", "", "comma-separated CIDRs that customer URLs may point to although private")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Minute, "how long shutdown waits for live calls to end")
 	fs.StringVar(&retry, "webhook-retry-schedule", "5s,5m,30m,2h,5h,10h,10h", "webhook retry delays after the first attempt")
@@ -181,6 +189,12 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	}
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		return nil, fmt.Errorf("--database: must be a postgres:// URL (SQLite is the default and needs none)")
+	}
+	if c.NodeLease < 3*time.Second || c.NodeLease > 5*time.Minute {
+		return nil, fmt.Errorf("--node-lease: must be between 3s and 5m")
+	}
+	if len(c.NodeID) > 100 {
+		return nil, fmt.Errorf("--node-id: at most 100 characters")
 	}
 	if c.DrainTimeout < 0 {
 		return nil, fmt.Errorf("--drain-timeout: must not be negative")

@@ -13,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minivoice/minivoice/internal/api"
 	"github.com/minivoice/minivoice/internal/auth"
 	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/cluster"
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/console"
 	"github.com/minivoice/minivoice/internal/insights"
@@ -77,15 +79,82 @@ type Platform struct {
 	HTTPAddr string
 	// HTTPS is set when the API and console serve HTTPS (--tls-cert).
 	HTTPS bool
+	// Node is this process as a cluster node (PostgreSQL); nil on SQLite.
+	Node *cluster.Node
 
 	log      *slog.Logger
-	blobs    *recording.Dir
 	http     *http.Server
 	httpDone chan error
 	tls      *tlsFiles
+	// services are the parts started so far, stopped in reverse by Shutdown.
+	services services
 }
 
-// Start opens storage, binds the listeners and starts serving. Stop it with Shutdown.
+// Service is one part of the running platform. Start brings it up (later
+// services may rely on it); Stop takes it down, after every service started
+// after it has stopped. River's services have the same shape.
+type Service interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// service is a Service made of two functions; either may be nil.
+type service struct {
+	name        string
+	start, stop func(ctx context.Context) error
+}
+
+func (s service) Start(ctx context.Context) error {
+	if s.start == nil {
+		return nil
+	}
+	if err := s.start(ctx); err != nil {
+		return fmt.Errorf("start %s: %w", s.name, err)
+	}
+	return nil
+}
+
+func (s service) Stop(ctx context.Context) error {
+	if s.stop == nil {
+		return nil
+	}
+	if err := s.stop(ctx); err != nil {
+		return fmt.Errorf("stop %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// services starts Services in order and stops the started ones in reverse.
+type services struct {
+	started []Service
+}
+
+// start starts svc; if it fails, everything started before stops (in
+// reverse) and the start's error is returned with the stops'.
+func (ss *services) start(ctx context.Context, svc Service) error {
+	if err := svc.Start(ctx); err != nil {
+		return errors.Join(err, ss.stop(context.WithoutCancel(ctx)))
+	}
+	ss.started = append(ss.started, svc)
+	return nil
+}
+
+// stop stops every started service, last started first, and joins their
+// errors.
+func (ss *services) stop(ctx context.Context) error {
+	var errs []error
+	for i := len(ss.started) - 1; i >= 0; i-- {
+		errs = append(errs, ss.started[i].Stop(ctx))
+	}
+	ss.started = nil
+	return errors.Join(errs...)
+}
+
+// Start opens storage, binds the listeners and starts serving: a list of
+// services started in order (storage, recordings, jobs, the SIP engine, the
+// cluster node or single-node recovery, the HTTP listener, the job workers,
+// SIP, HTTP). If one fails, those started stop in reverse. Stop it with
+// Shutdown.
 func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -105,39 +174,148 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := OpenStore(ctx, sc.Database, sc.Data, cfg.Now, secrets)
+	tf, err := loadTLS(sc.TLS)
 	if err != nil {
 		return nil, err
 	}
-	if err := sealSecrets(ctx, db, secrets, cfg.Logger); err != nil {
-		db.Close()
-		return nil, err
+	p := &Platform{AdminKey: key, log: cfg.Logger, httpDone: make(chan error, 1), tls: tf, HTTPS: tf.http != nil,
+		Metrics: obs.NewMetrics()}
+	// The node id goes into every call row this process creates, so it is
+	// chosen before the store opens.
+	nodeID := ""
+	if sc.Database != "" {
+		nodeID = sc.NodeID
+		if nodeID == "" {
+			nodeID = cluster.NewID()
+		}
 	}
-	metrics := obs.NewMetrics()
-	// The job queue installs itself as the store's event outbox before
-	// anything writes an event (start-up recovery does), so every event to
-	// deliver gets its job in the same transaction.
-	blobs, err := recording.NewDir(filepath.Join(sc.Data, "recordings"))
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("recordings dir: %w", err)
+	var (
+		db       *store.DB
+		blobs    *recording.Dir
+		engines  *insights.Engines
+		queue    *jobs.Queue
+		engine   *sip.Engine
+		gate     *billing.Gate
+		srv      *api.Server
+		ln       net.Listener
+		calls    api.CallController
+		closeSIP = sync.OnceValue(func() error { return engine.Close() })
+	)
+	steps := []Service{
+		service{name: "store", start: func(ctx context.Context) error {
+			var err error
+			if db, err = openStore(ctx, sc.Database, sc.Data, cfg.Now, secrets, nodeID); err != nil {
+				return err
+			}
+			return sealSecrets(ctx, db, secrets, cfg.Logger)
+		}, stop: func(context.Context) error { return db.Close() }},
+		service{name: "recordings", start: func(context.Context) error {
+			var err error
+			blobs, err = recording.NewDir(filepath.Join(sc.Data, "recordings"))
+			return err
+		}, stop: func(context.Context) error { return blobs.Close() }},
+		// The job queue installs itself as the store's event outbox before
+		// anything writes an event (start-up recovery does), so every event
+		// to deliver gets its job in the same transaction. Its workers start
+		// later, with the listeners.
+		service{name: "jobs", start: func(ctx context.Context) error {
+			var err error
+			if engines, err = insights.NewEngines(sc.Insights); err != nil {
+				return err
+			}
+			pipeline := insights.New(insights.Config{Store: db, Blobs: blobs, ASR: engines.ASR, Analyzer: engines.Analyzer,
+				Logger: cfg.Logger, Now: cfg.Now})
+			queue, err = jobs.New(ctx, jobs.Config{Store: db, DatabaseURL: sc.Database, AllowPrivateURLs: sc.AllowPrivateURLs,
+				UserAgent: "MiniVoice/" + cfg.Version, RetrySchedule: sc.WebhookRetrySchedule, Timeout: sc.WebhookTimeout,
+				PerHost: sc.WebhookMaxPerHost, Logger: cfg.Logger, Metrics: p.Metrics, Now: cfg.Now,
+				Insights: pipeline, InsightsWorkers: sc.Insights.Workers})
+			if err != nil {
+				return err
+			}
+			reportEngines(ctx, engines, cfg.Logger)
+			return nil
+		}, stop: func(ctx context.Context) error { return queue.Stop(ctx) }},
+		service{name: "sip engine", start: func(ctx context.Context) error {
+			var err error
+			engine, gate, err = newEngine(ctx, cfg, db, blobs, tf, p.Metrics)
+			return err
+		}, stop: func(context.Context) error { return closeSIP() }},
+		// Calls a previous process left unfinished: on SQLite this process
+		// is the only one, so they are all closed now; on PostgreSQL the
+		// node closes those of lost nodes (its own predecessor included).
+		service{name: "recovery", start: func(ctx context.Context) error {
+			if sc.Database != "" {
+				return nil
+			}
+			return recoverSingleNode(ctx, cfg, db, engine, blobs)
+		}},
+		service{name: "cluster node", start: func(ctx context.Context) error {
+			calls = cluster.NewController(engine, nil)
+			if sc.Database == "" {
+				return nil
+			}
+			node, err := cluster.New(cluster.Config{Store: db, DatabaseURL: sc.Database, ID: nodeID, Lease: sc.NodeLease,
+				Now: cfg.Now, Logger: cfg.Logger, Recordings: blobs, Local: engine,
+				Draining: func() bool { return !engine.Accepting() },
+				Close: func(ctx context.Context, calls []*voice.Call, lastSeen time.Time) (int, error) {
+					return engine.CloseAbandoned(ctx, calls, voice.CauseNodeLost, lastSeen)
+				}})
+			if err != nil {
+				return err
+			}
+			if err := node.Start(ctx); err != nil {
+				return err
+			}
+			p.Node, calls = node, cluster.NewController(engine, node)
+			return nil
+		}, stop: func(ctx context.Context) error {
+			if p.Node == nil {
+				return nil
+			}
+			return p.Node.Stop(ctx)
+		}},
+		service{name: "http listener", start: func(context.Context) error {
+			var err error
+			if ln, err = net.Listen("tcp", sc.HTTP); err != nil {
+				return fmt.Errorf("listen %s: %w", sc.HTTP, err)
+			}
+			p.HTTPAddr = ln.Addr().String()
+			return nil
+		}, stop: func(context.Context) error {
+			// Closed by the HTTP server once it serves; before that, here.
+			if p.http == nil {
+				return ln.Close()
+			}
+			return nil
+		}},
+		service{name: "job workers", start: func(ctx context.Context) error { return queue.Start(ctx) }},
+		// Stopping SIP hangs up the calls still up (system_shutdown) and
+		// writes them, before the node gives its lease up.
+		service{name: "sip", start: func(context.Context) error { engine.Serve(); return nil },
+			stop: func(context.Context) error { return closeSIP() }},
+		service{name: "http", start: func(context.Context) error {
+			authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now, Throttle: auth.NewThrottle()})
+			srv = api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: p.Metrics, Now: cfg.Now,
+				AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: calls, Recordings: blobs, Billing: gate,
+				Ready: readiness(engine, queue), Engines: engines.Status, RefusalsDropped: engine.RefusalsDropped})
+			p.serveHTTP(cfg, db, authn, srv, blobs, ln)
+			return nil
+		}, stop: func(ctx context.Context) error { return p.http.Shutdown(ctx) }},
 	}
-	engines, err := insights.NewEngines(sc.Insights)
-	if err != nil {
-		db.Close()
-		return nil, err
+	for _, svc := range steps {
+		if err := p.services.start(ctx, svc); err != nil {
+			return nil, err
+		}
 	}
-	pipeline := insights.New(insights.Config{Store: db, Blobs: blobs, ASR: engines.ASR, Analyzer: engines.Analyzer,
-		Logger: cfg.Logger, Now: cfg.Now})
-	queue, err := jobs.New(ctx, jobs.Config{Store: db, DatabaseURL: sc.Database, AllowPrivateURLs: sc.AllowPrivateURLs,
-		UserAgent: "MiniVoice/" + cfg.Version, RetrySchedule: sc.WebhookRetrySchedule, Timeout: sc.WebhookTimeout,
-		PerHost: sc.WebhookMaxPerHost, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
-		Insights: pipeline, InsightsWorkers: sc.Insights.Workers})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	// Reported once, without holding up the start for a slow server.
+	p.Store, p.SIP, p.Jobs, p.API = db, engine, queue, srv
+	cfg.Logger.Info("minivoice started", slog.String("http", p.HTTPAddr), slog.String("sip", engine.Addr().String()),
+		slog.String("database", dbName(sc.Database)), slog.String("data", sc.Data), slog.String("node", nodeID))
+	return p, nil
+}
+
+// reportEngines logs, once, the insights engines that are not available,
+// without holding up the start for a slow server.
+func reportEngines(ctx context.Context, engines *insights.Engines, log *slog.Logger) {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	statuses := engines.Status(sctx)
 	cancel()
@@ -147,13 +325,16 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		case st.Kind == "llm" && st.Name == "none":
 			// No LLM configured is the normal case: the offline analyser
 			// does the work. Not a warning.
-			cfg.Logger.Info("engine not configured", slog.String("kind", st.Kind), slog.String("detail", st.Detail))
+			log.Info("engine not configured", slog.String("kind", st.Kind), slog.String("detail", st.Detail))
 		default:
-			cfg.Logger.Warn("engine unavailable", slog.String("kind", st.Kind), slog.String("name", st.Name), slog.String("detail", st.Detail))
+			log.Warn("engine unavailable", slog.String("kind", st.Kind), slog.String("name", st.Name), slog.String("detail", st.Detail))
 		}
 	}
-	// stopQueue releases the queue on a failed start (it never ran).
-	stopQueue := func() { _ = queue.Stop(context.WithoutCancel(ctx)) }
+}
+
+// newEngine builds the SIP engine (bound, not yet serving).
+func newEngine(ctx context.Context, cfg Config, db *store.DB, blobs *recording.Dir, tf *tlsFiles, metrics *obs.Metrics) (*sip.Engine, *billing.Gate, error) {
+	sc := cfg.Serve
 	// Without flite the platform still runs; `say` then fails the call with
 	// call.error, and the log says why once, here.
 	var speaker sip.Speaker
@@ -164,17 +345,9 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	}
 	book, err := billing.NewBook(ctx, db)
 	if err != nil {
-		stopQueue()
-		db.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	gate := &billing.Gate{Store: db, Book: book, Admitter: billing.NewAdmitter(), Now: cfg.Now}
-	tf, err := loadTLS(sc.TLS)
-	if err != nil {
-		stopQueue()
-		db.Close()
-		return nil, err
-	}
 	fetcher := callctl.NewFetcher(callctl.FetcherConfig{Allow: sc.AllowPrivateURLs, UserAgent: "MiniVoice/" + cfg.Version,
 		Now: cfg.Now, Logger: cfg.Logger})
 	engine, err := sip.New(sip.Config{Listen: sc.SIP, PublicIP: sc.PublicIP, RTPPortMin: sc.RTPPortMin, RTPPortMax: sc.RTPPortMax,
@@ -185,59 +358,37 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		// Speech gathers: at normal priority, within their own budget of
 		// decoders (call-control.md, gather).
 		Recognizer: asr.NewCommands(asr.CommandConfig{ModelDir: sc.Insights.PocketsphinxModel, MaxDecoders: sc.Insights.SpeechDecoders})})
+	return engine, gate, err
+}
+
+// recoverSingleNode closes the calls and recordings a previous process left
+// unfinished: only where this process is the only one using the database
+// (SQLite), since other processes' live calls look unfinished too.
+func recoverSingleNode(ctx context.Context, cfg Config, db *store.DB, engine *sip.Engine, blobs *recording.Dir) error {
+	n, err := engine.Recover(ctx)
 	if err != nil {
-		stopQueue()
-		db.Close()
-		return nil, err
+		return err
 	}
-	if sc.Database == "" {
-		n, err := engine.Recover(ctx)
-		if err != nil {
-			engine.Close()
-			stopQueue()
-			db.Close()
-			return nil, err
-		}
-		if n > 0 {
-			cfg.Logger.Warn("closed calls left unfinished by a previous process", slog.Int("calls", n))
-		}
-		done, failed, err := recording.Recover(ctx, db, blobs, cfg.Now())
-		if err != nil {
-			engine.Close()
-			stopQueue()
-			db.Close()
-			return nil, fmt.Errorf("recover recordings: %w", err)
-		}
-		if done+failed > 0 {
-			cfg.Logger.Warn("closed recordings left in progress by a previous process", slog.Int("completed", done),
-				slog.Int("failed", failed))
-		}
+	if n > 0 {
+		cfg.Logger.Warn("closed calls left unfinished by a previous process", slog.Int("calls", n))
 	}
-	authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now, Throttle: auth.NewThrottle()})
-	srv := api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now,
-		AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: engine, Recordings: blobs, Billing: gate,
-		Ready: readiness(engine, queue), Engines: engines.Status,
-		RefusalsDropped: engine.RefusalsDropped})
-	ln, err := net.Listen("tcp", sc.HTTP)
+	done, failed, err := recording.Recover(ctx, db, blobs, cfg.Now())
 	if err != nil {
-		engine.Close()
-		stopQueue()
-		db.Close()
-		return nil, fmt.Errorf("listen %s: %w", sc.HTTP, err)
+		return fmt.Errorf("recover recordings: %w", err)
 	}
-	if err := queue.Start(ctx); err != nil {
-		ln.Close()
-		engine.Close()
-		stopQueue()
-		db.Close()
-		return nil, err
+	if done+failed > 0 {
+		cfg.Logger.Warn("closed recordings left in progress by a previous process", slog.Int("completed", done),
+			slog.Int("failed", failed))
 	}
-	engine.Serve()
-	p := &Platform{Store: db, SIP: engine, Jobs: queue, API: srv, Metrics: metrics, AdminKey: key, HTTPAddr: ln.Addr().String(), log: cfg.Logger, blobs: blobs,
-		httpDone: make(chan error, 1), tls: tf, HTTPS: tf.http != nil}
+	return nil
+}
+
+// serveHTTP starts serving the API and console on ln.
+func (p *Platform) serveHTTP(cfg Config, db *store.DB, authn *auth.Authenticator, srv *api.Server, blobs *recording.Dir, ln net.Listener) {
+	tf := p.tls
 	con := console.New(console.Config{Store: db, Auth: authn, Recordings: blobs, Logger: cfg.Logger, Now: cfg.Now, API: srv})
-	p.http = &http.Server{Handler: trustProxies(console.Mount(srv, con), sc.TLS.TrustedProxies), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	p.http = &http.Server{Handler: trustProxies(console.Mount(srv, con), cfg.Serve.TLS.TrustedProxies), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	// Shutdown waits for open connections; the console's live streams end
 	// when it begins instead of holding it up.
 	p.http.RegisterOnShutdown(con.Close)
@@ -258,11 +409,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		}
 		p.httpDone <- err
 	}()
-	cfg.Logger.Info("minivoice started", slog.String("http", p.HTTPAddr), slog.String("sip", engine.Addr().String()), slog.String("database", dbName(sc.Database)),
-		slog.String("data", sc.Data))
-	return p, nil
 }
-
 func dbName(url string) string {
 	if url == "" {
 		return "sqlite"
@@ -273,8 +420,14 @@ func dbName(url string) string {
 // OpenStore opens PostgreSQL when url is set, else SQLite under dataDir,
 // with secrets encrypting the secret columns.
 func OpenStore(ctx context.Context, url, dataDir string, now func() time.Time, secrets *secretbox.Keyring) (*store.DB, error) {
+	return openStore(ctx, url, dataDir, now, secrets, "")
+}
+
+// openStore is OpenStore for a serve process: on PostgreSQL the calls it
+// creates are held by node nodeID.
+func openStore(ctx context.Context, url, dataDir string, now func() time.Time, secrets *secretbox.Keyring, nodeID string) (*store.DB, error) {
 	if url != "" {
-		return postgres.Open(ctx, postgres.Config{URL: url, Now: now, Secrets: secrets})
+		return postgres.Open(ctx, postgres.Config{URL: url, Now: now, Secrets: secrets, NodeID: nodeID})
 	}
 	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "minivoice.db"), Now: now, Secrets: secrets})
 }
@@ -291,11 +444,7 @@ func (p *Platform) Drain(ctx context.Context) { p.SIP.Drain(ctx) }
 // stops the SIP engine, then the job workers (deliveries in flight finish
 // while ctx allows; queued ones wait in the database for the next start),
 // and closes storage.
-func (p *Platform) Shutdown(ctx context.Context) error {
-	err := p.http.Shutdown(ctx)
-	err = errors.Join(err, p.SIP.Close(), p.Jobs.Stop(ctx), p.Store.Close(), p.blobs.Close())
-	return err
-}
+func (p *Platform) Shutdown(ctx context.Context) error { return p.services.stop(ctx) }
 
 // operatorKey returns the configured key, or reads DATA/admin.key, or makes it.
 func operatorKey(cfg Config) (string, error) {

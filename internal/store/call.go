@@ -77,12 +77,12 @@ func (d *DB) createCall(ctx context.Context, q queryer, c *voice.Call) error {
 	if c.Review != nil {
 		verdict, reviewedAt = c.Review.Verdict, ms(c.Review.ReviewedAt)
 	}
-	return d.insert(ctx, q, "call", `INSERT INTO calls (`+callCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, q, "call", `INSERT INTO calls (`+callCols+`, node_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?)`,
 		c.ID, c.CustomerID, c.ApplicationID, c.Status, c.Direction, c.From, c.To, nullStr(c.ParentCallID), nullStr(c.TrunkID),
 		nullStr(c.NumberID), nullStr(c.Codec), c.Record, c.RecordingChannels, c.Timeout, c.TimeLimit, c.AnswerURL, actions,
 		jsonCol{c.Variables}, ms(c.CreatedAt), msPtr(c.RingingAt), msPtr(c.AnsweredAt), msPtr(c.EndedAt), c.Duration,
 		c.BillableSeconds, nullDec(c.Price), c.Currency, nullStr(c.HangupCause), nullStr(c.HangupSource), nullInt(c.SIPCode),
-		nullStr(c.SIPReason), jsonCol{c.RecordingIDs}, code, msg, ms(c.UpdatedAt), verdict, reviewedAt)
+		nullStr(c.SIPReason), jsonCol{c.RecordingIDs}, code, msg, ms(c.UpdatedAt), verdict, reviewedAt, d.nodeCol())
 }
 
 // scopeWhere adds the tenant conditions of scope to l.

@@ -45,6 +45,9 @@ type Config struct {
 	// secrets, kept idempotent responses). Nil stores them as given, which
 	// only tests that open a bare store do; a sealed value then cannot be read.
 	Secrets *secretbox.Keyring
+	// NodeID is written into the calls this store creates: the cluster node
+	// (a serve process on PostgreSQL) that holds them. Empty on SQLite.
+	NodeID string
 }
 
 // DB is the SQL implementation of voice.Store.
@@ -65,6 +68,8 @@ type DB struct {
 	txMu sync.Mutex
 	// secrets seals and opens secret columns (secrets.go); nil: plain text.
 	secrets *secretbox.Keyring
+	// nodeID is Config.NodeID.
+	nodeID string
 }
 
 // maxStmts bounds the prepared-statement cache; list queries vary with their
@@ -132,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &DB{db: cfg.DB, dialect: cfg.Dialect, now: cfg.Now, secrets: cfg.Secrets}
+	d := &DB{db: cfg.DB, dialect: cfg.Dialect, now: cfg.Now, secrets: cfg.Secrets, nodeID: cfg.NodeID}
 	if err := d.migrate(ctx); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,9 @@ const (
 	ECodeInternal              = "internal_error"
 	ECodeMethodNotAllowed      = "method_not_allowed"
 	ECodeNotReady              = "not_ready"
+	// ECodeNodeUnavailable: a command on a live call could not reach the
+	// cluster node that holds it (docs/cluster.md).
+	ECodeNodeUnavailable = "node_unavailable"
 )
 
 // Error is an error a client may see. Any other error reaching the API edge is

@@ -25,6 +25,8 @@ type Config struct {
 	Now func() time.Time
 	// Secrets encrypts the secret columns (store.Config.Secrets).
 	Secrets *secretbox.Keyring
+	// NodeID is this process's cluster node (store.Config.NodeID).
+	NodeID string
 }
 
 // Dialect is PostgreSQL's.
@@ -52,7 +54,7 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect postgres: %w", err)
 	}
-	s, err := store.New(ctx, store.Config{DB: db, Dialect: Dialect, Now: cfg.Now, Secrets: cfg.Secrets})
+	s, err := store.New(ctx, store.Config{DB: db, Dialect: Dialect, Now: cfg.Now, Secrets: cfg.Secrets, NodeID: cfg.NodeID})
 	if err != nil {
 		db.Close()
 		return nil, err
