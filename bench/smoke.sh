@@ -75,6 +75,11 @@ if has sipp; then
 else
 	skip "bench/sip-flood.sh (SIP edge under attack)" "sipp is not installed (Debian sip-tester)"
 fi
+if has sipp && { has kamailio || [[ -x /usr/sbin/kamailio ]]; } && has psql && [[ -n ${MINIVOICE_TEST_DATABASE_URL:-} ]]; then
+	step "bench/cluster-load.sh (two nodes behind Kamailio, one alone)" 180 bash bench/cluster-load.sh
+else
+	skip "bench/cluster-load.sh (two nodes behind Kamailio, one alone)" "needs sipp, kamailio, psql and MINIVOICE_TEST_DATABASE_URL"
+fi
 if has flite; then
 	step "bench/bridge.sh (bridged calls)" 240 bash bench/bridge.sh
 else
