@@ -1,11 +1,18 @@
 package sip
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/internal/voice"
 )
 
 func requestFrom(method sipmsg.RequestMethod, src string, sourceHeaders ...string) *sipmsg.Request {
@@ -85,5 +92,112 @@ func TestOptionsResponse(t *testing.T) {
 	}
 	if h := res.GetHeader("Via"); h == nil || h.Value() != "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK-ping" {
 		t.Errorf("draining: Via %v, want the request's", h)
+	}
+}
+
+// proxyEngine runs an engine on loopback whose only inbound trunk allows
+// the caller 127.0.0.2 and which trusts the proxy 127.0.0.3.
+func proxyEngine(t *testing.T) (*Engine, net.Addr) {
+	t.Helper()
+	db := storetest.Open(t, "sqlite", nil)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	trunk := &voice.Trunk{ID: voice.NewID(voice.PrefixTrunk, now), Name: "callers", Direction: voice.DirectionInbound,
+		Host: "127.0.0.2", Port: 5060, Transport: "udp", SRTP: "off", AllowedCIDRs: []string{"127.0.0.2/32"},
+		Status: voice.TrunkActive, CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateTrunk(context.Background(), trunk); err != nil {
+		t.Fatalf("create trunk: %v", err)
+	}
+	e, err := New(Config{Listen: "127.0.0.1:0", Store: db, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})
+	if err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+	e.Serve()
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("close engine: %v", err)
+		}
+	})
+	return e, net.UDPAddrFromAddrPort(e.Addr())
+}
+
+// udpFrom opens a UDP socket on ip (any port) for the test's requests.
+func udpFrom(t *testing.T, ip string) net.PacketConn {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("listen on %s: %v", ip, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// proxyRequest is a request as a proxy or caller at conn sends it, with
+// extra header lines.
+func proxyRequest(method string, conn net.PacketConn, engine net.Addr, callID string, extra ...string) []byte {
+	local := conn.LocalAddr().(*net.UDPAddr)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s sip:+15550001111@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s;rport\r\n", method, engine, local, callID)
+	fmt.Fprintf(&b, "Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.2>;tag=c1\r\nTo: <sip:+15550001111@%s>\r\n", engine)
+	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: 1 %s\r\nContact: <sip:caller@%s>\r\n", callID, method, local)
+	for _, h := range extra {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return []byte(b.String())
+}
+
+// exchange sends msg from conn and reads the final answer, acknowledging
+// it when it ends an INVITE transaction.
+func exchange(t *testing.T, conn net.PacketConn, engine net.Addr, msg []byte) answer {
+	t.Helper()
+	send := func(m []byte) error { _, err := conn.WriteTo(m, engine); return err }
+	if err := send(msg); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	res := readAnswer(t, conn, rawCallID(msg))
+	ackFinal(t, send, msg, res)
+	return res
+}
+
+// Behind a trusted proxy, an INVITE is judged by the caller's address the
+// proxy names: the trunk that lists the caller claims it (then the DID,
+// unknown here, is refused 404), while the same INVITE without the header,
+// or with the header from an address that is not a trusted proxy, is the
+// edge's stranger (403).
+func TestTrustedProxySourceOverSIP(t *testing.T) {
+	t.Parallel()
+	_, addr := proxyEngine(t)
+	proxy, stranger := udpFrom(t, "127.0.0.3"), udpFrom(t, "127.0.0.4")
+	for _, tc := range []struct {
+		name string
+		conn net.PacketConn
+		hdr  []string
+		want int
+	}{
+		{"proxy naming the caller", proxy, []string{SourceHeader + ": 127.0.0.2:5062"}, 404},
+		{"proxy without the header", proxy, nil, 403},
+		{"proxy naming a caller no trunk lists", proxy, []string{SourceHeader + ": 127.0.0.9:5060"}, 403},
+		{"stranger claiming the caller's address", stranger, []string{SourceHeader + ": 127.0.0.2:5062"}, 403},
+	} {
+		callID := "proxy-" + strings.ReplaceAll(tc.name, " ", "-")
+		if res := exchange(t, tc.conn, addr, proxyRequest("INVITE", tc.conn, addr, callID, tc.hdr...)); res.code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, res.code, res.reason, tc.want)
+		}
+	}
+}
+
+// OPTIONS, the proxy's health check, is answered 200 even from an address
+// no trunk lists, and 503 with Retry-After once the engine drains.
+func TestOptionsHealthCheckOverSIP(t *testing.T) {
+	t.Parallel()
+	e, addr := proxyEngine(t)
+	proxy := udpFrom(t, "127.0.0.3")
+	if res := exchange(t, proxy, addr, proxyRequest("OPTIONS", proxy, addr, "ping-1")); res.code != 200 || !res.has("Allow: INVITE") {
+		t.Fatalf("ready: %d %s %q, want 200 with Allow", res.code, res.reason, res.raw)
+	}
+	e.Drain(context.Background()) // no live calls: returns at once, draining
+	res := exchange(t, proxy, addr, proxyRequest("OPTIONS", proxy, addr, "ping-2"))
+	if res.code != 503 || !res.has("Retry-After: "+drainRetryAfter) {
+		t.Fatalf("draining: %d %s %q, want 503 with Retry-After", res.code, res.reason, res.raw)
 	}
 }
