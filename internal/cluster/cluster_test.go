@@ -461,3 +461,49 @@ func TestChannelName(t *testing.T) {
 		t.Error("channels collide")
 	}
 }
+
+// TestRatesWrittenElsewhereReload: a rate written through one node's store
+// makes every listening node reload its rate index.
+func TestRatesWrittenElsewhereReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens LISTEN connections to PostgreSQL")
+	}
+	t.Parallel()
+	c := newCluster(t)
+	ctx := context.Background()
+	st := c.store("node-a")
+	reloads := make(chan struct{}, 16)
+	n, err := New(Config{Store: st, DatabaseURL: c.url, ID: "node-a", Lease: 9 * time.Second, Now: c.clock.now,
+		Close: (&closer{st: st}).close, RatesChanged: func(context.Context) error {
+			reloads <- struct{}{}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-reloads:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no reload %s", what)
+		}
+	}
+	wait("when the listener connected")
+	other := c.store("node-b")
+	r := &voice.Rate{ID: "rate_x", Direction: voice.DirectionOutbound, Prefix: "44", PricePerMinute: decimal.RequireFromString("0.02"),
+		ConnectionFee: decimal.Zero, InitialIncrement: 60, SubsequentIncrement: 60, Currency: "EUR", Status: "active",
+		CreatedAt: c.clock.now()}
+	if err := other.CreateRate(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	wait("after a rate was created by another node")
+	if err := other.DeleteRate(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	wait("after a rate was deleted by another node")
+}

@@ -41,6 +41,8 @@ type commandState struct {
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
 	slots   chan struct{}
+	// rates holds a pending rate reload (Config.RatesChanged).
+	rates chan struct{}
 	// running counts command goroutines, so Stop waits for them.
 	running sync.WaitGroup
 }
@@ -48,6 +50,7 @@ type commandState struct {
 func (c *commandState) init() {
 	c.waiters = map[string]chan struct{}{}
 	c.slots = make(chan struct{}, maxRunning)
+	c.rates = make(chan struct{}, 1)
 }
 
 // channel is the NOTIFY channel of node id: a hash, since channel names are
@@ -71,6 +74,13 @@ func (n *Node) listen(ctx context.Context, listening chan struct{}) {
 	var once sync.Once
 	ready := func() { once.Do(func() { close(listening) }) }
 	defer n.cmd.running.Wait()
+	if n.cfg.RatesChanged != nil {
+		n.cmd.running.Add(1)
+		go func() {
+			defer n.cmd.running.Done()
+			n.reloadRates(ctx)
+		}()
+	}
 	for {
 		err := n.listenOnce(ctx, ready)
 		if ctx.Err() != nil {
@@ -94,6 +104,13 @@ func (n *Node) listenOnce(ctx context.Context, ready func()) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel(n.cfg.ID)}.Sanitize()); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if n.cfg.RatesChanged != nil {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{store.RatesChannel}.Sanitize()); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		// Rates written while no connection listened went unannounced.
+		n.ratesDirty()
+	}
 	ready()
 	// Commands sent while the connection was down have rows but no
 	// notification here; the senders wait CommandTimeout at most, so only
@@ -110,7 +127,35 @@ func (n *Node) listenOnce(ctx context.Context, ready func()) error {
 		if err != nil {
 			return err
 		}
+		if note.Channel == store.RatesChannel {
+			n.ratesDirty()
+			continue
+		}
 		n.dispatch(ctx, note.Payload)
+	}
+}
+
+// ratesDirty asks for a reload of the rate index; requests that come while
+// one is pending are folded into it (a deck import is one notification per
+// write, the index is rebuilt once).
+func (n *Node) ratesDirty() {
+	select {
+	case n.cmd.rates <- struct{}{}:
+	default:
+	}
+}
+
+// reloadRates reloads the rate index when asked, until ctx ends.
+func (n *Node) reloadRates(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.cmd.rates:
+		}
+		if err := n.cfg.RatesChanged(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("cluster: reload rates written by another node", slog.Any("error", err))
+		}
 	}
 }
 

@@ -66,6 +66,10 @@ type Config struct {
 	// CommandTimeout bounds how long a command waits for another node's
 	// answer; zero is 5 s.
 	CommandTimeout time.Duration
+	// RatesChanged reloads this node's in-memory rate index: called when
+	// another node wrote the rates (and after the listener reconnects, for
+	// changes it may have missed). Nil: not listened for.
+	RatesChanged func(ctx context.Context) error
 }
 
 // Node is this process as a member of the cluster. It is a platform

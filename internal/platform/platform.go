@@ -256,7 +256,8 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 			}
 			node, err := cluster.New(cluster.Config{Store: db, DatabaseURL: sc.Database, ID: nodeID, Lease: sc.NodeLease,
 				Now: cfg.Now, Logger: cfg.Logger, Recordings: blobs, Local: engine,
-				Draining: func() bool { return !engine.Accepting() },
+				Draining:     func() bool { return !engine.Accepting() },
+				RatesChanged: gate.Book.Reload,
 				Close: func(ctx context.Context, calls []*voice.Call, lastSeen time.Time) (int, error) {
 					return engine.CloseAbandoned(ctx, calls, voice.CauseNodeLost, lastSeen)
 				}})

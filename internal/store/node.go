@@ -303,3 +303,18 @@ func (d *DB) nodeCol() any {
 	}
 	return d.nodeID
 }
+
+// RatesChannel is the NOTIFY channel on which a write to the rates tells
+// every node to reload its in-memory rate index (PostgreSQL; one process on
+// SQLite reloads its own).
+const RatesChannel = "minivoice_rates"
+
+// ratesWritten tells the other nodes that the rates changed, after err (the
+// write's result) is nil. The write is done by then: a failed notification
+// is returned but the nodes still see the change at their next reload.
+func (d *DB) ratesWritten(ctx context.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	return d.notify(ctx, d.db, RatesChannel, "")
+}

@@ -28,7 +28,9 @@ func (d *DB) insertRate(ctx context.Context, q queryer, r *voice.Rate) error {
 }
 
 // CreateRate inserts r.
-func (d *DB) CreateRate(ctx context.Context, r *voice.Rate) error { return d.insertRate(ctx, d.db, r) }
+func (d *DB) CreateRate(ctx context.Context, r *voice.Rate) error {
+	return d.ratesWritten(ctx, d.insertRate(ctx, d.db, r))
+}
 
 // Rate returns one rate.
 func (d *DB) Rate(ctx context.Context, id string) (*voice.Rate, error) {
@@ -62,20 +64,24 @@ func (d *DB) Rates(ctx context.Context, f voice.RateFilter, p voice.Page) (voice
 
 // UpdateRate writes every field of r.
 func (d *DB) UpdateRate(ctx context.Context, r *voice.Rate) error {
-	return d.execOne(ctx, d.db, "rate", `UPDATE rates SET prefix = ?, price_per_minute = ?, connection_fee = ?, initial_increment = ?,
+	return d.ratesWritten(ctx, d.execOne(ctx, d.db, "rate", `UPDATE rates SET prefix = ?, price_per_minute = ?, connection_fee = ?, initial_increment = ?,
 		subsequent_increment = ?, currency = ?, status = ?, description = ?, direction = ? WHERE id = ?`,
 		r.Prefix, decVal(r.PricePerMinute), decVal(r.ConnectionFee), r.InitialIncrement, r.SubsequentIncrement,
-		r.Currency, r.Status, r.Description, r.Direction, r.ID)
+		r.Currency, r.Status, r.Description, r.Direction, r.ID))
 }
 
 // DeleteRate removes a rate.
 func (d *DB) DeleteRate(ctx context.Context, id string) error {
-	return d.execOne(ctx, d.db, "rate", `DELETE FROM rates WHERE id = ?`, id)
+	return d.ratesWritten(ctx, d.execOne(ctx, d.db, "rate", `DELETE FROM rates WHERE id = ?`, id))
 }
 
 // ReplaceDeck swaps a whole deck in one transaction, so a lookup never sees half a deck.
 func (d *DB) ReplaceDeck(ctx context.Context, customerID *string, direction string, rates []*voice.Rate) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		// Other nodes reload their rate index when this commits.
+		if err := d.notify(ctx, tx, RatesChannel, ""); err != nil {
+			return err
+		}
 		var err error
 		if customerID == nil {
 			_, err = tx.ExecContext(ctx, d.q(`DELETE FROM rates WHERE customer_id IS NULL AND direction = ?`), direction)
