@@ -118,6 +118,14 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 		t.Errorf("calls by node: A %d, B %d: want both to take calls", da, db)
 	}
 	checkNodeIDs(t, dbURL, withNodeID)
+	// Callers over TCP: Kamailio relays to the nodes over UDP and stays in
+	// both (two Record-Route entries), so the node's BYE reaches them.
+	before = map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
+	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 2, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)},
+		t.TempDir(), "-t", "t1"); ok != 2 || failed != 0 {
+		t.Fatalf("over TCP through Kamailio: %d succeeded, %d failed; want 2 and 0\n%s", ok, failed, kam.logs())
+	}
+	waitCompleted(t, a, before[a], b, before[b], 2)
 
 	// 2. Node A drains with a live call (placed on it directly): its
 	// OPTIONS answer turns 503, Kamailio takes it out of rotation, new calls
@@ -583,14 +591,16 @@ func sippThrough(t *testing.T, root, addr, did string, calls int) (ok, failed in
 var sippCountRe = regexp.MustCompile(`(?m)^\s*(Successful|Failed) call\s*\|\s*\d+\s*\|\s*(\d+)`)
 
 // sippRun runs bench/sipp/uac_via_proxy.xml from kamCallerIP (SIP and
-// media on ports) in dir against target, bounded in calls and time, and
-// returns sipp's counts. It may run on a goroutine of its own.
-func sippRun(t *testing.T, root, target, did string, calls int, ports [2]int, dir string) (ok, failed int) {
+// media on ports; extra arguments after) in dir against target, bounded in
+// calls and time, and returns sipp's counts. It may run on a goroutine of
+// its own.
+func sippRun(t *testing.T, root, target, did string, calls int, ports [2]int, dir string, extra ...string) (ok, failed int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sipp", target, "-sf", filepath.Join(root, "bench", "sipp", "uac_via_proxy.xml"),
 		"-s", did, "-i", kamCallerIP, "-p", strconv.Itoa(ports[0]), "-mp", strconv.Itoa(ports[1]), "-m", strconv.Itoa(calls), "-r", "5",
 		"-nostdin", "-timeout", "40", "-timeout_error")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Dir = dir
 	out, _ := cmd.CombinedOutput()
 	for _, m := range sippCountRe.FindAllStringSubmatch(string(out), -1) {
