@@ -12,8 +12,15 @@ import (
 	"strings"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
-var Version = "dev"
+// Version, Commit and BuildDate are set at build time by scripts/release.sh
+// with -ldflags "-X github.com/minivoice/minivoice/internal/cli.Version=...".
+// BuildDate is the commit's time, not the clock's, so that two builds of
+// one commit are the same bytes.
+var (
+	Version   = "dev"
+	Commit    = ""
+	BuildDate = ""
+)
 
 // Env is what a command sees of the process.
 type Env struct {
@@ -72,14 +79,28 @@ func Main(ctx context.Context, args []string, env Env) int {
 	return 2
 }
 
+// versionString is the first line of `minivoice version`: the release's
+// version, commit and build date, or for a plain `go build` what the Go
+// toolchain stamped from the checkout.
 func versionString() string {
-	commit := "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
+	commit, date := Commit, BuildDate
+	if info, ok := debug.ReadBuildInfo(); ok && commit == "" {
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
+			switch s.Key {
+			case "vcs.revision":
 				commit = s.Value
+			case "vcs.time":
+				if date == "" {
+					date = s.Value
+				}
 			}
 		}
 	}
-	return strings.Join([]string{"minivoice " + Version, "commit " + commit, runtime.Version()}, ", ")
+	if commit == "" {
+		commit = "unknown"
+	}
+	if date == "" {
+		date = "unknown"
+	}
+	return strings.Join([]string{"minivoice " + Version, "commit " + commit, "built " + date, runtime.Version()}, ", ")
 }

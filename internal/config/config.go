@@ -53,6 +53,9 @@ type Serve struct {
 	// (Kamailio, deployment.md) whose X-MiniVoice-Source header gives the
 	// caller's address; empty: the header is ignored.
 	SIPTrustedProxies []netip.Prefix
+	// ConfigFile is the `key = value` file read for the flags neither the
+	// command line nor the environment set (file.go); empty: none.
+	ConfigFile string
 }
 
 // SIPEdge configures the SIP edge: SIP over TCP (and TLS) connection
@@ -155,8 +158,14 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.IntVar(&c.Edge.MaxConns, "sip-max-conns", 0, "SIP TCP/TLS connections open in total, per listener (0: 10000, or half the open-file limit if lower)")
 	var sipProxies string
 	fs.StringVar(&sipProxies, "sip-trusted-proxies", "", "comma-separated CIDRs of SIP proxies (Kamailio) whose X-MiniVoice-Source header gives the caller's address for trunk ACLs (default: none, the header is ignored)")
+	fs.StringVar(&c.ConfigFile, "config", "", "file of key = value lines, one per serve flag (e.g. /etc/minivoice/minivoice.conf); flags and MINIVOICE_* variables override it")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
+	}
+	if c.ConfigFile != "" {
+		if err := applyFile(fs, c.ConfigFile, getenv, true); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.Insights.Check(); err != nil {
 		return nil, err
