@@ -131,8 +131,10 @@ for arch in "${arches[@]}"; do
       -e "s#@DATE@#$(date -u -R -d "@$SOURCE_DATE_EPOCH")#" deploy/debian/changelog.in | gzip -n -9 > "$stage/changelog.gz"
   gzip -n -9 < CHANGELOG.md > "$stage/CHANGELOG.md.gz"
   gzip -n -9 < "$licenses" > "$stage/THIRD_PARTY_LICENSES.gz"
-  BIN="$out/minivoice-linux-$arch" STAGE="$stage" DEB_ARCH="$arch" DEB_VERSION="$VERSION" \
-    go run "$NFPM" package --config deploy/debian/nfpm.yaml --packager deb --target "$out/" > "$work/nfpm.log" 2>&1 \
+  cp "$out/minivoice-linux-$arch" "$stage/minivoice"
+  cp -r deploy/debian "$stage/debian"
+  (cd "$stage" && DEB_ARCH="$arch" DEB_VERSION="$VERSION" \
+    go run "$NFPM" package --config debian/nfpm.yaml --packager deb --target "$out/") > "$work/nfpm.log" 2>&1 \
     || { cat "$work/nfpm.log" >&2; exit 1; }
 done
 
