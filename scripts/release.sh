@@ -127,9 +127,10 @@ for arch in "${arches[@]}"; do
       deploy/systemd/minivoice.service > "$stage/minivoice.service"
   grep -q '^ExecStart=/usr/bin/minivoice serve --config' "$stage/minivoice.service"
   grep -q '^StateDirectoryMode=0700' "$stage/minivoice.service"
-  sed -e "s#@VERSION@#$VERSION#" -e "s#@COMMIT@#$commit#" \
+  sed -e "s#@VERSION@#$VERSION#" -e "s#@COMMIT@#${commit:0:12}#" \
       -e "s#@DATE@#$(date -u -R -d "@$SOURCE_DATE_EPOCH")#" deploy/debian/changelog.in | gzip -n -9 > "$stage/changelog.gz"
   gzip -n -9 < CHANGELOG.md > "$stage/CHANGELOG.md.gz"
+  gzip -n -9 < deploy/debian/minivoice.1 > "$stage/minivoice.1.gz"
   gzip -n -9 < "$licenses" > "$stage/THIRD_PARTY_LICENSES.gz"
   cp "$out/minivoice-linux-$arch" "$stage/minivoice"
   cp -r deploy/debian "$stage/debian"
