@@ -426,6 +426,11 @@ func TestCommandsReachTheOwner(t *testing.T) {
 	if ve := (*voice.Error)(nil); !errors.As(err, &ve) || ve.Code != voice.ECodeNodeUnavailable {
 		t.Fatalf("unanswered: %v, want node_unavailable", err)
 	}
+	// The unanswered command is withdrawn: B catching up later finds
+	// nothing to run.
+	if pending, err := stB.PendingNodeCommands(ctx, "node-b", c.clock.now().Add(-time.Hour)); err != nil || len(pending) != 0 {
+		t.Errorf("pending after the timeout: %d, %v; want it withdrawn", len(pending), err)
+	}
 	// Past B's lease the answer is immediate.
 	c.clock.add(10 * time.Second)
 	_, err = ctl.Hangup(ctx, get("call_b2"))

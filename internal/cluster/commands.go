@@ -261,11 +261,25 @@ func (n *Node) send(ctx context.Context, owner, callID, kind string, actions []b
 	}
 	// The row is the answer; the notification only says when to look (a
 	// missed one costs the wait, not the answer).
-	got, err := st.GetNodeCommand(context.WithoutCancel(ctx), id)
+	bg := context.WithoutCancel(ctx)
+	got, err := st.GetNodeCommand(bg, id)
 	if err != nil {
 		return false, err
 	}
 	if got.DoneAt == nil {
+		// Withdraw it, so that an owner catching up later does not run a
+		// command the client was told failed. If the owner answered in
+		// the meantime, its answer stands.
+		withdrawn, err := st.FinishNodeCommand(bg, id, false, n.cfg.Now(), "", "")
+		if err != nil {
+			return false, err
+		}
+		if !withdrawn {
+			if got, err = st.GetNodeCommand(bg, id); err != nil {
+				return false, err
+			}
+			return got.OK, nil
+		}
 		e := voice.Errorf(voice.ECodeNodeUnavailable, "call %s is held by node %s, which did not answer within %s; retry, "+
 			"and if the node is gone a surviving node closes the call within %s (hangup_cause node_lost)",
 			callID, owner, n.cfg.CommandTimeout, n.cfg.Lease)

@@ -156,6 +156,9 @@ func (d *DB) UpdateCall(ctx context.Context, c *voice.Call) error { return d.upd
 // UpdateCallWithEvents writes c and appends events atomically.
 func (d *DB) UpdateCallWithEvents(ctx context.Context, c *voice.Call, events ...*voice.Event) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if ended, err := d.endedAlready(ctx, tx, c); err != nil || ended {
+			return err
+		}
 		if err := d.updateCall(ctx, tx, c); err != nil {
 			return err
 		}

@@ -17,6 +17,9 @@ import (
 // twice nor its charge lost. A nil charge writes the call and events only.
 func (d *DB) UpdateCallWithCharge(ctx context.Context, c *voice.Call, charge *voice.LedgerEntry, events ...*voice.Event) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if ended, err := d.endedAlready(ctx, tx, c); err != nil || ended {
+			return err
+		}
 		if charge != nil {
 			if err := d.addLedgerEntry(ctx, tx, charge); err != nil {
 				return fmt.Errorf("charge call %s: %w", c.ID, err)

@@ -256,8 +256,9 @@ func (d *DB) PendingNodeCommands(ctx context.Context, node string, since time.Ti
 }
 
 // FinishNodeCommand records the owner's answer to command id and NOTIFYs
-// channel with payload. It reports false if the command was answered
-// already (the answer is written once).
+// channel with payload (none when channel is empty: a sender withdrawing
+// its command). It reports false if the command was answered already (the
+// answer is written once).
 func (d *DB) FinishNodeCommand(ctx context.Context, id string, ok bool, now time.Time, channel, payload string) (bool, error) {
 	done := false
 	err := d.tx(ctx, func(tx *sql.Tx) error {
@@ -285,9 +286,10 @@ func (d *DB) PruneNodeCommands(ctx context.Context, before time.Time) (int, erro
 }
 
 // notify sends a PostgreSQL notification (delivered when tx commits). The
-// SQLite backend has no listeners, and nothing to tell: a no-op there.
+// SQLite backend has no listeners, and nothing to tell: a no-op there, as
+// for an empty channel (nobody to tell).
 func (d *DB) notify(ctx context.Context, q queryer, channel, payload string) error {
-	if d.dialect.Name != "postgres" {
+	if d.dialect.Name != "postgres" || channel == "" {
 		return nil
 	}
 	if _, err := q.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, payload); err != nil {
@@ -317,4 +319,31 @@ func (d *DB) ratesWritten(ctx context.Context, err error) error {
 		return err
 	}
 	return d.notify(ctx, d.db, RatesChannel, "")
+}
+
+// endedAlready reports whether the write of c must be skipped because it
+// would end a call that has ended already: the first write that ends a call
+// wins, and a second (a survivor closed the call of a node that was only cut
+// off from the database, and that node's engine writes the real end later;
+// or an API hang-up of a queued call racing the engine) writes nothing, so
+// no call gets two call.completed events or two charges. The row is locked
+// (PostgreSQL) so that two such writes take turns and the second sees the
+// first. Writes that do not end a call are never skipped.
+func (d *DB) endedAlready(ctx context.Context, tx *sql.Tx, c *voice.Call) (bool, error) {
+	if !voice.CallEnded(c.Status) {
+		return false, nil
+	}
+	query := `SELECT status FROM calls WHERE id = ?`
+	if d.dialect.Numbered {
+		query += ` FOR UPDATE`
+	}
+	var status string
+	err := tx.QueryRowContext(ctx, d.q(query), c.ID).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // updateCall reports the missing call
+	}
+	if err != nil {
+		return false, fmt.Errorf("call %s: %w", c.ID, err)
+	}
+	return voice.CallEnded(status), nil
 }
