@@ -14,6 +14,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/platform"
+	"github.com/minivoice/minivoice/internal/store"
 )
 
 // serve runs the platform until SIGTERM or SIGINT, then shuts down gracefully:
@@ -53,6 +54,12 @@ func serve(ctx context.Context, args []string, env Env) int {
 			// Printed once, to stdout, never logged: logs get shipped elsewhere.
 			fmt.Fprintf(env.Stdout, "operator key (shown once, also saved in %s): %s\n", path, key)
 		}})
+	if errors.Is(err, store.ErrSchemaNewer) {
+		// Name this binary's release next to the schema versions, so the
+		// operator knows which two releases disagree.
+		fmt.Fprintf(env.Stderr, "minivoice serve: this is minivoice %s: %v\n", Version, err)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
 		return 1

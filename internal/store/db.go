@@ -181,6 +181,9 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("list migrations: %w", err)
 	}
 	sort.Strings(names)
+	if err := d.checkNotNewer(ctx, names); err != nil {
+		return err
+	}
 	seen := map[int]string{}
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
@@ -201,6 +204,54 @@ func (d *DB) migrate(ctx context.Context) error {
 		if err := retryOnce(func() error { return d.applyMigration(ctx, version, string(body)) }); err != nil {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
+	}
+	return nil
+}
+
+// ErrSchemaNewer is returned by New for a database that has a migration
+// this binary does not know: a newer release wrote it. Migrations are
+// forward-only, so running an older binary on it could misread or damage
+// data; the only way back is the backup taken before the upgrade.
+var ErrSchemaNewer = errors.New("database schema is newer than this binary")
+
+// checkNotNewer refuses a database with a recorded migration that is not
+// among the embedded ones (names), naming the database's newest migration
+// and this binary's.
+func (d *DB) checkNotNewer(ctx context.Context, names []string) error {
+	known := map[int]bool{}
+	newestKnown := 0
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			continue // reported by migrate's own loop
+		}
+		known[v] = true
+		newestKnown = max(newestKnown, v)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	var unknown []string
+	newestApplied := 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		newestApplied = max(newestApplied, v)
+		if !known[v] {
+			unknown = append(unknown, fmt.Sprintf("%04d", v))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: the database is at schema version %04d (it has migration %s), this binary knows migrations up to %04d; "+
+			"a newer minivoice has upgraded it: run that release or a later one (downgrades are not supported; "+
+			"to go back, restore the backup taken before the upgrade)", ErrSchemaNewer, newestApplied, strings.Join(unknown, ", "), newestKnown)
 	}
 	return nil
 }
