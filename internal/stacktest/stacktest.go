@@ -94,6 +94,15 @@ type Config struct {
 	// here, far above the platform's, so that tests sending many INVITEs
 	// from 127.0.0.1 without a trunk see every 403.
 	Edge sip.EdgeConfig
+	// NoSim starts no simulator (Stack.Sim is nil), for tests whose calls
+	// come from sipp, baresip or raw SIP; flite is then not required.
+	NoSim bool
+	// Platform, when set, adjusts the platform's configuration just before
+	// it starts, for what Config does not name: the serve settings (a data
+	// directory left by an earlier platform, a database URL two platforms
+	// share, TLS listeners, the SIP edge's connection bounds) or a secret
+	// key.
+	Platform func(*platform.Config)
 }
 
 // Stack is a running platform, simulator and application server.
@@ -108,18 +117,22 @@ type Stack struct {
 	// Platform is the running platform (its SIP engine, store, API).
 	Platform *platform.Platform
 	// Sim is the network simulator: the trunk for outbound calls and the
-	// caller for SimCall.
+	// caller for SimCall; nil with Config.NoSim.
 	Sim *sim.Sim
 
 	client *http.Client
 }
 
-// Start runs a platform, a simulator and (if cfg.App is set) an application
-// server, all on loopback, stopped when the test ends. It skips the test
+// Start runs a platform, a simulator (unless cfg.NoSim) and (if cfg.App is
+// set) an application server, all on loopback, stopped when the test ends. It skips the test
+// under -short (go test -short is the quick loop of unit and API tests) and
 // when flite is not installed.
 func Start(t testing.TB, cfg Config) *Stack {
 	t.Helper()
-	if _, err := exec.LookPath("flite"); err != nil {
+	if testing.Short() {
+		t.Skip("stacktest: a whole platform with real calls does not run under -short; run without -short")
+	}
+	if _, err := exec.LookPath("flite"); err != nil && !cfg.NoSim {
 		t.Skip("flite is not installed (Debian package flite): the platform's say and the simulator's speech need it")
 	}
 	logger := cfg.Logger
@@ -148,8 +161,12 @@ func Start(t testing.TB, cfg Config) *Stack {
 		cfg.Edge.RefusalRate, cfg.Edge.RefusalBurst = 1000, 1000
 		cfg.Edge.RefusalRateTotal, cfg.Edge.RefusalBurstTotal = 1000, 1000
 	}
-	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: AdminKey, Version: "stacktest",
-		Logger: logger, MediaTimeout: cfg.MediaTimeout, Refusals: cfg.Refusals, Edge: cfg.Edge})
+	pc := platform.Config{Serve: sc, AdminKey: AdminKey, Version: "stacktest",
+		Logger: logger, MediaTimeout: cfg.MediaTimeout, Refusals: cfg.Refusals, Edge: cfg.Edge}
+	if cfg.Platform != nil {
+		cfg.Platform(&pc)
+	}
+	p, err := platform.Start(context.Background(), pc)
 	if err != nil {
 		t.Fatalf("stacktest: start platform: %v", err)
 	}
@@ -166,6 +183,12 @@ func Start(t testing.TB, cfg Config) *Stack {
 		}
 	})
 	st.Platform, st.API = p, "http://"+p.HTTPAddr
+	if p.HTTPS {
+		st.API = "https://" + p.HTTPAddr
+	}
+	if cfg.NoSim {
+		return st
+	}
 
 	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
 	if err != nil {

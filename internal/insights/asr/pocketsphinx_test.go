@@ -32,6 +32,16 @@ func needPocketsphinx(tb testing.TB) {
 	}
 }
 
+// needFullRecognition skips tb under -short: a whole recognition costs
+// seconds of CPU (25 s for the package on two busy cores), and -short is the
+// quick loop; parsing, cancellation and failures are still tested there.
+func needFullRecognition(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("real pocketsphinx recognitions run only without -short")
+	}
+}
+
 // speak renders text with flite's 16 kHz voice.
 func speak(tb testing.TB, text string) asr.Audio {
 	tb.Helper()
@@ -110,6 +120,7 @@ func assertNoTemps(t *testing.T, dir string) {
 
 func TestPocketsphinxRecognises(t *testing.T) {
 	t.Parallel()
+	needFullRecognition(t)
 	needPocketsphinx(t)
 	tmp := t.TempDir()
 	// A generous timeout: go test ./... may load the machine far beyond
@@ -182,6 +193,7 @@ func TestPocketsphinxRecognises(t *testing.T) {
 // its leading silence made it hear "i read on you".
 func TestPocketsphinxLeadingSilence(t *testing.T) {
 	t.Parallel()
+	needFullRecognition(t)
 	eng := asr.NewPocketsphinx(asr.PocketsphinxConfig{TempDir: t.TempDir(), Timeout: 5 * time.Minute})
 	if err := eng.Available(context.Background()); err != nil {
 		t.Skipf("pocketsphinx not usable: %v", err)

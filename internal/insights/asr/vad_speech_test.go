@@ -51,6 +51,7 @@ func throughCodec(t *testing.T, codec dmedia.Codec, p *media.PCM) *media.PCM {
 // then the caller's sentence, 3 s more silence and the sentence again.
 func TestPocketsphinxSpeechAfterLongSilence(t *testing.T) {
 	t.Parallel()
+	needFullRecognition(t)
 	needPocketsphinx(t)
 	for _, tc := range []struct {
 		name  string

@@ -18,6 +18,7 @@ import (
 // transcribes, without the bias.
 func TestPocketsphinxVocabulary(t *testing.T) {
 	t.Parallel()
+	needFullRecognition(t)
 	needPocketsphinx(t)
 	tmp := t.TempDir()
 	eng := asr.NewPocketsphinx(asr.PocketsphinxConfig{TempDir: tmp, Timeout: 5 * time.Minute})

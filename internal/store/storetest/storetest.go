@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -59,7 +58,8 @@ var Keyring = sync.OnceValue(func() *secretbox.Keyring {
 })
 
 // Open returns a migrated, empty store of the given backend, closed at the end
-// of the test, plus the URL it lives at ("" for sqlite).
+// of the test. On PostgreSQL the schema may be one an earlier test of the
+// process used, emptied (pool.go).
 func Open(t testing.TB, backend string, now func() time.Time) *store.DB {
 	t.Helper()
 	db, _ := OpenWithURL(t, backend, now)
@@ -67,7 +67,7 @@ func Open(t testing.TB, backend string, now func() time.Time) *store.DB {
 }
 
 // OpenWithURL is Open that also returns the PostgreSQL URL (with its
-// search_path) so a second process can share the schema.
+// search_path) so a second process can share the schema ("" for sqlite).
 func OpenWithURL(t testing.TB, backend string, now func() time.Time) (*store.DB, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -80,11 +80,12 @@ func OpenWithURL(t testing.TB, backend string, now func() time.Time) (*store.DB,
 		t.Cleanup(func() { db.Close() })
 		return db, ""
 	case "postgres":
-		u := SchemaURL(t)
+		u, migrated := pooledSchemaURL(t)
 		db, err := postgres.Open(ctx, postgres.Config{URL: u, Now: now, MaxConns: 10, Secrets: Keyring()})
 		if err != nil {
 			t.Fatalf("open postgres: %v", err)
 		}
+		migrated()
 		t.Cleanup(func() { db.Close() })
 		return db, u
 	}
@@ -119,12 +120,5 @@ func SchemaURL(t testing.TB) string {
 		defer a.Close()
 		_, _ = a.Exec("DROP SCHEMA " + schema + " CASCADE")
 	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", EnvDatabaseURL, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return schemaURL(t, base, schema)
 }
