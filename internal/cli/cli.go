@@ -44,7 +44,9 @@ Usage:
   minivoice admin ...         operator chores through the API
   minivoice sim [call] ...    the network simulator (carrier, or one call into the platform)
   minivoice webhooks ...      a local webhook receiver (listen) and a signature checker (verify)
-  minivoice version           print version, commit, Go version and the TTS/ASR/LLM engines
+  minivoice backup --to DIR   copy a SQLite deployment's database, recordings and keys while it runs
+  minivoice restore --from DIR  restore such a copy into an empty data directory
+  minivoice version           print version, commit, build date, Go version and the TTS/ASR/LLM engines
 
 Run "minivoice COMMAND --help" for a command's flags.
 `
@@ -69,6 +71,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return sim(ctx, args[1:], env)
 	case "webhooks":
 		return webhooks(ctx, args[1:], env)
+	case "backup":
+		return backupCmd(ctx, args[1:], env)
+	case "restore":
+		return restoreCmd(ctx, args[1:], env)
 	case "version", "--version":
 		return version(ctx, args[1:], env)
 	case "help", "-h", "--help":
