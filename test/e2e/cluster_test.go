@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -66,6 +67,10 @@ func TestClusterTwoNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// And one recordings directory, as deployment.md has them share it.
+	if err := os.Symlink(filepath.Join(dirA, "recordings"), filepath.Join(dirB, "recordings")); err != nil {
+		t.Fatal(err)
+	}
 	b := startIn(t, bin, dirB, args("node-b")...)
 	op, j := a.key, "application/json"
 
@@ -81,10 +86,10 @@ func TestClusterTwoNodes(t *testing.T) {
 	// Calls placed through B: B holds them. Each waits on a long pause.
 	// The rate was written through A: B prices with it once the
 	// notification has reached it, a moment later.
-	place := func() string {
+	place := func(record bool) string {
 		t.Helper()
-		body := `{"to": "+15550000001", "from": "+15551230001", "application_id": "` + app + `",
-			"actions": [{"action": "pause", "length": 600}]}`
+		body := fmt.Sprintf(`{"to": "+15550000001", "from": "+15551230001", "application_id": %q, "record": %t,
+			"actions": [{"action": "pause", "length": 600}]}`, app, record)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			ans := b.post(t, "/v1/calls", op, body)
@@ -115,7 +120,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 
 	// A hangup sent to A ends a call B holds.
-	first := place()
+	first := place(false)
 	waitStatus(a, first, "in-progress")
 	a.do(t, "POST", "/v1/calls/"+first+"/hangup", op, j, ``, 200)
 	c := waitStatus(a, first, "completed", "failed", "canceled")
@@ -126,12 +131,15 @@ func TestClusterTwoNodes(t *testing.T) {
 	// Calls up on B, then B dies.
 	const held = 3
 	var ids []string
-	for range held {
-		ids = append(ids, place())
+	for i := range held {
+		ids = append(ids, place(i == held-1)) // the last one recorded
 	}
 	for _, id := range ids {
 		waitStatus(a, id, "in-progress")
 	}
+	// B flushes the recording to the shared directory every second: kill
+	// it once there is audio in the file to keep.
+	waitRecorded(t, filepath.Join(dirA, "recordings"), 64000)
 	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +175,26 @@ func TestClusterTwoNodes(t *testing.T) {
 
 	for _, id := range append([]string{first}, ids...) {
 		events := a.eventNames(t, id, op)
-		if n := strings.Count(events, "call.completed"); n != 1 || !strings.HasSuffix(events, "call.completed") {
-			t.Errorf("call %s events %q: want exactly one call.completed, last", id, events)
+		if n := strings.Count(events, "call.completed"); n != 1 {
+			t.Errorf("call %s events %q: want exactly one call.completed", id, events)
 		}
 		if !strings.Contains(events, "call.answered") {
 			t.Errorf("call %s events %q: the events written before lack call.answered", id, events)
 		}
+	}
+	// The recorded call's recording, written by B into the shared
+	// directory until it died, is finished by A from the file.
+	recorded := a.do(t, "GET", "/v1/calls/"+ids[held-1], op, j, ``, 200)
+	recIDs, _ := recorded["recording_ids"].([]any)
+	if len(recIDs) != 1 {
+		t.Fatalf("recorded call's recording_ids: %v", recorded["recording_ids"])
+	}
+	rec := a.do(t, "GET", "/v1/recordings/"+fmt.Sprint(recIDs[0]), op, j, ``, 200)
+	if rec["status"] != "completed" || rec["duration"] == nil || rec["duration"].(float64) < 1 {
+		t.Errorf("the dead node's recording: %v, want completed from the shared file", rec)
+	}
+	if events := a.eventNames(t, ids[held-1], op); !strings.Contains(events, "call.completed,recording.completed") {
+		t.Errorf("recorded call's events %q: want recording.completed after call.completed", events)
 	}
 	charges := map[string]int{}
 	ledger := a.do(t, "GET", "/v1/customers/"+cust+"/ledger?limit=100", op, j, ``, 200)["data"].([]any)
@@ -189,6 +211,30 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	// A is still serving and holds nothing of B's any more.
 	a.do(t, "GET", "/readyz", op, j, ``, 200)
+}
+
+// waitRecorded waits until a file under dir has grown past size bytes.
+func waitRecorded(t *testing.T, dir string, size int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var largest int64
+		_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if info, err := d.Info(); err == nil {
+					largest = max(largest, info.Size())
+				}
+			}
+			return nil
+		})
+		if largest > size {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recording in %s grew past %d bytes (largest %d)", dir, size, largest)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // clusterDatabase creates a database of its own for the test on the server
