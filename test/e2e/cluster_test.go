@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,12 +27,14 @@ import (
 const clusterLease = 3 * time.Second
 
 // TestClusterTwoNodes runs two real `minivoice serve` processes on one fresh
-// PostgreSQL database. Calls placed through node B are held by B; an API
-// hangup sent to node A ends one of them (B runs it, told over
-// LISTEN/NOTIFY). Then B is killed with SIGKILL with calls up: A answers a
-// hangup for them with 503 node_unavailable, and closes each within the
-// lease plus a margin, failed/node_lost, with exactly one call.completed and
-// one charge, after the events B wrote while it held them.
+// PostgreSQL database. Calls placed through node B's API, and a call from
+// the simulator to B's SIP port, are held by B; an API hangup sent to node
+// A ends one of them (B runs it, told over LISTEN/NOTIFY). Then B is killed
+// with SIGKILL with calls up: A answers a hangup for them with 503
+// node_unavailable, and closes each within the lease plus a margin,
+// failed/node_lost, with exactly one call.completed and one charge, after
+// the events B wrote while it held them; the recording B was writing into
+// the shared directory is completed from its file.
 func TestClusterTwoNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two serve processes on PostgreSQL and waits for a lease to run out")
@@ -78,8 +82,18 @@ func TestClusterTwoNodes(t *testing.T) {
 		"verified_caller_ids": ["+15551230001"]}`, 201)["id"].(string)
 	a.do(t, "POST", "/v1/customers/"+cust+"/credits", op, j, `{"amount": "10.00"}`, 201)
 	a.do(t, "POST", "/v1/rates", op, j, `{"prefix": "1", "price_per_minute": "0.01", "initial_increment": 1, "subsequent_increment": 1}`, 201)
+	a.do(t, "POST", "/v1/rates", op, j, `{"direction": "inbound", "prefix": "1", "price_per_minute": "0.004", "initial_increment": 1,
+		"subsequent_increment": 1}`, 201)
+	// The application holds inbound calls on a long pause too.
+	answer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"action": "pause", "length": 600}]`))
+	}))
+	t.Cleanup(answer.Close)
 	app := a.do(t, "POST", "/v1/applications", op, j, `{"customer_id": "`+cust+`", "name": "hold",
-		"answer_url": "https://example.com/answer"}`, 201)["id"].(string)
+		"answer_url": "`+answer.URL+`/answer"}`, 201)["id"].(string)
+	a.do(t, "POST", "/v1/trunks", op, j, `{"name": "in", "direction": "inbound", "allowed_cidrs": ["127.0.0.1"]}`, 201)
+	a.do(t, "POST", "/v1/numbers", op, j, `{"number": "+15551230002", "customer_id": "`+cust+`", "application_id": "`+app+`"}`, 201)
 	sc := carrier.Addr()
 	a.do(t, "POST", "/v1/trunks", op, j, fmt.Sprintf(`{"name": "sim", "host": %q, "port": %d}`, sc.Addr().String(), sc.Port()), 201)
 
@@ -134,9 +148,21 @@ func TestClusterTwoNodes(t *testing.T) {
 	for i := range held {
 		ids = append(ids, place(i == held-1)) // the last one recorded
 	}
+	// And one inbound call to B's SIP port: B holds it too.
+	caller, err := sim.New(sim.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caller.Close() })
+	go func() {
+		_, _ = caller.Call(context.Background(), sim.CallOptions{Platform: b.sip, From: "+15550009999", To: "+15551230002",
+			MaxDuration: time.Minute})
+	}()
+	ids = append(ids, waitInbound(t, a, op))
 	for _, id := range ids {
 		waitStatus(a, id, "in-progress")
 	}
+	recordedID := ids[held-1]
 	// B flushes the recording to the shared directory every second: kill
 	// it once there is audio in the file to keep.
 	waitRecorded(t, filepath.Join(dirA, "recordings"), 64000)
@@ -171,7 +197,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	if limit := clusterLease + clusterLease/3 + 10*time.Second; slowest > limit {
 		t.Errorf("calls closed %s after the kill, want within %s", slowest, limit)
 	}
-	t.Logf("the dead node's %d calls were closed %s after SIGKILL (lease %s)", held, slowest.Round(10*time.Millisecond), clusterLease)
+	t.Logf("the dead node's %d calls were closed %s after SIGKILL (lease %s)", len(ids), slowest.Round(10*time.Millisecond), clusterLease)
 
 	for _, id := range append([]string{first}, ids...) {
 		events := a.eventNames(t, id, op)
@@ -184,7 +210,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	// The recorded call's recording, written by B into the shared
 	// directory until it died, is finished by A from the file.
-	recorded := a.do(t, "GET", "/v1/calls/"+ids[held-1], op, j, ``, 200)
+	recorded := a.do(t, "GET", "/v1/calls/"+recordedID, op, j, ``, 200)
 	recIDs, _ := recorded["recording_ids"].([]any)
 	if len(recIDs) != 1 {
 		t.Fatalf("recorded call's recording_ids: %v", recorded["recording_ids"])
@@ -193,7 +219,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	if rec["status"] != "completed" || rec["duration"] == nil || rec["duration"].(float64) < 1 {
 		t.Errorf("the dead node's recording: %v, want completed from the shared file", rec)
 	}
-	if events := a.eventNames(t, ids[held-1], op); !strings.Contains(events, "call.completed,recording.completed") {
+	if events := a.eventNames(t, recordedID, op); !strings.Contains(events, "call.completed,recording.completed") {
 		t.Errorf("recorded call's events %q: want recording.completed after call.completed", events)
 	}
 	charges := map[string]int{}
@@ -211,6 +237,22 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	// A is still serving and holds nothing of B's any more.
 	a.do(t, "GET", "/readyz", op, j, ``, 200)
+}
+
+// waitInbound waits for the inbound call to appear and returns its id.
+func waitInbound(t *testing.T, s *server, key string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list := s.do(t, "GET", "/v1/calls?direction=inbound", key, "application/json", ``, 200)["data"].([]any)
+		if len(list) > 0 {
+			return list[0].(map[string]any)["id"].(string)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inbound call never appeared")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitRecorded waits until a file under dir has grown past size bytes.
