@@ -174,14 +174,24 @@ func (n *Node) Start(ctx context.Context) error {
 		wg.Wait()
 		close(n.done)
 	}()
+	// The listener retries its connection every second; a database that
+	// took the join but refuses this connection for long is a failed start.
+	timer := time.NewTimer(listenStartTimeout)
+	defer timer.Stop()
 	select {
 	case <-listening:
 		return nil
+	case <-timer.C:
+		_ = n.Stop(context.WithoutCancel(ctx))
+		return fmt.Errorf("cluster: the command listener could not connect to the database within %s", listenStartTimeout)
 	case <-ctx.Done():
 		_ = n.Stop(context.WithoutCancel(ctx))
 		return fmt.Errorf("cluster: start command listener: %w", ctx.Err())
 	}
 }
+
+// listenStartTimeout bounds how long Start waits for the command listener.
+const listenStartTimeout = 30 * time.Second
 
 // Stop ends the node's goroutines and gives its lease up: called after the
 // SIP engine closed its calls, so a survivor taking it over finds nothing
