@@ -154,8 +154,10 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { caller.Close() })
+	callCtx, cancelCall := context.WithCancel(context.Background())
+	t.Cleanup(cancelCall)
 	go func() {
-		_, _ = caller.Call(context.Background(), sim.CallOptions{Platform: b.sip, From: "+15550009999", To: "+15551230002",
+		_, _ = caller.Call(callCtx, sim.CallOptions{Platform: b.sip, From: "+15550009999", To: "+15551230002",
 			MaxDuration: time.Minute})
 	}()
 	ids = append(ids, waitInbound(t, a, op))
