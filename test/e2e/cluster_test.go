@@ -29,12 +29,13 @@ const clusterLease = 3 * time.Second
 // TestClusterTwoNodes runs two real `minivoice serve` processes on one fresh
 // PostgreSQL database. Calls placed through node B's API, and a call from
 // the simulator to B's SIP port, are held by B; an API hangup sent to node
-// A ends one of them (B runs it, told over LISTEN/NOTIFY). Then B is killed
-// with SIGKILL with calls up: A answers a hangup for them with 503
-// node_unavailable, and closes each within the lease plus a margin,
-// failed/node_lost, with exactly one call.completed and one charge, after
-// the events B wrote while it held them; the recording B was writing into
-// the shared directory is completed from its file.
+// A ends one of them, and new actions sent to A steer another (B runs both,
+// told over LISTEN/NOTIFY). Then B is killed with SIGKILL with calls up: A
+// answers a hangup for them with 503 node_unavailable, and closes each
+// within the lease plus a margin, failed/node_lost, with exactly one
+// call.completed and one charge, after the events B wrote while it held
+// them; the recording B was writing into the shared directory is completed
+// from its file.
 func TestClusterTwoNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two serve processes on PostgreSQL and waits for a lease to run out")
@@ -142,6 +143,15 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatalf("call hung up through A: %v", c)
 	}
 
+	// New actions sent to A run on a call B holds.
+	steered := place(false)
+	waitStatus(a, steered, "in-progress")
+	a.do(t, "POST", "/v1/calls/"+steered+"/actions", op, j, `{"actions": [{"action": "hangup"}]}`, 200)
+	c = waitStatus(a, steered, "completed", "failed", "canceled")
+	if c["status"] != "completed" || c["hangup_cause"] != "normal_clearing" {
+		t.Fatalf("call steered through A: %v", c)
+	}
+
 	// Calls up on B, then B dies.
 	const held = 3
 	var ids []string
@@ -201,7 +211,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	t.Logf("the dead node's %d calls were closed %s after SIGKILL (lease %s)", len(ids), slowest.Round(10*time.Millisecond), clusterLease)
 
-	for _, id := range append([]string{first}, ids...) {
+	for _, id := range append([]string{first, steered}, ids...) {
 		events := a.eventNames(t, id, op)
 		if n := strings.Count(events, "call.completed"); n != 1 {
 			t.Errorf("call %s events %q: want exactly one call.completed", id, events)
@@ -232,7 +242,7 @@ func TestClusterTwoNodes(t *testing.T) {
 			charges[fmt.Sprint(e["call_id"])]++
 		}
 	}
-	for _, id := range append([]string{first}, ids...) {
+	for _, id := range append([]string{first, steered}, ids...) {
 		if charges[id] != 1 {
 			t.Errorf("call %s has %d charges, want 1 (ledger %v)", id, charges[id], charges)
 		}
