@@ -512,3 +512,43 @@ func TestRatesWrittenElsewhereReload(t *testing.T) {
 	}
 	wait("after a rate was deleted by another node")
 }
+
+// TestCutOffNodeJoinsAgain: a node that could not renew for a whole lease
+// is taken over although it runs; its next round finds that out and joins
+// again, and its calls from then on are its own.
+func TestCutOffNodeJoinsAgain(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	ctx := context.Background()
+	a, stA, _ := c.node("node-a", nil, false)
+	b, _, clB := c.node("node-b", nil, false)
+	c.call(stA, "call_before", voice.CallInProgress)
+	c.clock.add(10 * time.Second) // A misses its renewals
+	if err := b.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := clB.ids(); !slices.Equal(got, []string{"call_before"}) {
+		t.Fatalf("B closed %v", got)
+	}
+	if err := a.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	row, err := stA.GetNode(ctx, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !row.Live(c.clock.now()) {
+		t.Fatalf("A did not join again: %+v", row)
+	}
+	c.clock.add(time.Second)
+	c.call(stA, "call_after", voice.CallInProgress)
+	c.clock.add(3 * time.Second)
+	for _, n := range []*Node{a, b} {
+		if err := n.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := clB.ids(); len(got) != 1 {
+		t.Errorf("B closed %v; the call A made after it joined again is A's", got)
+	}
+}
