@@ -74,13 +74,13 @@ func (c *closer) ids() []string {
 
 // cluster is one PostgreSQL schema with a store per node id.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	clock *clock
 	cust  *voice.Customer
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	url := storetest.SchemaURL(t)
 	c := &cluster{t: t, url: url, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
@@ -550,5 +550,32 @@ func TestCutOffNodeJoinsAgain(t *testing.T) {
 	}
 	if got := clB.ids(); len(got) != 1 {
 		t.Errorf("B closed %v; the call A made after it joined again is A's", got)
+	}
+}
+
+// BenchmarkRemoteCommand measures a command (new actions) sent through one
+// node to a call another node holds, there and back through PostgreSQL:
+// go test -run x -bench RemoteCommand ./internal/cluster (docs/cluster.md).
+func BenchmarkRemoteCommand(b *testing.B) {
+	c := newCluster(b)
+	ctx := context.Background()
+	engA, engB := newEngineCalls(), newEngineCalls("call_b1")
+	a, _, _ := c.node("node-a", engA, true)
+	_, stB, _ := c.node("node-b", engB, true)
+	c.call(stB, "call_b1", voice.CallInProgress)
+	ctl := NewController(engA, a)
+	call, err := stB.Call(ctx, voice.Scope{}, "call_b1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := json.RawMessage(`[{"action": "pause", "length": 1}]`)
+	list, err := callctl.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if ok, err := ctl.ReplaceActions(ctx, call, list, raw); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
 	}
 }
