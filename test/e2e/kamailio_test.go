@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -236,16 +237,31 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// freeUDPPortOn is a UDP port free on ip now. Kamailio and a node that
-// restarts on the same address need a port number, not an open socket.
+// freeUDPPortOn is a port free on ip now for UDP and TCP both (SIP
+// listens on both). Kamailio and a node that restarts on the same address
+// need a port number, not an open socket. The ports come from below
+// Linux's ephemeral range (32768 up), where no outgoing connection and no
+// other test's port 0 can take them, and above the RTP ports (10000-20000)
+// in-process platforms use.
 func freeUDPPortOn(t *testing.T, ip string) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + mrand.IntN(12000)
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		u.Close()
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	t.Fatalf("no port free for UDP and TCP on %s", ip)
+	return 0
 }
 
 // serveHasFlag reports whether `minivoice serve --help` lists flag.
@@ -303,6 +319,7 @@ func (n *kamNode) start(t *testing.T) {
 	select {
 	case n.url = <-found:
 	case err := <-done:
+		done <- err // for the cleanup
 		t.Fatalf("%s exited before serving (%v):\n%s", n.name, err, n.stderr)
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%s did not start:\n%s", n.name, n.stderr)
