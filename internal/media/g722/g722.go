@@ -225,25 +225,38 @@ func (bd *band) update(dx int32) {
 	bd.p[1] = p0
 	bd.p[0] = p
 
-	// UPZERO, DELAYA and FILTEZ in one pass over the six taps. The sign
+	// UPZERO, DELAYA and FILTEZ, unrolled over the six taps. The sign
 	// update is skipped (step 0) for a zero difference, as specified.
+	// Two of the Recommendation's limits cannot bind here, so they are left
+	// out (TestMatchesReference checks the bytes are the same): b*32640>>15
+	// is within [-32640, 32639], so adding ±128 stays in 16 bits; and every
+	// d is a quantised difference of at most 16384*20456>>15 = 10228 in
+	// magnitude (det peaks at 16384 in both bands), so d+d fits 16 bits too.
 	var step int32
 	if dx != 0 {
 		step = 128
 	}
 	d := &bd.d
 	b := &bd.b
-	d[0] = dx
-	var sz int32
-	for i := 5; i >= 0; i-- {
-		// The values are sign-extended, so bit 31 is bit 15: m is -1 where
-		// the signs of d(n-i-1) and d(n) differ, and (step^m)-m is -step.
-		m := (d[i+1] ^ dx) >> 31
-		bi := sat16((step ^ m) - m + (b[i]*32640)>>15)
-		b[i] = bi
-		sz += (bi * sat16(d[i]+d[i])) >> 15
-		d[i+1] = d[i]
-	}
+	d1, d2, d3, d4, d5, d6 := d[1], d[2], d[3], d[4], d[5], d[6]
+	// The values are sign-extended, so bit 31 is bit 15: m is -1 where the
+	// signs of d(n-i-1) and d(n) differ, and (step^m)-m is then -step.
+	m := (d1 ^ dx) >> 31
+	b0 := (step ^ m) - m + (b[0]*32640)>>15
+	m = (d2 ^ dx) >> 31
+	b1 := (step ^ m) - m + (b[1]*32640)>>15
+	m = (d3 ^ dx) >> 31
+	b2 := (step ^ m) - m + (b[2]*32640)>>15
+	m = (d4 ^ dx) >> 31
+	b3 := (step ^ m) - m + (b[3]*32640)>>15
+	m = (d5 ^ dx) >> 31
+	b4 := (step ^ m) - m + (b[4]*32640)>>15
+	m = (d6 ^ dx) >> 31
+	b5 := (step ^ m) - m + (b[5]*32640)>>15
+	*b = [6]int32{b0, b1, b2, b3, b4, b5}
+	*d = [7]int32{0, dx, d1, d2, d3, d4, d5}
+	sz := (b0*(dx+dx))>>15 + (b1*(d1+d1))>>15 + (b2*(d2+d2))>>15 +
+		(b3*(d3+d3))>>15 + (b4*(d4+d4))>>15 + (b5*(d5+d5))>>15
 	bd.sz = sat16(sz)
 
 	// PREDIC.
