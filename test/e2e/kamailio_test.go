@@ -141,7 +141,9 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	kam.waitFlags(t, map[string]byte{a.sip: 'I', b.sip: 'A'})
+	waitFor(t, "node A to drain", func() bool { return a.readyz(t) == http.StatusServiceUnavailable })
+	// Calls at once, before Kamailio's next health check of A perhaps: an
+	// INVITE it still sends A is answered 503 and goes on to B.
 	before = map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
 	if ok, failed := sippThrough(t, root, kam.addr, "15551230002", 4); ok != 4 || failed != 0 {
 		t.Fatalf("while node A drains: %d succeeded, %d failed; want 4 and 0\n%s", ok, failed, kam.logs())
@@ -149,6 +151,8 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	if da, db := waitCompleted(t, a, before[a], b, before[b], 4); da != 0 || db != 4 {
 		t.Errorf("while node A drains: A took %d, B %d; want all 4 on B", da, db)
 	}
+	t.Logf("INVITEs the draining node answered 503 and Kamailio sent on: %d", strings.Count(kam.logs(), "failed the INVITE (503)"))
+	kam.waitFlags(t, map[string]byte{a.sip: 'I', b.sip: 'A'})
 	if r := <-long; r[0] != 1 {
 		t.Errorf("the live call on the draining node: %d succeeded, %d failed; want it to finish", r[0], r[1])
 	}
@@ -381,6 +385,17 @@ func (n *kamNode) metric(t *testing.T, name string, labels ...string) int {
 		sum += v
 	}
 	return int(sum)
+}
+
+// readyz is the status of the node's GET /readyz (503 while it drains).
+func (n *kamNode) readyz(t *testing.T) int {
+	t.Helper()
+	res, err := http.Get(n.url + "/readyz")
+	if err != nil {
+		t.Fatalf("%s readyz: %v", n.name, err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // completed is how many inbound calls this node process completed.
