@@ -7,6 +7,7 @@ package rtpaudio
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,10 +64,9 @@ func CodecName(c dmedia.Codec) string {
 // AudioCodec encodes and decodes one stream's audio payloads. Each direction
 // of a leg has its own, since G.722 keeps adaptive state per stream.
 type AudioCodec struct {
-	kind    int // 0 PCMU, 8 PCMA, 9 G.722
-	enc     *g722.Encoder
-	dec     *g722.Decoder
-	scratch []byte
+	kind int // 0 PCMU, 8 PCMA, 9 G.722
+	enc  *g722.Encoder
+	dec  *g722.Decoder
 }
 
 // NewAudioCodec returns the payload codec for c.
@@ -84,43 +84,69 @@ func NewAudioCodec(c dmedia.Codec) (*AudioCodec, error) {
 
 // Encode appends the payload for pcm (at the codec's PCM rate) to dst.
 func (a *AudioCodec) Encode(dst []byte, pcm []int16) []byte {
-	if a.kind == 9 {
+	switch a.kind {
+	case 9:
 		return a.enc.Encode(dst, pcm)
+	case 0:
+		return encodeG711(dst, pcm, &ulawEncode)
 	}
-	a.scratch = pcmBytes(a.scratch[:0], pcm)
-	start := len(dst)
-	dst = append(dst, make([]byte, len(pcm))...)
-	if a.kind == 0 {
-		_, _ = audio.EncodeUlawTo(dst[start:], a.scratch)
-	} else {
-		_, _ = audio.EncodeAlawTo(dst[start:], a.scratch)
-	}
-	return dst
+	return encodeG711(dst, pcm, &alawEncode)
 }
 
 // Decode appends the samples of payload to dst.
 func (a *AudioCodec) Decode(dst []int16, payload []byte) []int16 {
-	if a.kind == 9 {
+	switch a.kind {
+	case 9:
 		return a.dec.Decode(dst, payload)
+	case 0:
+		return decodeG711(dst, payload, &ulawDecode)
 	}
-	if cap(a.scratch) < 2*len(payload) {
-		a.scratch = make([]byte, 2*len(payload))
+	return decodeG711(dst, payload, &alawDecode)
+}
+
+// G.711 is a fixed mapping, so both directions are table lookups: 64 KiB per
+// law to encode (one entry per 16-bit sample) and 512 bytes to decode. The
+// tables are filled from diago's own converters, so the bytes are the ones
+// diago produced when it did the coding (TestG711MatchesDiago).
+var (
+	ulawEncode, alawEncode [1 << 16]byte
+	ulawDecode, alawDecode [256]int16
+)
+
+func init() {
+	lpcm := make([]byte, 2<<16)
+	for i := range 1 << 16 {
+		binary.LittleEndian.PutUint16(lpcm[2*i:], uint16(i))
 	}
-	b := a.scratch[:2*len(payload)]
-	if a.kind == 0 {
-		_, _ = audio.DecodeUlawTo(b, payload)
-	} else {
-		_, _ = audio.DecodeAlawTo(b, payload)
+	_, _ = audio.EncodeUlawTo(ulawEncode[:], lpcm)
+	_, _ = audio.EncodeAlawTo(alawEncode[:], lpcm)
+	codes := make([]byte, 256)
+	for i := range codes {
+		codes[i] = byte(i)
 	}
-	for i := 0; i+1 < len(b); i += 2 {
-		dst = append(dst, int16(binary.LittleEndian.Uint16(b[i:])))
+	out := make([]byte, 512)
+	_, _ = audio.DecodeUlawTo(out, codes)
+	for i := range ulawDecode {
+		ulawDecode[i] = int16(binary.LittleEndian.Uint16(out[2*i:]))
+	}
+	_, _ = audio.DecodeAlawTo(out, codes)
+	for i := range alawDecode {
+		alawDecode[i] = int16(binary.LittleEndian.Uint16(out[2*i:]))
+	}
+}
+
+func encodeG711(dst []byte, pcm []int16, table *[1 << 16]byte) []byte {
+	dst = slices.Grow(dst, len(pcm))
+	for _, s := range pcm {
+		dst = append(dst, table[uint16(s)])
 	}
 	return dst
 }
 
-func pcmBytes(dst []byte, pcm []int16) []byte {
-	for _, s := range pcm {
-		dst = binary.LittleEndian.AppendUint16(dst, uint16(s))
+func decodeG711(dst []int16, payload []byte, table *[256]int16) []int16 {
+	dst = slices.Grow(dst, len(payload))
+	for _, c := range payload {
+		dst = append(dst, table[c])
 	}
 	return dst
 }
