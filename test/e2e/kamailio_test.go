@@ -37,12 +37,15 @@ import (
 const (
 	kamCallerIP = "127.0.0.2"
 	kamProxyIP  = "127.0.0.3"
+	kamDigestIP = "127.0.0.4" // a carrier that authenticates by digest
 )
 
 // TestKamailioSpreadsCallsOverNodes: the shipped deploy/kamailio
 // configuration in front of two `minivoice serve` nodes on one PostgreSQL
 // database. Calls from sipp through Kamailio land on both nodes and pass a
-// trunk ACL that lists the caller's address, not Kamailio's; a node that
+// trunk ACL that lists the caller's address, not Kamailio's, over UDP and
+// TCP; a carrier that authenticates by digest gets through (its retry with
+// credentials reaches the node that challenged it); a node that
 // drains (SIGTERM) answers OPTIONS 503, Kamailio stops sending to it, new
 // calls all land on the other node while its own live call finishes; the
 // drained node, restarted, is back in rotation; a node killed (SIGKILL)
@@ -106,15 +109,16 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	kam := startKamailio(t, kamailio, root, a.sip, b.sip)
 	kam.waitFlags(t, map[string]byte{a.sip: 'A', b.sip: 'A'})
 
-	// 1. Calls through Kamailio land on both nodes.
+	// 1. Calls through Kamailio land on both nodes (Kamailio picks by a
+	// hash of the Call-ID: one node taking all 12 has odds of 1 in 2048).
 	before := map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
-	ok, failed := sippThrough(t, root, kam.addr, "15551230002", 8)
-	if ok != 8 || failed != 0 {
-		t.Fatalf("through Kamailio: %d calls succeeded, %d failed; want 8 and 0\n%s\nnode A:\n%s\nnode B:\n%s", ok, failed, kam.logs(),
+	ok, failed := sippThrough(t, root, kam.addr, "15551230002", 12)
+	if ok != 12 || failed != 0 {
+		t.Fatalf("through Kamailio: %d calls succeeded, %d failed; want 12 and 0\n%s\nnode A:\n%s\nnode B:\n%s", ok, failed, kam.logs(),
 			a.stderr, b.stderr)
 	}
-	da, db := waitCompleted(t, a, before[a], b, before[b], 8)
-	t.Logf("8 calls: %d on node A, %d on node B", da, db)
+	da, db := waitCompleted(t, a, before[a], b, before[b], 12)
+	t.Logf("12 calls: %d on node A, %d on node B", da, db)
 	if da == 0 || db == 0 {
 		t.Errorf("calls by node: A %d, B %d: want both to take calls", da, db)
 	}
@@ -122,11 +126,23 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	// Callers over TCP: Kamailio relays to the nodes over UDP and stays in
 	// both (two Record-Route entries), so the node's BYE reaches them.
 	before = map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
-	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 2, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)},
+	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 2, kamCallerIP, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)},
 		t.TempDir(), "-t", "t1"); ok != 2 || failed != 0 {
 		t.Fatalf("over TCP through Kamailio: %d succeeded, %d failed; want 2 and 0\n%s", ok, failed, kam.logs())
 	}
 	waitCompleted(t, a, before[a], b, before[b], 2)
+	// A carrier that authenticates by digest, from an address no trunk
+	// lists: the node Kamailio picks challenges it, and the INVITE with
+	// credentials (same Call-ID) must reach that node, the only one that
+	// knows the nonce.
+	a.api(t, "POST", "/v1/trunks", `{"name":"digest","direction":"inbound","username":"carrier","password":"digest-secret-1"}`, 201)
+	before = map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
+	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 6, kamDigestIP, [2]int{freeUDPPortOn(t, kamDigestIP), freeUDPPortOn(t, kamDigestIP)},
+		t.TempDir(), "-sf", filepath.Join(root, "test", "e2e", "testdata", "sipp", "uac_digest_via_proxy.xml"),
+		"-au", "carrier", "-ap", "digest-secret-1"); ok != 6 || failed != 0 {
+		t.Fatalf("digest through Kamailio: %d succeeded, %d failed; want 6 and 0\n%s", ok, failed, kam.logs())
+	}
+	waitCompleted(t, a, before[a], b, before[b], 6)
 
 	// 2. Node A drains with a live call (placed on it directly): its
 	// OPTIONS answer turns 503, Kamailio takes it out of rotation, new calls
@@ -134,7 +150,7 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	long := make(chan [2]int, 1)
 	ports, dir := [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)}, t.TempDir()
 	go func() {
-		o, f := sippRun(t, root, a.sip, "15551230003", 1, ports, dir)
+		o, f := sippRun(t, root, a.sip, "15551230003", 1, kamCallerIP, ports, dir)
 		long <- [2]int{o, f}
 	}()
 	waitFor(t, "the long call to be live on node A", func() bool { return a.active(t) == 1 })
@@ -617,21 +633,27 @@ func (k *kamailioProc) waitFlags(t *testing.T, want map[string]byte) {
 // kamCallerIP, five a second, and returns sipp's counts.
 func sippThrough(t *testing.T, root, addr, did string, calls int) (ok, failed int) {
 	t.Helper()
-	return sippRun(t, root, addr, did, calls, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)}, t.TempDir())
+	return sippRun(t, root, addr, did, calls, kamCallerIP, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)}, t.TempDir())
 }
 
 var sippCountRe = regexp.MustCompile(`(?m)^\s*(Successful|Failed) call\s*\|\s*\d+\s*\|\s*(\d+)`)
 
-// sippRun runs bench/sipp/uac_via_proxy.xml from kamCallerIP (SIP and
-// media on ports; extra arguments after) in dir against target, bounded in
-// calls and time, and returns sipp's counts. It may run on a goroutine of
-// its own.
-func sippRun(t *testing.T, root, target, did string, calls int, ports [2]int, dir string, extra ...string) (ok, failed int) {
+// sippRun runs bench/sipp/uac_via_proxy.xml (or the -sf among extra,
+// which come last) from ip (SIP and media on ports) in dir against target,
+// bounded in calls and time, and returns sipp's counts. It may run on a
+// goroutine of its own.
+func sippRun(t *testing.T, root, target, did string, calls int, ip string, ports [2]int, dir string, extra ...string) (ok, failed int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", target, "-sf", filepath.Join(root, "bench", "sipp", "uac_via_proxy.xml"),
-		"-s", did, "-i", kamCallerIP, "-p", strconv.Itoa(ports[0]), "-mp", strconv.Itoa(ports[1]), "-m", strconv.Itoa(calls), "-r", "5",
-		"-nostdin", "-timeout", "40", "-timeout_error")
+	scenario := []string{"-sf", filepath.Join(root, "bench", "sipp", "uac_via_proxy.xml")}
+	for _, a := range extra {
+		if a == "-sf" {
+			scenario = nil // extra names its own
+		}
+	}
+	cmd := exec.CommandContext(ctx, "sipp", append(append([]string{target}, scenario...),
+		"-s", did, "-i", ip, "-p", strconv.Itoa(ports[0]), "-mp", strconv.Itoa(ports[1]), "-m", strconv.Itoa(calls), "-r", "5",
+		"-nostdin", "-timeout", "40", "-timeout_error")...)
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Dir = dir
 	out, _ := cmd.CombinedOutput()
