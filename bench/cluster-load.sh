@@ -19,7 +19,7 @@
 # callers on 127.0.0.2, Kamailio on 127.0.0.3, the nodes on 127.0.0.1; every
 # sipp run is bounded by -m and -timeout.
 #
-#   SMOKE=1 bash bench/cluster-load.sh   # 10 calls at 5/s each way; exits 1
+#   SMOKE=1 bash bench/cluster-load.sh   # 15 calls at 5/s each way; exits 1
 #                                        # unless every call succeeded and
 #                                        # both nodes took calls via Kamailio
 #
@@ -28,7 +28,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=${SMOKE:-}
 if [[ $SMOKE == 1 ]]; then
-	CLUSTER_RATES=${CLUSTER_RATES:-5} CLUSTER_SECONDS=${CLUSTER_SECONDS:-2}
+	CLUSTER_RATES=${CLUSTER_RATES:-5} CLUSTER_SECONDS=${CLUSTER_SECONDS:-3}
 fi
 export -n SMOKE
 RATES=${CLUSTER_RATES:-50 100 200}
