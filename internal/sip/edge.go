@@ -202,7 +202,7 @@ func (g *edge) screen(ctx context.Context, req *sipmsg.Request, src netip.Addr) 
 		}
 	}
 	if len(digestUsers) == 0 {
-		return refuse, "source " + req.Source() + " matches no inbound trunk"
+		return refuse, "source " + src.String() + " matches no inbound trunk"
 	}
 	h := req.GetHeader("Authorization")
 	if h == nil {
@@ -281,7 +281,7 @@ func (e *Engine) edgeGuard(next sipgo.RequestHandler) sipgo.RequestHandler {
 			e.logRefusal(req, &Refusal{Code: 403, Reason: "Forbidden", Why: why})
 		}
 		e.log.Debug("sip edge answered", slog.Int("sip_code", res.StatusCode), slog.String("why", why),
-			slog.String("source", req.Source()))
+			slog.String("source", e.sourceText(req)))
 	}
 }
 

@@ -192,7 +192,7 @@ func (e *Engine) refuse(d *diago.DialogServerSession, r *Refusal) {
 	}
 	e.metrics.InboundRefused.WithLabelValues(itoa(r.Code)).Inc()
 	e.log.Info("inbound refused", slog.Int("sip_code", r.Code), slog.String("why", r.Why),
-		slog.String("source", d.InviteRequest.Source()))
+		slog.String("source", e.sourceText(d.InviteRequest)))
 }
 
 // route applies telephony.md's inbound checks in order. A nil Refusal with a

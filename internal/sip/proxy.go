@@ -22,6 +22,15 @@ func (e *Engine) callerSource(req *sipmsg.Request) (netip.AddrPort, error) {
 	return callerSource(req, e.trustedProxies)
 }
 
+// sourceText is the caller's address as logs and the refusals log show it:
+// behind a trusted proxy the caller's, not the proxy's.
+func (e *Engine) sourceText(req *sipmsg.Request) string {
+	if src, err := e.callerSource(req); err == nil {
+		return src.String()
+	}
+	return req.Source()
+}
+
 // callerSource is the request's packet source, unless that is a trusted
 // proxy: then the address the proxy wrote in SourceHeader. A trusted
 // proxy's request without exactly one well-formed SourceHeader (its own

@@ -137,7 +137,7 @@ func (e *Engine) logRefusal(req *sipmsg.Request, r *Refusal) {
 	if h := req.CallID(); h != nil {
 		callID = h.Value()
 	}
-	entry := &voice.SIPRefusal{ID: voice.NewID(voice.PrefixSIPRefusal, now), CreatedAt: now, Source: req.Source(),
+	entry := &voice.SIPRefusal{ID: voice.NewID(voice.PrefixSIPRefusal, now), CreatedAt: now, Source: e.sourceText(req),
 		Transport: strings.ToLower(req.Transport()), From: clip(from), To: clip(req.Recipient.User), SIPCode: r.Code,
 		Reason: r.Reason, Why: clip(r.Why), CallID: clip(callID)}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 5*time.Second)
