@@ -267,6 +267,14 @@ func retryOnce(fn func() error) error {
 
 func (d *DB) applyMigration(ctx context.Context, version int, body string) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if d.dialect.Name == "postgres" {
+			// Nodes starting together on one database: one migrates at a
+			// time (the lock ends with the transaction), the others then
+			// find the version recorded and skip it.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7365716)`); err != nil {
+				return fmt.Errorf("migration lock: %w", err)
+			}
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&n); err != nil {
 			return err
