@@ -93,9 +93,8 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	a.start(t)
 
 	// One customer, the two numbers and the callers' trunk, through node A:
-	// node B reads them from the same database. Node B starts after they
-	// exist: a node reads the rate deck at start and after its own API's
-	// rate changes only (another node's are not seen until a restart).
+	// node B reads them from the same database (rate changes reach every
+	// node through NOTIFY minivoice_rates; B starts after them anyway).
 	cust := a.api(t, "POST", "/v1/customers", `{"name":"kamailio","max_concurrent_calls":100,"max_cps":100}`, 201)["id"].(string)
 	a.api(t, "POST", "/v1/customers/"+cust+"/credits", `{"amount":"100.00"}`, 201)
 	a.api(t, "POST", "/v1/rates", `{"customer_id":"`+cust+`","direction":"inbound","prefix":"1","price_per_minute":"0.01"}`, 201)
