@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,4 +221,104 @@ func mediaSum(t *testing.T, st *stacktest.Stack, id string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestPostgresBackupWithPgDump: the PostgreSQL way docs/operations.md
+// gives, end to end: pg_dump of the platform's database, then a copy of the
+// recordings directory and the secret key; pg_restore into a new database
+// and a platform started on it with the copied files has every call, its
+// recording (the same bytes) and its charge.
+func TestPostgresBackupWithPgDump(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls through a whole platform, dumped and restored")
+	}
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (Debian package postgresql-client)", tool)
+		}
+	}
+	t.Parallel()
+	app := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `[{"action":"say","text":"this call is recorded"},{"action":"hangup"}]`)
+	})
+	var dbURL, data string
+	st := stacktest.Start(t, stacktest.Config{Backend: "postgres", App: app, SimAnswerDelay: -1, Platform: func(pc *platform.Config) {
+		dbURL, data = pc.Serve.Database, pc.Serve.Data
+	}})
+	cust := st.Customer(t, "pgdump")
+	st.OutboundTrunkToSim(t, cust)
+	appID := st.Application(t, cust, st.AppURL)
+	var calls []string
+	for i := range 2 {
+		calls = append(calls, stacktest.Str(st.Do(t, "POST", "/v1/calls", map[string]any{"to": fmt.Sprintf("+1555009%04d", i),
+			"from": "+15551230001", "application_id": appID, "record": true}, 201)["id"]))
+	}
+	for _, id := range calls {
+		c := st.WaitCall(t, id)
+		for _, r := range c["recording_ids"].([]any) {
+			st.WaitRecording(t, stacktest.Str(r))
+		}
+	}
+
+	// The dump, then the files (docs/operations.md, PostgreSQL).
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	libpq := *u // pg_dump takes libpq's parameters only
+	libpq.RawQuery = "sslmode=disable"
+	dump := filepath.Join(t.TempDir(), "minivoice.dump")
+	if out, err := exec.Command("pg_dump", "--format=custom", "--schema="+schema, "--file="+dump, libpq.String()).CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump: %v\n%s", err, out)
+	}
+	restoredData := t.TempDir()
+	if out, err := exec.Command("cp", "-a", filepath.Join(data, "recordings"), filepath.Join(data, platform.SecretKeyFile), restoredData).CombinedOutput(); err != nil {
+		t.Fatalf("copy the recordings and the secret key: %v\n%s", err, out)
+	}
+
+	// A new database, restored.
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	dbName := "mv_restore_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", libpq.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", libpq.String())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec("DROP DATABASE " + dbName + " WITH (FORCE)")
+	})
+	target := libpq
+	target.Path = "/" + dbName
+	if out, err := exec.Command("pg_restore", "--no-owner", "--exit-on-error", "--dbname="+target.String(), dump).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	restoredURL := *u
+	restoredURL.Path = "/" + dbName
+	st2 := stacktest.Start(t, stacktest.Config{NoSim: true, Platform: func(pc *platform.Config) {
+		pc.Serve.Database, pc.Serve.Data = restoredURL.String(), restoredData
+	}})
+	for _, id := range calls {
+		if a, b := st.Do(t, "GET", "/v1/calls/"+id, nil, 200), st2.Do(t, "GET", "/v1/calls/"+id, nil, 200); !reflect.DeepEqual(a, b) {
+			t.Errorf("call %s after pg_restore:\n got %v\nwant %v", id, b, a)
+		}
+		for _, r := range st.Do(t, "GET", "/v1/calls/"+id, nil, 200)["recording_ids"].([]any) {
+			rid := stacktest.Str(r)
+			if a, b := mediaSum(t, st, rid), mediaSum(t, st2, rid); a != b {
+				t.Errorf("recording %s: media sha256 %s after restore, want %s", rid, b, a)
+			}
+		}
+	}
+	if a, b := ledger(t, st, cust), ledger(t, st2, cust); !reflect.DeepEqual(a, b) {
+		t.Errorf("ledger after pg_restore:\n got %v\nwant %v", b, a)
+	}
 }
