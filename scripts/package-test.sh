@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian package on this machine and checks it the way an
 # operator would use it: lintian, dpkg -i, the installed binary serving with
-# the installed settings as the minivoice user, /healthz, then dpkg -r and
-# dpkg -P. Needs root and a Debian machine with the package's dependencies
+# the installed settings as the minivoice user, /healthz, `minivoice backup`
+# while it serves, `minivoice restore` as root into an emptied data
+# directory and a start on it, then dpkg -r and dpkg -P. Needs root and a Debian machine with the package's dependencies
 # installable (flite, pocketsphinx, pocketsphinx-en-us).
 #
 #   scripts/package-test.sh [dist/minivoice_VERSION_amd64.deb]
@@ -65,41 +66,67 @@ grep -qF "minivoice $version," <<< "$reported" || fail "minivoice version does n
 # The unit's command line, exactly.
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 [ -n "$exec_start" ] || fail "no ExecStart in $unit"
-step "starting, as the unit would: $exec_start"
 env_file=()
 [ -f /etc/minivoice/minivoice.env ] && mapfile -t env_file < <(grep -E '^[A-Z_]+=' /etc/minivoice/minivoice.env)
-(
-  umask 0027
-  cd /
-  # shellcheck disable=SC2086 # ExecStart is split on spaces, as systemd does here.
-  exec setpriv --reuid=minivoice --regid=minivoice --init-groups --no-new-privs \
-    --inh-caps=-all --bounding-set=-all \
-    env -i PATH=/usr/bin:/bin HOME=/var/lib/minivoice "${env_file[@]}" \
-    MINIVOICE_HTTP=127.0.0.1:0 MINIVOICE_SIP=127.0.0.1:0 $exec_start
-) > "$work/serve.out" 2> "$work/serve.log" &
-pid=$!
-api=""
-for _ in $(seq 120); do
-  api=$(sed -nE 's/.*serving the API on (http:[^ ]+) .*/\1/p' "$work/serve.out")
-  [ -n "$api" ] && break
-  kill -0 "$pid" 2>/dev/null || fail "serve exited"
-  sleep 0.5
-done
-[ -n "$api" ] || fail "serve did not start"
-health=$(curl -fsS "$api/healthz") || fail "GET /healthz"
-step "GET $api/healthz: $health"
-echo "$health" | grep -qF "\"version\":\"$version\"" || fail "/healthz does not report version $version"
-curl -fsS "$api/readyz" > /dev/null || fail "GET /readyz"
+
+# start_unit: runs ExecStart as the unit would, sets pid and api.
+start_unit() {
+  step "starting, as the unit would: $exec_start"
+  (
+    umask 0027
+    cd /
+    # shellcheck disable=SC2086 # ExecStart is split on spaces, as systemd does here.
+    exec setpriv --reuid=minivoice --regid=minivoice --init-groups --no-new-privs \
+      --inh-caps=-all --bounding-set=-all \
+      env -i PATH=/usr/bin:/bin HOME=/var/lib/minivoice "${env_file[@]}" \
+      MINIVOICE_HTTP=127.0.0.1:0 MINIVOICE_SIP=127.0.0.1:0 $exec_start
+  ) > "$work/serve.out" 2> "$work/serve.log" &
+  pid=$!
+  api=""
+  for _ in $(seq 120); do
+    api=$(sed -nE 's/.*serving the API on (http:[^ ]+) .*/\1/p' "$work/serve.out")
+    [ -n "$api" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "serve exited"
+    sleep 0.5
+  done
+  [ -n "$api" ] || fail "serve did not start"
+  health=$(curl -fsS "$api/healthz") || fail "GET /healthz"
+  step "GET $api/healthz: $health"
+  echo "$health" | grep -qF "\"version\":\"$version\"" || fail "/healthz does not report version $version"
+  curl -fsS "$api/readyz" > /dev/null || fail "GET /readyz"
+  # The subshell execs setpriv, which execs env, which execs minivoice: $pid is serve.
+  [ "$(stat -c %U /proc/"$pid")" = minivoice ] && [ "$(cat /proc/"$pid"/comm)" = minivoice ] || fail "serve does not run as the minivoice user"
+  grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"$pid"/status || fail "serve runs without no_new_privs"
+  grep -q '^CapEff:[[:space:]]*0*$' /proc/"$pid"/status || fail "serve has capabilities"
+}
+
+stop_unit() {
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  pid=""
+  [ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
+}
+
+start_unit
 [ "$(stat -c %U /var/lib/minivoice/admin.key)" = minivoice ] || fail "admin.key not written by minivoice into /var/lib/minivoice"
 ls /var/lib/minivoice/*.db > /dev/null 2>&1 || fail "no database in /var/lib/minivoice"
-# The subshell execs setpriv, which execs env, which execs minivoice: $pid is serve.
-[ "$(stat -c %U /proc/"$pid")" = minivoice ] && [ "$(cat /proc/"$pid"/comm)" = minivoice ] || fail "serve does not run as the minivoice user"
-grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"$pid"/status || fail "serve runs without no_new_privs"
-grep -q '^CapEff:[[:space:]]*0*$' /proc/"$pid"/status || fail "serve has capabilities"
-kill -TERM "$pid"
-rc=0; wait "$pid" || rc=$?
-pid=""
-[ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
+key=$(cat /var/lib/minivoice/admin.key)
+customer=$(curl -fsS "$api/v1/customers" -H "Authorization: Bearer $key" -d '{"name": "package-test"}') || fail "POST /v1/customers"
+
+step "minivoice backup while it serves (docs/operations.md)"
+/usr/bin/minivoice backup --config /etc/minivoice/minivoice.conf --to "$work/backup" || fail "minivoice backup"
+stop_unit
+
+step "minivoice restore into an emptied /var/lib/minivoice, as root"
+mv /var/lib/minivoice "$work/data-before"
+install -d -o minivoice -g minivoice -m 0700 /var/lib/minivoice
+/usr/bin/minivoice restore --config /etc/minivoice/minivoice.conf --from "$work/backup" || fail "minivoice restore"
+[ -z "$(find /var/lib/minivoice ! -user minivoice)" ] || fail "restored files not owned by minivoice: $(find /var/lib/minivoice ! -user minivoice)"
+start_unit
+id=$(jq -r .id <<< "$customer")
+curl -fsS "$api/v1/customers/$id" -H "Authorization: Bearer $key" > /dev/null || fail "the customer made before the backup is not in the restored data"
+stop_unit
 
 step "dpkg -r minivoice (keeps settings and data)"
 dpkg -r minivoice > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -r"; }
