@@ -29,10 +29,11 @@ const (
 	KindSet      = "set"
 	KindHangup   = "hangup"
 	KindReject   = "reject"
+	KindStream   = "stream"
 )
 
 // Kinds lists every action kind.
-var Kinds = []string{KindSay, KindPlay, KindGather, KindRecord, KindDial, KindPause, KindRedirect, KindSet, KindHangup, KindReject}
+var Kinds = []string{KindSay, KindPlay, KindGather, KindRecord, KindDial, KindPause, KindRedirect, KindSet, KindHangup, KindReject, KindStream}
 
 // Voices are the flite voices Debian's flite package ships.
 var Voices = []string{"slt", "kal", "kal16", "awb", "rms"}
@@ -58,6 +59,7 @@ type Action struct {
 	Set      *Set
 	Hangup   *Hangup
 	Reject   *Reject
+	Stream   *Stream
 }
 
 // Say speaks text with the offline TTS.
@@ -268,6 +270,8 @@ func parseAction(path string, raw []byte) (Action, error) {
 		if err = decodeFields(path, fields, a.Hangup); err == nil && utf8.RuneCountInString(a.Hangup.Reason) > 200 {
 			err = perr(path+".reason", "must be at most 200 characters")
 		}
+	case KindStream:
+		a.Stream, err = ParseStream(path, fields)
 	case KindReject:
 		a.Reject = &Reject{Reason: "rejected"}
 		if err = decodeFields(path, fields, a.Reject); err == nil && a.Reject.Reason != "busy" && a.Reject.Reason != "rejected" {
@@ -645,6 +649,9 @@ func appendURLs(out []FieldURL, base string, actions []Action) []FieldURL {
 			add(p+".action_url", a.Record.ActionURL)
 		case KindDial:
 			add(p+".action_url", a.Dial.ActionURL)
+		case KindStream:
+			add(p+".url", StreamHTTPURL(a.Stream.URL))
+			add(p+".status_url", a.Stream.StatusURL)
 		}
 	}
 	return out

@@ -234,6 +234,8 @@ func runOne(ctx context.Context, s Session, a Action) runResult {
 			}
 		}
 		return afterResult(ctx, s, res, err, a.Dial.ActionURL)
+	case KindStream:
+		return runStream(ctx, s, a.Stream)
 	}
 	return runResult{err: fmt.Errorf("unknown action %q", a.Kind)}
 }

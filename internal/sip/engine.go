@@ -107,6 +107,7 @@ type Engine struct {
 	metrics      *obs.Metrics
 	now          func() time.Time
 	httpClient   *http.Client
+	streams      streamRegistry // live media streams (stream.go)
 	mediaTimeout time.Duration
 	watchTick    time.Duration // how often the watchdog checks the media
 	mediaDir     string

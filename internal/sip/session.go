@@ -31,6 +31,9 @@ type session struct {
 	// press is the caller answering early and belongs to the next gather,
 	// which otherwise starts by discarding stale presses.
 	keepDigits bool
+	// streams are the call's live media streams (stream.go); nil where the
+	// session cannot stream.
+	streams *callStreams
 }
 
 var _ callctl.Session = (*session)(nil)
@@ -159,7 +162,10 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 // runActions runs actions on an answered call until they end (the runner's
 // watchdog and hang-ups end ctx) and says how they ended.
 func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace chan []callctl.Action) callctl.End {
-	end := callctl.Run(ctx, &session{e: e, rec: rec, leg: l}, actions, replace)
+	streams := e.openStreams(ctx, rec, l)
+	end := callctl.Run(ctx, &session{e: e, rec: rec, leg: l, streams: streams}, actions, replace)
+	// Streams end before the call does, so stream.stopped is written with it.
+	streams.stopAll(StreamReasonCallEnded)
 	if end.Kind == callctl.EndError {
 		e.log.Warn("call action failed", slog.String("call_id", rec.id()), slog.Int("action", end.ActionIndex), slog.Any("error", end.Err))
 	}

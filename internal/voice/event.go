@@ -24,6 +24,10 @@ const (
 	EventTranscriptionFailed    EventType = "transcription.failed"
 	EventInsightsCompleted      EventType = "insights.completed"
 	EventInsightsFailed         EventType = "insights.failed"
+	// EventStreamStarted and EventStreamStopped bracket a live media
+	// stream (the stream action, POST /v1/calls/{id}/streams).
+	EventStreamStarted EventType = "stream.started"
+	EventStreamStopped EventType = "stream.stopped"
 	// EventWebhookTest is sent by POST /v1/applications/{id}/webhook-test
 	// only; nobody subscribes to it.
 	EventWebhookTest EventType = "webhook.test"
@@ -32,7 +36,7 @@ const (
 // EventTypes lists every event type an application may subscribe to.
 var EventTypes = []EventType{EventCallInitiated, EventCallRinging, EventCallAnswered, EventCallCompleted, EventCallGather,
 	EventCallError, EventRecordingCompleted, EventRecordingFailed, EventTranscriptionCompleted, EventTranscriptionFailed,
-	EventInsightsCompleted, EventInsightsFailed, EventCallReviewed}
+	EventInsightsCompleted, EventInsightsFailed, EventCallReviewed, EventStreamStarted, EventStreamStopped}
 
 // Subscribed reports whether the application's webhook_events include t
 // ("*" is every type).
