@@ -60,6 +60,8 @@ func (s *Server) Routes() []Route {
 		{get, "/v1/calls/{id}", AnyKey, "Get a call", s.getCall},
 		{post, "/v1/calls/{id}/hangup", AnyKey, "Hang up a live call", s.hangupCall},
 		{post, "/v1/calls/{id}/actions", AnyKey, "Replace what a live call is doing", s.replaceActions},
+		{post, "/v1/calls/{id}/streams", AnyKey, "Start a one-way media stream on a live call", s.startStream},
+		{del, "/v1/calls/{id}/streams/{stream_id}", AnyKey, "Stop a media stream", s.stopStream},
 		{get, "/v1/calls/{id}/events", AnyKey, "List a call's events, oldest first", s.listCallEvents},
 		{get, "/v1/calls/{id}/transcription", AnyKey, "Get the transcription of a call's recording", s.getTranscription},
 		{get, "/v1/calls/{id}/summary", AnyKey, "Get the summary of a call's recording", s.getSummary},

@@ -50,7 +50,10 @@ type CallController interface {
 // Config configures a Server.
 type Config struct {
 	// Calls is the telephony engine; nil leaves calls queued.
-	Calls   CallController
+	Calls CallController
+	// Streams starts and stops live media streams on this process's calls;
+	// nil answers those requests with 409.
+	Streams StreamController
 	Store   voice.Store
 	Auth    *auth.Authenticator
 	Logger  *slog.Logger
@@ -90,6 +93,7 @@ type Server struct {
 	version string
 	mux     *http.ServeMux
 	calls   CallController
+	streams StreamController
 	files   RecordingFiles
 	hooks   *delivery.Sender // sends webhook tests
 	gate    *billing.Gate
@@ -110,7 +114,7 @@ func New(cfg Config) *Server {
 		cfg.Metrics = obs.NewMetrics()
 	}
 	s := &Server{store: cfg.Store, auth: cfg.Auth, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
-		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls,
+		allow: cfg.AllowPrivateURLs, ready: cfg.Ready, version: cfg.Version, mux: http.NewServeMux(), calls: cfg.Calls, streams: cfg.Streams,
 		files: cfg.Recordings, gate: cfg.Billing, engines: cfg.Engines, refusalsDropped: cfg.RefusalsDropped}
 	s.hooks = newWebhookTestSender(cfg)
 	for _, rt := range s.Routes() {

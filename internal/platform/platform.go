@@ -297,7 +297,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 		service{name: "http", start: func(context.Context) error {
 			authn := auth.New(auth.Config{Store: db, OperatorKey: key, Now: cfg.Now, Throttle: auth.NewThrottle()})
 			srv = api.New(api.Config{Store: db, Auth: authn, Logger: cfg.Logger, Metrics: p.Metrics, Now: cfg.Now,
-				AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: calls, Recordings: blobs, Billing: gate,
+				AllowPrivateURLs: sc.AllowPrivateURLs, Version: cfg.Version, Calls: calls, Streams: engine, Recordings: blobs, Billing: gate,
 				Ready: readiness(engine, queue), Engines: engines.Status, RefusalsDropped: engine.RefusalsDropped})
 			p.serveHTTP(cfg, db, authn, srv, blobs, ln)
 			return nil

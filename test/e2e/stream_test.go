@@ -402,3 +402,65 @@ func TestStreamRefusedURL(t *testing.T) {
 	default:
 	}
 }
+
+// TestStreamAPI: POST /v1/calls/{id}/streams opens a one-way stream on a
+// call in progress, a second one is refused at the customer's limit, and
+// DELETE stops the first: the receiver gets stop, stream.stopped says
+// "stopped".
+func TestStreamAPI(t *testing.T) {
+	t.Parallel()
+	st := stacktest.Start(t, stacktest.Config{})
+	st.Platform.SIP.SetMaxStreamsPerCustomer(1)
+	cust := st.Customer(t, "acme")
+	wsURL, peers := streamReceiver(t, st, true)
+	app, _ := streamApp(t, st, cust, func() any {
+		return []map[string]any{{"action": "pause", "length": 30}, {"action": "hangup"}}
+	})
+	st.InboundTrunkFromSim(t)
+	const did = "+15551230204"
+	st.Number(t, did, cust, app)
+	wait := st.GoSimCall(t, sim.CallOptions{From: "+15557770204", To: did, Script: []string{"say Streams can start in the middle of a call.", "wait 30"}})
+	var callID string
+	for deadline := time.Now().Add(stacktest.CallTimeout); callID == ""; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never came in")
+		}
+		for _, c := range st.Calls(t, "customer_id="+cust) {
+			if c["status"] == "in-progress" {
+				callID = stacktest.Str(c["id"])
+			}
+		}
+	}
+	started := st.Do(t, "POST", "/v1/calls/"+callID+"/streams", map[string]any{"url": wsURL, "custom_parameters": map[string]string{"via": "api"}}, 201)
+	sid := stacktest.Str(started["id"])
+	st.Do(t, "POST", "/v1/calls/"+callID+"/streams", map[string]any{"url": wsURL}, 429)
+	st.Do(t, "POST", "/v1/calls/"+callID+"/streams", map[string]any{"url": wsURL, "bidirectional": true}, 422)
+	p := <-peers
+	frames := 0
+	for frames < 10 {
+		m := p.next(t)
+		if m.Event == mediastream.EventStart && (m.StreamID != sid || m.Start.CustomParameters["via"] != "api") {
+			t.Errorf("start %+v, want stream %s", m, sid)
+		}
+		if m.Event == mediastream.EventMedia {
+			frames++
+		}
+	}
+	st.Do(t, "DELETE", "/v1/calls/"+callID+"/streams/"+sid, nil, 200)
+	for {
+		m := p.next(t)
+		if m.Event == mediastream.EventStop {
+			if m.Stop.Reason != "stopped" {
+				t.Errorf("stop %+v", m.Stop)
+			}
+			break
+		}
+	}
+	st.Do(t, "DELETE", "/v1/calls/"+callID+"/streams/"+sid, nil, 404)
+	st.Do(t, "POST", "/v1/calls/"+callID+"/hangup", nil, 200)
+	wait(t)
+	st.WaitCall(t, callID)
+	if s := stacktest.Event(st.Events(t, callID), "stream.stopped"); s == nil || s["reason"] != "stopped" {
+		t.Errorf("stream.stopped %v", s)
+	}
+}
