@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/mediastream"
+	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/minivoice/minivoice/webhook"
@@ -404,6 +405,11 @@ func (st *stream) connect(ctx context.Context, call *voice.Call) error {
 	if err != nil {
 		if status != 0 {
 			return publicmsg.New(fmt.Sprintf("stream %s: the WebSocket upgrade was answered HTTP %d", st.opts.URL, status), err)
+		}
+		if netguard.IsNotAllowed(err) {
+			// The code every refused URL gets in call.error (api.md, SSRF guard).
+			return &callctl.FetchError{Code: callctl.CodeURLNotAllowed, URL: st.opts.URL,
+				Message: "stream " + st.opts.URL + ": " + publicmsg.Text(err)}
 		}
 		return publicmsg.Wrap(fmt.Errorf("stream connect: %w", err), "stream "+st.opts.URL)
 	}

@@ -393,7 +393,7 @@ func TestStreamRefusedURL(t *testing.T) {
 	if !strings.Contains(msg, "stream "+wsURL) || !strings.Contains(msg, "private or reserved") {
 		t.Errorf("call.error %s: want the stream URL and the guard's reason", msg)
 	}
-	if c["hangup_cause"] != "application_error" {
+	if e["code"] != "url_not_allowed" || c["hangup_cause"] != "application_error" {
 		t.Errorf("call %v", c)
 	}
 	select {
