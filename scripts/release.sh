@@ -32,11 +32,14 @@ while (($#)); do
   shift
 done
 
+# HEAD is read once: everything below names this commit, so a commit made
+# meanwhile (another clone's push, a colleague in the same tree) cannot get
+# into one build and not the other.
 commit=$(git rev-parse HEAD)
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct HEAD)}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct "$commit")}
 build_date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 if [ -z "${VERSION:-}" ]; then
-  if tag=$(git describe --tags --exact-match --match 'v[0-9]*' HEAD 2>/dev/null); then
+  if tag=$(git describe --tags --exact-match --match 'v[0-9]*' "$commit" 2>/dev/null); then
     VERSION=${tag#v}
   else
     VERSION="0.0.0~git$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d).${commit:0:12}"
@@ -52,7 +55,7 @@ work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 
 # The sources exactly as committed.
-export_source() { mkdir -p "$1" && git archive --format=tar HEAD | tar -x -C "$1"; }
+export_source() { mkdir -p "$1" && git archive --format=tar "$commit" | tar -x -C "$1"; }
 export_source "$work/src"
 
 ldflags="-s -w -X github.com/minivoice/minivoice/internal/cli.Version=$VERSION"
