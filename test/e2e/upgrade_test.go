@@ -35,8 +35,8 @@ import (
 const upgradeBase = "303879d"
 
 // buildOld compiles cmd/minivoice as it was at the previous release, from
-// `git archive` of that commit, once per test process.
-var buildOld = sync.OnceValues(func() (string, error) {
+// `git archive` of that commit, in dir.
+func buildOld(dir string) (string, error) {
 	from := os.Getenv("MINIVOICE_UPGRADE_FROM")
 	if from == "" {
 		from = upgradeBase
@@ -44,7 +44,7 @@ var buildOld = sync.OnceValues(func() (string, error) {
 			from = strings.TrimSpace(string(tag))
 		}
 	}
-	src := filepath.Join(binDir, "old-src")
+	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return "", err
 	}
@@ -72,14 +72,14 @@ var buildOld = sync.OnceValues(func() (string, error) {
 	if err := tar.Wait(); err != nil {
 		return "", fmt.Errorf("untar %s: %w", from, err)
 	}
-	bin := filepath.Join(binDir, "minivoice-"+from)
+	bin := filepath.Join(dir, "minivoice-"+from)
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/minivoice")
 	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build at %s: %w\n%s", from, err, out)
 	}
 	return bin, nil
-})
+}
 
 // upgradeKey is the operator key both releases are started with.
 const upgradeKey = "mvk_op_upgrade_test_operator_key_00"
@@ -106,6 +106,11 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Skip("flite is not installed")
 	}
 	t.Parallel()
+	oldBin, err := buildOld(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newBin := build(t)
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -113,11 +118,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 			if backend == "postgres" {
 				database = storetest.SchemaURL(t) // skips without PostgreSQL
 			}
-			oldBin, err := buildOld()
-			if err != nil {
-				t.Fatal(err)
-			}
-			upgradeRun(t, oldBin, build(t), database)
+			upgradeRun(t, oldBin, newBin, database)
 		})
 	}
 }
