@@ -114,15 +114,9 @@ func bridge(ctx context.Context, a, b *leg) {
 	wg.Wait()
 }
 
-// pump sends q to l, paced by l's RTP clock, until ctx ends.
+// pump sends q to l, a frame per tick of the media clock, until ctx ends.
 func pump(ctx context.Context, l *leg, q *sampleQueue) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	frame := make([]int16, l.frameSamples())
-	for ctx.Err() == nil {
-		q.pop(frame)
-		if err := l.sendFrame(frame); err != nil {
-			return
-		}
-	}
+	_ = l.runJob(ctx, &sendJob{pull: func(frame []int16) { q.pop(frame) }})
 }

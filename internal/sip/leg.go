@@ -23,22 +23,39 @@ import (
 const frameDur = 20 * time.Millisecond
 
 // leg is the media side of one answered call leg. What the platform sends
-// goes out in paced 20 ms frames encoded to the negotiated codec; what it
-// receives is read continuously by the leg's own goroutine, decoded, and
-// handed to whoever listens (the call recorder, a voicemail recorder, the
-// other side of a bridge), while RFC 4733 and SIP INFO key presses are queued
-// on digits.
+// goes out in 20 ms frames encoded to the negotiated codec, paced by the
+// shared media clock (clock.go): a sender hands the leg a sendJob and the
+// clock's goroutine sends one frame of it per tick. What the leg receives is
+// read continuously by the leg's own goroutine, decoded, and handed to
+// whoever listens (the call recorder, a voicemail recorder, the other side of
+// a bridge), while RFC 4733 and SIP INFO key presses are queued on digits.
+//
+// The hooks into the media paths: playUntil (and play, silence,
+// silenceFrame) send PCM; runJob sends from a pull function every tick (the
+// bridge's pump); addRecorder sees both directions; setFarTap sees every
+// decoded received frame.
 type leg struct {
 	media *diago.DialogMedia
 	codec dmedia.Codec
 	rate  int // PCM sample rate: 16000 for G.722, 8000 for G.711
 	name  string
 
-	writeMu  sync.Mutex // one sender at a time: prompts never interleave
-	w        io.Writer  // the RTP payload writer; each Write waits for the 20 ms clock
+	writeMu sync.Mutex // one sender at a time: prompts never interleave
+
+	// The send side, used by the media clock's tick under jobMu: the job
+	// being sent (nil: the leg is quiet), diago's packetiser (its own ticker
+	// stopped; the clock paces it), the encoder and its buffers.
+	jobMu    sync.Mutex
+	job      *sendJob
+	shard    *clockShard
+	closed   bool // close has run: nothing more is sent
+	rtpw     *dmedia.RTPPacketWriter
+	tsStep   uint32 // RTP timestamp units per frame
+	sentAny  bool   // the first packet carries the marker bit
 	enc      *rtpaudio.AudioCodec
 	payload  []byte
-	lastSend time.Time           // when the previous frame went out (under writeMu)
+	frame    []int16
+	lastSend time.Time           // when the previous frame went out
 	jitter   prometheus.Observer // send-interval deviation, nil to skip
 
 	digits chan rune // key presses, oldest first; full means dropped
@@ -58,10 +75,6 @@ type leg struct {
 	// farTap receives every decoded frame from the far end (a voicemail
 	// recorder, a bridge), if set.
 	farTap atomic.Pointer[func([]int16)]
-	// taps are the live media streams' view of the leg (stream.go): both
-	// directions' audio and the key presses. Copy-on-write like recorders.
-	tapMu sync.Mutex
-	taps  atomic.Pointer[[]mediaTap]
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -73,19 +86,23 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	if met != nil {
 		jitter = met.RTPSendJitter
 	}
-	w, err := m.AudioWriter()
-	if err != nil {
+	if _, err := m.AudioWriter(); err != nil {
 		return nil, fmt.Errorf("audio writer: %w", err)
 	}
+	rtpw := m.RTPPacketWriter
+	// The shared clock paces this leg; diago's per-writer ticker would only
+	// wake for nothing.
+	rtpw.ClockDisable()
 	codec := dmedia.CodecAudioFromSession(m.MediaSession())
 	enc, err := rtpaudio.NewAudioCodec(codec)
 	if err != nil {
 		return nil, err
 	}
 	dec, _ := rtpaudio.NewAudioCodec(codec)
-	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), w: w, enc: enc,
-		jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
+	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), rtpw: rtpw, enc: enc,
+		tsStep: codec.SampleTimestamp(), jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
 	l.zero = make([]int16, l.frameSamples())
+	l.frame = make([]int16, l.frameSamples())
 	if met != nil {
 		l.rx, l.tx, l.lost = met.RTPPackets.WithLabelValues("rx"), met.RTPPackets.WithLabelValues("tx"), met.RTPLost
 	}
@@ -107,6 +124,7 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 		defer close(l.done)
 		l.readLoop(rctx, r, dec, int(codec.PayloadTypeRecv()), dtmfPT)
 	}()
+	l.shard = sendClock.add(l)
 	return l, nil
 }
 
@@ -114,12 +132,25 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 // returns no recorder or tap is fed any more. Closing twice is harmless.
 func (l *leg) close() {
 	l.cancel()
+	if l.shard != nil {
+		l.shard.remove(l)
+		l.jobMu.Lock()
+		l.closed = true
+		if j := l.job; j != nil {
+			l.job = nil
+			j.finish(errLegClosed)
+		}
+		l.jobMu.Unlock()
+	}
 	if l.media == nil {
 		return // a leg without media (the engine's unit tests)
 	}
 	_ = l.media.Close() // unblocks the reader's socket read
 	<-l.done
 }
+
+// errLegClosed ends a send that was under way when the leg closed.
+var errLegClosed = errors.New("call media closed")
 
 // frameSamples is one 20 ms frame's sample count.
 func (l *leg) frameSamples() int { return l.rate / 50 }
@@ -178,11 +209,6 @@ func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCode
 			}
 			if tap := l.farTap.Load(); tap != nil {
 				(*tap)(pcm)
-			}
-			if ts := l.taps.Load(); ts != nil {
-				for _, t := range *ts {
-					t.farAudio(pcm)
-				}
 			}
 		}
 	}
@@ -248,11 +274,6 @@ func (l *leg) setFarTap(fn func([]int16)) {
 // pushDigit queues a key press; a full queue (nobody collecting 64 presses)
 // drops it rather than blocking the media reader.
 func (l *leg) pushDigit(d rune) {
-	if ts := l.taps.Load(); ts != nil {
-		for _, t := range *ts {
-			t.digit(d)
-		}
-	}
 	select {
 	case l.digits <- d:
 	default:
@@ -275,24 +296,84 @@ func (l *leg) silentFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, l.lastRTP.Load()))
 }
 
-// sendFrame encodes and sends one frame; it returns on the RTP writer's next
-// 20 ms clock tick, which paces every sender.
-func (l *leg) sendFrame(frame []int16) error {
-	l.payload = l.enc.Encode(l.payload[:0], frame)
-	if _, err := l.w.Write(l.payload); err != nil {
+// sendJob is what a leg sends, one frame per tick of the media clock: the
+// samples of a prompt (or n frames of silence), or whatever pull puts in
+// each frame until the sender's context ends.
+type sendJob struct {
+	samples []int16                 // PCM at the leg's rate; nil with frames set: silence
+	encoded *rtpaudio.EncodedPrompt // samples already encoded (the prompt cache), or nil
+	frames  int                     // frames to send; 0 with pull: until withdrawn
+	pull    func(frame []int16)     // fills each frame (a bridge direction)
+	stop    <-chan rune             // barge-in: something here ends the job
+	pos     int                     // frames sent
+	done    chan error              // the outcome, once (buffered)
+}
+
+func (j *sendJob) finish(err error) { j.done <- err }
+
+// tick sends the current job's next frame; the media clock calls it every
+// 20 ms. It runs on a shard's goroutine, so it does not block: the UDP write
+// does not wait for the network.
+func (l *leg) tick() {
+	l.jobMu.Lock()
+	defer l.jobMu.Unlock()
+	j := l.job
+	if j == nil {
+		return
+	}
+	if j.stop != nil && len(j.stop) > 0 {
+		l.job = nil
+		j.finish(errBargeIn)
+		return
+	}
+	frame := l.frame
+	per := len(frame)
+	var payload []byte
+	switch {
+	case j.pull != nil:
+		j.pull(frame)
+	case j.samples == nil:
+		frame = l.zero
+	default:
+		off := j.pos * per
+		n := copy(frame, j.samples[off:min(off+per, len(j.samples))])
+		clear(frame[n:])
+		if j.encoded != nil {
+			payload = j.encoded.Frames[j.pos]
+		}
+	}
+	if payload == nil {
+		l.payload = l.enc.Encode(l.payload[:0], frame)
+		payload = l.payload
+	}
+	if err := l.sendPayload(payload, frame); err != nil {
+		l.job = nil
+		j.finish(err)
+		return
+	}
+	j.pos++
+	if j.pull == nil && j.pos >= j.frames {
+		if j.encoded != nil {
+			l.enc.Continue(j.encoded)
+		}
+		l.job = nil
+		j.finish(nil)
+	}
+}
+
+// sendPayload sends one encoded frame (frame is its PCM, for the
+// recorders), under jobMu.
+func (l *leg) sendPayload(payload []byte, frame []int16) error {
+	if _, err := l.rtpw.WriteSamples(payload, l.tsStep, !l.sentAny, l.codec.PayloadType); err != nil {
 		return fmt.Errorf("send audio: %w", err)
 	}
+	l.sentAny = true
 	if l.tx != nil {
 		l.tx.Inc()
 	}
 	if rs := l.recorders.Load(); rs != nil {
 		for _, rec := range *rs {
 			rec.WriteNear(frame)
-		}
-	}
-	if ts := l.taps.Load(); ts != nil {
-		for _, t := range *ts {
-			t.nearAudio(frame)
 		}
 	}
 	// How far the interval between sends strays from 20 ms is the send jitter
@@ -306,6 +387,44 @@ func (l *leg) sendFrame(frame []int16) error {
 	return nil
 }
 
+// runJob hands j to the media clock and waits until it is sent, fails, is
+// stopped by a key press, or ctx ends (then it is withdrawn, and no frame of
+// it is sent after runJob returns). Senders take writeMu first, so jobs
+// never interleave.
+func (l *leg) runJob(ctx context.Context, j *sendJob) error {
+	if l.shard == nil {
+		return errors.New("send audio: the leg has no media")
+	}
+	j.done = make(chan error, 1)
+	l.jobMu.Lock()
+	if l.closed {
+		l.jobMu.Unlock()
+		return errLegClosed
+	}
+	l.job = j
+	l.jobMu.Unlock()
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		l.jobMu.Lock()
+		if l.job == j {
+			l.job = nil
+		}
+		l.jobMu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// promptCache holds prompts encoded per codec for every leg in the process
+// (rtpaudio.PromptCache): the same greeting played on a thousand calls is
+// encoded once per codec.
+var promptCache = rtpaudio.NewPromptCache(32 << 20)
+
+// minCachedFrames is the shortest prompt worth caching: below it, hashing
+// and the cache's lock cost about what encoding does.
+const minCachedFrames = 10
+
 // play sends samples (mono PCM16 at the leg's rate) in 20 ms frames; it
 // stops early when ctx ends.
 func (l *leg) play(ctx context.Context, samples []int16) error {
@@ -315,24 +434,20 @@ func (l *leg) play(ctx context.Context, samples []int16) error {
 // playUntil is play that also stops, returning errBargeIn, when stop has
 // something (a key press for barge-in). A nil stop never fires.
 func (l *leg) playUntil(ctx context.Context, samples []int16, stop <-chan rune) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(samples) == 0 {
+		return nil
+	}
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	per := l.frameSamples()
-	frame := make([]int16, per)
-	for off := 0; off < len(samples); off += per {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if len(stop) > 0 {
-			return errBargeIn
-		}
-		n := copy(frame, samples[off:min(off+per, len(samples))])
-		clear(frame[n:])
-		if err := l.sendFrame(frame); err != nil {
-			return err
-		}
+	j := &sendJob{samples: samples, frames: (len(samples) + per - 1) / per, stop: stop}
+	if j.frames >= minCachedFrames && l.enc != nil {
+		j.encoded = promptCache.Encoded(l.enc, samples, per)
 	}
-	return nil
+	return l.runJob(ctx, j)
 }
 
 // errBargeIn is a prompt stopped by a key press.
@@ -341,12 +456,19 @@ var errBargeIn = errors.New("barge-in")
 // silence sends d of silence: keeping RTP flowing avoids dead air and keeps
 // NAT bindings and the far end's media timers alive.
 func (l *leg) silence(ctx context.Context, d time.Duration) error {
-	return l.play(ctx, make([]int16, int(d/frameDur)*l.frameSamples()))
+	n := int(d / frameDur)
+	if n == 0 {
+		return nil
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.runJob(ctx, &sendJob{frames: n})
 }
 
-// silenceFrame sends one frame of silence.
+// silenceFrame sends one frame of silence, returning once it is sent: its
+// callers pace their own loops with it.
 func (l *leg) silenceFrame() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	return l.sendFrame(l.zero)
+	return l.runJob(context.Background(), &sendJob{frames: 1})
 }

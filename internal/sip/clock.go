@@ -1,0 +1,95 @@
+package sip
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The media clock paces every leg's sending. Instead of one ticker (and one
+// goroutine waking every 20 ms) per leg, each leg is placed on one of a
+// fixed number of shards, one per CPU, and each shard's single goroutine
+// sends the due frame of every leg it holds on its 20 ms tick. A sender
+// (a prompt, a pause, a bridge direction) hands the leg a send job and
+// waits once for the job's end, not once per frame. A shard's goroutine
+// runs only while it holds legs: it starts with the first and stops at the
+// first tick after the last one has closed, so nothing outlives the calls.
+
+// mediaClock is the set of shards.
+type mediaClock struct {
+	shards []*clockShard
+	next   atomic.Uint32
+}
+
+// sendClock paces the legs of every engine in the process: one set of
+// pacing goroutines per process is the point.
+var sendClock = newMediaClock(runtime.GOMAXPROCS(0))
+
+func newMediaClock(n int) *mediaClock {
+	c := &mediaClock{shards: make([]*clockShard, max(n, 1))}
+	for i := range c.shards {
+		c.shards[i] = &clockShard{}
+	}
+	return c
+}
+
+// add places l on the next shard, round robin, and starts that shard's
+// goroutine if it was idle.
+func (c *mediaClock) add(l *leg) *clockShard {
+	s := c.shards[int(c.next.Add(1))%len(c.shards)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.legs = append(s.legs, l)
+	if !s.running {
+		s.running = true
+		go s.run()
+	}
+	return s
+}
+
+// clockShard is one pacing goroutine and the legs it sends for.
+type clockShard struct {
+	mu      sync.Mutex
+	legs    []*leg
+	running bool
+}
+
+// remove takes l off the shard; after it returns the shard does not start
+// another tick for l (one already under way may still finish its frame).
+func (s *clockShard) remove(l *leg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.legs {
+		if x == l {
+			last := len(s.legs) - 1
+			s.legs[i] = s.legs[last]
+			s.legs[last] = nil
+			s.legs = s.legs[:last]
+			return
+		}
+	}
+}
+
+// run ticks every 20 ms until the shard is empty. A time.Ticker drops ticks
+// rather than queueing them, so a shard that falls behind (the CPU was
+// busy) sends the next frame late instead of a burst of catch-up frames.
+func (s *clockShard) run() {
+	t := time.NewTicker(frameDur)
+	defer t.Stop()
+	var batch []*leg
+	for range t.C {
+		s.mu.Lock()
+		if len(s.legs) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		batch = append(batch[:0], s.legs...)
+		s.mu.Unlock()
+		for _, l := range batch {
+			l.tick()
+		}
+		clear(batch) // do not keep closed legs reachable until the next tick
+	}
+}
