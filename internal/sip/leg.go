@@ -75,6 +75,10 @@ type leg struct {
 	// farTap receives every decoded frame from the far end (a voicemail
 	// recorder, a bridge), if set.
 	farTap atomic.Pointer[func([]int16)]
+	// taps are the live media streams' view of the leg (stream.go): both
+	// directions' audio and the key presses. Copy-on-write like recorders.
+	tapMu sync.Mutex
+	taps  atomic.Pointer[[]mediaTap]
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -210,6 +214,11 @@ func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCode
 			if tap := l.farTap.Load(); tap != nil {
 				(*tap)(pcm)
 			}
+			if ts := l.taps.Load(); ts != nil {
+				for _, t := range *ts {
+					t.farAudio(pcm)
+				}
+			}
 		}
 	}
 }
@@ -274,6 +283,11 @@ func (l *leg) setFarTap(fn func([]int16)) {
 // pushDigit queues a key press; a full queue (nobody collecting 64 presses)
 // drops it rather than blocking the media reader.
 func (l *leg) pushDigit(d rune) {
+	if ts := l.taps.Load(); ts != nil {
+		for _, t := range *ts {
+			t.digit(d)
+		}
+	}
 	select {
 	case l.digits <- d:
 	default:
@@ -374,6 +388,11 @@ func (l *leg) sendPayload(payload []byte, frame []int16) error {
 	if rs := l.recorders.Load(); rs != nil {
 		for _, rec := range *rs {
 			rec.WriteNear(frame)
+		}
+	}
+	if ts := l.taps.Load(); ts != nil {
+		for _, t := range *ts {
+			t.nearAudio(frame)
 		}
 	}
 	// How far the interval between sends strays from 20 ms is the send jitter
