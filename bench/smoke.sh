@@ -51,7 +51,7 @@ skip() {
 has() { command -v "$1" >/dev/null; }
 
 printf '== smoke: building the Go benchmark programs ==\n'
-if ! go build -o "$WORK/" ./bench/answer ./bench/loadgen ./bench/webhooks ./bench/asr-wer ./bench/bridge ./bench/insights-eval; then
+if ! go build -o "$WORK/" ./bench/answer ./bench/loadgen ./bench/webhooks ./bench/asr-wer ./bench/bridge ./bench/insights-eval ./bench/streams; then
 	echo "smoke: FAIL: the benchmark programs do not build" >&2
 	exit 1
 fi
@@ -85,6 +85,7 @@ if has flite; then
 else
 	skip "bench/bridge.sh (bridged calls)" "flite is not installed"
 fi
+step "bench/streams.sh (two-way media streams, echoed)" 120 bash bench/streams.sh
 if has flite && has pocketsphinx_continuous; then
 	step "bench/asr-wer -smoke (record and transcribe)" 240 "$WORK/asr-wer" -q
 else
