@@ -829,26 +829,39 @@ func (st *stream) returnMarks(marks []string) {
 }
 
 // play sends the application's audio, or silence while none is queued,
-// through the leg's play path (paced, recorded) until the stream stops or
-// ctx ends.
+// until the stream stops or ctx ends. It is one job on the leg's media clock
+// (leg.runJob) whose pull takes the next queued frame on every tick, so
+// audio queued ahead of time goes out without gaps, paced and recorded like
+// any prompt.
 func (st *stream) play(ctx context.Context) error {
 	l := st.cs.leg
-	for ctx.Err() == nil && st.ctx.Err() == nil {
-		frame, marks := st.next()
-		st.returnMarks(marks)
-		var err error
-		if frame != nil {
-			err = l.play(ctx, frame)
-		} else {
-			err = l.silenceFrame()
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			st.stop(StreamReasonCallEnded)
-			return err
-		}
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(st.ctx, cancel)()
+	l.writeMu.Lock()
+	err := l.runJob(jctx, &sendJob{pull: st.pull})
+	l.writeMu.Unlock()
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case st.ctx.Err() != nil:
+		return nil // the stream stopped: the call goes on
+	case err != nil:
+		st.stop(StreamReasonCallEnded)
+		return err
 	}
 	return nil
+}
+
+// pull fills the clock's next frame from the play queue (silence when it is
+// empty) and returns the marks reached. It runs on the clock's goroutine:
+// nothing in it blocks.
+func (st *stream) pull(frame []int16) {
+	f, marks := st.next()
+	if f != nil {
+		copy(frame, f)
+	} else {
+		clear(frame)
+	}
+	st.returnMarks(marks)
 }
