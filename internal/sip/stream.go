@@ -22,6 +22,7 @@ import (
 	"github.com/minivoice/minivoice/internal/publicmsg"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/minivoice/minivoice/webhook"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Bounds of a live media stream (docs/streams.md).
@@ -121,6 +122,43 @@ type streamRegistry struct {
 	count map[string]int // customer id to open streams
 	// limit is a customer's concurrent streams; 0 is the default.
 	limit int
+
+	metricsOnce sync.Once
+	metrics     *streamMetrics
+}
+
+// streamMetrics are the streams' Prometheus metrics: totals over all
+// streams, since a label per stream would grow without bound (each
+// stream's own counts are in its stream.stopped).
+type streamMetrics struct {
+	active  prometheus.Gauge
+	frames  *prometheus.CounterVec // direction: sent, received, dropped
+	stopped *prometheus.CounterVec // reason
+	invalid prometheus.Counter
+}
+
+// streamMetricsOf returns the engine's stream metrics, registered on its
+// registry the first time.
+func (e *Engine) streamMetricsOf() *streamMetrics {
+	r := &e.streams
+	r.metricsOnce.Do(func() {
+		m := &streamMetrics{
+			active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "minivoice_streams_active", Help: "Live media streams open now."}),
+			frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "minivoice_stream_frames_total",
+				Help: "Media stream frames: sent to applications, received from them (queued to play), dropped (full queues)."}, []string{"direction"}),
+			stopped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "minivoice_streams_stopped_total",
+				Help: "Media streams stopped, by reason (docs/streams.md)."}, []string{"reason"}),
+			invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "minivoice_stream_messages_invalid_total",
+				Help: "Messages from applications that were ignored as invalid."}),
+		}
+		if e.metrics != nil && e.metrics.Registry != nil {
+			for _, c := range []prometheus.Collector{m.active, m.frames, m.stopped, m.invalid} {
+				_ = e.metrics.Registry.Register(c)
+			}
+		}
+		r.metrics = m
+	})
+	return r.metrics
 }
 
 func (r *streamRegistry) register(id string, cs *callStreams) {
@@ -449,6 +487,7 @@ func (st *stream) run(call *voice.Call) {
 	go func() { defer wg.Done(); st.writeLoop() }()
 	go func() { defer wg.Done(); st.readLoop() }()
 	st.cs.leg.addTap(st)
+	st.cs.e.streamMetricsOf().active.Inc()
 	// stream.started is written off the caller's path (which may hold
 	// locks), and always before stream.stopped.
 	announced := make(chan struct{})
@@ -476,6 +515,14 @@ func (st *stream) run(call *voice.Call) {
 		st.cs.forget(st)
 		st.cs.e.streams.release(st.customer)
 		stopped := st.eventData(reason)
+		if m := st.cs.e.streamMetricsOf(); m != nil {
+			m.active.Dec()
+			m.stopped.WithLabelValues(reason).Inc()
+			m.frames.WithLabelValues("sent").Add(float64(st.sent.Load()))
+			m.frames.WithLabelValues("received").Add(float64(st.received.Load()))
+			m.frames.WithLabelValues("dropped").Add(float64(st.dropped.Load()))
+			m.invalid.Add(float64(st.invalid.Load()))
+		}
 		_ = st.cs.rec.emit(context.WithoutCancel(st.cs.ctx), voice.EventStreamStopped, stopped)
 		st.postStatus(voice.EventStreamStopped, stopped)
 		st.cs.e.log.Info("stream stopped", slog.String("call_id", call.ID), slog.String("stream_id", st.id), slog.String("reason", reason),

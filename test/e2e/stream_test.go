@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -462,5 +463,18 @@ func TestStreamAPI(t *testing.T) {
 	st.WaitCall(t, callID)
 	if s := stacktest.Event(st.Events(t, callID), "stream.stopped"); s == nil || s["reason"] != "stopped" {
 		t.Errorf("stream.stopped %v", s)
+	}
+	req, _ := http.NewRequest("GET", st.API+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+st.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`minivoice_streams_stopped_total{reason="stopped"} 1`, "minivoice_streams_active 0", `minivoice_stream_frames_total{direction="sent"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }
