@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +23,7 @@ import (
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/platform"
-	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/internal/stacktest"
 	"github.com/minivoice/minivoice/internal/tts"
 )
 
@@ -84,37 +82,13 @@ func startTLSPlatform(t *testing.T, backend string, tc config.TLS) *live {
 // bounds set.
 func startTLSPlatformEdge(t *testing.T, backend string, tc config.TLS, edge config.SIPEdge) *live {
 	t.Helper()
-	dir := t.TempDir()
 	if tc.SIPListen == "" && tc.SIPCert != "" {
 		tc.SIPListen = "127.0.0.1:0"
 	}
-	sc := &config.Serve{Data: dir, HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0",
-		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
-		WebhookRetrySchedule: []time.Duration{time.Second}, TLS: tc, Edge: edge}
-	if backend == "postgres" {
-		sc.Database = storetest.SchemaURL(t)
-	}
-	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: "mvk_op_e2e_operator_key_000000", Version: "e2e"})
-	if err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.Drain(ctx)
-		_ = p.Shutdown(ctx)
-	})
-	a := &answerServer{actions: `[{"action":"hangup"}]`}
-	a.srv = httptest.NewServer(a)
-	t.Cleanup(a.srv.Close)
-	scheme := "http://"
-	if p.HTTPS {
-		scheme = "https://"
-	}
-	l := &live{t: t, p: p, api: scheme + p.HTTPAddr, key: p.AdminKey, answers: a}
-	if !p.HTTPS {
-		l.freeRates()
-	}
+	l := startPlatformWith(t, backend, stacktest.Config{NoSim: true, Platform: func(pc *platform.Config) {
+		pc.Serve.TLS, pc.Serve.Edge = tc, edge
+	}})
+	l.answers.set(`[{"action":"hangup"}]`)
 	return l
 }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/stacktest"
 	"github.com/minivoice/minivoice/internal/store/storetest"
 	"github.com/shopspring/decimal"
 )
@@ -1164,7 +1165,11 @@ func TestBillingDialChild(t *testing.T) {
 // afterwards, not answered, not charged, and has one call.completed.
 func TestBillingHangupRightAfterCreate(t *testing.T) {
 	t.Parallel()
-	e := bilStart(t, "sqlite")
+	// The carrier rings for 3 s, not 200 ms: on a loaded machine the
+	// hangup request can come later than 200 ms after the create, and the
+	// test is about a hangup before the answer.
+	e := scStartConfig(t, "sqlite", stacktest.Config{SimAnswerDelay: 3 * time.Second})
+	scDo(t, e.l, "POST", "/v1/trunks", map[string]any{"name": "sim-in", "direction": "inbound", "allowed_cidrs": []string{"127.0.0.1"}}, 201)
 	c := e.bilCustomer(t, bilOpts{credit: "10", rates: []bilRate{{prefix: "1555", ppm: "0.60", i: 1, s: 1}},
 		answer: `[{"action":"pause","length":2},{"action":"hangup"}]`})
 	var ids []string

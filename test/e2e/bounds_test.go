@@ -54,6 +54,7 @@ func TestCallBounds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real calls")
 	}
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, backend string) {
 		app := &boundsApp{}
 		st := stacktest.Start(t, stacktest.Config{Backend: backend, App: app, SimAnswerDelay: 200 * time.Millisecond})

@@ -38,6 +38,7 @@ func TestDialCallerID(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real calls")
 	}
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, backend string) {
 		st := stacktest.Start(t, stacktest.Config{Backend: backend, App: cidApp, SimAnswerDelay: 200 * time.Millisecond})
 		cust := st.Customer(t, "caller-id")

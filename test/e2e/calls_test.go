@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +24,7 @@ import (
 
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/sim"
-	"github.com/minivoice/minivoice/internal/tts"
+	"github.com/minivoice/minivoice/internal/stacktest"
 )
 
 // scPrompt is what the platform says in most cases: about three seconds of
@@ -53,29 +52,17 @@ func scStart(t *testing.T, backend string) *scEnv {
 // scStartWith is scStart with simulator scripts for carrier numbers.
 func scStartWith(t *testing.T, backend string, scripts map[string][]string) *scEnv {
 	t.Helper()
-	if _, err := exec.LookPath("flite"); err != nil {
-		t.Skip("flite is not installed")
-	}
-	l := startPlatform(t, backend)
-	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("tts: %v", err)
-	}
-	s, err := sim.New(sim.Config{Listen: "127.0.0.1:0", RecordDir: t.TempDir(), Speaker: speaker,
-		AnswerDelay: 200 * time.Millisecond, Scripts: scripts})
-	if err != nil {
-		t.Fatalf("sim: %v", err)
-	}
-	s.Serve()
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("sim close: %v", err)
-		}
-	})
+	return scStartConfig(t, backend, stacktest.Config{SimAnswerDelay: 200 * time.Millisecond, SimScripts: scripts})
+}
+
+// scStartConfig is scStart on the stack cfg describes.
+func scStartConfig(t *testing.T, backend string, cfg stacktest.Config) *scEnv {
+	t.Helper()
+	l := startPlatformWith(t, backend, cfg)
 	h := &scHooks{routes: map[string]scRoute{}, reqs: map[string][]map[string]any{}}
 	h.srv = httptest.NewServer(h)
 	t.Cleanup(h.srv.Close)
-	return &scEnv{l: l, sim: s, hooks: h}
+	return &scEnv{l: l, sim: l.st.Sim, hooks: h}
 }
 
 // scRoute is a canned answer of the application server.

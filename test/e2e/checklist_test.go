@@ -22,8 +22,10 @@ func TestChecklistReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("places real calls and transcribes them")
 	}
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			if backend == "postgres" {
 				storetest.SchemaURL(t) // skips without MINIVOICE_TEST_DATABASE_URL
 			}
@@ -68,6 +70,7 @@ func TestChecklistRerun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("places real calls")
 	}
+	t.Parallel()
 	st := stacktest.Start(t, stacktest.Config{})
 	cfg := checklist.Config{API: st.API, Key: st.Key, SIP: st.SIPAddr(), Cases: []string{"busy", "caller_hangup", "webhook_test"}}
 	for run := 1; run <= 2; run++ {

@@ -10,7 +10,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -18,17 +17,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/platform"
-	"github.com/minivoice/minivoice/internal/sim"
+	"github.com/minivoice/minivoice/internal/stacktest"
 	"github.com/minivoice/minivoice/internal/store/storetest"
-	"github.com/minivoice/minivoice/internal/tts"
 	"github.com/shopspring/decimal"
 )
 
@@ -71,46 +67,24 @@ func TestMoneyConcurrentCallsTwoProcesses(t *testing.T) {
 	var key [32]byte
 	_, _ = rand.Read(key[:])
 	secret := base64.StdEncoding.EncodeToString(key[:])
-	a := moneyPlatform(t, u, secret)
+	a := moneyPlatform(t, u, secret, false)
 	a.freeRates()
-	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.New(sim.Config{Listen: "127.0.0.1:0", RecordDir: t.TempDir(), Speaker: speaker, AnswerDelay: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Serve()
-	t.Cleanup(func() { _ = s.Close() })
 	h := &scHooks{routes: map[string]scRoute{}, reqs: map[string][]map[string]any{}}
 	h.srv = httptest.NewServer(h)
 	t.Cleanup(h.srv.Close)
 	// The second process starts once the customer and its rates exist: a
 	// process loads the rate deck at start and reloads it only on changes
 	// made through its own API.
-	moneyRace(t, &scEnv{l: a, sim: s, hooks: h}, func() *live { return moneyPlatform(t, u, secret) })
+	moneyRace(t, &scEnv{l: a, sim: a.st.Sim, hooks: h}, func() *live { return moneyPlatform(t, u, secret, true) })
 }
 
 // moneyPlatform starts a platform on the PostgreSQL database at u with the
-// secret key secret.
-func moneyPlatform(t *testing.T, u, secret string) *live {
+// secret key secret, and a simulator unless noSim; it adds no rates.
+func moneyPlatform(t *testing.T, u, secret string, noSim bool) *live {
 	t.Helper()
-	sc := &config.Serve{Data: t.TempDir(), HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", Database: u,
-		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
-		WebhookRetrySchedule: []time.Duration{time.Second}}
-	p, err := platform.Start(context.Background(), platform.Config{Serve: sc, AdminKey: "mvk_op_e2e_operator_key_000000", Version: "e2e",
-		SecretKey: secret})
-	if err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.Drain(ctx)
-		_ = p.Shutdown(ctx)
-	})
-	return &live{t: t, p: p, api: "http://" + p.HTTPAddr, key: p.AdminKey}
+	return newLive(t, stacktest.Config{NoSim: noSim, SimAnswerDelay: 200 * time.Millisecond, Platform: func(pc *platform.Config) {
+		pc.Serve.Database, pc.SecretKey = u, secret
+	}})
 }
 
 // moneyRace places moneyCalls calls at once on a balance for three first

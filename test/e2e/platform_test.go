@@ -2,25 +2,26 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/platform"
-	"github.com/minivoice/minivoice/internal/store/storetest"
+	"github.com/minivoice/minivoice/internal/stacktest"
 )
 
-// live is an in-process platform on loopback with an answer_url receiver.
+// live is the tests' handle on a stacktest.Stack (the one full-stack
+// harness; its simulator only where a test asks for one): the platform, its
+// API with the operator key, and an answer_url receiver whose actions a test
+// sets.
 type live struct {
 	t       *testing.T
+	st      *stacktest.Stack
 	p       *platform.Platform
 	api     string
 	key     string
@@ -54,39 +55,36 @@ func (a *answerServer) set(actions string) {
 	a.actions = actions
 }
 
-// startPlatform runs the whole platform in this process on a backend.
+// startPlatform runs the whole platform in this process on a backend,
+// without a simulator, with every +1 number free both ways.
 func startPlatform(t *testing.T, backend string) *live {
 	t.Helper()
-	return startPlatformWith(t, backend, platform.Config{})
+	return startPlatformWith(t, backend, stacktest.Config{NoSim: true})
 }
 
-// startPlatformWith is startPlatform with extra platform settings.
-func startPlatformWith(t *testing.T, backend string, pc platform.Config) *live {
+// startPlatformWith is startPlatform on a stack configured by cfg (its
+// Backend is backend's): a simulator unless cfg.NoSim, other timers,
+// listeners or serve settings through cfg.Platform. Rates are made free
+// only when the API is plain HTTP (a TLS test brings its own client).
+func startPlatformWith(t *testing.T, backend string, cfg stacktest.Config) *live {
 	t.Helper()
-	dir := t.TempDir()
-	sc := &config.Serve{Data: dir, HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", RTPPortMin: 0, RTPPortMax: 0,
-		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: 5 * time.Second,
-		WebhookRetrySchedule: []time.Duration{time.Second}}
-	if backend == "postgres" {
-		sc.Database = storetest.SchemaURL(t)
+	cfg.Backend = backend
+	l := newLive(t, cfg)
+	if !l.p.HTTPS {
+		l.freeRates()
 	}
-	pc.Serve, pc.AdminKey, pc.Version = sc, "mvk_op_e2e_operator_key_000000", "e2e"
-	p, err := platform.Start(context.Background(), pc)
-	if err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.Drain(ctx)
-		_ = p.Shutdown(ctx)
-	})
+	return l
+}
+
+// newLive starts the stack cfg describes, with no rates: for a platform
+// joining a database another one already set up.
+func newLive(t *testing.T, cfg stacktest.Config) *live {
+	t.Helper()
+	st := stacktest.Start(t, cfg)
 	a := &answerServer{actions: `[{"action":"say","text":"Hello from MiniVoice"},{"action":"hangup"}]`}
 	a.srv = httptest.NewServer(a)
 	t.Cleanup(a.srv.Close)
-	l := &live{t: t, p: p, api: "http://" + p.HTTPAddr, key: p.AdminKey, answers: a}
-	l.freeRates()
-	return l
+	return &live{t: t, st: st, p: st.Platform, api: st.API, key: st.Key, answers: a}
 }
 
 // freeRates prices every +1 number at zero in the default deck, both ways:

@@ -39,6 +39,7 @@ func TestCustomerMessagesNameNoLocalPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real calls")
 	}
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, backend string) {
 		st := stacktest.Start(t, stacktest.Config{Backend: backend, App: pmApp, SimAnswerDelay: 200 * time.Millisecond})
 		cust := st.Customer(t, "paths")

@@ -26,6 +26,7 @@ func TestREADMETour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the tour builds the binary and places real calls")
 	}
+	t.Parallel()
 	for _, tool := range []string{"curl", "jq", "flite", "git", "pocketsphinx_continuous"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (.ci/run installs it)", tool)

@@ -2,13 +2,12 @@ package e2e
 
 import (
 	"context"
-	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/platform"
+	"github.com/minivoice/minivoice/internal/stacktest"
 	"github.com/minivoice/minivoice/internal/store/sqlite"
 	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/shopspring/decimal"
@@ -45,14 +44,7 @@ func TestRecoverCallsLeftByACrash(t *testing.T) {
 	mk("call_done", voice.CallCompleted, &answered)
 	db.Close()
 
-	sc := &config.Serve{Data: dir, HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0",
-		AllowPrivateURLs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DrainTimeout: time.Second}
-	p, err := platform.Start(ctx, platform.Config{Serve: sc, AdminKey: "mvk_op_e2e_operator_key_000000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Shutdown(ctx)
-	l := &live{t: t, p: p, api: "http://" + p.HTTPAddr, key: p.AdminKey}
+	l := newLive(t, stacktest.Config{NoSim: true, Platform: func(pc *platform.Config) { pc.Serve.Data = dir }})
 	for id, want := range map[string]string{"call_live": "failed", "call_ringing": "failed", "call_done": "completed"} {
 		c := l.do("GET", "/v1/calls/"+id, nil, 200)
 		if c["status"] != want {

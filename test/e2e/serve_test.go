@@ -21,17 +21,6 @@ import (
 	"github.com/minivoice/minivoice/internal/store/storetest"
 )
 
-// build compiles the binary once per test into a temp dir.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "minivoice")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/minivoice/minivoice/cmd/minivoice")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 type server struct {
 	cmd    *exec.Cmd
 	url    string

@@ -88,8 +88,12 @@ func statusLine(msg string) string {
 // left), up to the per-source rate; the rest are dropped. Idle and
 // half-sent TCP connections are closed after the (shortened) timeouts, and
 // connections over the per-source cap are closed at once. /readyz reports
-// each listener. Not parallel: it counts the process's goroutines.
+// each listener. It counts the process's goroutines, so it runs alone in a
+// process of its own (aloneInProcess).
 func TestSIPEdge(t *testing.T) {
+	if !aloneInProcess(t) {
+		return
+	}
 	st := stacktest.Start(t, stacktest.Config{App: edgeApp{}, Edge: sip.EdgeConfig{
 		Stream:      sipnet.StreamConfig{IdleTimeout: time.Second, HeaderTimeout: 700 * time.Millisecond, MaxConnsPerSource: 20},
 		RefusalRate: 0.001, RefusalBurst: 5, RefusalRateTotal: 1000, RefusalBurstTotal: 1000}})
