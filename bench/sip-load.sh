@@ -17,6 +17,15 @@
 # run whose INVITEs are all refused (403) cannot pass for a measurement.
 # Only 127.0.0.1 is used; every sipp run is bounded by -m and -timeout.
 #
+# Each rate row gives the achieved rate (successful calls over the wall time
+# sipp needed), the server's CPU per call, and the call setup time (INVITE
+# to 200 OK, sipp's rtd) p50/p99. SIPLOAD_SUMMARY=FILE also writes the rows
+# as key=value lines for bench/baseline.sh, which runs this script against
+# MiniVoice and against bench/baseline (a bare diago program doing the same
+# calls) and prints MiniVoice as a ratio of the baseline.
+#
+#   SIPLOAD_TARGET=baseline bash bench/sip-load.sh   # the same sipp runs against bench/baseline
+#
 #   SMOKE=1 bash bench/sip-load.sh   # 5 calls held 3 s, then 10 calls at 5/s;
 #                                    # exits 1 unless calls completed and none was refused
 set -euo pipefail
@@ -27,6 +36,9 @@ if [[ $SMOKE == 1 ]]; then
 	SIPLOAD_CONCURRENT=${SIPLOAD_CONCURRENT:-5} SIPLOAD_HOLD=${SIPLOAD_HOLD:-3}
 fi
 export -n SMOKE # not for the programs started here (bench/answer would check itself and exit)
+TARGET=${SIPLOAD_TARGET:-minivoice}
+SUMMARY=${SIPLOAD_SUMMARY:-}
+[[ $TARGET == minivoice || $TARGET == baseline ]] || { echo "SIPLOAD_TARGET is minivoice or baseline" >&2; exit 1; }
 RATES=${SIPLOAD_RATES:-50 100 200 300}
 SECONDS_PER_RATE=${SIPLOAD_SECONDS:-20}
 CONCURRENT=${SIPLOAD_CONCURRENT:-500}
@@ -43,6 +55,42 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+summary() { [[ -z $SUMMARY ]] || echo "$*" >>"$SUMMARY"; }
+# rtt_stats FILE: from a sipp -trace_rtt file (one line per answered call:
+# when the 200 OK came, ms since sipp started; INVITE to 200 OK, ms), the
+# setup time p50 and p99 and the achieved rate: answered calls per second
+# between the first and the last answer (the wall time of the whole run
+# also holds the last calls' duration).
+rtt_stats() {
+	tail -n +2 "$1" 2>/dev/null | sort -t';' -k2 -n | awk -F';' '
+	{ v[NR] = $2; if (NR == 1 || $1 < first) first = $1; if ($1 > last) last = $1 }
+	END {
+		if (NR == 0) { print "- - -"; exit }
+		i50 = int(NR * 0.50); if (i50 < 1) i50 = 1; i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+		rate = (last > first) ? (NR - 1) * 1000 / (last - first) : 0
+		printf "%s %s %.1f\n", v[i50], v[i99], rate }'
+}
+
+if [[ $TARGET == baseline ]]; then
+	command -v flite >/dev/null || { echo "flite is required to render the baseline's prompt" >&2; exit 1; }
+	go build -o "$WORK/baseline" "$ROOT/bench/baseline"
+	# The same words MiniVoice's say renders with flite.
+	flite -t Hello -o "$WORK/hello.wav"
+	SERVER=
+	# start_answer for the baseline: restart it in the mode the part needs.
+	start_answer() { # $1: actions JSON (read for the mode only)
+		[[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+		if [[ $1 == *pause* ]]; then
+			"$WORK/baseline" -sip "127.0.0.1:$SIP_PORT" -mode hold -hold "${HOLD}s" 2>"$WORK/baseline.err" & SERVER=$!
+		else
+			"$WORK/baseline" -sip "127.0.0.1:$SIP_PORT" -mode prompt -prompt "$WORK/hello.wav" 2>"$WORK/baseline.err" & SERVER=$!
+		fi
+		PIDS+=("$SERVER")
+		sleep 1
+	}
+	platform_calls() { echo "0 0"; }
+	jitter() { echo "RTP send jitter ($1): not measured for the baseline (no metrics)"; }
+else
 go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
 go build -o "$WORK/answer" "$ROOT/bench/answer"
 
@@ -67,6 +115,7 @@ api /v1/numbers "{\"number\":\"+15551230002\",\"customer_id\":\"$CUST\",\"applic
 # every INVITE is refused with 403.
 api "/v1/customers/$CUST/credits" '{"amount":"1000000.00","description":"sip-load"}' >/dev/null
 api /v1/rates "{\"customer_id\":\"$CUST\",\"direction\":\"inbound\",\"prefix\":\"\",\"price_per_minute\":\"0.001\",\"initial_increment\":1,\"subsequent_increment\":1}" >/dev/null
+fi
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$SERVER/stat"; }
@@ -74,7 +123,7 @@ TCK=$(getconf CLK_TCK)
 
 # platform_calls: the platform's own count of inbound calls completed and of
 # INVITEs it refused so far (from /metrics), e.g. "12 0".
-platform_calls() {
+[[ $TARGET == baseline ]] || platform_calls() {
 	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
 	/^minivoice_calls_total\{/ && /direction="inbound"/ && /status="completed"/ { done += $2 }
 	/^minivoice_sip_inbound_refused_total/ { refused += $2 }
@@ -88,6 +137,11 @@ check_part() {
 	local now=${4:-} done refused done0 refused0
 	[[ -n $now ]] || now=$(platform_calls)
 	read -r done refused <<<"$now"; read -r done0 refused0 <<<"$3"
+	if [[ $TARGET == baseline ]]; then # no metrics: sipp's count stands for the server's
+		echo "baseline ($1): sipp counted $2 successful"
+		(( ${2:-0} > 0 )) || FAILED+=("$1: no call succeeded")
+		return
+	fi
 	echo "platform ($1): $((done - done0)) inbound calls completed, $((refused - refused0)) INVITEs refused; sipp counted $2 successful"
 	if (( done - done0 == 0 || ${2:-0} == 0 )); then FAILED+=("$1: no call succeeded"); fi
 	if (( refused - refused0 > 0 )); then FAILED+=("$1: $((refused - refused0)) INVITEs refused"); fi
@@ -95,7 +149,7 @@ check_part() {
 
 echo "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo
-jitter() { # the platform's histogram of how far each sent frame's interval strays from 20 ms
+[[ $TARGET == baseline ]] || jitter() { # the platform's histogram of how far each sent frame's interval strays from 20 ms
 	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk -v what="$1" '
 	/^minivoice_rtp_send_jitter_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART+4, RLENGTH-5); b[++n] = le; c[n] = $2 }
 	/^minivoice_rtp_send_jitter_seconds_count/ { total = $2 }
@@ -105,6 +159,7 @@ jitter() { # the platform's histogram of how far each sent frame's interval stra
 	}'
 }
 
+echo "target: $TARGET"
 start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
 before=$(platform_calls)
 idle=$(rss_kib)
@@ -115,8 +170,13 @@ peak_calls=0; peak_rss=$idle; c0=$(cpu_ticks); t0=$(date +%s.%N)
 for _ in $(seq $((HOLD + 60))); do
 	sleep 1
 	kill -0 "$SIPP" 2>/dev/null || break
-	live=$(curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_active_calls / {print $2}')
-	live=${live%.*}
+	if [[ $TARGET == baseline ]]; then
+		# sipp's own count of calls up (CurrentCall), from its periodic stat line.
+		live=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "CurrentCall") c = i } END { if (c) print $c }' "$WORK/stat_conc.csv" 2>/dev/null)
+	else
+		live=$(curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_active_calls / {print $2}')
+	fi
+	live=${live%.*}; live=${live:-0}
 	if (( live > peak_calls )); then peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N); fi
 done
 wait "$SIPP" || true
@@ -128,14 +188,15 @@ cpu=$(echo "scale=1; (${c1:-$c0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001
 echo "| concurrent calls wanted | peak live calls | successful | failed | idle RSS MiB | peak RSS MiB | KiB per live call | server CPU % while ramping |"
 echo "|---|---|---|---|---|---|---|---|"
 echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
+summary "part=concurrency peak=$peak_calls ok=$ok failed=$bad kib_per_call=$per_call cpu_pct=$cpu"
 sleep 1 # the platform writes a call's end just after its BYE
 check_part "concurrency run" "$ok" "$before"
 
 jitter "concurrency run"
 echo
 PARTS=()
-echo "| calls/s offered | calls | successful | failed | failed % | server CPU % | wall s |"
-echo "|---|---|---|---|---|---|---|"
+echo "| calls/s offered | calls | successful | failed | failed % | wall s | answered calls/s | server CPU % | CPU ms per call | setup p50 ms | setup p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 start_answer '[{"action":"say","text":"Hello"},{"action":"hangup"}]'
 for rate in $RATES; do
 	total=$((rate * SECONDS_PER_RATE))
@@ -143,7 +204,9 @@ for rate in $RATES; do
 	c0=$(cpu_ticks); t0=$(date +%s.%N)
 	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
-		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 >/dev/null 2>&1) || true
+		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 \
+		-trace_rtt -rtt_freq 1 >/dev/null 2>&1) || true
+	mv "$WORK"/uac_platform_hangs_up_*_rtt.csv "$WORK/rtt_$rate.csv" 2>/dev/null || true
 	t1=$(date +%s.%N); c1=$(cpu_ticks)
 	last=$(tail -1 "$WORK/stat_$rate.csv")
 	hdr=$(head -1 "$WORK/stat_$rate.csv")
@@ -153,7 +216,10 @@ for rate in $RATES; do
 	wall=$(echo "$t1 - $t0" | bc)
 	cpu=$(echo "scale=1; ($c1 - $c0) * 100 / $TCK / $wall" | bc)
 	pct=$(echo "scale=3; $bad * 100 / ($ok + $bad)" | bc)
-	echo "| $rate | $total | $ok | $bad | $pct | $cpu | $wall |"
+	ms_call=$(echo "scale=2; ($c1 - $c0) * 1000 / $TCK / $((ok > 0 ? ok : 1))" | bc)
+	read -r p50 p99 achieved <<<"$(rtt_stats "$WORK/rtt_$rate.csv")"
+	echo "| $rate | $total | $ok | $bad | $pct | $wall | $achieved | $cpu | $ms_call | $p50 | $p99 |"
+	summary "part=rate offered=$rate ok=$ok failed=$bad failed_pct=$pct achieved=$achieved cpu_pct=$cpu cpu_ms_per_call=$ms_call setup_p50_ms=$p50 setup_p99_ms=$p99"
 	sleep 3
 	PARTS+=("$rate calls/s|$ok|$before|$(platform_calls)")
 done

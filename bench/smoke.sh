@@ -70,6 +70,11 @@ if has sipp; then
 else
 	skip "bench/sip-load.sh (sipp into a DID)" "sipp is not installed (Debian sip-tester)"
 fi
+if has sipp && has flite; then
+	step "bench/baseline.sh (MiniVoice and a bare diago program, same sipp calls)" 300 bash bench/baseline.sh
+else
+	skip "bench/baseline.sh (MiniVoice and a bare diago program, same sipp calls)" "needs sipp and flite"
+fi
 if has sipp; then
 	step "bench/sip-flood.sh (SIP edge under attack)" 180 bash bench/sip-flood.sh
 else
