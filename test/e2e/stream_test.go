@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -113,12 +114,16 @@ func streamReceiver(t *testing.T, st *stacktest.Stack, read bool) (url string, p
 
 // streamApp answers calls with the given actions and creates the
 // application; it returns the application's id and webhook secret.
-func streamApp(t *testing.T, st *stacktest.Stack, cust string, actions func() any) (appID, secret string) {
+func streamApp(t *testing.T, st *stacktest.Stack, cust string, actions func() any, extra ...map[string]any) (appID, secret string) {
 	answer := st.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(actions())
 	}))
-	app := st.Do(t, "POST", "/v1/applications", map[string]any{"customer_id": cust, "name": "streams", "answer_url": answer + "/answer"}, 201)
+	body := map[string]any{"customer_id": cust, "name": "streams", "answer_url": answer + "/answer"}
+	for _, e := range extra {
+		maps.Copy(body, e)
+	}
+	app := st.Do(t, "POST", "/v1/applications", body, 201)
 	return stacktest.Str(app["id"]), stacktest.Str(app["webhook_secret"])
 }
 
@@ -158,7 +163,7 @@ func TestStreamBidirectional(t *testing.T) {
 			{"action": "say", "text": "Goodbye."},
 			{"action": "hangup"},
 		}
-	})
+	}, map[string]any{"record_by_default": true})
 	st.InboundTrunkFromSim(t)
 	const did = "+15551230201"
 	st.Number(t, did, cust, app)
@@ -290,6 +295,18 @@ func TestStreamBidirectional(t *testing.T) {
 	evs := st.Events(t, stacktest.Str(c["id"]))
 	if c["status"] != "completed" || c["hangup_cause"] != "normal_clearing" {
 		t.Errorf("call %v", c)
+	}
+	// What the stream played is in the call's recording, on the platform's
+	// side: the tone (1 s), the long tone's start and the goodbye.
+	if ids, _ := c["recording_ids"].([]any); len(ids) != 1 {
+		t.Errorf("recording_ids %v, want the call's recording", c["recording_ids"])
+	} else {
+		st.WaitRecording(t, stacktest.Str(ids[0]))
+		chans := st.RecordingWAV(t, stacktest.Str(ids[0]))
+		platform := chans[len(chans)-1]
+		if a := media.ActiveDuration(platform, -40); a < 1500*time.Millisecond {
+			t.Errorf("the recording's platform side has %v of sound, want the tones and the goodbye", a)
+		}
 	}
 	stopped := stacktest.Event(evs, "stream.stopped")
 	if stopped == nil || stacktest.Event(evs, "stream.started") == nil {
