@@ -327,7 +327,7 @@ func (cs *callStreams) start(ctx context.Context, a *callctl.Stream) (*stream, e
 		inTrack:  a.Track == mediastream.TrackInbound || a.Track == mediastream.TrackBoth,
 		outTrack: a.Track == mediastream.TrackOutbound || a.Track == mediastream.TrackBoth,
 		sendQ:    make(chan streamItem, streamSendQueue), ctlQ: make(chan streamItem, streamControlQueue),
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		done:   make(chan struct{}),
 		rateIn: mediastream.NewRate(cs.leg.rate, a.SampleRate), rateOut: mediastream.NewRate(cs.leg.rate, a.SampleRate),
 		rateBack: mediastream.NewRate(a.SampleRate, cs.leg.rate),
 	}
@@ -386,7 +386,6 @@ type stream struct {
 	queue   []playItem // audio frames at the leg's rate, and marks
 	partial []int16    // the start of a frame not yet complete
 	queued  int        // audio frames in queue
-	wake    chan struct{}
 
 	sent, received, dropped, invalid atomic.Int64
 	invalidOnce                      sync.Once
@@ -819,10 +818,6 @@ func (st *stream) enqueueAudio(pcm []int16) {
 		st.partial = st.partial[per:]
 	}
 	st.partial = append([]int16(nil), st.partial...)
-	select {
-	case st.wake <- struct{}{}:
-	default:
-	}
 }
 
 // flushPartialLocked queues an incomplete frame padded with silence, so a
