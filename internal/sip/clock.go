@@ -71,11 +71,19 @@ func (s *clockShard) remove(l *leg) {
 	}
 }
 
-// run ticks every 20 ms until the shard is empty. A time.Ticker drops ticks
-// rather than queueing them, so a shard that falls behind (the CPU was
-// busy) sends the next frame late instead of a burst of catch-up frames.
+// maxCatchUp bounds how many frames per leg a late shard sends at once to
+// make up for ticks it missed: up to 100 ms of audio goes out late (the far
+// end's jitter buffer absorbs it) rather than being lost; a shard further
+// behind than that skips ahead, since audio that late is worse than a gap.
+const maxCatchUp = 5
+
+// run sends a frame for each of its legs every 20 ms until the shard is
+// empty. It keeps an absolute schedule rather than a time.Ticker's: when
+// the shard gets the CPU late (the machine was busy), it sends the frames
+// that fell due meanwhile, so a late frame is sent late instead of dropped.
 func (s *clockShard) run() {
-	t := time.NewTicker(frameDur)
+	next := time.Now().Add(frameDur)
+	t := time.NewTimer(frameDur)
 	defer t.Stop()
 	var batch []*leg
 	for range t.C {
@@ -87,9 +95,19 @@ func (s *clockShard) run() {
 		}
 		batch = append(batch[:0], s.legs...)
 		s.mu.Unlock()
-		for _, l := range batch {
-			l.tick()
+		now := time.Now()
+		due := 1 + int(now.Sub(next)/frameDur)
+		if due > maxCatchUp {
+			due = 1
+			next = now
+		}
+		for range due {
+			for _, l := range batch {
+				l.tick()
+			}
 		}
 		clear(batch) // do not keep closed legs reachable until the next tick
+		next = next.Add(time.Duration(due) * frameDur)
+		t.Reset(time.Until(next))
 	}
 }

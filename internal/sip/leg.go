@@ -335,7 +335,7 @@ func (l *leg) tick() {
 	if j == nil {
 		return
 	}
-	if j.stop != nil && len(j.stop) > 0 {
+	if len(j.stop) > 0 {
 		l.job = nil
 		j.finish(errBargeIn)
 		return
