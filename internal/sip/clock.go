@@ -9,7 +9,7 @@ import (
 
 // The media clock paces every leg's sending. Instead of one ticker (and one
 // goroutine waking every 20 ms) per leg, each leg is placed on one of a
-// fixed number of shards, one per CPU, and each shard's single goroutine
+// fixed number of shards, a few per CPU, and each shard's single goroutine
 // sends the due frame of every leg it holds on its 20 ms tick. A sender
 // (a prompt, a pause, a bridge direction) hands the leg a send job and
 // waits once for the job's end, not once per frame. A shard's goroutine
@@ -23,8 +23,17 @@ type mediaClock struct {
 }
 
 // sendClock paces the legs of every engine in the process: one set of
-// pacing goroutines per process is the point.
-var sendClock = newMediaClock(runtime.GOMAXPROCS(0))
+// pacing goroutines per process is the point. It has shardsPerCPU shards
+// per CPU rather than one: Go's scheduler gives every runnable goroutine
+// its turn alike, so on a CPU-starved machine a single shard goroutine
+// carrying hundreds of legs' encoding waits as long for its turn as each
+// of the legs' receive goroutines carrying one; a few shards per CPU keep
+// that share fair while still waking a handful of goroutines per tick, not
+// one per leg.
+var sendClock = newMediaClock(shardsPerCPU * runtime.GOMAXPROCS(0))
+
+// shardsPerCPU is how many pacing goroutines run per CPU (see sendClock).
+const shardsPerCPU = 4
 
 func newMediaClock(n int) *mediaClock {
 	c := &mediaClock{shards: make([]*clockShard, max(n, 1))}
