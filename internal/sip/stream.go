@@ -477,14 +477,15 @@ func (st *stream) run(call *voice.Call) {
 	if st.outTrack {
 		tracks = append(tracks, mediastream.TrackOutbound)
 	}
-	st.ctlQ <- streamItem{msg: &mediastream.Message{Event: mediastream.EventConnected, Protocol: mediastream.Protocol, Version: mediastream.Version}}
-	st.ctlQ <- streamItem{msg: &mediastream.Message{Event: mediastream.EventStart, Start: &mediastream.Start{
-		CallID: call.ID, CustomerID: call.CustomerID, ApplicationID: call.ApplicationID, Tracks: tracks,
-		Bidirectional: st.opts.Bidirectional, MediaFormat: st.codec.Format(), CustomParameters: st.opts.CustomParameters}}}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); st.writeLoop() }()
-	go func() { defer wg.Done(); st.readLoop() }()
+	hello := []*mediastream.Message{
+		{Event: mediastream.EventConnected, Protocol: mediastream.Protocol, Version: mediastream.Version},
+		{Event: mediastream.EventStart, Start: &mediastream.Start{CallID: call.ID, CustomerID: call.CustomerID,
+			ApplicationID: call.ApplicationID, Tracks: tracks, Bidirectional: st.opts.Bidirectional,
+			MediaFormat: st.codec.Format(), CustomParameters: st.opts.CustomParameters}},
+	}
+	writerDone, readerDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(writerDone); st.writeLoop(hello) }()
+	go func() { defer close(readerDone); st.readLoop() }()
 	st.cs.leg.addTap(st)
 	st.cs.e.streamMetricsOf().active.Inc()
 	// stream.started is written off the caller's path (which may hold
@@ -504,11 +505,12 @@ func (st *stream) run(call *voice.Call) {
 		// a second; then stop is sent within a second, and the close ends
 		// the reader.
 		_ = st.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		<-writerDone // stop is the last message
 		reason := *st.reason.Load()
 		_ = st.writeMessage(&mediastream.Message{Event: mediastream.EventStop, Stop: &mediastream.Stop{CallID: call.ID, Reason: reason}}, time.Second)
 		_ = st.writeFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")), time.Second)
 		_ = st.conn.Close()
-		wg.Wait()
+		<-readerDone
 		<-announced
 		st.dropQueue()
 		st.cs.forget(st)
@@ -626,8 +628,15 @@ func (st *stream) queueControl(m *mediastream.Message) {
 	}
 }
 
-// writeLoop sends queued messages until the stream stops.
-func (st *stream) writeLoop() {
+// writeLoop sends hello (connected, start), then queued messages until the
+// stream stops.
+func (st *stream) writeLoop(hello []*mediastream.Message) {
+	for _, m := range hello {
+		if err := st.writeMessage(m, streamWriteTimeout); err != nil {
+			st.writeFailed(err)
+			return
+		}
+	}
 	var chunks [2]int64
 	var pcm []int16
 	for {
@@ -650,18 +659,24 @@ func (st *stream) writeLoop() {
 				Timestamp: it.at.Sub(st.started).Milliseconds(), Payload: st.codec.EncodePayload(pcm)}}
 		}
 		if err := st.writeMessage(m, streamWriteTimeout); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				st.stop(StreamReasonTooSlow)
-			} else {
-				st.stop(StreamReasonSendFailed)
-			}
+			st.writeFailed(err)
 			return
 		}
 		if m.Event == mediastream.EventMedia {
 			st.sent.Add(1)
 		}
 	}
+}
+
+// writeFailed stops the stream after a failed write: a receiver that took
+// nothing for streamWriteTimeout is too slow, anything else a failure.
+func (st *stream) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		st.stop(StreamReasonTooSlow)
+		return
+	}
+	st.stop(StreamReasonSendFailed)
 }
 
 // writeMessage sends m as one text frame, numbered.
