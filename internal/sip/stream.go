@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -669,14 +670,19 @@ func (st *stream) writeLoop(hello []*mediastream.Message) {
 }
 
 // writeFailed stops the stream after a failed write: a receiver that took
-// nothing for streamWriteTimeout is too slow, anything else a failure.
+// nothing for streamWriteTimeout is too slow; a connection the receiver
+// closed or reset is closed (the writer may notice before the reader);
+// anything else is a failure.
 func (st *stream) writeFailed(err error) {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
 		st.stop(StreamReasonTooSlow)
-		return
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		st.stop(StreamReasonClosed)
+	default:
+		st.stop(StreamReasonSendFailed)
 	}
-	st.stop(StreamReasonSendFailed)
 }
 
 // writeMessage sends m as one text frame, numbered.
