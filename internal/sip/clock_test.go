@@ -209,3 +209,50 @@ func TestClockManyLegs(t *testing.T) {
 		readPackets(t, far, frames+3)
 	}
 }
+
+// TestBridgePassesPayloads checks the same-codec bridge direction: the
+// received payloads go out byte for byte in 20 ms frames, whatever size the
+// far end's packets had, and a frame of silence fills a gap.
+func TestBridgePassesPayloads(t *testing.T) {
+	t.Parallel()
+	l, far := clockLeg(t, rtpaudio.CodecG722)
+	q := &payloadQueue{}
+	in := make([]byte, 3*payloadFrame)
+	for i := range in {
+		in[i] = byte(i*7 + 1)
+	}
+	// 30 ms and 10 ms packets: 480 bytes, three 20 ms frames.
+	q.push(in[:240])
+	q.push(in[240:320])
+	q.push(in[320:])
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		l.writeMu.Lock()
+		defer l.writeMu.Unlock()
+		done <- l.runJob(ctx, &sendJob{pullPayload: q.pop})
+	}()
+	got := readPackets(t, far, 4)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	var sent []byte
+	for _, p := range got[:3] {
+		sent = append(sent, p.Payload...)
+	}
+	if !slices.Equal(sent, in) {
+		t.Fatal("the payloads were not passed through unchanged")
+	}
+	// The queue ran dry: the fourth frame is the leg's own silence.
+	if len(got[3].Payload) != payloadFrame || slices.Equal(got[3].Payload, in[:payloadFrame]) {
+		t.Fatalf("fill frame %d bytes", len(got[3].Payload))
+	}
+	// The backlog is bounded.
+	for range 100 {
+		q.push(in)
+	}
+	if len(q.buf) != payloadMax {
+		t.Fatalf("backlog %d bytes, want %d", len(q.buf), payloadMax)
+	}
+}

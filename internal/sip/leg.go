@@ -75,6 +75,13 @@ type leg struct {
 	// farTap receives every decoded frame from the far end (a voicemail
 	// recorder, a bridge), if set.
 	farTap atomic.Pointer[func([]int16)]
+	// farPayload receives every received audio payload as it arrived,
+	// before decoding (a bridge between legs of the same codec), if set.
+	// The slice is the reader's buffer: copy what is kept.
+	farPayload atomic.Pointer[func([]byte)]
+	// nearDec decodes passed-through payloads for the leg's recorders and
+	// taps (tick, under jobMu); made on first use.
+	nearDec *rtpaudio.AudioCodec
 	// taps are the live media streams' view of the leg (stream.go): both
 	// directions' audio and the key presses. Copy-on-write like recorders.
 	tapMu sync.Mutex
@@ -205,6 +212,14 @@ func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCode
 				l.pushDigit(ev.Digit)
 			}
 		case audioPT:
+			if tap := l.farPayload.Load(); tap != nil {
+				(*tap)(buf[:n])
+			}
+			// Decoding is skipped when nobody takes the audio (a bridge
+			// passing payloads through, with no recording or stream).
+			if !l.wantsFarPCM() {
+				continue
+			}
 			pcm = dec.Decode(pcm[:0], buf[:n])
 			if rs := l.recorders.Load(); rs != nil {
 				for _, rec := range *rs {
@@ -221,6 +236,26 @@ func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCode
 			}
 		}
 	}
+}
+
+// wantsFarPCM reports whether anything takes the leg's decoded far audio.
+func (l *leg) wantsFarPCM() bool {
+	if rs := l.recorders.Load(); rs != nil && len(*rs) > 0 {
+		return true
+	}
+	if ts := l.taps.Load(); ts != nil && len(*ts) > 0 {
+		return true
+	}
+	return l.farTap.Load() != nil
+}
+
+// wantsNearPCM reports whether anything takes the audio the leg sends.
+func (l *leg) wantsNearPCM() bool {
+	if rs := l.recorders.Load(); rs != nil && len(*rs) > 0 {
+		return true
+	}
+	ts := l.taps.Load()
+	return ts != nil && len(*ts) > 0
 }
 
 // addRecorder starts feeding r with both directions of the leg.
@@ -318,9 +353,13 @@ type sendJob struct {
 	encoded *rtpaudio.EncodedPrompt // samples already encoded (the prompt cache), or nil
 	frames  int                     // frames to send; 0 with pull: until withdrawn
 	pull    func(frame []int16)     // fills each frame (a bridge direction)
-	stop    <-chan rune             // barge-in: something here ends the job
-	pos     int                     // frames sent
-	done    chan error              // the outcome, once (buffered)
+	// pullPayload appends the next frame's payload, already in the leg's
+	// codec, to dst, or returns nil when there is none (a bridge direction
+	// passing payloads through): a frame of silence goes out then.
+	pullPayload func(dst []byte) []byte
+	stop        <-chan rune // barge-in: something here ends the job
+	pos         int         // frames sent
+	done        chan error  // the outcome, once (buffered)
 }
 
 func (j *sendJob) finish(err error) { j.done <- err }
@@ -344,6 +383,22 @@ func (l *leg) tick() {
 	per := len(frame)
 	var payload []byte
 	switch {
+	case j.pullPayload != nil:
+		payload = j.pullPayload(l.payload[:0])
+		if payload != nil {
+			l.payload = payload // keep the buffer's capacity
+		}
+		switch {
+		case payload == nil:
+			frame = l.zero
+		case l.wantsNearPCM():
+			if l.nearDec == nil {
+				l.nearDec, _ = rtpaudio.NewAudioCodec(l.codec)
+			}
+			frame = l.nearDec.Decode(frame[:0], payload)
+		default:
+			frame = nil // nobody takes the PCM of what is sent
+		}
 	case j.pull != nil:
 		j.pull(frame)
 	case j.samples == nil:
@@ -366,7 +421,7 @@ func (l *leg) tick() {
 		return
 	}
 	j.pos++
-	if j.pull == nil && j.pos >= j.frames {
+	if j.pull == nil && j.pullPayload == nil && j.pos >= j.frames {
 		if j.encoded != nil {
 			l.enc.Continue(j.encoded)
 		}
