@@ -86,7 +86,7 @@ type Format struct {
 
 // Media is one frame of audio. From the platform it names its track, its
 // chunk number on that track (from 1) and its timestamp (milliseconds since
-// the stream started); from the application only Payload counts.
+// the call was answered); from the application only Payload counts.
 type Media struct {
 	Track     string `json:"track,omitempty"`
 	Chunk     int64  `json:"chunk,omitempty"`

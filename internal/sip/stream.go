@@ -470,7 +470,12 @@ func (e *Engine) guardedDial() func(ctx context.Context, network, addr string) (
 // run sends connected and start, starts the goroutines and taps the leg.
 func (st *stream) run(call *voice.Call) {
 	st.ctx, st.cancel = context.WithCancel(st.cs.ctx)
+	// Timestamps are on the call's clock, counted from its answer, so the
+	// streams of one call (and its recording) line up.
 	st.started = time.Now()
+	if call.AnsweredAt != nil {
+		st.started = st.started.Add(-max(st.cs.e.clock().Sub(*call.AnsweredAt), 0))
+	}
 	tracks := []string{}
 	if st.inTrack {
 		tracks = append(tracks, mediastream.TrackInbound)
