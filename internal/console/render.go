@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minivoice/minivoice/internal/voice"
 	"github.com/shopspring/decimal"
 )
 
@@ -124,11 +125,26 @@ func fmtPrice(p *decimal.Decimal, currency string) string {
 	return strings.TrimSpace(p.String() + " " + currency)
 }
 
-func fmtStrPtr(s *string) string {
-	if s == nil || *s == "" {
+func fmtStrPtr(v any) string {
+	var s string
+	switch p := v.(type) {
+	case *string:
+		if p != nil {
+			s = *p
+		}
+	case *voice.HangupCause:
+		if p != nil {
+			s = string(*p)
+		}
+	case *voice.HangupSource:
+		if p != nil {
+			s = string(*p)
+		}
+	}
+	if s == "" {
 		return "—"
 	}
-	return *s
+	return s
 }
 
 // excerpt cuts s to n bytes at a rune boundary.
