@@ -30,6 +30,9 @@ const writeTimeout = 10 * time.Second
 type callRecord struct {
 	e   *Engine
 	app *voice.Application
+	// callID is the call's id, which never changes (call is replaced on
+	// every write; this is read without a lock).
+	callID string
 
 	// rate prices the call (set at admission, nil when unpriced).
 	rate *voice.Rate
@@ -50,7 +53,7 @@ type callRecord struct {
 }
 
 func (e *Engine) newRecord(c *voice.Call, app *voice.Application) *callRecord {
-	return &callRecord{e: e, app: app, call: c}
+	return &callRecord{e: e, app: app, call: c, callID: c.ID}
 }
 
 // cloneCall copies c deeply enough that changing the copy (variables,
@@ -73,7 +76,7 @@ func (r *callRecord) snapshot() voice.Call {
 }
 
 // id is the call's id, which never changes.
-func (r *callRecord) id() string { return r.call.ID }
+func (r *callRecord) id() string { return r.callID }
 
 // event builds an event of this call, at the given time or just after the
 // call's previous event. Callers hold r.mu.
