@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +41,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Skip(storetest.EnvDatabaseURL + " is not set")
 	}
 	t.Parallel()
-	dbURL := clusterDatabase(t, base)
+	dbURL := freshDatabase(t, base, "mv_cluster_")
 	bin := build(t)
 
 	carrier, err := sim.New(sim.Config{Listen: "127.0.0.1:0", AnswerDelay: 100 * time.Millisecond})
@@ -289,39 +285,6 @@ func waitRecorded(t *testing.T, dir string, size int64) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// clusterDatabase creates a database of its own for the test on the server
-// of base, dropped at the end, and returns its URL.
-func clusterDatabase(t *testing.T, base string) string {
-	t.Helper()
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	name := "mv_cluster_" + hex.EncodeToString(r[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		if _, err := a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // rawAnswer is an API answer's status, error code and object id.

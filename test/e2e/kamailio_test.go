@@ -63,7 +63,7 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	if base == "" {
 		t.Skip(storetest.EnvDatabaseURL + " is not set: the nodes share a PostgreSQL database")
 	}
-	dbURL := freshDatabase(t, base)
+	dbURL := freshDatabase(t, base, "mv_kamailio_")
 	bin := build(t)
 	root := repoRoot(t)
 
@@ -205,12 +205,13 @@ func lookKamailio(t *testing.T) string {
 	return ""
 }
 
-// freshDatabase creates a uniquely named PostgreSQL database on the
-// server of base and drops it after the test: the nodes' LISTEN/NOTIFY
-// and leases are per database, so no other test's nodes can meet them.
-func freshDatabase(t *testing.T, base string) string {
+// freshDatabase creates a uniquely named PostgreSQL database (prefix and
+// random hex) on the server of base and drops it after the test: the
+// nodes' LISTEN/NOTIFY and leases are per database, so no other test's
+// nodes can meet them.
+func freshDatabase(t *testing.T, base, prefix string) string {
 	t.Helper()
-	name := "mv_kamailio_" + randomHex(t, 6)
+	name := prefix + randomHex(t, 6)
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatal(err)
