@@ -54,7 +54,7 @@ go build -o "$WORK/streams" "$ROOT/bench/streams"
 
 MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve \
 	--data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" --sip "127.0.0.1:$SIP_PORT" --rtp-ports 10000-19999 \
-	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s \
+	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s --max-streams-per-customer $((CALLS + 10)) \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER=$!
 for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done

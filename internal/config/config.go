@@ -53,6 +53,9 @@ type Serve struct {
 	// (Kamailio, deployment.md) whose X-MiniVoice-Source header gives the
 	// caller's address; empty: the header is ignored.
 	SIPTrustedProxies []netip.Prefix
+	// MaxStreamsPerCustomer is how many live media streams one customer may
+	// have open at once on this node (docs/streams.md).
+	MaxStreamsPerCustomer int
 	// ConfigFile is the `key = value` file read for the flags neither the
 	// command line nor the environment set (file.go); empty: none.
 	ConfigFile string
@@ -158,6 +161,7 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	fs.IntVar(&c.Edge.MaxConns, "sip-max-conns", 0, "SIP TCP/TLS connections open in total, per listener (0: 10000, or half the open-file limit if lower)")
 	var sipProxies string
 	fs.StringVar(&sipProxies, "sip-trusted-proxies", "", "comma-separated CIDRs of SIP proxies (Kamailio) whose X-MiniVoice-Source header gives the caller's address for trunk ACLs (default: none, the header is ignored)")
+	fs.IntVar(&c.MaxStreamsPerCustomer, "max-streams-per-customer", 100, "live media streams one customer may have open at once on this node")
 	fs.StringVar(&c.ConfigFile, "config", "", "file of key = value lines, one per serve flag (e.g. /etc/minivoice/minivoice.conf); flags and MINIVOICE_* variables override it")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
@@ -210,6 +214,9 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*S
 	}
 	if c.WebhookTimeout <= 0 {
 		return nil, fmt.Errorf("--webhook-timeout: must be positive")
+	}
+	if c.MaxStreamsPerCustomer < 1 || c.MaxStreamsPerCustomer > 100000 {
+		return nil, fmt.Errorf("--max-streams-per-customer: must be between 1 and 100000")
 	}
 	if c.WebhookMaxPerHost < 1 {
 		return nil, fmt.Errorf("--webhook-max-per-host: must be at least 1")

@@ -60,6 +60,9 @@ func TestParseServeDefaults(t *testing.T) {
 	if c.LogLevel != "info" {
 		t.Errorf("log level %q, want info", c.LogLevel)
 	}
+	if c.MaxStreamsPerCustomer != 100 {
+		t.Errorf("max streams per customer %d, want 100", c.MaxStreamsPerCustomer)
+	}
 }
 
 func TestParseServeFlags(t *testing.T) {
@@ -174,6 +177,8 @@ func TestParseServeBadValues(t *testing.T) {
 		{"drain negative", []string{"--drain-timeout", "-1s"}, nil, "--drain-timeout"},
 		{"drain not a duration", []string{"--drain-timeout", "ten"}, nil, "drain-timeout"},
 		{"drain env not a duration", nil, map[string]string{"MINIVOICE_DRAIN_TIMEOUT": "ten"}, "MINIVOICE_DRAIN_TIMEOUT"},
+		{"no streams", []string{"--max-streams-per-customer", "0"}, nil, "--max-streams-per-customer"},
+		{"too many streams", nil, map[string]string{"MINIVOICE_MAX_STREAMS_PER_CUSTOMER": "100001"}, "--max-streams-per-customer"},
 		{"unknown flag", []string{"--colour"}, nil, "colour"},
 		{"positional", []string{"extra"}, nil, `unexpected argument "extra"`},
 		{"positional after flags", []string{"--http", "127.0.0.1:1", "extra"}, nil, `unexpected argument "extra"`},

@@ -359,6 +359,9 @@ func newEngine(ctx context.Context, cfg Config, db *store.DB, blobs *recording.D
 		// Speech gathers: at normal priority, within their own budget of
 		// decoders (call-control.md, gather).
 		Recognizer: asr.NewCommands(asr.CommandConfig{ModelDir: sc.Insights.PocketsphinxModel, MaxDecoders: sc.Insights.SpeechDecoders})})
+	if err == nil {
+		engine.SetMaxStreamsPerCustomer(sc.MaxStreamsPerCustomer)
+	}
 	return engine, gate, err
 }
 
