@@ -289,15 +289,42 @@ func (s *Sim) startRecorder(cs *callState, med *diago.DialogMedia, codec dmedia.
 		cs.update(func(rep *CallReport) { rep.Err = fmt.Sprintf("recording: %v", err) })
 	}
 	cs.update(func(rep *CallReport) { rep.HeardPath = r.path })
+	ev := readEvents{
+		dtmf: func(d rune) { cs.update(func(rep *CallReport) { rep.DTMFHeard += string(d) }) },
+		firstPacket: func(at time.Time) {
+			cs.update(func(rep *CallReport) { rep.FirstPacket = sinceAnswer(snap.AnsweredAt, at) })
+		},
+		firstAudio: func(at time.Time) {
+			cs.update(func(rep *CallReport) { rep.FirstAudio = sinceAnswer(snap.AnsweredAt, at) })
+		},
+	}
 	go func() {
 		defer close(r.done)
-		r.read(med, codec, func(d rune) { cs.update(func(rep *CallReport) { rep.DTMFHeard += string(d) }) }, log)
+		r.read(med, codec, ev, log)
 	}()
 	return r
 }
 
+// readEvents is what the reader reports besides the audio it records: each
+// RFC 4733 digit, and when the first packet and the first audible frame
+// arrived (each once).
+type readEvents struct {
+	dtmf        func(rune)
+	firstPacket func(time.Time)
+	firstAudio  func(time.Time)
+}
+
+// sinceAnswer is the post-answer delay of something that arrived at at; at
+// least 1 ns, so a report's zero keeps meaning "never".
+func sinceAnswer(answered, at time.Time) time.Duration {
+	if answered.IsZero() {
+		return 0
+	}
+	return max(at.Sub(answered), time.Nanosecond)
+}
+
 // read decodes audio packets into the WAV until the media closes.
-func (r *recorder) read(med *diago.DialogMedia, codec dmedia.Codec, onDTMF func(rune), log *slog.Logger) {
+func (r *recorder) read(med *diago.DialogMedia, codec dmedia.Codec, ev readEvents, log *slog.Logger) {
 	src, err := med.AudioReader()
 	if err != nil {
 		return
@@ -322,6 +349,9 @@ func (r *recorder) read(med *diago.DialogMedia, codec dmedia.Codec, onDTMF func(
 	samples := make([]int16, 0, 2*dmedia.RTPBufSize)
 	lastFlush := time.Now()
 	writing := r.w != nil
+	// Until the first audible frame, every audio packet's level is checked
+	// (one pass over a frame already decoded); after it, nothing more.
+	gotPacket, gotAudio := false, false
 	for {
 		n, err := src.Read(buf)
 		if err != nil {
@@ -331,15 +361,26 @@ func (r *recorder) read(med *diago.DialogMedia, codec dmedia.Codec, onDTMF func(
 			}
 			return // io.EOF once the media is closed
 		}
+		if !gotPacket {
+			gotPacket = true
+			ev.firstPacket(time.Now())
+		}
 		if dtmfR != nil {
 			if d, ok := dtmfR.ReadDTMF(); ok {
-				onDTMF(d)
+				ev.dtmf(d)
 			}
 		}
-		if n == 0 || pr.PacketHeader.PayloadType != audioPT || !writing {
+		if n == 0 || pr.PacketHeader.PayloadType != audioPT || (!writing && gotAudio) {
 			continue
 		}
 		samples = dec.Decode(samples[:0], buf[:n])
+		if !gotAudio && media.DBFS(samples) > activeThreshold {
+			gotAudio = true
+			ev.firstAudio(time.Now())
+		}
+		if !writing {
+			continue
+		}
 		if err := r.w.Write(samples); err != nil {
 			log.Warn("sim: recording write", slog.Any("error", err))
 			writing = false // keep draining; finish still closes the file

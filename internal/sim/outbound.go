@@ -121,10 +121,17 @@ func (s *Sim) Call(ctx context.Context, opts CallOptions) (CallReport, error) {
 	defer dialog.Close()
 
 	var lastStatus atomic.Int64
+	// okAt is when the 200 OK arrived: the answer the post-answer delay is
+	// measured from, before the ACK and media set-up that follow.
+	var okAt atomic.Pointer[time.Time]
 	hdr := sipmsg.CallIDHeader(callID)
 	inv := diago.InviteClientOptions{Username: opts.Username, Password: opts.Password, Headers: []sipmsg.Header{&hdr},
 		OnResponse: func(res *sipmsg.Response) error {
 			lastStatus.Store(int64(res.StatusCode))
+			if res.IsSuccess() {
+				now := time.Now()
+				okAt.CompareAndSwap(nil, &now)
+			}
 			if res.IsProvisional() {
 				cs.update(func(r *CallReport) { r.Provisional = max(r.Provisional, res.StatusCode) })
 			}
@@ -204,8 +211,12 @@ func (s *Sim) Call(ctx context.Context, opts CallOptions) (CallReport, error) {
 	if res := dialog.InviteResponse; res != nil {
 		code, reason = res.StatusCode, res.Reason
 	}
+	answeredAt := time.Now()
+	if t := okAt.Load(); t != nil {
+		answeredAt = *t
+	}
 	cs.update(func(r *CallReport) {
-		r.SIPStatus, r.SIPReason, r.Answered, r.AnsweredAt = code, reason, true, time.Now()
+		r.SIPStatus, r.SIPReason, r.Answered, r.AnsweredAt = code, reason, true, answeredAt
 	})
 	log.Info("sim: call answered")
 	s.converse(ctx, cs, med, dialog.Context(), dialog.Hangup, steps, hangupAfter, log)

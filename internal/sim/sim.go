@@ -122,7 +122,13 @@ type CallReport struct {
 	EndedBy            string
 	StartedAt, EndedAt time.Time
 	AnsweredAt         time.Time // zero when not answered
-	Err                string    // a failure the simulator hit (media setup, transport), if any
+	// FirstPacket is how long after AnsweredAt the first RTP packet of any
+	// kind arrived, and FirstAudio the first audible one (a frame above the
+	// -40 dBFS HeardActive counts): the post-answer delay before a caller
+	// hears the first prompt. Zero when none arrived. For calls the
+	// simulator places, AnsweredAt is when the 200 OK was received.
+	FirstPacket, FirstAudio time.Duration
+	Err                     string // a failure the simulator hit (media setup, transport), if any
 }
 
 // Duration is how long the call was connected (0 when not answered).

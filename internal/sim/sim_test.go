@@ -167,6 +167,12 @@ func TestGreetingAudioFlows(t *testing.T) {
 		t.Errorf("caller heard %v of active audio; want > 1 s of the carrier's greeting", got.HeardActive)
 	}
 	checkWAV(t, got)
+	// The post-answer delay: measured, and the first packet no later than
+	// the first audible one (no bound on either: timing is the benchmark's).
+	t.Logf("caller: first packet %v, first audible frame %v after the 200 OK", got.FirstPacket, got.FirstAudio)
+	if got.FirstPacket <= 0 || got.FirstAudio < got.FirstPacket {
+		t.Errorf("caller report FirstPacket %v, FirstAudio %v; want both set, packet first", got.FirstPacket, got.FirstAudio)
+	}
 	rep, err := carrier.WaitCall(ctx, "+15550000000")
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +219,9 @@ func TestCarrierHangsUp(t *testing.T) {
 	if !got.Answered || got.EndedBy != EndedRemote || got.HeardActive == 0 {
 		t.Errorf("caller report %+v; want answered, hung up by the carrier, tone heard", got)
 	}
+	if got.FirstPacket <= 0 || got.FirstAudio < got.FirstPacket {
+		t.Errorf("caller report FirstPacket %v, FirstAudio %v; want the tone's arrival measured", got.FirstPacket, got.FirstAudio)
+	}
 	rep, err := carrier.WaitCall(ctx, "+15550000999")
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +244,10 @@ func TestScriptedDTMF(t *testing.T) {
 	}
 	if !got.Answered || got.EndedBy != EndedRemote || got.DTMFHeard != "42#" {
 		t.Errorf("caller report %+v; want answered, DTMF 42# heard, hung up by the carrier", got)
+	}
+	// Silence and digits only: packets arrived, nothing audible did.
+	if got.FirstPacket <= 0 || got.FirstAudio != 0 {
+		t.Errorf("caller report FirstPacket %v, FirstAudio %v; want packets but no audible frame", got.FirstPacket, got.FirstAudio)
 	}
 	rep, err := carrier.WaitCall(ctx, "15550000100")
 	if err != nil {
