@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math"
 	"net"
@@ -79,13 +80,21 @@ type streamStats struct {
 
 // result is the benchmark's outcome (-json).
 type result struct {
-	Calls         int     `json:"calls"`
-	Streams       int     `json:"streams"`         // streams that started
-	Echoed        int     `json:"echoed"`          // streams whose tone came back at least once
-	Samples       int     `json:"latency_samples"` // tone bursts measured
-	LatencyP50    float64 `json:"latency_p50_ms"`
-	LatencyP99    float64 `json:"latency_p99_ms"`
-	LatencyMax    float64 `json:"latency_max_ms"`
+	Calls      int     `json:"calls"`
+	Streams    int     `json:"streams"`         // streams that started
+	Echoed     int     `json:"echoed"`          // streams whose tone came back at least once
+	Samples    int     `json:"latency_samples"` // tone bursts measured
+	LatencyP50 float64 `json:"latency_p50_ms"`
+	LatencyP99 float64 `json:"latency_p99_ms"`
+	LatencyMax float64 `json:"latency_max_ms"`
+	// Early and late: the p50 over each stream's first three tone bursts
+	// and over its last three, so a delay that builds up shows.
+	LatencyP50Early float64 `json:"latency_p50_first_bursts_ms"`
+	LatencyP50Late  float64 `json:"latency_p50_last_bursts_ms"`
+	// From the server's /metrics: frames dropped by full queues and
+	// silent frames skipped to catch up (docs/streams.md).
+	ServerDropped float64 `json:"server_frames_dropped"`
+	ServerTrimmed float64 `json:"server_frames_trimmed"`
 	FramesIn      int64   `json:"frames_received"` // media messages the receiver got
 	FramesGaps    int64   `json:"frames_missing"`  // chunk gaps seen by the receiver
 	CPUPerStream  float64 `json:"cpu_per_stream_pct"`
@@ -281,7 +290,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	time.Sleep(2 * time.Second)
 
 	res := &result{Calls: o.calls}
-	var lat []time.Duration
+	var lat, early, late []time.Duration
 	rc.mu.Lock()
 	for _, st := range rc.stats {
 		res.Streams++
@@ -289,6 +298,10 @@ func run(ctx context.Context, o options) (*result, error) {
 			res.Echoed++
 		}
 		lat = append(lat, st.latencies...)
+		if n := len(st.latencies); n >= 6 {
+			early = append(early, st.latencies[:3]...)
+			late = append(late, st.latencies[n-3:]...)
+		}
 		res.FramesIn += st.frames
 		res.FramesGaps += st.gaps
 	}
@@ -298,12 +311,15 @@ func run(ctx context.Context, o options) (*result, error) {
 			res.CallerHeard++
 		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	res.Samples = len(lat)
 	if len(lat) > 0 {
-		q := func(p float64) float64 { return ms(lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)]) }
-		res.LatencyP50, res.LatencyP99, res.LatencyMax = q(0.50), q(0.99), ms(lat[len(lat)-1])
+		res.LatencyP50, res.LatencyP99, res.LatencyMax = quantile(lat, 0.50), quantile(lat, 0.99), quantile(lat, 1)
 	}
+	if len(early) > 0 {
+		res.LatencyP50Early, res.LatencyP50Late = quantile(early, 0.5), quantile(late, 0.5)
+	}
+	res.ServerDropped = serverMetric(ctx, o, `minivoice_stream_frames_total{direction="dropped"}`)
+	res.ServerTrimmed = serverMetric(ctx, o, `minivoice_stream_frames_total{direction="trimmed"}`)
 	if o.pid > 0 && res.Streams > 0 {
 		res.ServerCPU = 100 * (cpu1 - cpu0) / t1.Sub(t0).Seconds()
 		res.CPUPerStream = res.ServerCPU / float64(o.calls)
@@ -314,6 +330,34 @@ func run(ctx context.Context, o options) (*result, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// quantile is the p-quantile of ds in milliseconds (nearest rank); it sorts ds.
+func quantile(ds []time.Duration, p float64) float64 {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ms(ds[max(0, min(len(ds)-1, int(math.Ceil(p*float64(len(ds))))-1))])
+}
+
+// serverMetric reads one sample from the server's /metrics (0 if absent).
+func serverMetric(ctx context.Context, o options, name string) float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.api+"/metrics", nil)
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+o.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
 
 // setup creates the customer, its rate and credit, the inbound trunk, the
 // application and the DID.

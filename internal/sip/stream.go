@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/minivoice/minivoice/internal/callctl"
+	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/mediastream"
 	"github.com/minivoice/minivoice/internal/netguard"
 	"github.com/minivoice/minivoice/internal/publicmsg"
@@ -51,6 +52,22 @@ const (
 	// DefaultMaxStreamsPerCustomer is a customer's concurrent streams
 	// unless the engine is configured otherwise.
 	DefaultMaxStreamsPerCustomer = 100
+
+	// The play queue's catch-up (docs/streams.md, Latency): every
+	// trimWindow ticks, if the queue never held fewer than trimMinDepth
+	// frames while the application fed it at about the real-time rate
+	// (between trimLiveFeed and trimBulkFeed frames arrived), up to that
+	// minimum less one
+	// silent frames are skipped, so a delay that jitter added once does not
+	// stay for the rest of the call. Audio sent ahead in bulk is not fed
+	// at the real-time rate and is never trimmed.
+	trimWindow   = 50 // 1 s of ticks
+	trimMinDepth = 2
+	trimLiveFeed = trimWindow * 3 / 4
+	trimBulkFeed = trimWindow * 3 / 2
+	// trimSilenceDBFS is the level below which a frame counts as silence
+	// that may be skipped: under the noise of a quiet room on a phone line.
+	trimSilenceDBFS = -45
 )
 
 // Reasons a stream stops (stream.stopped's reason).
@@ -146,7 +163,7 @@ func (e *Engine) streamMetricsOf() *streamMetrics {
 		m := &streamMetrics{
 			active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "minivoice_streams_active", Help: "Live media streams open now."}),
 			frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "minivoice_stream_frames_total",
-				Help: "Media stream frames: sent to applications, received from them (queued to play), dropped (full queues)."}, []string{"direction"}),
+				Help: "Media stream frames: sent to applications, received from them (queued to play), dropped (full queues), trimmed (silence skipped to catch up)."}, []string{"direction"}),
 			stopped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "minivoice_streams_stopped_total",
 				Help: "Media streams stopped, by reason (docs/streams.md)."}, []string{"reason"}),
 			invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "minivoice_stream_messages_invalid_total",
@@ -387,8 +404,13 @@ type stream struct {
 	queue   []playItem // audio frames at the leg's rate, and marks
 	partial []int16    // the start of a frame not yet complete
 	queued  int        // audio frames in queue
+	// The catch-up's state (under playMu): ticks and frames received in
+	// the current window, the fewest frames queued at a tick in it, and
+	// the silent frames the last window allows to skip.
+	winTicks, winFed, winMin, trimBudget int
 
 	sent, received, dropped, invalid atomic.Int64
+	trimmed                          atomic.Int64 // silent frames skipped to catch up
 	invalidOnce                      sync.Once
 
 	ctx    context.Context
@@ -528,12 +550,14 @@ func (st *stream) run(call *voice.Call) {
 			m.frames.WithLabelValues("sent").Add(float64(st.sent.Load()))
 			m.frames.WithLabelValues("received").Add(float64(st.received.Load()))
 			m.frames.WithLabelValues("dropped").Add(float64(st.dropped.Load()))
+			m.frames.WithLabelValues("trimmed").Add(float64(st.trimmed.Load()))
 			m.invalid.Add(float64(st.invalid.Load()))
 		}
 		_ = st.cs.rec.emit(context.WithoutCancel(st.cs.ctx), voice.EventStreamStopped, stopped)
 		st.postStatus(voice.EventStreamStopped, stopped)
 		st.cs.e.log.Info("stream stopped", slog.String("call_id", call.ID), slog.String("stream_id", st.id), slog.String("reason", reason),
-			slog.Int64("frames_sent", st.sent.Load()), slog.Int64("frames_received", st.received.Load()), slog.Int64("frames_dropped", st.dropped.Load()))
+			slog.Int64("frames_sent", st.sent.Load()), slog.Int64("frames_received", st.received.Load()), slog.Int64("frames_dropped", st.dropped.Load()),
+			slog.Int64("frames_trimmed", st.trimmed.Load()))
 		close(st.done)
 	}()
 }
@@ -555,6 +579,7 @@ func (st *stream) eventData(reason string) map[string]any {
 		d["frames_sent"] = st.sent.Load()
 		d["frames_received"] = st.received.Load()
 		d["frames_dropped"] = st.dropped.Load()
+		d["frames_trimmed"] = st.trimmed.Load()
 		d["messages_invalid"] = st.invalid.Load()
 	}
 	return d
@@ -840,6 +865,7 @@ func (st *stream) enqueueAudio(pcm []int16) {
 		}
 		st.queue = append(st.queue, playItem{frame: append([]int16(nil), st.partial[:per]...)})
 		st.queued++
+		st.winFed++
 		st.received.Add(1)
 		st.partial = st.partial[per:]
 	}
@@ -871,23 +897,55 @@ func (st *stream) dropQueue() []string {
 		}
 	}
 	st.queue, st.partial, st.queued = nil, nil, 0
+	st.winTicks, st.winFed, st.trimBudget = 0, 0, 0
 	return marks
 }
 
-// next pops the marks now reached and the next frame (nil when none waits).
+// next pops the marks now reached and the next frame (nil when none
+// waits). It is called once per tick of the media clock.
 func (st *stream) next() (frame []int16, marks []string) {
 	st.playMu.Lock()
 	defer st.playMu.Unlock()
-	for len(st.queue) > 0 && st.queue[0].frame == nil {
-		marks = append(marks, st.queue[0].mark)
-		st.queue = st.queue[1:]
-	}
-	if len(st.queue) > 0 {
+	st.watchDepthLocked()
+	for {
+		for len(st.queue) > 0 && st.queue[0].frame == nil {
+			marks = append(marks, st.queue[0].mark)
+			st.queue = st.queue[1:]
+		}
+		if len(st.queue) == 0 {
+			return nil, marks
+		}
 		frame = st.queue[0].frame
 		st.queue = st.queue[1:]
 		st.queued--
+		if st.trimBudget > 0 && st.queued > 0 && media.DBFS(frame) < trimSilenceDBFS {
+			// A silent frame while later audio waits: skip it and play the
+			// next one now.
+			st.trimBudget--
+			st.trimmed.Add(1)
+			continue
+		}
+		return frame, marks
 	}
-	return frame, marks
+}
+
+// watchDepthLocked keeps the catch-up's window (see trimWindow): it notes
+// the frames queued at this tick and, at the end of a window in which the
+// application fed audio live yet the queue never ran low, allows skipping
+// the standing excess in silent frames during the next window.
+func (st *stream) watchDepthLocked() {
+	if st.winTicks == 0 || st.queued < st.winMin {
+		st.winMin = st.queued
+	}
+	st.winTicks++
+	if st.winTicks < trimWindow {
+		return
+	}
+	st.trimBudget = 0
+	if st.winMin >= trimMinDepth && st.winFed >= trimLiveFeed && st.winFed <= trimBulkFeed {
+		st.trimBudget = st.winMin - 1
+	}
+	st.winTicks, st.winFed = 0, 0
 }
 
 func (st *stream) returnMarks(marks []string) {
