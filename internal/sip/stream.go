@@ -150,7 +150,7 @@ type streamRegistry struct {
 // stream's own counts are in its stream.stopped).
 type streamMetrics struct {
 	active  prometheus.Gauge
-	frames  *prometheus.CounterVec // direction: sent, received, dropped
+	frames  *prometheus.CounterVec // direction: sent, received, dropped, trimmed
 	stopped *prometheus.CounterVec // reason
 	invalid prometheus.Counter
 }
@@ -349,6 +349,7 @@ func (cs *callStreams) start(ctx context.Context, a *callctl.Stream) (*stream, e
 		rateIn: mediastream.NewRate(cs.leg.rate, a.SampleRate), rateOut: mediastream.NewRate(cs.leg.rate, a.SampleRate),
 		rateBack: mediastream.NewRate(a.SampleRate, cs.leg.rate),
 	}
+	st.countInto(cs.e.streamMetricsOf())
 	if err := st.connect(ctx, &snap); err != nil {
 		cs.e.streams.release(snap.CustomerID)
 		return nil, err
@@ -409,14 +410,42 @@ type stream struct {
 	// the silent frames the last window allows to skip.
 	winTicks, winFed, winMin, trimBudget int
 
-	sent, received, dropped, invalid atomic.Int64
-	trimmed                          atomic.Int64 // silent frames skipped to catch up
+	sent, received, dropped, invalid streamCount
+	trimmed                          streamCount // silent frames skipped to catch up
 	invalidOnce                      sync.Once
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	reason atomic.Pointer[string]
 	done   chan struct{} // closed once stopped and stream.stopped is written
+}
+
+// streamCount is one of a stream's counters: its own total, for
+// stream.stopped, and the engine's metric, which moves with it while the
+// stream runs.
+type streamCount struct {
+	n      atomic.Int64
+	metric prometheus.Counter // nil: not exported
+}
+
+// Add counts k and returns the stream's new total.
+func (c *streamCount) Add(k int64) int64 {
+	if c.metric != nil {
+		c.metric.Add(float64(k))
+	}
+	return c.n.Add(k)
+}
+
+// Load is the stream's total.
+func (c *streamCount) Load() int64 { return c.n.Load() }
+
+// countInto makes st's counters move the engine's metrics.
+func (st *stream) countInto(m *streamMetrics) {
+	st.sent.metric = m.frames.WithLabelValues("sent")
+	st.received.metric = m.frames.WithLabelValues("received")
+	st.dropped.metric = m.frames.WithLabelValues("dropped")
+	st.trimmed.metric = m.frames.WithLabelValues("trimmed")
+	st.invalid.metric = m.invalid
 }
 
 // streamItem is a message waiting for the writer: media from a track (pcm
@@ -547,11 +576,6 @@ func (st *stream) run(call *voice.Call) {
 		if m := st.cs.e.streamMetricsOf(); m != nil {
 			m.active.Dec()
 			m.stopped.WithLabelValues(reason).Inc()
-			m.frames.WithLabelValues("sent").Add(float64(st.sent.Load()))
-			m.frames.WithLabelValues("received").Add(float64(st.received.Load()))
-			m.frames.WithLabelValues("dropped").Add(float64(st.dropped.Load()))
-			m.frames.WithLabelValues("trimmed").Add(float64(st.trimmed.Load()))
-			m.invalid.Add(float64(st.invalid.Load()))
 		}
 		_ = st.cs.rec.emit(context.WithoutCancel(st.cs.ctx), voice.EventStreamStopped, stopped)
 		st.postStatus(voice.EventStreamStopped, stopped)

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -492,6 +493,10 @@ func TestStreamAPI(t *testing.T) {
 			frames++
 		}
 	}
+	// The frame counters move while the stream runs, not only when it stops.
+	if n := streamMetric(t, st, `minivoice_stream_frames_total{direction="sent"}`); n < 10 {
+		t.Errorf("frames sent on /metrics while the stream runs: %v, want at least the 10 received", n)
+	}
 	st.Do(t, "DELETE", "/v1/calls/"+callID+"/streams/"+sid, nil, 200)
 	for {
 		m := p.next(t)
@@ -509,6 +514,17 @@ func TestStreamAPI(t *testing.T) {
 	if s := stacktest.Event(st.Events(t, callID), "stream.stopped"); s == nil || s["reason"] != "stopped" {
 		t.Errorf("stream.stopped %v", s)
 	}
+	body := metricsText(t, st)
+	for _, want := range []string{`minivoice_streams_stopped_total{reason="stopped"} 1`, "minivoice_streams_active 0", `minivoice_stream_frames_total{direction="sent"}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+}
+
+// metricsText is the platform's /metrics page.
+func metricsText(t *testing.T, st *stacktest.Stack) string {
+	t.Helper()
 	req, _ := http.NewRequest("GET", st.API+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+st.Key)
 	resp, err := http.DefaultClient.Do(req)
@@ -517,9 +533,19 @@ func TestStreamAPI(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`minivoice_streams_stopped_total{reason="stopped"} 1`, "minivoice_streams_active 0", `minivoice_stream_frames_total{direction="sent"}`} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics has no %s", want)
+	return string(body)
+}
+
+// streamMetric is one sample's value on /metrics (-1 when it is absent).
+func streamMetric(t *testing.T, st *stacktest.Stack, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(metricsText(t, st), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
 		}
 	}
+	return -1
 }
