@@ -51,7 +51,7 @@ skip() {
 has() { command -v "$1" >/dev/null; }
 
 printf '== smoke: building the Go benchmark programs ==\n'
-if ! go build -o "$WORK/" ./bench/answer ./bench/loadgen ./bench/webhooks ./bench/asr-wer ./bench/bridge ./bench/insights-eval ./bench/streams; then
+if ! go build -o "$WORK/" ./bench/answer ./bench/loadgen ./bench/webhooks ./bench/asr-wer ./bench/bridge ./bench/insights-eval ./bench/streams ./bench/postanswer; then
 	echo "smoke: FAIL: the benchmark programs do not build" >&2
 	exit 1
 fi
@@ -91,6 +91,11 @@ else
 	skip "bench/bridge.sh (bridged calls)" "flite is not installed"
 fi
 step "bench/streams.sh (two-way media streams, echoed)" 120 bash bench/streams.sh
+if has flite; then
+	step "bench/postanswer.sh (200 OK to the first prompt frame)" 120 bash bench/postanswer.sh
+else
+	skip "bench/postanswer.sh (200 OK to the first prompt frame)" "flite is not installed"
+fi
 if has flite && has pocketsphinx_continuous; then
 	step "bench/asr-wer -smoke (record and transcribe)" 240 "$WORK/asr-wer" -q
 else
