@@ -22,7 +22,11 @@ const adminUsage = `Usage: minivoice admin RESOURCE create|import [flags]
 
   customers create    --name NAME [--currency EUR] [--credit-limit 0]
   rates import FILE   [--customer cust_...] [--direction outbound]
-  trunks create       --name NAME --host HOST [--port 5060] [--transport udp] [--srtp off] [--direction outbound] [--username U --password P]
+  trunks create       --name NAME --host HOST [--port 5060] [--transport udp] [--srtp off] [--username U --password P]
+                        an outbound trunk (--direction outbound, the default): calls out go to HOST
+  trunks create       --name NAME --direction inbound --allowed-cidrs CIDR,...
+                        an inbound trunk, no host: accepts calls from these sources
+                      (--direction both takes both sets of flags)
   numbers create      --number +E164 --customer cust_... [--application app_...]
   applications create --customer cust_... --name NAME [--answer-url URL] [--webhook-url URL]
   keys create         --customer cust_... | --application app_...
@@ -43,7 +47,13 @@ func admin(ctx context.Context, args []string, env Env) int {
 	if len(args) > 0 && args[0] == "rotate-secret-key" {
 		return rotateSecretKey(ctx, args[1:], env)
 	}
-	if len(args) < 2 {
+	if len(args) < 2 || wantsHelp(args[:2]) {
+		// `admin --help` and `admin trunks --help` ask for this summary;
+		// `admin trunks create --help` gets the subcommand's flags below.
+		if wantsHelp(args) {
+			fmt.Fprint(env.Stdout, adminUsage)
+			return 0
+		}
 		fmt.Fprint(env.Stderr, adminUsage)
 		return 2
 	}
@@ -53,12 +63,6 @@ func admin(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice admin: unknown command %q\n%s", name, adminUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("minivoice admin "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	apiURL := fs.String("api", "http://127.0.0.1:8080", "MiniVoice API base URL")
-	key := fs.String("key", "", "operator key")
-	data := fs.String("data", "./minivoice-data", "data directory holding admin.key")
-	build := cmd.flags(fs)
 	// A positional argument (the CSV file) may come first; flags follow it.
 	rest := args[2:]
 	var positional []string
@@ -66,12 +70,18 @@ func admin(ctx context.Context, args []string, env Env) int {
 		positional = append(positional, rest[0])
 		rest = rest[1:]
 	}
+	head := "Usage: minivoice admin " + name
+	if cmd.minArgs > 0 {
+		head += " FILE"
+	}
+	head += " [flags]\n\nSends one API request with the operator key and prints the JSON answer.\n\nFlags:\n"
+	fs := newFlagSet("minivoice admin "+name, head, rest, env)
+	apiURL := fs.String("api", "http://127.0.0.1:8080", "MiniVoice API base URL")
+	key := fs.String("key", "", "operator key (else MINIVOICE_ADMIN_KEY, else DATA/admin.key)")
+	data := fs.String("data", "./minivoice-data", "data directory holding admin.key, when no key is given")
+	build := cmd.flags(fs)
 	if err := config.ParseFlags(fs, rest, env.Getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(env.Stderr, "minivoice admin %s: %v\n", name, err)
-		return 2
+		return usageExit(err, "minivoice admin "+name, env)
 	}
 	if len(positional) < cmd.minArgs {
 		fmt.Fprintf(env.Stderr, "minivoice admin %s: missing argument\n%s", name, adminUsage)
@@ -170,14 +180,14 @@ var adminCmds = map[string]adminCmd{
 	}},
 	"trunks create": {flags: func(fs *flag.FlagSet) func([]string) (string, string, string, []byte, error) {
 		name := fs.String("name", "", "trunk name")
-		host := fs.String("host", "", "carrier host")
+		host := fs.String("host", "", "carrier host name or IP address (required unless --direction inbound)")
 		port := fs.Int("port", 5060, "carrier port")
 		transport := fs.String("transport", "udp", "udp, tcp or tls")
 		srtp := fs.String("srtp", "off", "media encryption offered on outbound calls: off, optional or required")
 		direction := fs.String("direction", "outbound", "outbound, inbound or both")
 		user := fs.String("username", "", "digest username")
 		pass := fs.String("password", "", "digest password")
-		cidrs := fs.String("allowed-cidrs", "", "comma-separated inbound source CIDRs")
+		cidrs := fs.String("allowed-cidrs", "", "comma-separated CIDRs whose calls an inbound trunk accepts")
 		return func([]string) (string, string, string, []byte, error) {
 			f := map[string]any{"name": *name, "host": *host, "port": *port, "transport": *transport, "srtp": *srtp,
 				"direction": *direction, "username": *user, "password": *pass}

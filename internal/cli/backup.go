@@ -46,6 +46,24 @@ type backupMeta struct {
 	SecretKeyFromEnv bool `json:"secret_key_from_env,omitempty"`
 }
 
+const backupUsage = `Usage: minivoice backup --to DIR [flags]
+
+Copies a SQLite deployment's database (a consistent snapshot, while serve
+runs), recordings, admin.key and secret.key into DIR, with BACKUP.json and a
+MANIFEST of SHA-256 sums. A PostgreSQL deployment is backed up with pg_dump
+instead (docs/operations.md).
+
+Flags:
+`
+
+const restoreUsage = `Usage: minivoice restore --from DIR [flags]
+
+Restores a backup written by minivoice backup into an empty data directory,
+every file checked against the backup's MANIFEST first.
+
+Flags:
+`
+
 // dataFlags are the flags backup and restore share with serve, so they read
 // the same /etc/minivoice/minivoice.conf and MINIVOICE_* variables.
 func dataFlags(fs *flag.FlagSet, data, database, conf *string) {
@@ -57,17 +75,12 @@ func dataFlags(fs *flag.FlagSet, data, database, conf *string) {
 // backupCmd is `minivoice backup --to DIR`: a consistent copy of a SQLite
 // deployment's database, recordings and keys while serve runs.
 func backupCmd(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice backup", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlagSet("minivoice backup", backupUsage, args, env)
 	var data, database, conf, to string
 	dataFlags(fs, &data, &database, &conf)
 	fs.StringVar(&to, "to", "", "directory to write the backup into; must not exist or be empty")
 	if err := config.ParseFlagsWithFile(fs, args, env.Getenv, &conf); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(env.Stderr, "minivoice backup:", err)
-		return 2
+		return usageExit(err, "minivoice backup", env)
 	}
 	if to == "" {
 		fmt.Fprintln(env.Stderr, "minivoice backup: --to DIR is required")
@@ -178,17 +191,12 @@ func backup(ctx context.Context, data, to string, secretFromEnv bool) (*backupMe
 // restoreCmd is `minivoice restore --from DIR`: a backup into an empty data
 // directory, every file checked against the backup's MANIFEST first.
 func restoreCmd(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice restore", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlagSet("minivoice restore", restoreUsage, args, env)
 	var data, database, conf, from string
 	dataFlags(fs, &data, &database, &conf)
 	fs.StringVar(&from, "from", "", "backup directory written by minivoice backup")
 	if err := config.ParseFlagsWithFile(fs, args, env.Getenv, &conf); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(env.Stderr, "minivoice restore:", err)
-		return 2
+		return usageExit(err, "minivoice restore", env)
 	}
 	if from == "" {
 		fmt.Fprintln(env.Stderr, "minivoice restore: --from DIR is required")

@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os/signal"
 	"slices"
 	"strings"
@@ -32,20 +29,7 @@ Flags:
 `
 
 func checklistCmd(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice checklist", flag.ContinueOnError)
-	// Help goes to standard output; a usage error's reason is printed once,
-	// below, not by the flag package as well.
-	fs.SetOutput(io.Discard)
-	if wantsHelp(args) {
-		fs.SetOutput(env.Stdout)
-	}
-	fs.Usage = func() {
-		// A usage error gets its one-line reason only (printed below).
-		if wantsHelp(args) {
-			fmt.Fprintf(fs.Output(), checklistUsage, strings.Join(checklist.CaseNames(), ", "))
-			printFlags(fs.Output(), fs)
-		}
-	}
+	fs := newFlagSet("minivoice checklist", fmt.Sprintf(checklistUsage, strings.Join(checklist.CaseNames(), ", ")), args, env)
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "MiniVoice API base URL")
 	key := fs.String("key", "", "operator key (else MINIVOICE_ADMIN_KEY, else DATA/admin.key)")
 	data := fs.String("data", "./minivoice-data", "data directory holding admin.key, when no key is given")
@@ -58,11 +42,7 @@ func checklistCmd(ctx context.Context, args []string, env Env) int {
 	only := fs.String("cases", "", "comma-separated `cases` to run (default all)")
 	timeout := fs.Duration("case-timeout", checklist.DefaultCaseTimeout, "longest one case may take")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(env.Stderr, "minivoice checklist: %v\n", err)
-		return 2
+		return usageExit(err, "minivoice checklist", env)
 	}
 	cases, err := caseList(*only)
 	if err != nil {

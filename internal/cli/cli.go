@@ -86,21 +86,42 @@ func Main(ctx context.Context, args []string, env Env) int {
 }
 
 // versionString is the first line of `minivoice version`: the release's
-// version, commit and build date, or for a plain `go build` what the Go
-// toolchain stamped from the checkout.
+// version, commit and build date, or for a plain `go build` or `go install`
+// from a checkout what the Go toolchain stamped from it.
 func versionString() string {
-	commit, date := Commit, BuildDate
-	if info, ok := debug.ReadBuildInfo(); ok && commit == "" {
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.time":
-				if date == "" {
-					date = s.Value
-				}
-			}
+	var settings []debug.BuildSetting
+	if info, ok := debug.ReadBuildInfo(); ok {
+		settings = info.Settings
+	}
+	commit, date := buildStamp(Commit, BuildDate, settings)
+	return strings.Join([]string{"minivoice " + Version, "commit " + commit, "built " + date, runtime.Version()}, ", ")
+}
+
+// buildStamp is the commit and build date to print: the -ldflags values
+// (scripts/release.sh) win; else vcs.revision (with "-dirty" when the
+// checkout had uncommitted changes) and vcs.time from the build info; else
+// "unknown".
+func buildStamp(commit, date string, settings []debug.BuildSetting) (string, string) {
+	var rev, at string
+	dirty := false
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
 		}
+	}
+	if commit == "" && rev != "" {
+		commit = rev
+		if dirty {
+			commit += "-dirty"
+		}
+	}
+	if date == "" {
+		date = at
 	}
 	if commit == "" {
 		commit = "unknown"
@@ -108,5 +129,5 @@ func versionString() string {
 	if date == "" {
 		date = "unknown"
 	}
-	return strings.Join([]string{"minivoice " + Version, "commit " + commit, "built " + date, runtime.Version()}, ", ")
+	return commit, date
 }

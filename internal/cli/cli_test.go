@@ -186,6 +186,10 @@ func TestServeAndAdmin(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	s := startServe(t, dir)
 	base := "http://" + s.addr
+	// The start-up line says where the console is, next to the API.
+	if want := "; the console on " + base + "/\n"; !strings.Contains(s.stdout.String(), want) {
+		t.Errorf("serve's start-up output %q lacks %q", s.stdout.String(), want)
+	}
 
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,20 +43,7 @@ Flags:
 var demoPackages = []string{"flite", "pocketsphinx", "pocketsphinx-en-us"}
 
 func demo(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice demo", flag.ContinueOnError)
-	// Help goes to standard output; a usage error's reason is printed once,
-	// below, not by the flag package as well.
-	fs.SetOutput(io.Discard)
-	if wantsHelp(args) {
-		fs.SetOutput(env.Stdout)
-	}
-	fs.Usage = func() {
-		// A usage error gets its one-line reason only (printed below).
-		if wantsHelp(args) {
-			fmt.Fprint(fs.Output(), demoUsage)
-			printFlags(fs.Output(), fs)
-		}
-	}
+	fs := newFlagSet("minivoice demo", demoUsage, args, env)
 	keep := fs.Bool("keep", false, "leave everything running afterwards and print the URLs and keys to explore with (Ctrl-C stops)")
 	withDeps := fs.Bool("with-deps", false, "install missing Debian packages ("+strings.Join(demoPackages, ", ")+") first")
 	data := fs.String("data", "", "data `directory` (default: a fresh temporary one, removed afterwards unless --keep)")
@@ -67,11 +52,7 @@ func demo(ctx context.Context, args []string, env Env) int {
 	only := fs.String("cases", "", "comma-separated checklist `cases` to run (default all: "+strings.Join(checklist.CaseNames(), ", ")+")")
 	fixtures := fs.String("fixtures", "", "also save each case's fixture under `DIR`/<case>/")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(env.Stderr, "minivoice demo: %v\n", err)
-		return 2
+		return usageExit(err, "minivoice demo", env)
 	}
 	cases, err := caseList(*only)
 	if err != nil {

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,23 +24,17 @@ Stop 'minivoice serve' first: a running server does not know the new key
 until it restarts. With several servers on one PostgreSQL database, give every
 server the new key before any of them re-encrypts (see the docs).
 
-Flags also read MINIVOICE_DATA and MINIVOICE_DATABASE.
+Flags:
 `
 
 // rotateSecretKey is `minivoice admin rotate-secret-key`. It works on the
 // database directly, not through the API: the API never handles keys.
 func rotateSecretKey(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice admin rotate-secret-key", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() { fmt.Fprint(env.Stderr, rotateSecretKeyUsage) }
+	fs := newFlagSet("minivoice admin rotate-secret-key", rotateSecretKeyUsage, args, env)
 	data := fs.String("data", "./minivoice-data", "data directory holding secret.key (and the SQLite database)")
 	database := fs.String("database", "", "PostgreSQL URL; empty: the SQLite database in the data directory")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(env.Stderr, "minivoice admin rotate-secret-key: %v\n", err)
-		return 2
+		return usageExit(err, "minivoice admin rotate-secret-key", env)
 	}
 	if env.Getenv(platform.EnvSecretKey) != "" {
 		fmt.Fprintf(env.Stderr, "minivoice admin rotate-secret-key: the keys come from %s, which this command cannot change: "+

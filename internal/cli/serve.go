@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,16 +16,23 @@ import (
 	"github.com/minivoice/minivoice/internal/store"
 )
 
+const serveUsage = `Usage: minivoice serve [flags]
+
+Runs the platform: the REST API and the operator console on --http, the
+SIP/RTP engine on --sip, the webhook and insights workers. On first start it
+creates DATA/admin.key, the operator key (printed once). SIGTERM or SIGINT
+shuts down gracefully, SIGHUP reloads the TLS certificates.
+
+Flags:
+`
+
 // serve runs the platform until SIGTERM or SIGINT, then shuts down gracefully:
 // it stops accepting, lets requests in flight finish within --drain-timeout.
 func serve(ctx context.Context, args []string, env Env) int {
-	cfg, err := config.ParseServe(args, env.Getenv, env.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
+	fs := newFlagSet("minivoice serve", serveUsage, args, env)
+	cfg, err := config.ParseServeFlags(fs, args, env.Getenv)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "minivoice serve: %v\n", err)
-		return 2
+		return usageExit(err, "minivoice serve", env)
 	}
 	// MINIVOICE_CPUPROFILE=FILE records a CPU profile from start to shutdown,
 	// for the load benchmarks (bench/sip-load.sh); it is not a flag because
@@ -68,7 +74,10 @@ func serve(ctx context.Context, args []string, env Env) int {
 	if p.HTTPS {
 		scheme = "https"
 	}
-	fmt.Fprintf(env.Stdout, "minivoice serving the API on %s://%s and SIP on %s (UDP and TCP)\n", scheme, p.HTTPAddr, p.SIP.Addr())
+	// The console's URL goes at the end: scripts read the API's and SIP's
+	// addresses from the front of this line.
+	fmt.Fprintf(env.Stdout, "minivoice serving the API on %s://%s and SIP on %s (UDP and TCP); the console on %s://%s/\n",
+		scheme, p.HTTPAddr, p.SIP.Addr(), scheme, p.HTTPAddr)
 	if tls := p.SIP.TLSAddr(); tls.IsValid() {
 		fmt.Fprintf(env.Stdout, "minivoice serving SIP over TLS on %s\n", tls)
 	}

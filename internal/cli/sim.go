@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +31,27 @@ const simUsage = `Usage:
 Run "minivoice sim --help" or "minivoice sim call --help" for every flag.
 `
 
+// simServeUsage heads `minivoice sim --help`, which lists the simulator's
+// flags and points to sim call's (not to itself).
+const simServeUsage = `Usage: minivoice sim [flags]
+
+Runs the network simulator until SIGTERM/SIGINT: the carrier the platform's
+outbound trunk points at (--sip), whose numbers behave as --script says.
+"minivoice sim call --help" lists the flags of one call into the platform.
+
+Flags:
+`
+
+// simCallUsage heads `minivoice sim call --help`.
+const simCallUsage = `Usage: minivoice sim call --platform HOST:PORT --to DID --from NUMBER [flags]
+
+Places one call into the platform with its own short-lived user agent and
+prints its outcome on one line: exit 0 answered, 1 refused or failed, 2 bad
+usage.
+
+Flags:
+`
+
 // sim runs `minivoice sim` (the simulator as a long-running carrier) or
 // `minivoice sim call` (one call into the platform).
 func sim(ctx context.Context, args []string, env Env) int {
@@ -42,12 +62,7 @@ func sim(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "minivoice sim: unknown command %q\n%s", args[0], simUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("minivoice sim", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, simUsage+"\nFlags of minivoice sim:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("minivoice sim", simServeUsage, args, env)
 	listen := fs.String("sip", "127.0.0.1:5080", "SIP listen address (UDP and TCP on one port)")
 	scriptFile := fs.String("script", "", `JSON file of per-number scripts: {"+15550000101": ["wait 2", "dtmf 42#", "hangup"]}`)
 	recordDir := fs.String("record-dir", "", "directory for the WAV of what each call heard (default: a temporary directory, removed at exit)")
@@ -57,7 +72,7 @@ func sim(ctx context.Context, args []string, env Env) int {
 	codecs := fs.String("codecs", "G722,PCMU,PCMA", "codecs offered, in order of preference")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		return simUsageExit(err, "minivoice sim", env)
+		return usageExit(err, "minivoice sim", env)
 	}
 	scripts, err := simLoadScripts(*scriptFile)
 	if err != nil {
@@ -96,8 +111,7 @@ func sim(ctx context.Context, args []string, env Env) int {
 // simCall runs `minivoice sim call`: its own short-lived user agent places
 // one call and the outcome is printed as one line.
 func simCall(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice sim call", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlagSet("minivoice sim call", simCallUsage, args, env)
 	platform := fs.String("platform", "", "the platform's SIP address, HOST:PORT (required)")
 	to := fs.String("to", "", "the DID to call, E.164 (required)")
 	from := fs.String("from", "", "the caller's number, E.164 (required)")
@@ -112,7 +126,7 @@ func simCall(ctx context.Context, args []string, env Env) int {
 	data := fs.String("data", "", "data directory whose media/tts caches rendered speech (default: a temporary cache)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		return simUsageExit(err, "minivoice sim call", env)
+		return usageExit(err, "minivoice sim call", env)
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"--platform", *platform}, {"--to", *to}, {"--from", *from}} {
@@ -184,15 +198,6 @@ func simCallOutcome(rep netsim.CallReport, err error, showRecording bool) (strin
 		return fmt.Sprintf("canceled after %d %s", rep.SIPStatus, rep.SIPReason), 1
 	}
 	return fmt.Sprintf("refused: %d %s", rep.SIPStatus, rep.SIPReason), 1
-}
-
-// simUsageExit maps a flag parsing error to an exit code: --help is a success.
-func simUsageExit(err error, cmd string, env Env) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintf(env.Stderr, "%s: %v\n", cmd, err)
-	return 2
 }
 
 // simLoadScripts reads the simulator's per-number scripts (JSON; YAML is

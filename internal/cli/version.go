@@ -2,28 +2,30 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/minivoice/minivoice/internal/config"
 	"github.com/minivoice/minivoice/internal/insights"
 )
 
+const versionUsage = `Usage: minivoice version [flags]
+
+Prints the version, the commit, the build date and the Go version, then one
+line per engine (tts, asr, llm): what serve would use with the same flags or
+MINIVOICE_* variables, and whether it can run here.
+
+Flags (serve's insights flags):
+`
+
 // version prints the version line, then one line per engine: what serve
 // would use with the same flags or MINIVOICE_* variables, and whether it can
 // run here.
 func version(ctx context.Context, args []string, env Env) int {
-	fs := flag.NewFlagSet("minivoice version", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlagSet("minivoice version", versionUsage, args, env)
 	var c config.Insights
 	config.AddInsightsFlags(fs, &c)
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(env.Stderr, "minivoice version:", err)
-		return 2
+		return usageExit(err, "minivoice version", env)
 	}
 	if err := c.Check(); err != nil {
 		fmt.Fprintln(env.Stderr, "minivoice version:", err)

@@ -32,7 +32,26 @@ const webhooksUsage = `Usage:
       header lines, a blank line and the body; exit 0 valid, 1 invalid, 2 bad usage
 
 Every flag also reads MINIVOICE_<FLAG> (--forward-to <-> MINIVOICE_FORWARD_TO,
---secret <-> MINIVOICE_SECRET). Run "minivoice webhooks listen --help" for details.
+--secret <-> MINIVOICE_SECRET). "minivoice webhooks listen --help" and
+"minivoice webhooks verify --help" list every flag.
+`
+
+const webhooksListenUsage = `Usage: minivoice webhooks listen --forward-to URL [flags]
+
+A local webhook receiver: verifies each request's signature (with --secret),
+prints one line per request and forwards it unchanged to URL, answering the
+sender with URL's answer. Point the application's webhook_url at --listen.
+
+Flags:
+`
+
+const webhooksVerifyUsage = `Usage: minivoice webhooks verify --secret whsec_... [flags] < request.txt
+
+Verifies the signature of one captured request read from stdin: a raw HTTP
+request, or its header lines, a blank line and the body. Exit 0 valid, 1
+invalid, 2 bad usage.
+
+Flags:
 `
 
 // webhooks runs `minivoice webhooks listen|verify`.
@@ -55,14 +74,9 @@ func webhooks(ctx context.Context, args []string, env Env) int {
 }
 
 // webhooksFlags makes a subcommand's flag set with the --secret and
-// --tolerance flags both subcommands take.
-func webhooksFlags(name string, env Env, tolerance time.Duration, toleranceHelp string) (*flag.FlagSet, *string, *time.Duration) {
-	fs := flag.NewFlagSet("minivoice webhooks "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, webhooksUsage+"\nFlags of minivoice webhooks "+name+":\n")
-		fs.PrintDefaults()
-	}
+// --tolerance flags both subcommands take; head starts its --help.
+func webhooksFlags(name, head string, args []string, env Env, tolerance time.Duration, toleranceHelp string) (*flag.FlagSet, *string, *time.Duration) {
+	fs := newFlagSet("minivoice webhooks "+name, head, args, env)
 	secret := fs.String("secret", "", "the application's webhook_secret, whsec_...")
 	tol := fs.Duration("tolerance", tolerance, toleranceHelp)
 	return fs, secret, tol
@@ -84,11 +98,11 @@ func checkSecretFlag(secret string, required bool) error {
 
 // webhooksListen runs the local receiver until SIGINT/SIGTERM.
 func webhooksListen(ctx context.Context, args []string, env Env) int {
-	fs, secret, tolerance := webhooksFlags("listen", env, webhook.DefaultTolerance, "how far a request's timestamp may be from now")
+	fs, secret, tolerance := webhooksFlags("listen", webhooksListenUsage, args, env, webhook.DefaultTolerance, "how far a request's timestamp may be from now")
 	forwardTo := fs.String("forward-to", "", "URL each request is forwarded to, unchanged (required)")
 	listen := fs.String("listen", "127.0.0.1:8090", "address to receive webhooks on")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		return simUsageExit(err, fs.Name(), env)
+		return usageExit(err, fs.Name(), env)
 	}
 	target, err := url.Parse(*forwardTo)
 	switch {
@@ -240,10 +254,10 @@ func summarize(h http.Header, body []byte) (event, id, callID string) {
 
 // webhooksVerify checks one captured request read from stdin.
 func webhooksVerify(args []string, env Env) int {
-	fs, secret, tolerance := webhooksFlags("verify", env, 0,
+	fs, secret, tolerance := webhooksFlags("verify", webhooksVerifyUsage, args, env, 0,
 		"refuse a request whose timestamp is further than this from now (0: any age, for captured requests)")
 	if err := config.ParseFlags(fs, args, env.Getenv); err != nil {
-		return simUsageExit(err, fs.Name(), env)
+		return usageExit(err, fs.Name(), env)
 	}
 	err := checkSecretFlag(*secret, true)
 	if err == nil && *tolerance < 0 {

@@ -125,10 +125,18 @@ func EnvName(flagName string) string {
 	return "MINIVOICE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// ParseServe parses args (without the command name) for `serve`.
+// ParseServe parses args (without the command name) for `serve`; the flag
+// package's own messages go to stderr.
 func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (*Serve, error) {
 	fs := flag.NewFlagSet("minivoice serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	return ParseServeFlags(fs, args, getenv)
+}
+
+// ParseServeFlags defines serve's flags on fs and parses args with them. The
+// command passes its own fs so that --help and usage errors look like every
+// other command's (the cli package's formatter), while the flags stay here.
+func ParseServeFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (*Serve, error) {
 	c := &Serve{}
 	var rtp, allow, retry string
 	fs.StringVar(&c.Data, "data", "./minivoice-data", "directory for the SQLite database, recordings, media and admin.key")
