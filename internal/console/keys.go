@@ -48,6 +48,10 @@ func (c *Console) renderKeys(w http.ResponseWriter, r *http.Request, s *session,
 			return err
 		}
 		v.Customers = cs.Data
+		// With one customer there is nothing to choose: show its keys.
+		if v.Customer == "" && len(v.Customers) == 1 {
+			v.Customer = v.Customers[0].ID
+		}
 	}
 	if v.Customer != "" {
 		cust, err := c.store.Customer(ctx, scope, v.Customer)

@@ -254,10 +254,23 @@ func (c *Console) importRates(w http.ResponseWriter, r *http.Request, s *session
 }
 
 type trunksView struct {
-	Trunks []*voice.Trunk
+	Trunks []trunkRow
 }
 
-// trunksPage lists the SIP trunks, read-only (operator only).
+// trunkRow is a trunk with its customer's name (empty for a shared trunk,
+// or the id when the customer is gone).
+type trunkRow struct {
+	*voice.Trunk
+	CustomerName string
+}
+
+// Inbound and Outbound say which halves of a trunk's settings apply: the
+// carrier's host:port to outbound calls, the allowed sources to inbound.
+func (t trunkRow) Inbound() bool  { return t.Direction != voice.DirectionOutbound }
+func (t trunkRow) Outbound() bool { return t.Direction != voice.DirectionInbound }
+
+// trunksPage lists the SIP trunks, read-only (operator only), each with its
+// customer's name: one lookup per customer that has trunks, few in practice.
 func (c *Console) trunksPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := operatorOnly(r, s); err != nil {
 		return err
@@ -266,7 +279,26 @@ func (c *Console) trunksPage(w http.ResponseWriter, r *http.Request, s *session)
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "trunks", s, "Trunks", "trunks", trunksView{Trunks: list.Data})
+	names := map[string]string{}
+	rows := make([]trunkRow, 0, len(list.Data))
+	for _, t := range list.Data {
+		row := trunkRow{Trunk: t}
+		if t.CustomerID != nil {
+			id := *t.CustomerID
+			if _, ok := names[id]; !ok {
+				names[id] = id
+				cust, err := c.store.Customer(r.Context(), s.p.Scope(), id)
+				if err == nil {
+					names[id] = cust.Name
+				} else if !voice.IsNotFound(err) {
+					return err
+				}
+			}
+			row.CustomerName = names[id]
+		}
+		rows = append(rows, row)
+	}
+	c.render(w, r, http.StatusOK, "trunks", s, "Trunks", "trunks", trunksView{Trunks: rows})
 	return nil
 }
 

@@ -11,11 +11,17 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Chart geometry (SVG user units).
+// Chart geometry (SVG user units). The chart is drawn as wide as the
+// page's content (CSS), so the view box is wide and low: a 640-unit box
+// capped at 40rem left half a desktop page empty.
 const (
-	usageW               = 640
+	usageW               = 960
 	usageLeft, usageBase = 48, 190
 	usageTop             = 10
+	// usageLabelHalf is half a day label's width ("12-07" at 11 units a
+	// character em, with room to spare): a label this close to an edge is
+	// anchored at it instead of centred, so it stays inside the view box.
+	usageLabelHalf = 18
 )
 
 type usageView struct {
@@ -27,6 +33,8 @@ type usageView struct {
 
 // usageChart is the daily spend as bars, in one currency.
 type usageChart struct {
+	// Width is the view box's width, usageW.
+	Width    int
 	Currency string
 	Max      string
 	Bars     []usageBar
@@ -104,7 +112,7 @@ func spendChart(u api.Usage) *usageChart {
 			maxSpend = spend[row.Date]
 		}
 	}
-	ch := &usageChart{Currency: cur, Max: maxSpend.String()}
+	ch := &usageChart{Width: usageW, Currency: cur, Max: maxSpend.String()}
 	slot := float64(usageW-usageLeft) / float64(days)
 	maxF := maxSpend.InexactFloat64()
 	for i := range days {
@@ -117,6 +125,12 @@ func spendChart(u api.Usage) *usageChart {
 		x := usageLeft + float64(i)*slot
 		b := usageBar{Date: d, Cost: cost.String(), X: x + slot*0.1, W: slot * 0.8, H: h, Y: usageBase - h,
 			LabelX: x + slot/2, LabelY: usageBase + 16, LabelAnchor: "middle"}
+		switch {
+		case b.LabelX+usageLabelHalf > usageW:
+			b.LabelX, b.LabelAnchor = usageW, "end"
+		case b.LabelX-usageLabelHalf < 0:
+			b.LabelX, b.LabelAnchor = 0, "start"
+		}
 		// Label the first and last day and about every seventh between.
 		b.ShowLabel = i == 0 || i == days-1 || (days > 14 && i%7 == 0 && days-1-i > 3) || days <= 14
 		ch.Bars = append(ch.Bars, b)
