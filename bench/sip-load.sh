@@ -118,6 +118,14 @@ api /v1/rates "{\"customer_id\":\"$CUST\",\"direction\":\"inbound\",\"prefix\":\
 fi
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
+# go_mem: the Go runtime's view of the server, from /metrics: goroutines,
+# heap in use and stacks in use (KiB), e.g. "52 8123 640"; what the RSS per
+# call is made of (MiniVoice only).
+go_mem() {
+	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
+	/^go_goroutines / { g = $2 } /^go_memstats_heap_inuse_bytes / { h = $2 } /^go_memstats_stack_inuse_bytes / { s = $2 }
+	END { printf "%d %d %d\n", g, h / 1024, s / 1024 }'
+}
 cpu_ticks() { awk '{print $14+$15}' "/proc/$SERVER/stat"; }
 TCK=$(getconf CLK_TCK)
 
@@ -163,6 +171,7 @@ echo "target: $TARGET"
 start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
 before=$(platform_calls)
 idle=$(rss_kib)
+[[ $TARGET == baseline ]] || mem0=$(go_mem)
 (cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 	-i 127.0.0.1 -r 50 -m "$CONCURRENT" -l "$CONCURRENT" -nostdin -timeout $((HOLD + 120)) -max_socket 10000 \
 	-trace_stat -stf "$WORK/stat_conc.csv" -fd 1 >/dev/null 2>&1) & SIPP=$!
@@ -177,7 +186,10 @@ for _ in $(seq $((HOLD + 60))); do
 		live=$(curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_active_calls / {print $2}')
 	fi
 	live=${live%.*}; live=${live:-0}
-	if (( live > peak_calls )); then peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N); fi
+	if (( live > peak_calls )); then
+		peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N)
+		[[ $TARGET == baseline ]] || mem1=$(go_mem)
+	fi
 done
 wait "$SIPP" || true
 last=$(tail -1 "$WORK/stat_conc.csv"); hdr=$(head -1 "$WORK/stat_conc.csv")
@@ -189,6 +201,10 @@ echo "| concurrent calls wanted | peak live calls | successful | failed | idle R
 echo "|---|---|---|---|---|---|---|---|"
 echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
 summary "part=concurrency peak=$peak_calls ok=$ok failed=$bad kib_per_call=$per_call cpu_pct=$cpu"
+if [[ $TARGET != baseline && -n ${mem1:-} ]] && (( peak_calls > 0 )); then
+	read -r g0 h0 s0 <<<"$mem0"; read -r g1 h1 s1 <<<"$mem1"
+	echo "per live call at the peak (Go runtime, /metrics): $(( (g1 - g0) / peak_calls )) goroutines, heap in use $(( (h1 - h0) / peak_calls )) KiB, stacks $(( (s1 - s0) / peak_calls )) KiB"
+fi
 sleep 1 # the platform writes a call's end just after its BYE
 check_part "concurrency run" "$ok" "$before"
 

@@ -257,7 +257,36 @@ func decodeFile(path string, rate int) (*media.PCM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tts: decoding %s: %w", filepath.Base(path), err)
 	}
+	trimLead(p)
 	return p, nil
+}
+
+// The leading silence trimmed from renders: speech starts at the first
+// 5 ms block above leadDBFS (line noise in some voices sits near -55 dBFS),
+// and leadKeep before it is kept so the onset is not clipped.
+const (
+	leadBlock = 5 * time.Millisecond
+	leadKeep  = 20 * time.Millisecond
+	leadDBFS  = -45
+)
+
+// trimLead drops the silence flite puts before the speech (about 200 ms):
+// the caller would otherwise hear nothing for that long after each prompt
+// starts, which is most of the delay from the answer to the first word
+// (docs/benchmarks.md, Post-answer delay).
+func trimLead(p *media.PCM) {
+	block := p.Rate * int(leadBlock/time.Millisecond) / 1000
+	keep := p.Rate * int(leadKeep/time.Millisecond) / 1000
+	if block <= 0 {
+		return
+	}
+	for i := 0; i+block <= len(p.Samples); i += block {
+		if media.DBFS(p.Samples[i:i+block]) > leadDBFS {
+			p.Samples = p.Samples[max(0, i-keep):]
+			return
+		}
+	}
+	// All silence: leave it as rendered.
 }
 
 // ensure returns once path holds the rendering of key, starting a flite run
