@@ -100,7 +100,7 @@ start_answer() { # $1: actions JSON
 	sleep 0.5
 }
 
-MINIVOICE_CPUPROFILE=${SIPLOAD_CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve --data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" \
+MINIVOICE_HEAPPROFILE=${SIPLOAD_HEAPPROFILE:-} MINIVOICE_CPUPROFILE=${SIPLOAD_CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve --data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" \
 	--sip "127.0.0.1:$SIP_PORT" --rtp-ports 30000-60000 --allow-private-urls 127.0.0.0/8 --log-level error \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" & SERVER=$!; PIDS+=("$SERVER")
 for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
@@ -189,6 +189,8 @@ for _ in $(seq $((HOLD + 60))); do
 	if (( live > peak_calls )); then
 		peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N)
 		[[ $TARGET == baseline ]] || mem1=$(go_mem)
+		# SIPLOAD_HEAPPROFILE=FILE: the server's heap with every call up.
+		if [[ -n ${SIPLOAD_HEAPPROFILE:-} && $TARGET != baseline ]] && (( live >= CONCURRENT )); then kill -USR1 "$SERVER"; fi
 	fi
 done
 wait "$SIPP" || true

@@ -18,6 +18,15 @@ import (
 // (never less than rating.CutoffLead).
 const ExtendLead = 2 * time.Second
 
+// ExtendSpan is the least billable time one extension reserves: with short
+// increments a Meter asks for several at once (10 one-second increments),
+// so a call writes once per ExtendSpan instead of once per increment, and
+// the customer's reservations are summed that much less often (each
+// extension reads all of them). When the customer cannot cover the span,
+// the Meter asks for a single increment, so the call still runs to the end
+// of the last increment it can pay for.
+const ExtendSpan = 10 * time.Second
+
 // Meter is the running reservation of an answered call (billing.md,
 // Reservations): admission reserved the first increment; before each
 // further increment begins, the reservation grows to the price through that
@@ -67,23 +76,31 @@ func (m *Meter) Boundary() time.Time {
 // and Run has nothing to do.
 func (m *Meter) Unlimited() bool { return m.rate.PricePerMinute.Sign() <= 0 }
 
-// Extend grows the reservation by one subsequent increment: to the price of
-// ReservedSeconds + S billable seconds. ok is false when the customer's
-// money does not cover it (nothing changes then; the call must end at
-// Boundary). The database write happens here, so call it holding no lock
-// other calls need.
+// Extend grows the reservation by the subsequent increments that make up
+// ExtendSpan (at least one), or, when the customer's money does not cover
+// them, by one: to the price of ReservedSeconds + k*S billable seconds. ok is
+// false when not even one increment is covered (nothing changes then; the
+// call must end at Boundary). The database writes happen here, so call it
+// holding no lock other calls need.
 func (m *Meter) Extend(ctx context.Context) (ok bool, err error) {
-	next := m.reserved.Load() + int64(max(m.rate.SubsequentIncrement, 1))
-	amount := rating.Price(m.rate, int(next), true)
-	res, err := m.store.Reserve(ctx, voice.Reservation{CustomerID: m.customerID, CallID: m.callID, Amount: amount, Now: m.now()})
-	if err != nil {
-		return false, fmt.Errorf("extend the reservation of call %s: %w", m.callID, err)
+	s := int64(max(m.rate.SubsequentIncrement, 1))
+	span := max(1, (int64(ExtendSpan/time.Second)+s-1)/s)
+	for _, k := range []int64{span, 1} {
+		next := m.reserved.Load() + k*s
+		amount := rating.Price(m.rate, int(next), true)
+		res, err := m.store.Reserve(ctx, voice.Reservation{CustomerID: m.customerID, CallID: m.callID, Amount: amount, Now: m.now()})
+		if err != nil {
+			return false, fmt.Errorf("extend the reservation of call %s: %w", m.callID, err)
+		}
+		if res.Refused == "" {
+			m.reserved.Store(next)
+			return true, nil
+		}
+		if span == 1 {
+			break
+		}
 	}
-	if res.Refused != "" {
-		return false, nil
-	}
-	m.reserved.Store(next)
-	return true, nil
+	return false, nil
 }
 
 // Amount is what the reservation holds now: the price of ReservedSeconds.

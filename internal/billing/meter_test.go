@@ -182,3 +182,25 @@ func TestMeterRunsToTheMoney(t *testing.T) {
 		}
 	})
 }
+
+// TestMeterExtendsASpanAtOnce: with 6 s increments one extension reserves
+// the two that make up ExtendSpan, and near the end of the money it falls
+// back to one at a time, so the call still gets every increment it can pay.
+func TestMeterExtendsASpanAtOnce(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		_, g := mtSetup(t, backend, "0.24")
+		tk := mtAdmit(t, g, "call_a")
+		m := g.Meter("cust_m", tk.CallID, tk.Rate, mt0.Add(-time.Hour), mtNow)
+		for i, want := range []int{18, 24, 24} {
+			ok, err := m.Extend(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (i < 2) || m.ReservedSeconds() != want {
+				t.Errorf("extension %d: ok %v, reserved %d s; want %v, %d s", i+1, ok, m.ReservedSeconds(), i < 2, want)
+			}
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -48,6 +49,28 @@ func serve(ctx context.Context, args []string, env Env) int {
 			return 1
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	// MINIVOICE_HEAPPROFILE=FILE writes a heap profile to FILE on each
+	// SIGUSR1, for the memory per held call (bench/sip-load.sh); like the
+	// CPU profile it is for benchmarks, not operators.
+	if path := env.Getenv("MINIVOICE_HEAPPROFILE"); path != "" {
+		// Sample every 4 KiB instead of 512: per-call objects are small.
+		runtime.MemProfileRate = 4096
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		hctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			for {
+				select {
+				case <-hctx.Done():
+					return
+				case <-usr1:
+					writeHeapProfile(path, env)
+				}
+			}
+		}()
 	}
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -113,4 +136,19 @@ func serve(ctx context.Context, args []string, env Env) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// writeHeapProfile writes the live heap, after a collection, to path.
+func writeHeapProfile(path string, env Env) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "minivoice serve: heap profile: %v\n", err)
+	}
 }

@@ -170,7 +170,7 @@ func (l *leg) frameSamples() int { return l.rate / 50 }
 // media closes.
 func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCodec, audioPT, dtmfPT int) {
 	buf := make([]byte, dmedia.RTPBufSize)
-	pcm := make([]int16, 0, 2*dmedia.RTPBufSize)
+	var pcm []int16 // grown by Decode to the largest packet seen
 	det := dtmf.NewDetector()
 	hdr := &l.media.RTPPacketReader.PacketHeader
 	var lastSeq uint16
