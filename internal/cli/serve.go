@@ -50,8 +50,8 @@ func serve(ctx context.Context, args []string, env Env) int {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	// MINIVOICE_HEAPPROFILE=FILE writes a heap profile to FILE on each
-	// SIGUSR1, for the memory per held call (bench/sip-load.sh); like the
+	// MINIVOICE_HEAPPROFILE=FILE writes a heap profile to FILE (and the
+	// goroutines to FILE.goroutines) on each SIGUSR1, for the memory per held call (bench/sip-load.sh); like the
 	// CPU profile it is for benchmarks, not operators.
 	if path := env.Getenv("MINIVOICE_HEAPPROFILE"); path != "" {
 		// Sample every 4 KiB instead of 512: per-call objects are small.
@@ -138,17 +138,20 @@ func serve(ctx context.Context, args []string, env Env) int {
 	return 0
 }
 
-// writeHeapProfile writes the live heap, after a collection, to path.
+// writeHeapProfile writes the live heap, after a collection, to path, and
+// the goroutines' stacks to path.goroutines (what the stack memory is).
 func writeHeapProfile(path string, env Env) {
 	runtime.GC()
-	f, err := os.Create(path)
-	if err == nil {
-		err = pprof.WriteHeapProfile(f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	for _, p := range []struct{ name, path string }{{"heap", path}, {"goroutine", path + ".goroutines"}} {
+		f, err := os.Create(p.path)
+		if err == nil {
+			err = pprof.Lookup(p.name).WriteTo(f, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 		}
-	}
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "minivoice serve: heap profile: %v\n", err)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "minivoice serve: %s profile: %v\n", p.name, err)
+		}
 	}
 }
