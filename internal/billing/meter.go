@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,41 +116,79 @@ func (m *Meter) Amount() decimal.Decimal {
 // insufficient_balance. err says why an extension failed when the database
 // did (the call is cut then too: money that cannot be reserved is not
 // spent). A price that cannot grow needs no extension: Run only waits.
+// Run is Watch waited for.
 func (m *Meter) Run(ctx context.Context) (cut bool, err error) {
-	if m.Unlimited() {
-		<-ctx.Done()
+	done := make(chan error, 1)
+	m.Watch(ctx, func(err error) { done <- err })
+	select {
+	case <-ctx.Done():
 		return false, nil
-	}
-	lead := max(rating.CutoffLead, min(ExtendLead, time.Duration(max(m.rate.SubsequentIncrement, 1))*time.Second/2))
-	for {
-		if !m.sleepUntil(ctx, m.Boundary().Add(-lead)) {
-			return false, nil
-		}
-		ok, err := m.Extend(ctx)
-		if ctx.Err() != nil {
-			return false, nil
-		}
-		if !ok {
-			if !m.sleepUntil(ctx, rating.Cutoff(m.answeredAt, time.Duration(m.reserved.Load())*time.Second)) {
-				return false, nil
-			}
-			return true, err
-		}
+	case err := <-done:
+		return true, err
 	}
 }
 
-// sleepUntil waits for t by the Meter's clock; false if ctx ended first.
-func (m *Meter) sleepUntil(ctx context.Context, t time.Time) bool {
-	d := t.Sub(m.now())
-	if d <= 0 {
-		return ctx.Err() == nil
+// Watch does what Run does on a timer instead of a goroutine, since every
+// answered call has a Meter: each extension runs on the timer's goroutine
+// when it falls due, and cut is called (once, on that goroutine) when the
+// call must end, with the database error if one was the reason. Nothing is
+// called after ctx ends.
+func (m *Meter) Watch(ctx context.Context, cut func(err error)) {
+	if m.Unlimited() {
+		return
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
+	lead := max(rating.CutoffLead, min(ExtendLead, time.Duration(max(m.rate.SubsequentIncrement, 1))*time.Second/2))
+	var (
+		mu     sync.Mutex // guards the rest: steps run on the timer's goroutines
+		timer  *time.Timer
+		ending bool  // the last extension failed: the next step is the cut
+		why    error // its error
+	)
+	var step func()
+	arm := func(at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if timer == nil {
+			timer = time.AfterFunc(at.Sub(m.now()), step)
+		} else {
+			timer.Reset(at.Sub(m.now()))
+		}
 	}
+	// Steps never overlap: each arms the next one as it ends.
+	step = func() {
+		if ctx.Err() != nil {
+			return
+		}
+		mu.Lock()
+		last, lastErr := ending, why
+		mu.Unlock()
+		if last {
+			cut(lastErr)
+			return
+		}
+		ok, err := m.Extend(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if ok {
+			arm(m.Boundary().Add(-lead))
+			return
+		}
+		mu.Lock()
+		ending, why = true, err
+		mu.Unlock()
+		arm(rating.Cutoff(m.answeredAt, time.Duration(m.reserved.Load())*time.Second))
+	}
+	arm(m.Boundary().Add(-lead))
+	context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+	})
 }
+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -113,39 +114,44 @@ func (w *watchdog) cause() voice.HangupCause {
 }
 
 // watch starts the watchdog of rec's answered call; it calls stop when a
-// limit is reached, and its goroutine ends with ctx. silentFor says how long
+// limit is reached. It runs on timers, not a goroutine of its own (every
+// answered call has one), and they stop with ctx. silentFor says how long
 // the call's media has been silent at a moment.
 func (e *Engine) watch(ctx context.Context, rec *callRecord, silentFor func(time.Time) time.Duration, stop func()) *watchdog {
 	w := &watchdog{}
 	c := rec.snapshot()
-	budget := rec.watchBalance(ctx)
+	// The first limit reached is the cause; none is after the call ended.
 	fire := func(cause voice.HangupCause) {
-		w.hit.Store(&cause)
-		stop()
-	}
-	go func() {
-		limit := time.NewTimer(time.Duration(c.TimeLimit) * time.Second)
-		defer limit.Stop()
-		tick := time.NewTicker(e.watchTick)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-limit.C:
-				fire(CauseTimeLimit)
-				return
-			case <-budget:
-				fire(CauseInsufficientBalance)
-				return
-			case now := <-tick.C:
-				if silentFor(now) > e.mediaTimeout {
-					fire(CauseMediaTimeout)
-					return
-				}
-			}
+		if ctx.Err() == nil && w.hit.CompareAndSwap(nil, &cause) {
+			stop()
 		}
-	}()
+	}
+	limit := time.AfterFunc(time.Duration(c.TimeLimit)*time.Second, func() { fire(CauseTimeLimit) })
+	timeout, every := e.mediaTimeout, e.watchTick
+	var mu sync.Mutex // guards media, which its own callback re-arms
+	var media *time.Timer
+	check := func() {
+		if ctx.Err() != nil || w.hit.Load() != nil {
+			return // the call is ending: no more checks
+		}
+		if silentFor(time.Now()) > timeout {
+			fire(CauseMediaTimeout)
+			return
+		}
+		mu.Lock()
+		media.Reset(every)
+		mu.Unlock()
+	}
+	mu.Lock()
+	media = time.AfterFunc(every, check)
+	mu.Unlock()
+	rec.watchBalance(ctx, func() { fire(CauseInsufficientBalance) })
+	context.AfterFunc(ctx, func() {
+		limit.Stop()
+		mu.Lock()
+		media.Stop()
+		mu.Unlock()
+	})
 	return w
 }
 

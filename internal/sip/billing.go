@@ -34,36 +34,27 @@ func (e *Engine) admit(ctx context.Context, callID, customerID, direction, numbe
 }
 
 // watchBalance starts the answered call's running reservation
-// (billing.Meter) and returns a channel closed when the next increment could
-// not be reserved and the reserved ones are used up: the engine hangs up
-// then with insufficient_balance. It returns nil (never closed) for an
-// unpriced call. The Meter's database writes run in their own goroutine,
-// holding no lock; it stops with ctx, which the caller ends when the call
-// ends.
-func (r *callRecord) watchBalance(ctx context.Context) <-chan struct{} {
+// (billing.Meter) and calls cut when the next increment could not be
+// reserved and the reserved ones are used up: the engine hangs up then with
+// insufficient_balance. An unpriced call has none. The Meter's database
+// writes run on its timer's goroutine, holding no lock; it stops with ctx,
+// which the caller ends when the call ends.
+func (r *callRecord) watchBalance(ctx context.Context, cut func()) {
 	if r.rate == nil || r.e.gate == nil {
-		return nil
+		return
 	}
 	c := r.snapshot()
 	if c.AnsweredAt == nil {
-		return nil
+		return
 	}
 	m := r.e.gate.Meter(c.CustomerID, c.ID, r.rate, *c.AnsweredAt, r.e.clock)
 	r.meter.Store(m)
-	if m.Unlimited() {
-		return nil
-	}
-	cut := make(chan struct{})
-	go func() {
-		ok, err := m.Run(ctx)
+	m.Watch(ctx, func(err error) {
 		if err != nil {
 			r.e.log.Warn("call reservation", slog.String("call_id", c.ID), slog.Any("error", err))
 		}
-		if ok {
-			close(cut)
-		}
-	}()
-	return cut
+		cut()
+	})
 }
 
 // price fills a call's billable seconds and price from its rate for an end

@@ -68,6 +68,12 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		TrunkID: &trunkID, Record: route.app.RecordByDefault, RecordingChannels: "dual", Timeout: 30, TimeLimit: 14400,
 		Variables: map[string]string{}, Currency: route.cust.Currency, RecordingIDs: []string{}, CreatedAt: now,
 		UpdatedAt: now}
+	// 100 and 180 go out before the record is written, so the record is
+	// created ringing in one write, not created and then updated.
+	_ = d.Trying()
+	if err := d.Ringing(); err == nil {
+		c.RingingAt = &now
+	}
 	rec := e.newRecord(c, route.app)
 	rec.rate = route.ticket.Rate
 	if err := rec.create(ctx); err != nil {
@@ -112,10 +118,6 @@ func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voi
 		return end(canceled(SourceCaller, 0, ""))
 	}
 
-	_ = d.Trying()
-	if err := d.Ringing(); err == nil {
-		_ = rec.ringing(ctx, 180)
-	}
 	// Media the platform cannot take is refused before the application is
 	// asked (srtp.go): answering would fail after its answer_url ran.
 	body, why := prepareOffer(req.Body())

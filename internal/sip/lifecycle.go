@@ -139,15 +139,20 @@ func (r *callRecord) write(ctx context.Context, now time.Time, fn change) error 
 	return nil
 }
 
-// create inserts the call with call.initiated.
+// create inserts the call with call.initiated (and call.ringing when it
+// has rung already).
 func (r *callRecord) create(ctx context.Context) error {
 	r.mu.Lock()
-	ev := r.event(voice.EventCallInitiated, struct{}{}, r.call.CreatedAt)
+	evs := []*voice.Event{r.event(voice.EventCallInitiated, struct{}{}, r.call.CreatedAt)}
+	if at := r.call.RingingAt; at != nil {
+		// An inbound call that has already sent its 180.
+		evs = append(evs, r.event(voice.EventCallRinging, map[string]int{"sip_code": 180}, *at))
+	}
 	c := cloneCall(r.call)
 	r.mu.Unlock()
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	return r.e.store.CreateCallWithEvents(wctx, c, ev)
+	return r.e.store.CreateCallWithEvents(wctx, c, evs...)
 }
 
 // initiated records call.initiated for a call that already exists (an

@@ -61,8 +61,8 @@ type DB struct {
 	outbox  atomic.Pointer[EventOutbox]
 	// insightsOutbox queues pipeline steps (SetInsightsOutbox).
 	insightsOutbox atomic.Pointer[InsightsOutbox]
-	// txMu serializes this process's write transactions on SQLite, which
-	// has one writer at a time: waiting here is a queue, where contending
+	// txMu serializes this process's writes on SQLite (transactions and
+	// statements run alone through exec), since it has one writer at a time: waiting here is a queue, where contending
 	// for SQLite's lock is a busy loop of sleeps (1, 2, 5, 10 ms ...) during
 	// which the lock may sit free.
 	txMu sync.Mutex
@@ -123,6 +123,10 @@ func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 func (d *DB) exec(ctx context.Context, q queryer, query string, args ...any) (sql.Result, error) {
 	text := d.q(query)
 	if q == queryer(d.db) {
+		if !d.dialect.Numbered { // SQLite: a write outside a transaction queues with them
+			d.txMu.Lock()
+			defer d.txMu.Unlock()
+		}
 		if st, err := d.prepared(ctx, text); err == nil && st != nil {
 			return st.ExecContext(ctx, args...)
 		}

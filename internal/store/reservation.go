@@ -46,29 +46,27 @@ func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.Reservatio
 		if err := d.lockCustomer(ctx, tx, r.CustomerID, &res); err != nil {
 			return err
 		}
-		own, err := d.sumReservations(ctx, tx, r.CustomerID, r.CallID, r.Now, &res)
+		own, err := d.sumReservations(ctx, tx, r.CustomerID, r.CallID, r.Now, false, &res)
 		if err != nil {
 			return err
-		}
-		if res.Balance.Add(res.CreditLimit).Sub(res.Reserved).LessThan(r.Amount) {
-			res.Refused = voice.ECodeInsufficientBalance
-			return nil
 		}
 		if r.DailySpendLimit != nil {
 			if res.SpentToday, err = chargedSince(ctx, d, tx, r.CustomerID, r.DayStart); err != nil {
 				return err
 			}
-			if res.SpentToday.Add(res.Reserved).Add(r.Amount).GreaterThan(*r.DailySpendLimit) {
-				res.Refused = voice.ECodeDailySpendLimit
+		}
+		if reservationRefusal(&res, r) != "" {
+			// Stale reservations never refuse a call: sweep them out and
+			// look again. Only here, since the sweep reads every row.
+			res.Reserved, res.Live = decimal.Zero, 0
+			if own, err = d.sumReservations(ctx, tx, r.CustomerID, r.CallID, r.Now, true, &res); err != nil {
+				return err
+			}
+			if res.Refused = reservationRefusal(&res, r); res.Refused != "" {
 				return nil
 			}
 		}
 		if l := r.Limits; l != nil {
-			// Concurrency before CPS: a refused call must not spend a token.
-			if res.Live >= l.MaxConcurrentCalls {
-				res.Refused = voice.ECodeConcurrencyLimit
-				return nil
-			}
 			ok, wait, err := d.takeToken(ctx, tx, customerBucket(r.CustomerID), l.MaxCPS, r.Now)
 			if err != nil {
 				return err
@@ -79,11 +77,11 @@ func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.Reservatio
 			}
 		}
 		if own {
-			_, err = tx.ExecContext(ctx, d.q(`UPDATE call_reservations SET amount = ?, updated_at = ? WHERE call_id = ?`),
-				decVal(r.Amount), ms(r.Now), r.CallID)
+			_, err = tx.ExecContext(ctx, d.q(`UPDATE call_reservations SET amount = ?, amount_micros = ?, updated_at = ? WHERE call_id = ?`),
+				decVal(r.Amount), micros(r.Amount), ms(r.Now), r.CallID)
 		} else {
-			_, err = tx.ExecContext(ctx, d.q(`INSERT INTO call_reservations (call_id, customer_id, amount, created_at, updated_at)
-				VALUES (?,?,?,?,?)`), r.CallID, r.CustomerID, decVal(r.Amount), ms(r.Now), ms(r.Now))
+			_, err = tx.ExecContext(ctx, d.q(`INSERT INTO call_reservations (call_id, customer_id, amount, amount_micros, created_at, updated_at)
+				VALUES (?,?,?,?,?,?)`), r.CallID, r.CustomerID, decVal(r.Amount), micros(r.Amount), ms(r.Now), ms(r.Now))
 		}
 		if err != nil {
 			return fmt.Errorf("write reservation of call %s: %w", r.CallID, err)
@@ -117,48 +115,62 @@ func (d *DB) lockCustomer(ctx context.Context, tx *sql.Tx, customerID string, re
 	return nil
 }
 
-// sumReservations adds the customer's open reservations other than callID's
-// into res.Reserved, counts them in res.Live, deletes the stale ones, and
-// reports whether callID has one.
-func (d *DB) sumReservations(ctx context.Context, tx *sql.Tx, customerID, callID string, now time.Time, res *voice.ReservationResult) (own bool, err error) {
-	rows, err := tx.QueryContext(ctx, d.q(`SELECT r.call_id, r.amount, r.created_at, c.status FROM call_reservations r
-		LEFT JOIN calls c ON c.id = r.call_id WHERE r.customer_id = ?`), customerID)
-	if err != nil {
-		return false, fmt.Errorf("read reservations: %w", err)
+// reservationRefusal is why r cannot be reserved given the sums in res
+// (balance, then the daily limit, then concurrency; CPS comes after, so a
+// refused call spends no token), "" when it can.
+func reservationRefusal(res *voice.ReservationResult, r voice.Reservation) string {
+	switch {
+	case res.Balance.Add(res.CreditLimit).Sub(res.Reserved).LessThan(r.Amount):
+		return voice.ECodeInsufficientBalance
+	case r.DailySpendLimit != nil && res.SpentToday.Add(res.Reserved).Add(r.Amount).GreaterThan(*r.DailySpendLimit):
+		return voice.ECodeDailySpendLimit
+	case r.Limits != nil && res.Live >= r.Limits.MaxConcurrentCalls:
+		return voice.ECodeConcurrencyLimit
 	}
-	var stale []string
-	for rows.Next() {
-		var id string
-		var amount decimal.Decimal
-		var created int64
-		var status sql.NullString
-		if err := rows.Scan(&id, decCol{&amount}, &created, &status); err != nil {
-			rows.Close()
-			return false, fmt.Errorf("read reservations: %w", err)
-		}
-		switch {
-		case id == callID:
-			own = true
-		case reservationStale(status, created, now):
-			stale = append(stale, id)
-		default:
-			res.Reserved = res.Reserved.Add(amount)
-			res.Live++
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return false, fmt.Errorf("read reservations: %w", err)
-	}
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("read reservations: %w", err)
-	}
-	for _, id := range stale {
-		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM call_reservations WHERE call_id = ?`), id); err != nil {
-			return false, fmt.Errorf("sweep reservation of call %s: %w", id, err)
-		}
-	}
-	return own, nil
+	return ""
 }
+
+// sumReservations adds the customer's reservations other than callID's
+// into res.Reserved, counts them in res.Live, and reports whether callID has
+// one. With sweep it first deletes the stale ones (reservationStale), which
+// reads every row and the calls they belong to; without, stale ones count
+// too, so Reserve sweeps before it refuses. The database does the sum over
+// the customer's index (amount_micros): reading every row into the process
+// made each admission's cost, inside the write lock, grow with the calls up.
+func (d *DB) sumReservations(ctx context.Context, tx *sql.Tx, customerID, callID string, now time.Time, sweep bool, res *voice.ReservationResult) (own bool, err error) {
+	if sweep {
+		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM call_reservations WHERE customer_id = ? AND call_id IN (
+			SELECT r.call_id FROM call_reservations r LEFT JOIN calls c ON c.id = r.call_id
+			WHERE r.customer_id = ? AND r.call_id <> ? AND (c.status IN (?, ?, ?, ?, ?) OR (c.id IS NULL AND r.created_at < ?)))`),
+			customerID, customerID, callID, voice.CallCompleted, voice.CallBusy, voice.CallNoAnswer, voice.CallFailed, voice.CallCanceled,
+			ms(now.Add(-OrphanReservationAge))); err != nil {
+			return false, fmt.Errorf("sweep reservations: %w", err)
+		}
+	}
+	var n, sum int64
+	if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*), COALESCE(SUM(amount_micros), 0) FROM call_reservations
+		WHERE customer_id = ? AND call_id <> ?`), customerID, callID).Scan(&n, &sum); err != nil {
+		return false, fmt.Errorf("read reservations: %w", err)
+	}
+	res.Reserved = res.Reserved.Add(decimal.New(sum, -microsExp))
+	res.Live += int(n)
+	var one int
+	switch err := tx.QueryRowContext(ctx, d.q(`SELECT 1 FROM call_reservations WHERE call_id = ?`), callID).Scan(&one); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	default:
+		return false, fmt.Errorf("read reservation of call %s: %w", callID, err)
+	}
+}
+
+// microsExp is amount_micros's scale: millionths, the places prices are
+// rounded to (rating.PriceDecimals).
+const microsExp = 6
+
+// micros is a reservation amount in millionths (exact for any price).
+func micros(a decimal.Decimal) int64 { return a.Shift(microsExp).Round(0).IntPart() }
 
 // reservationStale reports whether a reservation no longer holds money: its
 // call has ended (the final write deletes it; this catches a process that
@@ -197,6 +209,13 @@ func chargedSince(ctx context.Context, d *DB, q queryer, customerID string, sinc
 // placed after all, or it has ended. Releasing a call without one is not an
 // error.
 func (d *DB) ReleaseReservation(ctx context.Context, callID string) error {
+	// Usually the call's final write has deleted it already: a read first
+	// leaves SQLite's single write lock to the calls that need it.
+	var one int
+	err := d.queryRow(ctx, `SELECT 1 FROM call_reservations WHERE call_id = ?`, callID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
 	if _, err := d.exec(ctx, d.db, `DELETE FROM call_reservations WHERE call_id = ?`, callID); err != nil {
 		return fmt.Errorf("release reservation of call %s: %w", callID, err)
 	}
