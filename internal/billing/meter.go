@@ -191,4 +191,3 @@ func (m *Meter) Watch(ctx context.Context, cut func(err error)) {
 		}
 	})
 }
-
