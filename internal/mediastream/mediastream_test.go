@@ -1,6 +1,8 @@
 package mediastream
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -93,4 +95,48 @@ func TestParseAppMessage(t *testing.T) {
 			t.Errorf("%.40s: %v, want %q", bad, err, want)
 		}
 	}
+}
+
+// TestAppendMediaMatchesJSON: the hand-written media message is byte for
+// byte what encoding/json writes, omitted fields included.
+func TestAppendMediaMatchesJSON(t *testing.T) {
+	payload := []byte{0, 1, 2, 0xfe, 0xff, 'x'}
+	for _, tc := range []struct {
+		seq, chunk, ts  int64
+		streamID, track string
+	}{
+		{7, 3, 1200, "str_01jabc", TrackInbound},
+		{1, 1, 0, "str_x", TrackOutbound},
+		{0, 0, 0, "", ""},
+		{12, 0, 5, "str_<&>", "in\"bound"},
+	} {
+		want, err := json.Marshal(&Message{Event: EventMedia, SequenceNumber: tc.seq, StreamID: tc.streamID,
+			Media: &Media{Track: tc.track, Chunk: tc.chunk, Timestamp: tc.ts, Payload: base64.StdEncoding.EncodeToString(payload)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendMedia([]byte("x"), tc.seq, tc.streamID, tc.track, tc.chunk, tc.ts, payload); string(got[1:]) != string(want) || got[0] != 'x' {
+			t.Errorf("%+v:\n got %s\nwant %s", tc, got, want)
+		}
+	}
+}
+
+// BenchmarkMediaMessage: one 20 ms mu-law media message, through
+// encoding/json and base64 strings (before) and AppendMedia (now).
+func BenchmarkMediaMessage(b *testing.B) {
+	payload := make([]byte, 160)
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			_, _ = json.Marshal(&Message{Event: EventMedia, SequenceNumber: int64(i), StreamID: "str_01jabcdefghijklmnopqrstuv",
+				Media: &Media{Track: TrackInbound, Chunk: int64(i), Timestamp: int64(20 * i), Payload: base64.StdEncoding.EncodeToString(payload)}})
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for i := range b.N {
+			buf = AppendMedia(buf[:0], int64(i), "str_01jabcdefghijklmnopqrstuv", TrackInbound, int64(i), int64(20*i), payload)
+		}
+	})
 }

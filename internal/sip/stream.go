@@ -392,6 +392,9 @@ type stream struct {
 	src     io.Reader // the connection's reader (with what the upgrade read ahead)
 	writeMu sync.Mutex
 	seqN    int64 // the last message's sequence number (under writeMu)
+	// msgBuf and frameBuf are reused for each message (under writeMu).
+	msgBuf   []byte
+	frameBuf bytes.Buffer
 
 	sendQ chan streamItem // media, drop oldest
 	ctlQ  chan streamItem // marks, key presses
@@ -694,6 +697,7 @@ func (st *stream) writeLoop(hello []*mediastream.Message) {
 	}
 	var chunks [2]int64
 	var pcm []int16
+	var encoded []byte
 	for {
 		var it streamItem
 		select {
@@ -702,25 +706,36 @@ func (st *stream) writeLoop(hello []*mediastream.Message) {
 		case it = <-st.ctlQ:
 		case it = <-st.sendQ:
 		}
-		m := it.msg
-		if m == nil {
-			i, rate := 0, st.rateIn
-			if it.track == mediastream.TrackOutbound {
-				i, rate = 1, st.rateOut
+		if it.msg != nil {
+			if err := st.writeMessage(it.msg, streamWriteTimeout); err != nil {
+				st.writeFailed(err)
+				return
 			}
-			chunks[i]++
-			pcm = rate.Convert(pcm[:0], it.pcm)
-			m = &mediastream.Message{Event: mediastream.EventMedia, Media: &mediastream.Media{Track: it.track, Chunk: chunks[i],
-				Timestamp: it.at.Sub(st.started).Milliseconds(), Payload: st.codec.EncodePayload(pcm)}}
+			continue
 		}
-		if err := st.writeMessage(m, streamWriteTimeout); err != nil {
+		i, rate := 0, st.rateIn
+		if it.track == mediastream.TrackOutbound {
+			i, rate = 1, st.rateOut
+		}
+		chunks[i]++
+		pcm = rate.Convert(pcm[:0], it.pcm)
+		encoded = st.codec.Encode(encoded[:0], pcm)
+		if err := st.writeMedia(it.track, chunks[i], it.at.Sub(st.started).Milliseconds(), encoded); err != nil {
 			st.writeFailed(err)
 			return
 		}
-		if m.Event == mediastream.EventMedia {
-			st.sent.Add(1)
-		}
+		st.sent.Add(1)
 	}
+}
+
+// writeMedia sends one media message, built without reflection into a
+// buffer the stream reuses: it is most of what a stream sends.
+func (st *stream) writeMedia(track string, chunk, timestamp int64, encoded []byte) error {
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	st.seqN++
+	st.msgBuf = mediastream.AppendMedia(st.msgBuf[:0], st.seqN, st.id, track, chunk, timestamp, encoded)
+	return st.writeFrameLocked(ws.NewTextFrame(st.msgBuf), streamWriteTimeout)
 }
 
 // writeFailed stops the stream after a failed write: a receiver that took
@@ -762,14 +777,14 @@ func (st *stream) writeFrame(f ws.Frame, timeout time.Duration) error {
 }
 
 // writeFrameLocked writes one masked frame in one write, so a control
-// reply never lands inside a message.
+// reply never lands inside a message. f's payload is masked in place.
 func (st *stream) writeFrameLocked(f ws.Frame, timeout time.Duration) error {
-	var buf bytes.Buffer
-	if err := ws.WriteFrame(&buf, ws.MaskFrameInPlace(f)); err != nil {
+	st.frameBuf.Reset()
+	if err := ws.WriteFrame(&st.frameBuf, ws.MaskFrameInPlace(f)); err != nil {
 		return err
 	}
 	_ = st.conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := st.conn.Write(buf.Bytes())
+	_, err := st.conn.Write(st.frameBuf.Bytes())
 	return err
 }
 

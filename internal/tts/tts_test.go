@@ -115,11 +115,11 @@ func TestRenderSpeaks(t *testing.T) {
 				if a := media.ActiveDuration(p, -40); a <= 500*time.Millisecond {
 					t.Errorf("active speech %v at -40 dBFS, want > 500 ms", a)
 				}
-				// flite's leading silence is trimmed: the first 60 ms
-				// already carry the start of the speech.
-				lead := &media.PCM{Rate: p.Rate, Samples: p.Samples[:p.Rate*60/1000]}
+				// flite's leading silence is trimmed: the first 100 ms
+				// (50 ms kept before the onset) already carry speech.
+				lead := &media.PCM{Rate: p.Rate, Samples: p.Samples[:p.Rate/10]}
 				if media.ActiveDuration(lead, -45) == 0 {
-					t.Errorf("the first 60 ms are silent (%.1f dBFS): the leading silence was not trimmed", media.DBFS(lead.Samples))
+					t.Errorf("the first 100 ms are silent (%.1f dBFS): the leading silence was not trimmed", media.DBFS(lead.Samples))
 				}
 			})
 		}
