@@ -73,9 +73,16 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// ... and has audio on disk: a second of it flushed to the WAV file.
-	recs := st.Do(t, "GET", "/v1/recordings?call_id="+up, nil, 200)["data"].([]any)
-	if len(recs) != 1 {
-		t.Fatalf("call %s has %d recordings, want 1", up, len(recs))
+	// The recording starts just after the answer is written.
+	var recs []any
+	for {
+		if recs = st.Do(t, "GET", "/v1/recordings?call_id="+up, nil, 200)["data"].([]any); len(recs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call %s has %d recordings, want 1", up, len(recs))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	upRec := stacktest.Str(recs[0].(map[string]any)["id"])
 	wav := filepath.Join(data, "recordings", cust, upRec+".wav")
