@@ -40,8 +40,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +157,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
-	if err := setup(ctx, o, ln.Addr().String()); err != nil {
+	if err := apiclient.ProvisionInbound(ctx, http.DefaultClient, o.api, o.key, "postanswer-bench", did, "http://"+ln.Addr().String()+"/answer"); err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
 	recDir, err := os.MkdirTemp("", "postanswer-bench-")
@@ -264,39 +262,3 @@ func quantile(ds []time.Duration, q float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// setup creates the customer, its rate and credit, the inbound trunk, the
-// application and the DID.
-func setup(ctx context.Context, o options, answerAddr string) error {
-	c := http.DefaultClient
-	post := func(path string, body any) (string, error) {
-		var out map[string]any
-		err := apiclient.Do(ctx, c, o.api, o.key, http.MethodPost, path, body, http.StatusCreated, &out)
-		if err != nil && strings.Contains(err.Error(), ": 200, want 201") {
-			err = nil // credits answer 200
-		}
-		return apiclient.Str(out["id"]), err
-	}
-	tag := strconv.FormatInt(time.Now().Unix(), 36)
-	cust, err := post("/v1/customers", map[string]any{"name": "postanswer-bench-" + tag, "max_concurrent_calls": 100000, "max_cps": 10000})
-	if err != nil {
-		return err
-	}
-	if _, err := post("/v1/rates", map[string]any{"customer_id": cust, "direction": "inbound", "prefix": "1",
-		"price_per_minute": "0.01", "initial_increment": 6, "subsequent_increment": 6}); err != nil {
-		return err
-	}
-	if _, err := post("/v1/customers/"+cust+"/credits", map[string]any{"amount": "100000.00"}); err != nil {
-		return err
-	}
-	app, err := post("/v1/applications", map[string]any{"customer_id": cust, "name": "postanswer-bench", "answer_url": "http://" + answerAddr + "/answer"})
-	if err != nil {
-		return err
-	}
-	if _, err := post("/v1/trunks", map[string]any{"name": "postanswer-bench-in-" + tag, "direction": "inbound",
-		"allowed_cidrs": []string{"127.0.0.1/32"}, "max_channels": 100000, "max_cps": 10000}); err != nil {
-		return err
-	}
-	_, err = post("/v1/numbers", map[string]any{"number": did, "customer_id": cust, "application_id": app})
-	return err
-}

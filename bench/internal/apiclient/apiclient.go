@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -74,4 +76,41 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// ProvisionInbound sets up what an inbound load test needs on a fresh
+// platform: a customer named name (limits out of the way, credit, an
+// inbound rate), an inbound trunk for 127.0.0.1, an application answering
+// at answerURL and the DID routed to it.
+func ProvisionInbound(ctx context.Context, c *http.Client, base, key, name, did, answerURL string) error {
+	post := func(path string, body any) (string, error) {
+		var out map[string]any
+		err := Do(ctx, c, base, key, http.MethodPost, path, body, http.StatusCreated, &out)
+		if err != nil && strings.Contains(err.Error(), ": 200, want 201") {
+			err = nil // credits answer 200
+		}
+		return Str(out["id"]), err
+	}
+	tag := strconv.FormatInt(time.Now().Unix(), 36)
+	cust, err := post("/v1/customers", map[string]any{"name": name + "-" + tag, "max_concurrent_calls": 100000, "max_cps": 10000})
+	if err != nil {
+		return err
+	}
+	if _, err := post("/v1/rates", map[string]any{"customer_id": cust, "direction": "inbound", "prefix": "1",
+		"price_per_minute": "0.01", "initial_increment": 6, "subsequent_increment": 6}); err != nil {
+		return err
+	}
+	if _, err := post("/v1/customers/"+cust+"/credits", map[string]any{"amount": "100000.00"}); err != nil {
+		return err
+	}
+	app, err := post("/v1/applications", map[string]any{"customer_id": cust, "name": name, "answer_url": answerURL})
+	if err != nil {
+		return err
+	}
+	if _, err := post("/v1/trunks", map[string]any{"name": name + "-in-" + tag, "direction": "inbound",
+		"allowed_cidrs": []string{"127.0.0.1/32"}, "max_channels": 100000, "max_cps": 10000}); err != nil {
+		return err
+	}
+	_, err = post("/v1/numbers", map[string]any{"number": did, "customer_id": cust, "application_id": app})
+	return err
 }
