@@ -56,6 +56,10 @@ type Serve struct {
 	// MaxStreamsPerCustomer is how many live media streams one customer may
 	// have open at once on this node (docs/streams.md).
 	MaxStreamsPerCustomer int
+	// MaxCallSetups is how many inbound calls this node admits at once
+	// (routing, credit check, call record); more are refused with 503 and
+	// Retry-After (docs/telephony.md, Overload). 0: no limit.
+	MaxCallSetups int
 	// ConfigFile is the `key = value` file read for the flags neither the
 	// command line nor the environment set (file.go); empty: none.
 	ConfigFile string
@@ -170,6 +174,7 @@ func ParseServeFlags(fs *flag.FlagSet, args []string, getenv func(string) string
 	var sipProxies string
 	fs.StringVar(&sipProxies, "sip-trusted-proxies", "", "comma-separated CIDRs of SIP proxies (Kamailio) whose X-MiniVoice-Source header gives the caller's address for trunk ACLs (default: none, the header is ignored)")
 	fs.IntVar(&c.MaxStreamsPerCustomer, "max-streams-per-customer", 100, "live media streams one customer may have open at once on this node")
+	fs.IntVar(&c.MaxCallSetups, "max-call-setups", 300, "inbound calls this node admits at once (routing, credit check, call record); more are refused with 503 and Retry-After (0: no limit)")
 	fs.StringVar(&c.ConfigFile, "config", "", "file of key = value lines, one per serve flag (e.g. /etc/minivoice/minivoice.conf); flags and MINIVOICE_* variables override it")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, err
@@ -225,6 +230,9 @@ func ParseServeFlags(fs *flag.FlagSet, args []string, getenv func(string) string
 	}
 	if c.MaxStreamsPerCustomer < 1 || c.MaxStreamsPerCustomer > 100000 {
 		return nil, fmt.Errorf("--max-streams-per-customer: must be between 1 and 100000")
+	}
+	if c.MaxCallSetups < 0 || c.MaxCallSetups > 1000000 {
+		return nil, fmt.Errorf("--max-call-setups: must be between 0 (no limit) and 1000000")
 	}
 	if c.WebhookMaxPerHost < 1 {
 		return nil, fmt.Errorf("--webhook-max-per-host: must be at least 1")

@@ -95,6 +95,10 @@ type Config struct {
 	// FinalWriteRetry is the first pause between those retries (doubling
 	// up to 5 s); default 100 ms. The background retries run every 5 s.
 	FinalWriteRetry time.Duration
+	// MaxCallSetups bounds the inbound calls being admitted at once
+	// (overload.go); more are refused with 503. 0: DefaultMaxCallSetups;
+	// negative: no limit.
+	MaxCallSetups int
 }
 
 // Engine is the running SIP/RTP side of the platform.
@@ -130,6 +134,7 @@ type Engine struct {
 	cancel   context.CancelFunc
 	calls    sync.WaitGroup
 	draining atomic.Bool
+	setups   setupGate // inbound calls being admitted (overload.go)
 
 	digest *diago.DigestAuthServer
 
@@ -186,6 +191,12 @@ func New(cfg Config) (*Engine, error) {
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, live: map[string]*liveCall{}, watchTick: time.Second,
 		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
 		trustedProxies: cfg.TrustedProxies, httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
+	switch {
+	case cfg.MaxCallSetups == 0:
+		e.setups.limit = DefaultMaxCallSetups
+	case cfg.MaxCallSetups > 0:
+		e.setups.limit = int64(cfg.MaxCallSetups)
+	}
 	e.edge = newEdge(cfg.Edge, func(ctx context.Context) ([]*voice.Trunk, error) {
 		return e.store.ActiveTrunks(ctx, voice.DirectionInbound)
 	})

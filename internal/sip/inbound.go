@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/emiago/diago"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -44,22 +45,46 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		e.refuse(d, ref)
 		return
 	}
-	route, ref := e.route(ctx, d)
+	trunk, ref := e.authorizeTrunk(ctx, d)
+	if ref == nil {
+		// Only INVITEs from known trunks count towards the setup gate, and
+		// only they may learn the node is busy (unknown sources get the
+		// edge's answer whatever the load).
+		if !e.setups.enter() {
+			ref = e.overloaded()
+		} else {
+			leave := sync.OnceFunc(e.setups.leave)
+			defer leave()
+			var route *inboundRoute
+			route, ref = e.route(ctx, d, trunk)
+			if ref == nil {
+				e.runRouted(ctx, d, route, leave)
+				return
+			}
+			if route != nil && ref.Err != nil {
+				// A known DID's customer sees the refusal as a failed call;
+				// anything else is the operator's business. Either is
+				// written before the answer, so whoever sees the answer can
+				// already read the record.
+				e.recordRefusedCall(req, route, ref)
+				e.refuse(d, ref)
+				return
+			}
+		}
+	}
 	if ref != nil {
 		if ref.Code == 0 {
 			return // a digest challenge: the caller is expected to try again
 		}
-		// A known DID's customer sees the refusal as a failed call; anything
-		// else is the operator's business. Either is written before the
-		// answer, so whoever sees the answer can already read the record.
-		if route != nil && ref.Err != nil {
-			e.recordRefusedCall(req, route, ref)
-		} else {
-			e.logRefusal(req, ref)
-		}
+		e.logRefusal(req, ref)
 		e.refuse(d, ref)
-		return
 	}
+}
+
+// runRouted runs an admitted inbound call: leave gives its place in the
+// setup gate back once the call's record is written.
+func (e *Engine) runRouted(ctx context.Context, d *diago.DialogServerSession, route *inboundRoute, leave func()) {
+	req := d.InviteRequest
 	now := e.clock()
 	numberID := route.number.ID
 	trunkID := route.trunk.ID
@@ -76,7 +101,9 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	rec := e.newRecord(c, route.app)
 	rec.rate = route.ticket.Rate
-	if err := rec.create(ctx); err != nil {
+	err := rec.create(ctx)
+	leave()
+	if err != nil {
 		route.ticket.Release()
 		e.log.Error("inbound call record", slog.Any("error", err))
 		e.refuse(d, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()})
@@ -197,17 +224,13 @@ func (e *Engine) refuse(d *diago.DialogServerSession, r *Refusal) {
 		slog.String("source", e.sourceText(d.InviteRequest)))
 }
 
-// route applies telephony.md's inbound checks in order. A nil Refusal with a
-// nil route never happens; a Refusal with Code 0 means a response was already
-// sent (a digest challenge). A refusal for a number that belongs to a
+// route applies telephony.md's inbound checks that follow the trunk's
+// (authorizeTrunk) in order. A nil Refusal with a nil route never happens.
+// A refusal for a number that belongs to a
 // customer comes with the route as far as it got (trunk, number, customer,
 // application if any) and an Err for the customer's failed call.
-func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession) (*inboundRoute, *Refusal) {
+func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession, trunk *voice.Trunk) (*inboundRoute, *Refusal) {
 	req := d.InviteRequest
-	trunk, ref := e.authorizeTrunk(ctx, d)
-	if ref != nil {
-		return nil, ref
-	}
 	user := req.Recipient.User
 	if user == "" && req.To() != nil {
 		user = req.To().Address.User
