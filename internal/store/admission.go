@@ -67,7 +67,7 @@ func (b *bucket) take(maxCPS int, now time.Time) (ok bool, retryAfter time.Durat
 // read and the write of the bucket one step across processes.
 func (d *DB) takeToken(ctx context.Context, tx *sql.Tx, id string, maxCPS int, now time.Time) (bool, time.Duration, error) {
 	var b bucket
-	err := tx.QueryRowContext(ctx, d.q(`SELECT tokens, last_ns FROM admission_buckets WHERE id = ?`), id).Scan(&b.tokens, &b.lastNS)
+	err := d.txRow(ctx, tx, `SELECT tokens, last_ns FROM admission_buckets WHERE id = ?`, id).Scan(&b.tokens, &b.lastNS)
 	switch {
 	case err == nil:
 		b.found = true
@@ -78,8 +78,8 @@ func (d *DB) takeToken(ctx context.Context, tx *sql.Tx, id string, maxCPS int, n
 	if !ok {
 		return false, wait, nil
 	}
-	if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO admission_buckets (id, tokens, last_ns) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET tokens = excluded.tokens, last_ns = excluded.last_ns`), id, b.tokens, b.lastNS); err != nil {
+	if _, err := d.exec(ctx, tx, `INSERT INTO admission_buckets (id, tokens, last_ns) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET tokens = excluded.tokens, last_ns = excluded.last_ns`, id, b.tokens, b.lastNS); err != nil {
 		return false, 0, fmt.Errorf("write cps bucket %s: %w", id, err)
 	}
 	return true, 0, nil
@@ -124,7 +124,7 @@ func (d *DB) TakeTrunkChannel(ctx context.Context, c voice.TrunkChannel) (voice.
 				return nil
 			}
 		}
-		if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO trunk_channels (trunk_id, call_id, created_at) VALUES (?, ?, ?)`),
+		if _, err := d.exec(ctx, tx, `INSERT INTO trunk_channels (trunk_id, call_id, created_at) VALUES (?, ?, ?)`,
 			c.TrunkID, c.CallID, ms(c.Now)); err != nil {
 			return fmt.Errorf("write channel of call %s: %w", c.CallID, err)
 		}
@@ -142,11 +142,11 @@ func (d *DB) lockTrunk(ctx context.Context, tx *sql.Tx, trunkID string, res *voi
 	query := `SELECT max_channels, max_cps FROM trunks WHERE id = ?`
 	if d.dialect.Name == "postgres" {
 		query += ` FOR UPDATE`
-	} else if _, err := tx.ExecContext(ctx, d.q(`UPDATE trunks SET updated_at = updated_at WHERE id = ?`), trunkID); err != nil {
+	} else if _, err := d.exec(ctx, tx, `UPDATE trunks SET updated_at = updated_at WHERE id = ?`, trunkID); err != nil {
 		// SQLite: a write first, as in lockCustomer.
 		return fmt.Errorf("lock trunk: %w", err)
 	}
-	err := tx.QueryRowContext(ctx, d.q(query), trunkID).Scan(&res.MaxChannels, &res.MaxCPS)
+	err := d.txRow(ctx, tx, query, trunkID).Scan(&res.MaxChannels, &res.MaxCPS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return voice.NotFound("trunk")
 	}
@@ -190,7 +190,7 @@ func (d *DB) countTrunkChannels(ctx context.Context, tx *sql.Tx, c voice.TrunkCh
 		return false, fmt.Errorf("read trunk channels: %w", err)
 	}
 	for _, id := range stale {
-		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM trunk_channels WHERE trunk_id = ? AND call_id = ?`), c.TrunkID, id); err != nil {
+		if _, err := d.exec(ctx, tx, `DELETE FROM trunk_channels WHERE trunk_id = ? AND call_id = ?`, c.TrunkID, id); err != nil {
 			return false, fmt.Errorf("sweep channel of call %s: %w", id, err)
 		}
 	}

@@ -83,7 +83,7 @@ func (d *DB) addLedgerEntry(ctx context.Context, tx *sql.Tx, e *voice.LedgerEntr
 	}
 	var balance decimal.Decimal
 	var currency string
-	err := tx.QueryRowContext(ctx, d.q(`SELECT balance, currency FROM customers WHERE id = ?`), e.CustomerID).Scan(decCol{&balance}, &currency)
+	err := d.txRow(ctx, tx, `SELECT balance, currency FROM customers WHERE id = ?`, e.CustomerID).Scan(decCol{&balance}, &currency)
 	if errors.Is(err, sql.ErrNoRows) {
 		return voice.NotFound("customer")
 	}
@@ -98,13 +98,13 @@ func (d *DB) addLedgerEntry(ctx context.Context, tx *sql.Tx, e *voice.LedgerEntr
 	// list order is the order the balance moved in, however close together
 	// two entries were written.
 	var last sql.NullInt64
-	if err := tx.QueryRowContext(ctx, d.q(`SELECT MAX(created_at) FROM ledger_entries WHERE customer_id = ?`), e.CustomerID).Scan(&last); err != nil {
+	if err := d.txRow(ctx, tx, `SELECT MAX(created_at) FROM ledger_entries WHERE customer_id = ?`, e.CustomerID).Scan(&last); err != nil {
 		return fmt.Errorf("read newest ledger entry: %w", err)
 	}
 	if last.Valid && ms(e.CreatedAt) <= last.Int64 {
 		e.CreatedAt = time.UnixMilli(last.Int64 + 1).UTC()
 	}
-	if _, err := tx.ExecContext(ctx, d.q(`UPDATE customers SET balance = ? WHERE id = ?`), decVal(e.BalanceAfter), e.CustomerID); err != nil {
+	if _, err := d.exec(ctx, tx, `UPDATE customers SET balance = ? WHERE id = ?`, decVal(e.BalanceAfter), e.CustomerID); err != nil {
 		return fmt.Errorf("update balance: %w", err)
 	}
 	return d.insert(ctx, tx, "ledger entry", `INSERT INTO ledger_entries (id, customer_id, amount, balance_after, currency, kind, call_id, description, created_at)

@@ -145,7 +145,7 @@ func (d *DB) insertEvents(ctx context.Context, tx *sql.Tx, call *voice.Call, eve
 // callSnapshotTx reads a call inside tx for an event's snapshot; nil when the
 // call does not exist.
 func (d *DB) callSnapshotTx(ctx context.Context, tx *sql.Tx, id string) (json.RawMessage, error) {
-	c, err := scanCall(tx.QueryRowContext(ctx, d.q(`SELECT `+callCols+` FROM calls WHERE id = ?`), id))
+	c, err := scanCall(d.txRow(ctx, tx, `SELECT `+callCols+` FROM calls WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -324,7 +324,7 @@ func (d *DB) UpdateDelivery(ctx context.Context, u DeliveryUpdate) error {
 		var attempts []voice.Attempt
 		var round int
 		var appID string
-		err := tx.QueryRowContext(ctx, d.q(`SELECT attempts, delivery_round, application_id FROM events WHERE id = ?`+d.forUpdate()), u.EventID).
+		err := d.txRow(ctx, tx, `SELECT attempts, delivery_round, application_id FROM events WHERE id = ?`+d.forUpdate(), u.EventID).
 			Scan(jsonCol{&attempts}, &round, &appID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return voice.NotFound("event")
@@ -346,11 +346,11 @@ func (d *DB) UpdateDelivery(ctx context.Context, u DeliveryUpdate) error {
 			if u.Attempt != nil {
 				counted = 1
 			}
-			_, err = tx.ExecContext(ctx, d.q(`UPDATE events SET attempts = ?, delivery_status = ?, next_attempt_at = ?,
-				round_attempts = round_attempts + ? WHERE id = ?`),
+			_, err = d.exec(ctx, tx, `UPDATE events SET attempts = ?, delivery_status = ?, next_attempt_at = ?,
+				round_attempts = round_attempts + ? WHERE id = ?`,
 				jsonCol{attempts}, u.Status, msPtr(u.NextAttemptAt), counted, u.EventID)
 		} else {
-			_, err = tx.ExecContext(ctx, d.q(`UPDATE events SET attempts = ? WHERE id = ?`), jsonCol{attempts}, u.EventID)
+			_, err = d.exec(ctx, tx, `UPDATE events SET attempts = ? WHERE id = ?`, jsonCol{attempts}, u.EventID)
 		}
 		if err != nil {
 			return fmt.Errorf("delivery of %s: %w", u.EventID, err)
@@ -358,12 +358,12 @@ func (d *DB) UpdateDelivery(ctx context.Context, u DeliveryUpdate) error {
 		if !u.DisableWebhook {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE applications SET webhook_status = ?, updated_at = ? WHERE id = ? AND webhook_status <> ?`),
+		if _, err := d.exec(ctx, tx, `UPDATE applications SET webhook_status = ?, updated_at = ? WHERE id = ? AND webhook_status <> ?`,
 			voice.WebhookDisabled, ms(d.now()), appID, voice.WebhookDisabled); err != nil {
 			return fmt.Errorf("disable webhook of %s: %w", appID, err)
 		}
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE events SET delivery_status = ?, next_attempt_at = NULL
-			WHERE application_id = ? AND delivery_status IN ('pending', 'retrying') AND id <> ?`),
+		if _, err := d.exec(ctx, tx, `UPDATE events SET delivery_status = ?, next_attempt_at = NULL
+			WHERE application_id = ? AND delivery_status IN ('pending', 'retrying') AND id <> ?`,
 			voice.DeliveryDisabled, appID, u.EventID); err != nil {
 			return fmt.Errorf("disable events of %s: %w", appID, err)
 		}
@@ -383,8 +383,8 @@ func (d *DB) RedeliverEvent(ctx context.Context, scope voice.Scope, id string) (
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		l := listQuery{where: []string{"id = ?"}, args: []any{id}}
 		scopeWhere(&l, scope)
-		e, err := scanDeliveryEvent(tx.QueryRowContext(ctx, d.q(`SELECT `+deliveryCols+` FROM events WHERE `+
-			strings.Join(l.where, " AND ")+d.forUpdate()), l.args...))
+		e, err := scanDeliveryEvent(d.txRow(ctx, tx, `SELECT `+deliveryCols+` FROM events WHERE `+
+			strings.Join(l.where, " AND ")+d.forUpdate(), l.args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return voice.NotFound("event")
 		}
@@ -396,8 +396,8 @@ func (d *DB) RedeliverEvent(ctx context.Context, scope voice.Scope, id string) (
 		e.RoundAttempts = 0
 		e.DeliveryStatus = voice.DeliveryPending
 		e.NextAttemptAt = &now
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE events SET delivery_status = ?, next_attempt_at = ?, delivery_round = ?,
-			round_attempts = 0 WHERE id = ?`),
+		if _, err := d.exec(ctx, tx, `UPDATE events SET delivery_status = ?, next_attempt_at = ?, delivery_round = ?,
+			round_attempts = 0 WHERE id = ?`,
 			e.DeliveryStatus, ms(now), e.DeliveryRound, e.ID); err != nil {
 			return fmt.Errorf("redeliver %s: %w", id, err)
 		}

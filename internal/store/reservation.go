@@ -77,11 +77,11 @@ func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.Reservatio
 			}
 		}
 		if own {
-			_, err = tx.ExecContext(ctx, d.q(`UPDATE call_reservations SET amount = ?, amount_micros = ?, updated_at = ? WHERE call_id = ?`),
+			_, err = d.exec(ctx, tx, `UPDATE call_reservations SET amount = ?, amount_micros = ?, updated_at = ? WHERE call_id = ?`,
 				decVal(r.Amount), micros(r.Amount), ms(r.Now), r.CallID)
 		} else {
-			_, err = tx.ExecContext(ctx, d.q(`INSERT INTO call_reservations (call_id, customer_id, amount, amount_micros, created_at, updated_at)
-				VALUES (?,?,?,?,?,?)`), r.CallID, r.CustomerID, decVal(r.Amount), micros(r.Amount), ms(r.Now), ms(r.Now))
+			_, err = d.exec(ctx, tx, `INSERT INTO call_reservations (call_id, customer_id, amount, amount_micros, created_at, updated_at)
+				VALUES (?,?,?,?,?,?)`, r.CallID, r.CustomerID, decVal(r.Amount), micros(r.Amount), ms(r.Now), ms(r.Now))
 		}
 		if err != nil {
 			return fmt.Errorf("write reservation of call %s: %w", r.CallID, err)
@@ -100,12 +100,12 @@ func (d *DB) lockCustomer(ctx context.Context, tx *sql.Tx, customerID string, re
 	query := `SELECT balance, credit_limit, currency FROM customers WHERE id = ?`
 	if d.dialect.Name == "postgres" {
 		query += ` FOR UPDATE`
-	} else if _, err := tx.ExecContext(ctx, d.q(`UPDATE customers SET updated_at = updated_at WHERE id = ?`), customerID); err != nil {
+	} else if _, err := d.exec(ctx, tx, `UPDATE customers SET updated_at = updated_at WHERE id = ?`, customerID); err != nil {
 		// SQLite: a write first, so this transaction holds the database's
 		// write lock before it reads (no other writer can slip in between).
 		return fmt.Errorf("lock customer: %w", err)
 	}
-	err := tx.QueryRowContext(ctx, d.q(query), customerID).Scan(decCol{&res.Balance}, decCol{&res.CreditLimit}, &res.Currency)
+	err := d.txRow(ctx, tx, query, customerID).Scan(decCol{&res.Balance}, decCol{&res.CreditLimit}, &res.Currency)
 	if errors.Is(err, sql.ErrNoRows) {
 		return voice.NotFound("customer")
 	}
@@ -139,23 +139,23 @@ func reservationRefusal(res *voice.ReservationResult, r voice.Reservation) strin
 // made each admission's cost, inside the write lock, grow with the calls up.
 func (d *DB) sumReservations(ctx context.Context, tx *sql.Tx, customerID, callID string, now time.Time, sweep bool, res *voice.ReservationResult) (own bool, err error) {
 	if sweep {
-		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM call_reservations WHERE customer_id = ? AND call_id IN (
+		if _, err := d.exec(ctx, tx, `DELETE FROM call_reservations WHERE customer_id = ? AND call_id IN (
 			SELECT r.call_id FROM call_reservations r LEFT JOIN calls c ON c.id = r.call_id
-			WHERE r.customer_id = ? AND r.call_id <> ? AND (c.status IN (?, ?, ?, ?, ?) OR (c.id IS NULL AND r.created_at < ?)))`),
+			WHERE r.customer_id = ? AND r.call_id <> ? AND (c.status IN (?, ?, ?, ?, ?) OR (c.id IS NULL AND r.created_at < ?)))`,
 			customerID, customerID, callID, voice.CallCompleted, voice.CallBusy, voice.CallNoAnswer, voice.CallFailed, voice.CallCanceled,
 			ms(now.Add(-OrphanReservationAge))); err != nil {
 			return false, fmt.Errorf("sweep reservations: %w", err)
 		}
 	}
 	var n, sum int64
-	if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*), COALESCE(SUM(amount_micros), 0) FROM call_reservations
-		WHERE customer_id = ? AND call_id <> ?`), customerID, callID).Scan(&n, &sum); err != nil {
+	if err := d.txRow(ctx, tx, `SELECT COUNT(*), COALESCE(SUM(amount_micros), 0) FROM call_reservations
+		WHERE customer_id = ? AND call_id <> ?`, customerID, callID).Scan(&n, &sum); err != nil {
 		return false, fmt.Errorf("read reservations: %w", err)
 	}
 	res.Reserved = res.Reserved.Add(decimal.New(sum, -microsExp))
 	res.Live += int(n)
 	var one int
-	switch err := tx.QueryRowContext(ctx, d.q(`SELECT 1 FROM call_reservations WHERE call_id = ?`), callID).Scan(&one); {
+	switch err := d.txRow(ctx, tx, `SELECT 1 FROM call_reservations WHERE call_id = ?`, callID).Scan(&one); {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, sql.ErrNoRows):
