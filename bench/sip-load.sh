@@ -88,7 +88,7 @@ if [[ $TARGET == baseline ]]; then
 		PIDS+=("$SERVER")
 		sleep 1
 	}
-	platform_calls() { echo "0 0"; }
+	platform_calls() { echo "0 0 -"; }
 	jitter() { echo "RTP send jitter ($1): not measured for the baseline (no metrics)"; }
 else
 go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
@@ -130,27 +130,38 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$SERVER/stat"; }
 TCK=$(getconf CLK_TCK)
 
 # platform_calls: the platform's own count of inbound calls completed and of
-# INVITEs it refused so far (from /metrics), e.g. "12 0".
+# INVITEs it refused so far (from /metrics), then the refusals by SIP status,
+# e.g. "12 3 503=3".
 [[ $TARGET == baseline ]] || platform_calls() {
 	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
 	/^minivoice_calls_total\{/ && /direction="inbound"/ && /status="completed"/ { done += $2 }
-	/^minivoice_sip_inbound_refused_total/ { refused += $2 }
-	END { printf "%d %d\n", done, refused }'
+	/^minivoice_sip_inbound_refused_total/ { refused += $2; match($0, /code="[0-9]+"/); by = by sep substr($0, RSTART+6, RLENGTH-7) "=" $2; sep = "," }
+	END { printf "%d %d %s\n", done, refused, (by == "" ? "-" : by) }'
+}
+# by_code BEFORE AFTER: the refusals by status between two platform_calls
+# samples' third fields, e.g. "503: 1200, 500: 3".
+by_code() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, ","); for (i = 1; i <= n; i++) { split(x[i], kv, "="); was[kv[1]] = kv[2] }
+		n = split(b, x, ","); for (i = 1; i <= n; i++) { split(x[i], kv, "="); d = kv[2] - was[kv[1]]; if (kv[1] != "-" && d > 0) { out = out sep kv[1] ": " d; sep = ", " } }
+		print out }'
 }
 FAILED=()
 # check_part NAME SIPP_OK BEFORE [AFTER]: the platform completed calls in
 # this part (between the platform_calls samples BEFORE and AFTER, default
 # now) and refused none (SMOKE=1 fails the run otherwise).
 check_part() {
-	local now=${4:-} done refused done0 refused0
+	local now=${4:-} done refused done0 refused0 codes codes0
 	[[ -n $now ]] || now=$(platform_calls)
-	read -r done refused <<<"$now"; read -r done0 refused0 <<<"$3"
+	read -r done refused codes <<<"$now"; read -r done0 refused0 codes0 <<<"$3"
 	if [[ $TARGET == baseline ]]; then # no metrics: sipp's count stands for the server's
 		echo "baseline ($1): sipp counted $2 successful"
 		(( ${2:-0} > 0 )) || FAILED+=("$1: no call succeeded")
 		return
 	fi
-	echo "platform ($1): $((done - done0)) inbound calls completed, $((refused - refused0)) INVITEs refused; sipp counted $2 successful"
+	local why=""
+	(( refused - refused0 > 0 )) && why=" (by SIP status: $(by_code "${codes0:--}" "${codes:--}"))"
+	echo "platform ($1): $((done - done0)) inbound calls completed, $((refused - refused0)) INVITEs refused$why; sipp counted $2 successful"
 	if (( done - done0 == 0 || ${2:-0} == 0 )); then FAILED+=("$1: no call succeeded"); fi
 	if (( refused - refused0 > 0 )); then FAILED+=("$1: $((refused - refused0)) INVITEs refused"); fi
 }

@@ -15,7 +15,8 @@
 #
 # Settings (environment): CALLS (default 200), HOLD seconds (30), RAMP
 # seconds (CALLS/10, at least 5), CODEC (PCMU), OUT (a directory to keep
-# serve's log and the JSON result in), SMOKE=1.
+# serve's log and the JSON result in), SMOKE=1, CPUPROFILE (the platform's
+# CPU profile, written at shutdown), SIM_CPUPROFILE (the load program's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SMOKE=${SMOKE:-}
@@ -52,7 +53,7 @@ trap 'exit 130' INT TERM
 go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
 go build -o "$WORK/streams" "$ROOT/bench/streams"
 
-MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve \
+MINIVOICE_CPUPROFILE=${CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve \
 	--data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" --sip "127.0.0.1:$SIP_PORT" --rtp-ports 10000-19999 \
 	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s --max-streams-per-customer $((CALLS + 10)) \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" &
@@ -64,4 +65,4 @@ echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}'
 echo "command: ${SMOKE:+SMOKE=$SMOKE }CALLS=$CALLS HOLD=$HOLD CODEC=$CODEC RAMP=$RAMP bash bench/streams.sh"
 timeout --signal=INT --kill-after=10 $((RAMP + HOLD + 100)) "$WORK/streams" \
 	-api "http://127.0.0.1:$HTTP_PORT" -key "$KEY" -sip "127.0.0.1:$SIP_PORT" -pid "$SERVER" \
-	-calls "$CALLS" -ramp "${RAMP}s" -hold "${HOLD}s" -codec "$CODEC" -json "$WORK/result.json" "${SMOKE_FLAG[@]}"
+	-calls "$CALLS" -ramp "${RAMP}s" -hold "${HOLD}s" -codec "$CODEC" -json "$WORK/result.json" -cpuprofile "${SIM_CPUPROFILE:-}" "${SMOKE_FLAG[@]}"

@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ type options struct {
 	ramp, hold        time.Duration
 	codec             string
 	jsonOut           string
+	cpuProfile        string
 	smoke             bool
 }
 
@@ -115,6 +117,7 @@ func main() {
 	flag.DurationVar(&o.hold, "hold", 30*time.Second, "how long all calls are held up together")
 	flag.StringVar(&o.codec, "codec", "PCMU", "the callers' codec: PCMU, PCMA or G722")
 	flag.StringVar(&o.jsonOut, "json", "", "write the result as JSON here")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's (the callers' and the receiver's) CPU profile here")
 	flag.BoolVar(&o.smoke, "smoke", os.Getenv("SMOKE") == "1", "a quick check: 2 calls held 6 s")
 	flag.Parse()
 	if o.smoke {
@@ -122,7 +125,19 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.ramp+o.hold+90*time.Second)
 	defer cancel()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	res, err := run(ctx, o)
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
