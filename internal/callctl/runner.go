@@ -3,6 +3,7 @@ package callctl
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -121,15 +122,93 @@ type End struct {
 	ActionIndex int
 }
 
+// Replacer hands a running Run new action lists (POST
+// /v1/calls/{id}/actions): Replace keeps the list and cancels the action
+// under way, and Run takes the list once that action has returned. It lets
+// Run execute each action on its own goroutine (the call's) rather than on a
+// goroutine per action waiting beside a select, one goroutine fewer on every
+// live call. The zero value is not usable; make one with NewReplacer.
+type Replacer struct {
+	mu      sync.Mutex
+	next    []Action
+	pending bool
+	cancel  context.CancelFunc // the current action's; nil between actions
+	ended   bool               // Run has returned: nothing more is taken
+}
+
+// NewReplacer returns a Replacer for one Run.
+func NewReplacer() *Replacer { return &Replacer{} }
+
+// Replace interrupts the current action and has Run continue with actions
+// instead; a list that arrives before Run took the previous one replaces
+// it. It reports false once Run has returned.
+func (r *Replacer) Replace(actions []Action) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return false
+	}
+	r.next, r.pending = actions, true
+	if r.cancel != nil {
+		r.cancel()
+	}
+	return true
+}
+
+// begin registers the cancel of the action about to run; it reports false
+// (and cancels it) when a list is already waiting.
+func (r *Replacer) begin(cancel context.CancelFunc) bool {
+	if r == nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel = cancel
+	if r.pending {
+		cancel()
+		return false
+	}
+	return true
+}
+
+// take ends the current action's registration and returns the waiting
+// list, if any.
+func (r *Replacer) take() ([]Action, bool) {
+	if r == nil {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel = nil
+	next, ok := r.next, r.pending
+	r.next, r.pending = nil, false
+	return next, ok
+}
+
+// end marks Run as returned.
+func (r *Replacer) end() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.ended, r.cancel = true, nil
+	r.mu.Unlock()
+}
+
 // Run executes actions in order until they run out, one ends the call, ctx
-// ends, or a new list arrives on replace, which interrupts the current action
-// and takes over (POST /v1/calls/{id}/actions). Each action runs with its own
-// context so that interruption reaches whatever it is blocked in.
-func Run(ctx context.Context, s Session, actions []Action, replace <-chan []Action) End {
+// ends, or a new list arrives through replace (nil: none can), which
+// interrupts the current action and takes over (POST
+// /v1/calls/{id}/actions). Each action runs with its own context so that
+// interruption reaches whatever it is blocked in.
+func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) End {
+	defer replace.end()
 	redirects := 0 // redirects in a row with nothing that takes time between
 	for i := 0; ; i++ {
 		if ctx.Err() != nil {
 			return End{Kind: EndCanceled, ActionIndex: -1}
+		}
+		if next, ok := replace.take(); ok {
+			actions, i, redirects = next, 0, 0
 		}
 		if i >= len(actions) {
 			// Wait for nothing: an exhausted list hangs up at once.
@@ -155,28 +234,24 @@ func Run(ctx context.Context, s Session, actions []Action, replace <-chan []Acti
 			redirects = 0
 		}
 		actx, cancel := context.WithCancel(ctx)
-		done := make(chan runResult, 1)
-		go func() { done <- runOne(actx, s, a) }()
-		select {
-		case r := <-done:
-			cancel()
-			if r.err != nil {
-				if ctx.Err() != nil {
-					return End{Kind: EndCanceled, ActionIndex: i}
-				}
-				return End{Kind: EndError, Err: r.err, ActionIndex: i}
-			}
-			if r.next != nil {
-				actions, i = r.next, -1
-			}
-		case next := <-replace:
-			cancel()
-			<-done // the action must have stopped before the next one speaks
+		var r runResult
+		if replace.begin(cancel) {
+			r = runOne(actx, s, a)
+		}
+		cancel()
+		if next, ok := replace.take(); ok {
+			// The action has stopped before the next list speaks.
 			actions, i, redirects = next, -1, 0
-		case <-ctx.Done():
-			cancel()
-			<-done
+			continue
+		}
+		if ctx.Err() != nil {
 			return End{Kind: EndCanceled, ActionIndex: i}
+		}
+		if r.err != nil {
+			return End{Kind: EndError, Err: r.err, ActionIndex: i}
+		}
+		if r.next != nil {
+			actions, i = r.next, -1
 		}
 	}
 }

@@ -180,15 +180,34 @@ func TestRunResultsReachVariablesEventsAndActionURL(t *testing.T) {
 func TestRunReplaceInterruptsTheCurrentAction(t *testing.T) {
 	t.Parallel()
 	s := &recSession{blocking: make(chan struct{})}
-	replace := make(chan []callctl.Action)
+	replace := callctl.NewReplacer()
 	ended := make(chan callctl.End, 1)
 	go func() {
 		ended <- callctl.Run(context.Background(), s, mustParse(t, `[{"action":"say","text":"block"},{"action":"say","text":"never"}]`), replace)
 	}()
 	<-s.blocking
-	replace <- mustParse(t, `[{"action":"say","text":"instead"}]`)
+	if !replace.Replace(mustParse(t, `[{"action":"say","text":"instead"}]`)) {
+		t.Fatal("Replace refused while the run was under way")
+	}
 	end := <-ended
 	if end.Kind != callctl.EndListDone || strings.Join(s.did, "|") != "say block|say instead" {
+		t.Fatalf("end %+v did %v", end, s.did)
+	}
+	if replace.Replace(mustParse(t, `[{"action":"say","text":"late"}]`)) {
+		t.Error("Replace accepted after the run ended")
+	}
+}
+
+// A list that arrives before the run starts replaces the first list
+// entirely; two lists in a row before the run takes one: the last wins.
+func TestRunReplaceBeforeStart(t *testing.T) {
+	t.Parallel()
+	s := &recSession{blocking: make(chan struct{})}
+	replace := callctl.NewReplacer()
+	replace.Replace(mustParse(t, `[{"action":"say","text":"first"}]`))
+	replace.Replace(mustParse(t, `[{"action":"say","text":"second"}]`))
+	end := callctl.Run(context.Background(), s, mustParse(t, `[{"action":"say","text":"never"}]`), replace)
+	if end.Kind != callctl.EndListDone || strings.Join(s.did, "|") != "say second" {
 		t.Fatalf("end %+v did %v", end, s.did)
 	}
 }

@@ -44,7 +44,7 @@ type liveCall struct {
 	cancel context.CancelFunc
 	// replace takes an action list the API sends to an answered call; the
 	// call's action runner reads it (dial legs have none).
-	replace chan []callctl.Action
+	replace *callctl.Replacer
 
 	once   sync.Once
 	source atomic.Pointer[voice.HangupSource]
@@ -90,7 +90,7 @@ func (e *Engine) open(parent context.Context, rec *callRecord, withActions bool)
 	lc := &liveCall{rec: rec}
 	lc.ctx, lc.cancel = context.WithCancel(parent)
 	if withActions {
-		lc.replace = make(chan []callctl.Action)
+		lc.replace = callctl.NewReplacer()
 	}
 	e.mu.Lock()
 	e.live[rec.id()] = lc
@@ -149,17 +149,10 @@ func (e *Engine) Hangup(callID string) bool {
 // id taking actions.
 func (e *Engine) ReplaceActions(ctx context.Context, callID string, actions []callctl.Action) bool {
 	lc := e.lookup(callID)
-	if lc == nil || lc.replace == nil {
+	if lc == nil || lc.replace == nil || lc.ctx.Err() != nil {
 		return false
 	}
-	select {
-	case lc.replace <- actions:
-		return true
-	case <-lc.ctx.Done():
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	return lc.replace.Replace(actions)
 }
 
 // hangupAll hangs every live call up on behalf of source.

@@ -161,7 +161,7 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 
 // runActions runs actions on an answered call until they end (the runner's
 // watchdog and hang-ups end ctx) and says how they ended.
-func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace chan []callctl.Action) callctl.End {
+func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace *callctl.Replacer) callctl.End {
 	streams := e.openStreams(ctx, rec, l)
 	end := callctl.Run(ctx, &session{e: e, rec: rec, leg: l, streams: streams}, actions, replace)
 	// Streams end before the call does, so stream.stopped is written with it.
