@@ -43,7 +43,7 @@ echo "MiniVoice as a ratio of the baseline (bench/baseline):"
 echo
 echo "| part | figure | MiniVoice | baseline | ratio |"
 echo "|---|---|---|---|---|"
-for key in peak kib_per_call cpu_pct; do
+for key in peak kib_per_call cpu_pct hold_cpu_pct us_per_frame; do
 	a=$(field "$MV" concurrency $key) b=$(field "$BL" concurrency $key)
 	echo "| held calls | $key | $a | $b | $(ratio "$a" "$b") |"
 done

@@ -6,7 +6,9 @@
 # 1. Concurrency, first, on a fresh server so its memory baseline is clean:
 #    SIPLOAD_CONCURRENT calls held up at once (actions: pause for SIPLOAD_HOLD
 #    seconds, so RTP flows both ways), sampling the server's RSS and CPU at the
-#    peak; memory per call = (peak RSS - idle RSS) / live calls.
+#    peak; memory per call = (peak RSS - idle RSS) / live calls. The CPU while
+#    every call is up (the hold, no setup in it) over the frames sent gives
+#    the CPU per frame (each call sends and receives one every 20 ms).
 # 2. Call rate: for each rate in SIPLOAD_RATES, SIPLOAD_SECONDS of calls whose
 #    actions are say "Hello" + hangup, with sipp playing G.711 audio back
 #    (bench/sipp/uac_platform_hangs_up.xml). Reports successful/failed calls.
@@ -197,6 +199,11 @@ for _ in $(seq $((HOLD + 60))); do
 		live=$(curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_active_calls / {print $2}')
 	fi
 	live=${live%.*}; live=${live:-0}
+	# The hold: every call up, none ended yet. Its CPU over the frames the
+	# calls exchange is the CPU per frame, free of call setup.
+	if (( live >= CONCURRENT )); then
+		if [[ -z ${h0:-} ]]; then h0=$(cpu_ticks); ht0=$(date +%s.%N); else h1=$(cpu_ticks); ht1=$(date +%s.%N); fi
+	fi
 	if (( live > peak_calls )); then
 		peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N)
 		[[ $TARGET == baseline ]] || mem1=$(go_mem)
@@ -210,10 +217,17 @@ col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
 ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')"); bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
 per_call=$(( (peak_rss - idle) / (peak_calls > 0 ? peak_calls : 1) ))
 cpu=$(echo "scale=1; (${c1:-$c0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)" | bc)
-echo "| concurrent calls wanted | peak live calls | successful | failed | idle RSS MiB | peak RSS MiB | KiB per live call | server CPU % while ramping |"
-echo "|---|---|---|---|---|---|---|---|"
-echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu |"
-summary "part=concurrency peak=$peak_calls ok=$ok failed=$bad kib_per_call=$per_call cpu_pct=$cpu"
+# While holding: CPU % of one core, and CPU per frame sent (each call sends
+# and receives one 20 ms frame every 20 ms): "-" without two samples.
+hold_cpu=-; us_frame=-
+if [[ -n ${h1:-} ]]; then
+	hold_cpu=$(echo "scale=1; ($h1 - $h0) * 100 / $TCK / ($ht1 - $ht0)" | bc)
+	us_frame=$(echo "scale=1; ($h1 - $h0) * 1000000 / $TCK / ($ht1 - $ht0) / ($CONCURRENT * 50)" | bc)
+fi
+echo "| concurrent calls wanted | peak live calls | successful | failed | idle RSS MiB | peak RSS MiB | KiB per live call | server CPU % while ramping | server CPU % while holding | CPU µs per frame sent while holding |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu | $hold_cpu | $us_frame |"
+summary "part=concurrency peak=$peak_calls ok=$ok failed=$bad kib_per_call=$per_call cpu_pct=$cpu hold_cpu_pct=$hold_cpu us_per_frame=$us_frame"
 if [[ $TARGET != baseline && -n ${mem1:-} ]] && (( peak_calls > 0 )); then
 	read -r g0 h0 s0 <<<"$mem0"; read -r g1 h1 s1 <<<"$mem1"
 	echo "per live call at the peak (Go runtime, /metrics): $(( (g1 - g0) / peak_calls )) goroutines, heap in use $(( (h1 - h0) / peak_calls )) KiB, stacks $(( (s1 - s0) / peak_calls )) KiB"
