@@ -33,7 +33,8 @@ done
 field() {
 	awk -v part="$2" -v key="$3" -v off="${4:-}" '{
 		delete f; for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-		if (f["part"] == part && (off == "" || f["offered"] == off)) print f[key] }' "$1"
+		if (f["part"] == part && (off == "" || f["offered"] == off) && (key in f)) v = f[key] }
+		END { print v }' "$1"
 }
 ratio() { # a b: a/b to 2 places, "-" when either is missing or b is 0
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'
@@ -43,7 +44,7 @@ echo "MiniVoice as a ratio of the baseline (bench/baseline):"
 echo
 echo "| part | figure | MiniVoice | baseline | ratio |"
 echo "|---|---|---|---|---|"
-for key in peak kib_per_call cpu_pct hold_cpu_pct us_per_frame; do
+for key in peak kib_per_call cpu_pct hold_cpu_pct us_per_frame jitter_p99_le_ms jitter_within_2ms_pct; do
 	a=$(field "$MV" concurrency $key) b=$(field "$BL" concurrency $key)
 	echo "| held calls | $key | $a | $b | $(ratio "$a" "$b") |"
 done

@@ -12,6 +12,11 @@
 // does. No database, no webhooks, no answer_url: the difference between the
 // two is the platform's own cost. It stops on SIGINT or SIGTERM.
 //
+// With -metrics it serves /metrics with minivoice_rtp_send_jitter_seconds,
+// measured as MiniVoice measures it (how far each interval between one
+// call's frames strays from 20 ms; pauses over 100 ms are not counted), so
+// bench/sip-load.sh reads both programs' send jitter the same way.
+//
 //	go run ./bench/baseline -sip 127.0.0.1:25070 -mode prompt -prompt hello.wav
 package main
 
@@ -21,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -33,16 +39,34 @@ import (
 	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/minivoice/minivoice/internal/media"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// sendJitter is MiniVoice's histogram of the same name and buckets
+// (internal/obs).
+var sendJitter = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "minivoice_rtp_send_jitter_seconds",
+	Help:    "How far the interval between consecutive RTP frames sent on a call strays from 20 ms.",
+	Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .02, .05},
+})
 
 func main() {
 	addr := flag.String("sip", "127.0.0.1:25070", "SIP UDP address to listen on")
 	mode := flag.String("mode", "prompt", "prompt (play -prompt, hang up) or hold (silence for -hold, hang up)")
 	prompt := flag.String("prompt", "", "WAV file to play in prompt mode")
 	hold := flag.Duration("hold", 40*time.Second, "how long hold mode keeps a call up")
+	metrics := flag.String("metrics", "", "serve /metrics (the send jitter histogram) on this HOST:PORT")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(sendJitter)
+		srv := &http.Server{Addr: *metrics, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.ListenAndServe() }()
+		defer srv.Close()
+	}
 	if err := run(ctx, *addr, *mode, *prompt, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
@@ -129,13 +153,21 @@ func handle(d *diago.DialogServerSession, mode string, pcm []byte, hold time.Dur
 		return err
 	}
 	silence := make([]byte, 320) // one 20 ms frame of 8 kHz PCM16
+	var last time.Time           // when the previous frame went out
 	send := func(b []byte) error {
 		for off := 0; off < len(b) && ctx.Err() == nil; off += 320 {
 			frame := b[off:min(off+320, len(b))]
 			if len(frame) < 320 {
 				frame = append(append([]byte(nil), frame...), silence[len(frame):]...)
 			}
-			// Each Write waits for diago's 20 ms clock.
+			// Each Write sends at once, then waits for diago's 20 ms clock:
+			// the frame goes out now.
+			now := time.Now()
+			if d := now.Sub(last); d < 100*time.Millisecond {
+				d -= 20 * time.Millisecond
+				sendJitter.Observe(max(d, -d).Seconds())
+			}
+			last = now
 			if _, err := enc.Write(frame); err != nil {
 				return err
 			}
