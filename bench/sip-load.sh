@@ -8,7 +8,9 @@
 #    seconds, so RTP flows both ways), sampling the server's RSS and CPU at the
 #    peak; memory per call = (peak RSS - idle RSS) / live calls. The CPU while
 #    every call is up (the hold, no setup in it) over the frames sent gives
-#    the CPU per frame (each call sends and receives one every 20 ms).
+#    the CPU per frame (the server sends one every 20 ms per call; sipp plays
+#    its 7 s pcap at the start of each call, so late in the hold only the
+#    server sends).
 # 2. Call rate: for each rate in SIPLOAD_RATES, SIPLOAD_SECONDS of calls whose
 #    actions are say "Hello" + hangup, with sipp playing G.711 audio back
 #    (bench/sipp/uac_platform_hangs_up.xml). Reports successful/failed calls.
@@ -229,8 +231,8 @@ col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
 ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')"); bad=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
 per_call=$(( (peak_rss - idle) / (peak_calls > 0 ? peak_calls : 1) ))
 cpu=$(echo "scale=1; (${c1:-$c0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)" | bc)
-# While holding: CPU % of one core, and CPU per frame sent (each call sends
-# and receives one 20 ms frame every 20 ms): "-" without two samples.
+# While holding: CPU % of one core, and CPU per frame the server sends (one
+# every 20 ms per call): "-" without two samples.
 hold_cpu=-; us_frame=-
 if [[ -n ${h1:-} ]]; then
 	hold_cpu=$(echo "scale=1; ($h1 - $h0) * 100 / $TCK / ($ht1 - $ht0)" | bc)
