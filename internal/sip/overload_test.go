@@ -41,8 +41,10 @@ func TestSetupGateOverSIP(t *testing.T) {
 func TestSetupGate(t *testing.T) {
 	t.Parallel()
 	g := &setupGate{limit: 2}
-	if !g.enter() || !g.enter() {
-		t.Fatal("refused below the limit")
+	for i := range 2 {
+		if !g.enter() {
+			t.Fatalf("place %d refused below the limit", i+1)
+		}
 	}
 	if g.enter() {
 		t.Fatal("admitted past the limit")
