@@ -48,7 +48,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +56,7 @@ import (
 	"time"
 
 	dmedia "github.com/emiago/diago/media"
+	"github.com/minivoice/minivoice/bench/internal/cpuprofile"
 	"github.com/minivoice/minivoice/internal/sim"
 	"github.com/minivoice/minivoice/internal/tts"
 )
@@ -140,16 +140,11 @@ func main() {
 	if o.did == "" {
 		o.did = fmt.Sprintf("+1555700%04d", time.Now().UnixNano()%10000)
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProfile, err := cpuprofile.Start(o.cpuProfile)
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, o)
@@ -176,7 +171,7 @@ func main() {
 		}
 	}
 	if code != 0 {
-		pprof.StopCPUProfile()
+		stopProfile()
 		os.Exit(code)
 	}
 }

@@ -38,7 +38,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +47,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/minivoice/minivoice/bench/internal/apiclient"
+	"github.com/minivoice/minivoice/bench/internal/cpuprofile"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/mediastream"
 	"github.com/minivoice/minivoice/internal/sim"
@@ -125,19 +125,12 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.ramp+o.hold+90*time.Second)
 	defer cancel()
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
+	stopProfile, err := cpuprofile.Start(o.cpuProfile)
+	if err != nil {
+		log.Fatal(err)
 	}
 	res, err := run(ctx, o)
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
 		log.Fatal(err)
 	}

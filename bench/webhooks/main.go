@@ -35,7 +35,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,6 +42,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/minivoice/minivoice/bench/internal/cpuprofile"
 	"github.com/minivoice/minivoice/internal/jobs"
 	"github.com/minivoice/minivoice/internal/store"
 	"github.com/minivoice/minivoice/internal/store/postgres"
@@ -66,21 +66,14 @@ func main() {
 	if *smoke {
 		*rate, *duration, *writers, callsPerWriter, drain = 50, 3*time.Second, 2, 5, time.Minute
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "webhooks bench:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "webhooks bench:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuprofile.Start(*cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webhooks bench:", err)
+		os.Exit(1)
 	}
+	defer stopProfile()
 	if err := run(*backend, *database, *rate, *duration, *writers, *perHost, drain); err != nil {
-		pprof.StopCPUProfile()
+		stopProfile()
 		fmt.Fprintln(os.Stderr, "webhooks bench:", err)
 		os.Exit(1)
 	}

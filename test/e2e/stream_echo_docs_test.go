@@ -20,10 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minivoice/minivoice/internal/media"
 	"github.com/minivoice/minivoice/internal/sim"
 	"github.com/minivoice/minivoice/internal/stacktest"
-	"github.com/minivoice/minivoice/internal/tts"
 )
 
 // docsEchoReceivers returns the code blocks of docs/streams.md's "Echo
@@ -183,15 +181,7 @@ func TestStreamEchoReceiversFromDocs(t *testing.T) {
 			port, _ := startEchoReceiver(t, rt, interp, code)
 
 			st := stacktest.Start(t, stacktest.Config{})
-			speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := speaker.Render(context.Background(), sim.DefaultVoice, said, 8000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantActive := media.ActiveDuration(want, -40)
+			wantActive := spokenDuration(t, said)
 			cust := st.Customer(t, "acme")
 			app, _ := streamApp(t, st, cust, func() any {
 				return []map[string]any{

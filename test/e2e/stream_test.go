@@ -142,6 +142,21 @@ func toneFrames(n int) []string {
 	return out
 }
 
+// spokenDuration is how long the simulator's voice saying said sounds
+// (above -40 dBFS, at 8 kHz).
+func spokenDuration(t *testing.T, said string) time.Duration {
+	t.Helper()
+	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := speaker.Render(context.Background(), sim.DefaultVoice, said, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return media.ActiveDuration(want, -40)
+}
+
 // loud reports whether a media payload carries sound (above -40 dBFS).
 func loud(codec *mediastream.Codec, payload string) bool {
 	pcm, err := codec.DecodePayload(nil, payload)
@@ -210,15 +225,7 @@ func TestStreamBidirectional(t *testing.T) {
 			done = true
 		}
 	}
-	speaker, err := tts.New(tts.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := speaker.Render(context.Background(), sim.DefaultVoice, said, 8000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantActive := media.ActiveDuration(want, -40)
+	wantActive := spokenDuration(t, said)
 	gotActive := media.ActiveDuration(&media.PCM{Samples: inbound, Rate: 8000}, -40)
 	if gotActive < wantActive*7/10 || gotActive > wantActive*13/10+time.Second {
 		t.Errorf("inbound track carried %v of sound, the caller said %v", gotActive, wantActive)
