@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/diago"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -193,7 +194,7 @@ func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voi
 		_ = d.Hangup(bctx)
 		cancel()
 		return end(ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
-			Error: &voice.CallError{Code: ErrAckTimeout, Message: "the caller's side never acknowledged the 200 OK (no ACK within 32 s)"}})
+			Error: &voice.CallError{Code: ErrAckTimeout, Message: fmt.Sprintf("the caller's side never acknowledged the 200 OK (no ACK within %d s, timer H)", int(sipmsg.Timer_H/time.Second))}})
 	}
 	defer med.Close()
 	l, err := newLeg(ctx, med, e.now(), e.metrics)
