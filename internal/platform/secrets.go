@@ -109,7 +109,7 @@ func secureDataDir(dir string, log *slog.Logger) error {
 			}
 			if err := os.Chmod(path, info.Mode().Perm()&want); err != nil {
 				// Not ours to change (another owner): say so, start anyway.
-				log.Warn("cannot make a file in the data directory private", slog.String("path", path), slog.Any("error", err))
+				log.Warn("cannot make "+entryKind(info)+" in the data directory private", slog.String("path", path), slog.Any("error", err))
 				return nil
 			}
 			if d.IsDir() {
@@ -146,11 +146,20 @@ func tighten(path string, want fs.FileMode, log *slog.Logger) error {
 	if err := os.Chmod(path, perm&want); err != nil {
 		// Not ours to change (another owner, a read-only mount): the
 		// operator is told, and the start goes on as before this check.
-		log.Warn("cannot make a file in the data directory private", slog.String("path", path),
+		log.Warn("cannot make "+entryKind(info)+" in the data directory private", slog.String("path", path),
 			slog.String("mode", perm.String()), slog.Any("error", err))
 		return nil
 	}
-	log.Warn("made a file in the data directory readable by the service's user alone", slog.String("path", path),
+	log.Warn("made "+entryKind(info)+" readable by the service's user alone", slog.String("path", path),
 		slog.String("was", perm.String()), slog.String("now", (perm&want).String()))
 	return nil
+}
+
+// entryKind names what tighten changed, for its log line: the data
+// directory or one in it, or a file in it.
+func entryKind(info fs.FileInfo) string {
+	if info.IsDir() {
+		return "a directory (the data directory or one in it)"
+	}
+	return "a file in the data directory"
 }

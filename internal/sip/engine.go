@@ -293,7 +293,9 @@ func (e *Engine) Serve() {
 			err = errors.New("returned")
 		}
 		e.udpState.stopped.Store(err)
-		if !errors.Is(err, net.ErrClosed) {
+		// sipgo returns nil or net.ErrClosed once Close closed the socket:
+		// only a stop before that is an error worth a line.
+		if !errors.Is(err, net.ErrClosed) && e.ctx.Err() == nil {
 			e.log.Error("sip udp stopped", slog.Any("error", err))
 		}
 	}()
@@ -302,7 +304,7 @@ func (e *Engine) Serve() {
 		// only once the listener is closed.
 		err := e.server.ServeTCP(e.tcp)
 		e.tcpState.stopped.Store(err)
-		if !errors.Is(err, net.ErrClosed) {
+		if !errors.Is(err, net.ErrClosed) && e.ctx.Err() == nil {
 			e.log.Error("sip tcp stopped", slog.Any("error", err))
 		}
 	}()
