@@ -195,7 +195,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	id := voice.NewID(voice.PrefixCall, now)
 	var ticket *billing.Ticket
 	if s.gate != nil {
-		if ticket, err = s.gate.Admit(r.Context(), id, cust.ID, voice.DirectionOutbound, to); err != nil {
+		if ticket, err = s.gate.AdmitCustomer(r.Context(), id, cust, voice.DirectionOutbound, to); err != nil {
 			return err
 		}
 	}

@@ -80,14 +80,23 @@ const releaseTimeout = 10 * time.Second
 // max_cps bucket must hold a token (429 cps_limit, Retry-After until the
 // next token). A refused call takes no token and holds no slot.
 func (g *Gate) Admit(ctx context.Context, callID, customerID, direction, number string) (*Ticket, error) {
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
 	cust, err := g.Store.Customer(ctx, voice.Scope{}, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("admit: %w", err)
 	}
+	return g.AdmitCustomer(ctx, callID, cust, direction, number)
+}
+
+// AdmitCustomer is Admit for a customer the caller has just read (an
+// inbound call's routing, the API's request), which saves reading it again.
+// The money checks do not depend on that read: the store takes the balance
+// inside the reservation's transaction.
+func (g *Gate) AdmitCustomer(ctx context.Context, callID string, cust *voice.Customer, direction, number string) (*Ticket, error) {
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	var err error
 	digits := strings.TrimPrefix(number, "+")
 	rate := g.Book.Lookup(cust.ID, direction, digits)
 	var spent decimal.Decimal

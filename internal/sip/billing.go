@@ -16,10 +16,22 @@ import (
 // callID, and reserves its first increment. Without a gate (an engine built
 // without billing) every call is admitted and left unpriced.
 func (e *Engine) admit(ctx context.Context, callID, customerID, direction, number string) (*billing.Ticket, *Refusal) {
+	return e.admitCustomer(ctx, callID, customerID, nil, direction, number)
+}
+
+// admitCustomer is admit for the customer cust when the caller has just
+// read it (nil: read it).
+func (e *Engine) admitCustomer(ctx context.Context, callID, customerID string, cust *voice.Customer, direction, number string) (*billing.Ticket, *Refusal) {
 	if e.gate == nil {
 		return &billing.Ticket{CallID: callID, Release: func() {}}, nil
 	}
-	t, err := e.gate.Admit(ctx, callID, customerID, direction, number)
+	var t *billing.Ticket
+	var err error
+	if cust != nil {
+		t, err = e.gate.AdmitCustomer(ctx, callID, cust, direction, number)
+	} else {
+		t, err = e.gate.Admit(ctx, callID, customerID, direction, number)
+	}
 	if err != nil {
 		var ve *voice.Error
 		if errors.As(err, &ve) {

@@ -280,7 +280,7 @@ func (e *Engine) route(ctx context.Context, d *diago.DialogServerSession, trunk 
 		return refused(480, "Temporarily Unavailable", ErrNoAnswerURL,
 			fmt.Sprintf("the application %q (%s) has no answer_url, which an inbound call needs", app.Name, app.ID))
 	}
-	ticket, ref := e.admit(ctx, voice.NewID(voice.PrefixCall, e.clock()), cust.ID, voice.DirectionInbound, did)
+	ticket, ref := e.admitCustomer(ctx, voice.NewID(voice.PrefixCall, e.clock()), cust.ID, cust, voice.DirectionInbound, did)
 	if ref != nil {
 		if ref.Err != nil && ref.Err.Code == voice.ECodeDestinationNotAllowed && e.noInboundRate(cust, did) {
 			// billing's words are about calling out; say which deck lacks it.
