@@ -51,25 +51,12 @@ KEY=mvk_op_bridge$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 # Two UDP sockets per leg on each side, plus SIP, WAVs and the database.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
-WORK=$(mktemp -d -t minivoice-bridge.XXXXXX)
-SERVER=""
+# shellcheck source=bench/serve.sh
+. "$ROOT/bench/serve.sh"
+bench_work bridge
 LOAD=""
-cleanup() {
-	[[ -n $LOAD ]] && kill "$LOAD" 2>/dev/null || true
-	if [[ -n $SERVER ]] && kill -0 "$SERVER" 2>/dev/null; then
-		kill -TERM "$SERVER" 2>/dev/null || true # SIGTERM: serve writes its CPU profile
-		for _ in $(seq 200); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$SERVER" 2>/dev/null || true
-	fi
-	wait 2>/dev/null || true
-	if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT"; cp "$WORK"/serve.err "$WORK"/result.json "$OUT"/ 2>/dev/null || true; fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
-go build -o "$WORK/bridge" "$ROOT/bench/bridge"
+bench_before_cleanup() { [[ -n $LOAD ]] && kill "$LOAD" 2>/dev/null || true; }
+bench_build bridge
 
 # busy: percent of one CPU the whole machine used over the last second.
 busy() {
@@ -94,13 +81,8 @@ pin() { if [[ -n ${1:-} ]]; then echo taskset -c "$1"; fi; }
 
 # The platform's RTP ports (10000-19999: 5000 legs) and the simulators'
 # (20000-29999) do not overlap, and stay below the kernel's ephemeral range.
-MINIVOICE_CPUPROFILE=${CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY $(pin "${PLATFORM_CPUS:-}") "$WORK/minivoice" serve \
-	--data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" --sip "127.0.0.1:$SIP_PORT" --rtp-ports 10000-19999 \
-	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s \
-	>"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER=$!
-for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
-curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+start_serve "$(pin "${PLATFORM_CPUS:-}")" --sip "127.0.0.1:$SIP_PORT" --rtp-ports 10000-19999 \
+	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s
 
 echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), $(go version | awk '{print $3}'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "command: ${SMOKE:+SMOKE=$SMOKE }CALLS=$CALLS HOLD=$HOLD CODEC=$CODEC RAMP=$RAMP bash bench/bridge.sh (ulimit -n $(ulimit -n))"

@@ -35,31 +35,12 @@ HTTP_PORT=${STREAMS_HTTP_PORT:-28280}
 KEY=mvk_op_streams$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
-WORK=$(mktemp -d -t minivoice-streams.XXXXXX)
-SERVER=""
-cleanup() {
-	if [[ -n $SERVER ]] && kill -0 "$SERVER" 2>/dev/null; then
-		kill -TERM "$SERVER" 2>/dev/null || true
-		for _ in $(seq 200); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$SERVER" 2>/dev/null || true
-	fi
-	wait 2>/dev/null || true
-	if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT"; cp "$WORK"/serve.err "$WORK"/result.json "$OUT"/ 2>/dev/null || true; fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
-go build -o "$WORK/streams" "$ROOT/bench/streams"
-
-MINIVOICE_CPUPROFILE=${CPUPROFILE:-} MINIVOICE_ADMIN_KEY=$KEY "$WORK/minivoice" serve \
-	--data "$WORK/data" --http "127.0.0.1:$HTTP_PORT" --sip "127.0.0.1:$SIP_PORT" --rtp-ports 10000-19999 \
-	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s --max-streams-per-customer $((CALLS + 10)) \
-	>"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER=$!
-for _ in $(seq 100); do curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
-curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+# shellcheck source=bench/serve.sh
+. "$ROOT/bench/serve.sh"
+bench_work streams
+bench_build streams
+start_serve "" --sip "127.0.0.1:$SIP_PORT" --rtp-ports 10000-19999 \
+	--allow-private-urls 127.0.0.0/8 --log-level error --drain-timeout 5s --max-streams-per-customer $((CALLS + 10))
 
 echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "command: ${SMOKE:+SMOKE=$SMOKE }CALLS=$CALLS HOLD=$HOLD CODEC=$CODEC RAMP=$RAMP bash bench/streams.sh"
