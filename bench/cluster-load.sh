@@ -137,7 +137,7 @@ for rate in $RATES; do
 		a0=$(completed "$HTTP_A"); b0=$(completed "$HTTP_B")
 		kp=$(kam_pids); ca0=$(ticks "$PID_a"); cb0=$(ticks "$PID_b"); ck0=$(ticks $kp)
 		t0=$(date +%s.%N)
-		(cd "$WORK" && sipp "$target" -sf "$ROOT/bench/sipp/uac_via_proxy.xml" -s 15551230002 -i "$CALLER" \
+		(cd "$WORK" && timeout --kill-after=10 $((SECONDS_PER_RATE * 3 + 60)) sipp "$target" -sf "$ROOT/bench/sipp/uac_via_proxy.xml" -s 15551230002 -i "$CALLER" \
 			-r "$rate" -m "$total" -l $((rate * (HOLD + 10))) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
 			-trace_stat -stf "$WORK/stat.csv" -fd 1 -max_socket 10000 >/dev/null 2>&1) || true
 		t1=$(date +%s.%N)

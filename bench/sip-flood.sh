@@ -100,7 +100,7 @@ run() {
 	api /v1/rates "{\"customer_id\":\"$cust\",\"direction\":\"inbound\",\"prefix\":\"\",\"price_per_minute\":\"0.001\",\"initial_increment\":1,\"subsequent_increment\":1}" >/dev/null
 	local rss0
 	rss0=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$server/status")
-	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+	(cd "$WORK" && timeout --kill-after=10 $((SECS + 90)) sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 		-i 127.0.0.1 -r "$CALL_RATE" -m $((CALL_RATE * SECS)) -l 1000 -nostdin -timeout $((SECS + 60)) \
 		-trace_stat -stf "$WORK/stat-$label.csv" -fd 1 >/dev/null 2>&1) &
 	local sipp=$!

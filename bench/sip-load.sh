@@ -199,7 +199,7 @@ start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
 before=$(platform_calls)
 idle=$(rss_kib)
 [[ $TARGET == baseline ]] || mem0=$(go_mem)
-(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+(cd "$WORK" && timeout --kill-after=10 $((HOLD + 150)) sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 	-i 127.0.0.1 -r 50 -m "$CONCURRENT" -l "$CONCURRENT" -nostdin -timeout $((HOLD + 120)) -max_socket 10000 \
 	-trace_stat -stf "$WORK/stat_conc.csv" -fd 1 >/dev/null 2>&1) & SIPP=$!
 peak_calls=0; peak_rss=$idle; c0=$(cpu_ticks); t0=$(date +%s.%N)
@@ -259,7 +259,9 @@ for rate in $RATES; do
 	total=$((rate * SECONDS_PER_RATE))
 	before=$(platform_calls)
 	c0=$(cpu_ticks); t0=$(date +%s.%N)
-	(cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+	# sipp's own -timeout did not end a run that overloaded the server (at 800
+	# calls/s it ran for minutes): coreutils' timeout is the backstop.
+	(cd "$WORK" && timeout --kill-after=10 $((SECONDS_PER_RATE * 3 + 60)) sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
 		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 \
 		-trace_rtt -rtt_freq 1 >/dev/null 2>&1) || true
