@@ -121,7 +121,7 @@ func simCall(ctx context.Context, args []string, env Env) int {
 	transport := fs.String("transport", "udp", "udp or tcp")
 	username := fs.String("username", "", "digest username, if the platform challenges")
 	password := fs.String("password", "", "digest password")
-	listen := fs.String("listen", "", "local SIP address (default: a free port on the interface facing the platform)")
+	listen := fs.String("listen", "", "local SIP address (default: a free port, on 127.0.0.1 when the platform is on loopback, else on all interfaces)")
 	recordDir := fs.String("record-dir", "", "keep the WAV of what the call heard in this directory")
 	data := fs.String("data", "", "data directory whose media/tts caches rendered speech (default: a temporary cache)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
