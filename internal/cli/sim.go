@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/minivoice/minivoice/internal/config"
+	"github.com/minivoice/minivoice/internal/media"
 	netsim "github.com/minivoice/minivoice/internal/sim"
 	"github.com/minivoice/minivoice/internal/tts"
 )
@@ -172,11 +173,35 @@ func simCall(ctx context.Context, args []string, env Env) int {
 	return code
 }
 
+// maxHeardSpans bounds the spans `sim call` prints.
+const maxHeardSpans = 8
+
+// heardSpans says where the call's recording had sound, in seconds of
+// audio received: "at 0.0-1.5 s, 3.0-6.5 s", the first maxHeardSpans of
+// them.
+func heardSpans(spans []media.Span) string {
+	var b strings.Builder
+	b.WriteString("at ")
+	for i, sp := range spans[:min(len(spans), maxHeardSpans)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%.1f-%.1f s", sp.Start.Seconds(), sp.End.Seconds())
+	}
+	if n := len(spans) - maxHeardSpans; n > 0 {
+		fmt.Fprintf(&b, " and %d more", n)
+	}
+	return b.String()
+}
+
 // simCallOutcome is `sim call`'s one-line summary and exit code.
 func simCallOutcome(rep netsim.CallReport, err error, showRecording bool) (string, int) {
 	switch {
 	case rep.Answered:
 		line := fmt.Sprintf("answered, %.1f s, heard %.1f s of audio", rep.Duration().Seconds(), rep.HeardActive.Seconds())
+		if len(rep.HeardSpans) > 0 {
+			line += " (" + heardSpans(rep.HeardSpans) + ")"
+		}
 		if rep.DTMFSent != "" {
 			line += ", pressed " + rep.DTMFSent
 		}

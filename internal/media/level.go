@@ -59,3 +59,33 @@ func ActiveDuration(p *PCM, thresholdDBFS float64) time.Duration {
 	}
 	return samplesDuration(active, p.Rate)
 }
+
+// Span is a stretch of a recording, as offsets from its start.
+type Span struct {
+	Start, End time.Duration
+}
+
+// ActiveSpans lists where p has sound: its 20 ms frames above
+// thresholdDBFS (as ActiveDuration counts them), joined into one span when
+// less than gap of quieter frames separates them, so a sentence with its
+// pauses is one span and a prompt and an echo of the caller are two.
+func ActiveSpans(p *PCM, thresholdDBFS float64, gap time.Duration) []Span {
+	if p == nil || p.Rate <= 0 {
+		return nil
+	}
+	frame := max(p.Rate*int(activeFrame/time.Millisecond)/1000, 1)
+	var spans []Span
+	for off := 0; off < len(p.Samples); off += frame {
+		n := min(frame, len(p.Samples)-off)
+		if DBFS(p.Samples[off:off+n]) <= thresholdDBFS {
+			continue
+		}
+		start, end := samplesDuration(off, p.Rate), samplesDuration(off+n, p.Rate)
+		if k := len(spans) - 1; k >= 0 && start-spans[k].End < gap {
+			spans[k].End = end
+			continue
+		}
+		spans = append(spans, Span{Start: start, End: end})
+	}
+	return spans
+}

@@ -90,3 +90,28 @@ func TestActiveDuration(t *testing.T) {
 		t.Errorf("empty PCM: %v", got)
 	}
 }
+
+func TestActiveSpans(t *testing.T) {
+	t.Parallel()
+	// A 0.5 s tone, 0.1 s of silence, 0.2 s of tone (one span: the pause is
+	// under the gap), 1 s of silence, then 0.3 s of tone (a second span).
+	var s []int16
+	s = append(s, sine(8000, 440, 0.1, 500*time.Millisecond).Samples...)
+	s = append(s, make([]int16, 800)...)
+	s = append(s, sine(8000, 440, 0.1, 200*time.Millisecond).Samples...)
+	s = append(s, make([]int16, 8000)...)
+	s = append(s, sine(8000, 440, 0.1, 300*time.Millisecond).Samples...)
+	got := media.ActiveSpans(&media.PCM{Rate: 8000, Samples: s}, -40, 300*time.Millisecond)
+	want := []media.Span{{Start: 0, End: 800 * time.Millisecond}, {Start: 1800 * time.Millisecond, End: 2100 * time.Millisecond}}
+	if len(got) != len(want) {
+		t.Fatalf("spans %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("span %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if got := media.ActiveSpans(&media.PCM{Rate: 8000, Samples: make([]int16, 8000)}, -40, time.Second); got != nil {
+		t.Errorf("silence: %v", got)
+	}
+}

@@ -21,6 +21,11 @@ import (
 // speech (media.ActiveDuration): -40 dBFS separates speech from line noise.
 const activeThreshold = -40
 
+// HeardSpanGap is the longest pause inside one of CallReport.HeardSpans:
+// the gaps between a sentence's words stay within it, the wait between a
+// prompt and the reply to it does not.
+const HeardSpanGap = 400 * time.Millisecond
+
 // maxStatsBytes bounds how much of a recording is read back for its levels
 // (about 9 hours at 8 kHz): a longer call keeps its WAV but not its stats.
 const maxStatsBytes = 512 << 20
@@ -418,6 +423,7 @@ func (r *recorder) finish(cs *callState, log *slog.Logger) {
 	cs.update(func(rep *CallReport) {
 		rep.HeardDuration = p.Duration()
 		rep.HeardActive = media.ActiveDuration(p, activeThreshold)
+		rep.HeardSpans = media.ActiveSpans(p, activeThreshold, HeardSpanGap)
 		rep.HeardRMS = media.RMS(p.Samples)
 	})
 }

@@ -114,10 +114,15 @@ type CallReport struct {
 	HeardPath     string
 	HeardDuration time.Duration // length of the recording
 	HeardActive   time.Duration // media.ActiveDuration at -40 dBFS: speech, not silence
-	HeardRMS      float64       // media.RMS of the whole recording
-	DTMFSent      string        // RFC 4733 digits the simulator pressed
-	DTMFHeard     string        // RFC 4733 digits the far end pressed
-	Codec         string        // negotiated audio codec, e.g. "PCMU"
+	// HeardSpans are where the recording had sound (media.ActiveSpans at
+	// -40 dBFS, pauses under HeardSpanGap joined), as offsets into the
+	// recording (the audio received, packet after packet): a prompt and an
+	// echo of the caller are two spans.
+	HeardSpans []media.Span
+	HeardRMS   float64 // media.RMS of the whole recording
+	DTMFSent   string  // RFC 4733 digits the simulator pressed
+	DTMFHeard  string  // RFC 4733 digits the far end pressed
+	Codec      string  // negotiated audio codec, e.g. "PCMU"
 	// EndedBy is EndedLocal or EndedRemote: who refused, cancelled or hung up.
 	EndedBy            string
 	StartedAt, EndedAt time.Time
