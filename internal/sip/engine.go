@@ -28,6 +28,7 @@ import (
 	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/sipnet"
 	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Speaker renders text to speech at a sample rate (the flite engine).
@@ -196,6 +197,13 @@ func New(cfg Config) (*Engine, error) {
 		e.setups.limit = DefaultMaxCallSetups
 	case cfg.MaxCallSetups > 0:
 		e.setups.limit = int64(cfg.MaxCallSetups)
+	}
+	// How close the node is to refusing with 503 (overload.go). A second
+	// engine on the same registry (tests) keeps the first one's.
+	if cfg.Metrics.Registry != nil {
+		_ = cfg.Metrics.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "minivoice_call_setups_in_progress",
+			Help: "Inbound calls being admitted now (routing, credit check, call record); at --max-call-setups further INVITEs get 503."},
+			func() float64 { return float64(e.setups.n.Load()) }))
 	}
 	e.edge = newEdge(cfg.Edge, func(ctx context.Context) ([]*voice.Trunk, error) {
 		return e.store.ActiveTrunks(ctx, voice.DirectionInbound)

@@ -17,6 +17,9 @@ func TestSetupGateOverSIP(t *testing.T) {
 	if !e.setups.enter() { // an admission under way holds the only place
 		t.Fatal("the empty gate refused")
 	}
+	if got := setupsGauge(t, e); got != 1 {
+		t.Errorf("minivoice_call_setups_in_progress %v with the gate full, want 1", got)
+	}
 	res := exchange(t, caller, addr, proxyRequest("INVITE", caller, addr, "gate-full"))
 	if res.code != 503 || !res.has("Retry-After: 1") {
 		t.Fatalf("gate full: %d %s %q, want 503 with Retry-After: 1", res.code, res.reason, res.raw)
@@ -59,4 +62,20 @@ func TestSetupGate(t *testing.T) {
 			t.Fatal("a gate without a limit refused")
 		}
 	}
+}
+
+// setupsGauge reads minivoice_call_setups_in_progress from e's registry.
+func setupsGauge(t *testing.T, e *Engine) float64 {
+	t.Helper()
+	mfs, err := e.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "minivoice_call_setups_in_progress" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("minivoice_call_setups_in_progress is not registered")
+	return 0
 }
