@@ -40,22 +40,31 @@ func DBFS(samples []int16) float64 {
 // carried sound".
 const activeFrame = 20 * time.Millisecond
 
+// activeFrames calls fn with the offset and length of each 20 ms frame of p
+// (a trailing partial frame counts for its own length) whose level exceeds
+// thresholdDBFS, in order.
+func activeFrames(p *PCM, thresholdDBFS float64, fn func(off, n int)) {
+	if p == nil || p.Rate <= 0 {
+		return
+	}
+	frame := max(p.Rate*int(activeFrame/time.Millisecond)/1000, 1)
+	for off := 0; off < len(p.Samples); off += frame {
+		n := min(frame, len(p.Samples)-off)
+		if DBFS(p.Samples[off:off+n]) > thresholdDBFS {
+			fn(off, n)
+		}
+	}
+}
+
 // ActiveDuration totals the 20 ms frames of p whose level exceeds
 // thresholdDBFS (a trailing partial frame counts for its own length). Tests
 // use it to assert that speech really arrived, not just packets of silence or
 // comfort noise; -40 dBFS separates speech from line noise well.
 func ActiveDuration(p *PCM, thresholdDBFS float64) time.Duration {
-	if p == nil || p.Rate <= 0 {
-		return 0
-	}
-	frame := max(p.Rate*int(activeFrame/time.Millisecond)/1000, 1)
 	active := 0
-	for s := p.Samples; len(s) > 0; {
-		n := min(frame, len(s))
-		if DBFS(s[:n]) > thresholdDBFS {
-			active += n
-		}
-		s = s[n:]
+	activeFrames(p, thresholdDBFS, func(_, n int) { active += n })
+	if active == 0 {
+		return 0
 	}
 	return samplesDuration(active, p.Rate)
 }
@@ -70,22 +79,14 @@ type Span struct {
 // less than gap of quieter frames separates them, so a sentence with its
 // pauses is one span and a prompt and an echo of the caller are two.
 func ActiveSpans(p *PCM, thresholdDBFS float64, gap time.Duration) []Span {
-	if p == nil || p.Rate <= 0 {
-		return nil
-	}
-	frame := max(p.Rate*int(activeFrame/time.Millisecond)/1000, 1)
 	var spans []Span
-	for off := 0; off < len(p.Samples); off += frame {
-		n := min(frame, len(p.Samples)-off)
-		if DBFS(p.Samples[off:off+n]) <= thresholdDBFS {
-			continue
-		}
+	activeFrames(p, thresholdDBFS, func(off, n int) {
 		start, end := samplesDuration(off, p.Rate), samplesDuration(off+n, p.Rate)
 		if k := len(spans) - 1; k >= 0 && start-spans[k].End < gap {
 			spans[k].End = end
-			continue
+			return
 		}
 		spans = append(spans, Span{Start: start, End: end})
-	}
+	})
 	return spans
 }

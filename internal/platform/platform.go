@@ -355,7 +355,7 @@ func newEngine(ctx context.Context, cfg Config, db *store.DB, blobs *recording.D
 		Store: db, Fetcher: fetcher, Speaker: speaker, MediaDir: filepath.Join(sc.Data, "media"),
 		AllowPrivateURLs: sc.AllowPrivateURLs, Logger: cfg.Logger, Metrics: metrics, Now: cfg.Now, MediaTimeout: cfg.MediaTimeout,
 		Recordings: blobs, Gate: gate, Refusals: cfg.Refusals, Edge: edgeConfig(cfg.Edge, sc.Edge), TrustedProxies: sc.SIPTrustedProxies,
-		TLSListen: sc.TLS.SIPListen, TLSCert: tf.sip, TrunkRoots: tf.roots, MaxCallSetups: maxCallSetups(sc.MaxCallSetups),
+		TLSListen: sc.TLS.SIPListen, TLSCert: tf.sip, TrunkRoots: tf.roots, MaxCallSetups: sc.MaxCallSetups,
 		// Speech gathers: at normal priority, within their own budget of
 		// decoders (call-control.md, gather).
 		Recognizer: asr.NewCommands(asr.CommandConfig{ModelDir: sc.Insights.PocketsphinxModel, MaxDecoders: sc.Insights.SpeechDecoders})})
@@ -363,15 +363,6 @@ func newEngine(ctx context.Context, cfg Config, db *store.DB, blobs *recording.D
 		engine.SetMaxStreamsPerCustomer(sc.MaxStreamsPerCustomer)
 	}
 	return engine, gate, err
-}
-
-// maxCallSetups maps --max-call-setups (0: no limit) to the engine's
-// setting (0: its default, negative: no limit).
-func maxCallSetups(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // recoverSingleNode closes the calls and recordings a previous process left

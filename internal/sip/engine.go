@@ -97,8 +97,7 @@ type Config struct {
 	// up to 5 s); default 100 ms. The background retries run every 5 s.
 	FinalWriteRetry time.Duration
 	// MaxCallSetups bounds the inbound calls being admitted at once
-	// (overload.go); more are refused with 503. 0: DefaultMaxCallSetups;
-	// negative: no limit.
+	// (overload.go); more are refused with 503. 0: no limit.
 	MaxCallSetups int
 }
 
@@ -192,12 +191,7 @@ func New(cfg Config) (*Engine, error) {
 		now: cfg.Now, mediaTimeout: cfg.MediaTimeout, mediaDir: cfg.MediaDir, live: map[string]*liveCall{}, watchTick: time.Second,
 		legs: map[string][]dialogLeg{}, blobs: cfg.Recordings, gate: cfg.Gate, refusals: newRefusals(cfg.Refusals),
 		trustedProxies: cfg.TrustedProxies, httpClient: netguard.NewClient(netguard.ClientConfig{Allow: cfg.AllowPrivateURLs, Timeout: 30 * time.Second})}
-	switch {
-	case cfg.MaxCallSetups == 0:
-		e.setups.limit = DefaultMaxCallSetups
-	case cfg.MaxCallSetups > 0:
-		e.setups.limit = int64(cfg.MaxCallSetups)
-	}
+	e.setups.limit = int64(max(cfg.MaxCallSetups, 0))
 	// How close the node is to refusing with 503 (overload.go). A second
 	// engine on the same registry (tests) keeps the first one's.
 	if cfg.Metrics.Registry != nil {

@@ -47,31 +47,11 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		return
 	}
 	trunk, ref := e.authorizeTrunk(ctx, d)
-	if ref == nil {
-		// Only INVITEs from known trunks count towards the setup gate, and
-		// only they may learn the node is busy (unknown sources get the
-		// edge's answer whatever the load).
-		if !e.setups.enter() {
-			ref = e.overloaded()
-		} else {
-			leave := sync.OnceFunc(e.setups.leave)
-			defer leave()
-			var route *inboundRoute
-			route, ref = e.route(ctx, d, trunk)
-			if ref == nil {
-				e.runRouted(ctx, d, route, leave)
-				return
-			}
-			if route != nil && ref.Err != nil {
-				// A known DID's customer sees the refusal as a failed call;
-				// anything else is the operator's business. Either is
-				// written before the answer, so whoever sees the answer can
-				// already read the record.
-				e.recordRefusedCall(req, route, ref)
-				e.refuse(d, ref)
-				return
-			}
-		}
+	// Only INVITEs from known trunks count towards the setup gate, and only
+	// they may learn the node is busy (unknown sources get the edge's answer
+	// whatever the load).
+	if ref == nil && !e.setups.enter() {
+		ref = e.overloaded()
 	}
 	if ref != nil {
 		if ref.Code == 0 {
@@ -79,7 +59,24 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		}
 		e.logRefusal(req, ref)
 		e.refuse(d, ref)
+		return
 	}
+	leave := sync.OnceFunc(e.setups.leave)
+	defer leave()
+	route, ref := e.route(ctx, d, trunk)
+	if ref != nil {
+		// A known DID's customer sees the refusal as a failed call; anything
+		// else is the operator's business. Either is written before the
+		// answer, so whoever sees the answer can already read the record.
+		if route != nil && ref.Err != nil {
+			e.recordRefusedCall(req, route, ref)
+		} else {
+			e.logRefusal(req, ref)
+		}
+		e.refuse(d, ref)
+		return
+	}
+	e.runRouted(ctx, d, route, leave)
 }
 
 // runRouted runs an admitted inbound call: leave gives its place in the

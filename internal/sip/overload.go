@@ -5,10 +5,6 @@ import (
 	"sync/atomic"
 )
 
-// DefaultMaxCallSetups is how many inbound INVITEs one engine admits at
-// once (Config.MaxCallSetups).
-const DefaultMaxCallSetups = 300
-
 // setupGate bounds the inbound calls being admitted at once: from the moment
 // the INVITE's trunk is known until the call's record is written (routing,
 // the credit check and its reservation, the record). Those steps queue on
