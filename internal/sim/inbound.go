@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
+	dmedia "github.com/emiago/diago/media"
 )
 
 // handleInvite is the carrier: it runs one INVITE from the platform, from 100
@@ -90,6 +91,18 @@ func (s *Sim) handleInvite(d *diago.DialogServerSession) {
 	if err != nil {
 		if med != nil {
 			_ = med.Close()
+		}
+		if res := d.InviteResponse; res != nil && res.StatusCode == 200 && d.Context().Err() != nil && med != nil {
+			// The 200 OK went out and the caller hung up before diago saw
+			// its ACK (a BYE right behind the ACK, as the platform sends
+			// when an answer_url's actions are invalid): the call was
+			// answered and ended by the far end, not canceled.
+			codec := dmedia.CodecAudioFromSession(med.MediaSession())
+			cs.update(func(r *CallReport) {
+				r.SIPStatus, r.SIPReason, r.Answered, r.AnsweredAt, r.EndedBy = 200, "OK", true, time.Now(), EndedRemote
+				r.Codec = codecName(codec)
+			})
+			return
 		}
 		if d.Context().Err() != nil {
 			canceled()
