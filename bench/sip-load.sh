@@ -130,6 +130,12 @@ go_mem() {
 	END { printf "%d %d %d\n", g, h / 1024, s / 1024 }'
 }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$SERVER/stat"; }
+# rx_packets: RTP packets the platform has received so far (MiniVoice only;
+# 0 for the baseline), to show the hold is two-way.
+rx_packets() {
+	[[ $TARGET == baseline ]] && { echo 0; return; }
+	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_rtp_packets_total\{/ && /direction="rx"/ { n += $2 } END { printf "%d\n", n }'
+}
 TCK=$(getconf CLK_TCK)
 
 # platform_calls: the platform's own count of inbound calls completed and of
@@ -216,7 +222,7 @@ for _ in $(seq $((HOLD + 60))); do
 	# The hold: every call up, none ended yet. Its CPU over the frames the
 	# calls exchange is the CPU per frame, free of call setup.
 	if (( live >= CONCURRENT )); then
-		if [[ -z ${h0:-} ]]; then h0=$(cpu_ticks); ht0=$(date +%s.%N); else h1=$(cpu_ticks); ht1=$(date +%s.%N); fi
+		if [[ -z ${h0:-} ]]; then h0=$(cpu_ticks); ht0=$(date +%s.%N); rx0=$(rx_packets); else h1=$(cpu_ticks); ht1=$(date +%s.%N); rx1=$(rx_packets); fi
 	fi
 	if (( live > peak_calls )); then
 		peak_calls=$live; peak_rss=$(rss_kib); c1=$(cpu_ticks); t1=$(date +%s.%N)
@@ -233,8 +239,9 @@ per_call=$(( (peak_rss - idle) / (peak_calls > 0 ? peak_calls : 1) ))
 cpu=$(echo "scale=1; (${c1:-$c0} - $c0) * 100 / $TCK / (${t1:-$t0} - $t0 + 0.001)" | bc)
 # While holding: CPU % of one core, and CPU per frame the server sends (one
 # every 20 ms per call): "-" without two samples.
-hold_cpu=-; us_frame=-
+hold_cpu=-; us_frame=-; rx_rate=-
 if [[ -n ${h1:-} ]]; then
+	rx_rate=$(echo "scale=1; ($rx1 - $rx0) / ($ht1 - $ht0) / $CONCURRENT" | bc)
 	hold_cpu=$(echo "scale=1; ($h1 - $h0) * 100 / $TCK / ($ht1 - $ht0)" | bc)
 	us_frame=$(echo "scale=1; ($h1 - $h0) * 1000000 / $TCK / ($ht1 - $ht0) / ($CONCURRENT * 50)" | bc)
 fi
@@ -242,6 +249,9 @@ echo "| concurrent calls wanted | peak live calls | successful | failed | idle R
 echo "|---|---|---|---|---|---|---|---|---|---|"
 echo "| $CONCURRENT | $peak_calls | $ok | $bad | $((idle / 1024)) | $((peak_rss / 1024)) | $per_call | $cpu | $hold_cpu | $us_frame |"
 summary "part=concurrency peak=$peak_calls ok=$ok failed=$bad kib_per_call=$per_call cpu_pct=$cpu hold_cpu_pct=$hold_cpu us_per_frame=$us_frame"
+# sipp plays its pcap (30 ms packets, about 33 a second) again and again
+# until the BYE, so each held call also receives RTP throughout the hold.
+[[ $TARGET == baseline ]] || echo "RTP packets received while holding: $rx_rate per call per second (sipp sends about 33)"
 if [[ $TARGET != baseline && -n ${mem1:-} ]] && (( peak_calls > 0 )); then
 	read -r g0 h0 s0 <<<"$mem0"; read -r g1 h1 s1 <<<"$mem1"
 	echo "per live call at the peak (Go runtime, /metrics): $(( (g1 - g0) / peak_calls )) goroutines, heap in use $(( (h1 - h0) / peak_calls )) KiB, stacks $(( (s1 - s0) / peak_calls )) KiB"
