@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +59,10 @@ type leg struct {
 
 	digits chan rune // key presses, oldest first; full means dropped
 	zero   []int16   // one frame of silence
+
+	// recv is the receive side (receive.go): under jobMu when the media
+	// clock reads the socket, owned by the reader goroutine otherwise.
+	recv legReceiver
 
 	lastRTP  atomic.Int64 // unix nanos of the last packet received
 	received atomic.Int64 // packets received
@@ -129,18 +132,28 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 			break
 		}
 	}
+	l.recv = legReceiver{r: r, session: m.MediaSession, dec: dec, audioPT: int(codec.PayloadTypeRecv()), dtmfPT: dtmfPT,
+		buf: make([]byte, dmedia.RTPBufSize), det: dtmf.NewDetector(), hdr: &m.RTPPacketReader.PacketHeader}
 	rctx, cancel := context.WithCancel(ctx)
 	l.cancel = cancel
-	go func() {
-		defer close(l.done)
-		l.readLoop(rctx, r, dec, int(codec.PayloadTypeRecv()), dtmfPT)
-	}()
+	// The media clock reads the leg's socket on its ticks (receive.go)
+	// where the platform can reach the socket; elsewhere a goroutine of the
+	// leg's own waits for each packet.
+	if l.recv.sock = rtpSocket(m.MediaSession()); l.recv.sock == nil {
+		go func() {
+			defer close(l.done)
+			l.readLoop(rctx)
+		}()
+	} else {
+		close(l.done)
+	}
 	l.shard = sendClock.add(l)
 	return l, nil
 }
 
-// close closes the media and waits for the reader to stop; after it
-// returns no recorder or tap is fed any more. Closing twice is harmless.
+// close closes the media and waits for the reader to stop (the media
+// clock's reading stops with closed, under jobMu); after it returns no
+// recorder or tap is fed any more. Closing twice is harmless.
 func (l *leg) close() {
 	l.cancel()
 	if l.shard != nil {
@@ -165,78 +178,6 @@ var errLegClosed = errors.New("call media closed")
 
 // frameSamples is one 20 ms frame's sample count.
 func (l *leg) frameSamples() int { return l.rate / 50 }
-
-// readLoop decodes received audio and detects DTMF until ctx ends or the
-// media closes.
-func (l *leg) readLoop(ctx context.Context, r io.Reader, dec *rtpaudio.AudioCodec, audioPT, dtmfPT int) {
-	buf := make([]byte, dmedia.RTPBufSize)
-	var pcm []int16 // grown by Decode to the largest packet seen
-	det := dtmf.NewDetector()
-	hdr := &l.media.RTPPacketReader.PacketHeader
-	var lastSeq uint16
-	var lastSSRC uint32
-	seen := false
-	for ctx.Err() == nil {
-		n, err := r.Read(buf)
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
-				return
-			}
-			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		l.received.Add(1)
-		l.lastRTP.Store(time.Now().UnixNano())
-		if l.rx != nil {
-			l.rx.Inc()
-		}
-		if n == 0 {
-			continue
-		}
-		if int(hdr.PayloadType) == audioPT {
-			// A forward jump in the audio stream's sequence numbers is
-			// loss; a reordered or repeated packet is not counted.
-			if gap := hdr.SequenceNumber - lastSeq; seen && hdr.SSRC == lastSSRC && gap > 1 && gap < 1000 && l.lost != nil {
-				l.lost.Add(float64(gap - 1))
-			}
-			if !seen || hdr.SSRC != lastSSRC || hdr.SequenceNumber-lastSeq < 1000 {
-				lastSeq, lastSSRC, seen = hdr.SequenceNumber, hdr.SSRC, true
-			}
-		}
-		switch int(hdr.PayloadType) {
-		case dtmfPT:
-			if ev, ok := det.Packet(hdr.Timestamp, hdr.Marker, buf[:n]); ok {
-				l.pushDigit(ev.Digit)
-			}
-		case audioPT:
-			if tap := l.farPayload.Load(); tap != nil {
-				(*tap)(buf[:n])
-			}
-			// Decoding is skipped when nobody takes the audio (a bridge
-			// passing payloads through, with no recording or stream).
-			if !l.wantsFarPCM() {
-				continue
-			}
-			pcm = dec.Decode(pcm[:0], buf[:n])
-			if rs := l.recorders.Load(); rs != nil {
-				for _, rec := range *rs {
-					rec.WriteFar(pcm)
-				}
-			}
-			if tap := l.farTap.Load(); tap != nil {
-				(*tap)(pcm)
-			}
-			if ts := l.taps.Load(); ts != nil {
-				for _, t := range *ts {
-					t.farAudio(pcm)
-				}
-			}
-		}
-	}
-}
 
 // wantsFarPCM reports whether anything takes the leg's decoded far audio.
 func (l *leg) wantsFarPCM() bool {
@@ -370,6 +311,26 @@ func (j *sendJob) finish(err error) { j.done <- err }
 func (l *leg) tick() {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
+	l.sendNext()
+}
+
+// clockTick is the media clock's visit to the leg: it handles what arrived
+// on the leg's socket, then sends due frames (more than one when the clock
+// is catching up), under one hold of jobMu.
+func (l *leg) clockTick(due int) {
+	l.jobMu.Lock()
+	defer l.jobMu.Unlock()
+	l.receive()
+	for range due {
+		if l.job == nil {
+			return
+		}
+		l.sendNext()
+	}
+}
+
+// sendNext sends the current job's next frame, under jobMu.
+func (l *leg) sendNext() {
 	j := l.job
 	if j == nil {
 		return

@@ -1,0 +1,209 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	dmedia "github.com/emiago/diago/media"
+	"github.com/minivoice/minivoice/internal/media/dtmf"
+	"github.com/minivoice/minivoice/internal/media/rtpaudio"
+	"github.com/pion/rtp"
+)
+
+// Receiving. A goroutine per leg blocked in a read on the leg's socket costs
+// a wake-up of the Go scheduler (often of an idle OS thread) for every packet
+// that arrives: with 500 two-way calls that is 25 000 wake-ups a second, and
+// measured it made a received packet cost more CPU than a sent one. The
+// media clock already wakes every 20 ms for each leg it sends for, so on
+// each tick it also takes whatever has arrived on the leg's socket since the
+// last one, without waiting: a peek (recvfrom with MSG_PEEK|MSG_DONTWAIT)
+// says whether a datagram is queued and what it is, and only then diago's
+// reader chain (SRTP, RTCP receive statistics, RTP parsing) reads it. A
+// packet waits at most one tick (20 ms) in the socket's buffer, which the
+// far end's audio has to cross anyway before the bridge or a prompt sends
+// anything; the recorders place audio by arrival with 80 ms of slack.
+
+// maxPacketsPerTick bounds what one leg's socket may take of a tick: 16
+// packets is 320 ms of 20 ms audio, far more than a tick brings; a flood
+// beyond it stays in (and overflows) the socket's own buffer instead of
+// delaying the other legs on the shard.
+const maxPacketsPerTick = 16
+
+// readBackstop bounds one tick's reads from a leg's socket: diago's reader
+// skips some packets (empty payloads, unknown payload types) and then reads
+// again, which would wait for the next packet. The peek drops the packets it
+// knows diago skips, so this deadline only ends a read the peek did not
+// foresee, and costs one deadline update per leg per tick with packets.
+const readBackstop = 5 * time.Millisecond
+
+// legReceiver is a leg's receive side: diago's audio reader and what the
+// platform does with each packet (loss count, key presses, decoding for the
+// recorders, taps and streams).
+type legReceiver struct {
+	r       io.Reader
+	session func() *dmedia.MediaSession // the leg's media session now (a re-INVITE may change it)
+	hdr     *rtp.Header                 // diago's header of the packet just read
+	dec     *rtpaudio.AudioCodec
+	audioPT int
+	dtmfPT  int
+	buf     []byte
+	pcm     []int16 // grown by Decode to the largest packet seen
+	det     *dtmf.Detector
+
+	lastSeq  uint16
+	lastSSRC uint32
+	seen     bool
+
+	// sock is the leg's RTP socket when the media clock reads it
+	// (receive_linux.go); nil when a goroutine reads instead.
+	sock   syscall.RawConn
+	peeked rtp.Packet // the header of the datagram the peek saw
+	ended  bool       // the socket was closed: nothing more to read
+}
+
+// readLoop is the leg's reader goroutine where the clock cannot read the
+// socket: it handles every packet until ctx ends or the media closes.
+func (l *leg) readLoop(ctx context.Context) {
+	rc := &l.recv
+	for ctx.Err() == nil {
+		n, err := rc.r.Read(rc.buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+				return
+			}
+			if isTimeout(err) {
+				continue
+			}
+			return
+		}
+		l.handlePacket(n)
+	}
+}
+
+// receive reads, without waiting, what has arrived on the leg's socket
+// since the last tick and handles it. The media clock calls it under jobMu.
+func (l *leg) receive() {
+	rc := &l.recv
+	if rc.sock == nil || rc.ended || l.closed {
+		return
+	}
+	var ms *dmedia.MediaSession
+	for range maxPacketsPerTick {
+		n, ok := peekDatagram(rc.sock, rc.buf)
+		if !ok {
+			return
+		}
+		if ms == nil {
+			// The session, its codecs and the deadline, once per tick that
+			// has packets: a re-INVITE may change the codecs between ticks.
+			ms = rc.session()
+			_ = ms.StopRTP(1, readBackstop)
+		}
+		if !l.readable(ms, rc.buf[:n]) {
+			dropDatagram(rc.sock, rc.buf)
+			continue
+		}
+		n, err := rc.r.Read(rc.buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				rc.ended = true
+				return
+			}
+			if isTimeout(err) {
+				return // a read the peek did not foresee waited: next tick
+			}
+			continue // a datagram diago refused (SRTP authentication, a bad header): dropped
+		}
+		l.handlePacket(n)
+	}
+}
+
+// readable reports whether diago's reader will pass the datagram b up
+// rather than skip it and read again: RTP version 2, a payload, and a
+// payload type the session receives. A datagram that does not parse is
+// readable: diago returns its error.
+func (l *leg) readable(ms *dmedia.MediaSession, b []byte) bool {
+	p := &l.recv.peeked
+	if err := p.Unmarshal(b); err != nil {
+		return true
+	}
+	if p.Version == 0 || len(p.Payload) == 0 {
+		return false
+	}
+	codecs := ms.CommonCodecs()
+	if len(codecs) == 0 {
+		codecs = ms.Codecs
+	}
+	for _, c := range codecs {
+		if c.PayloadTypeRecv() == p.PayloadType {
+			return true
+		}
+	}
+	return false
+}
+
+// isTimeout reports whether err is a read deadline passing.
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// handlePacket takes the packet diago's reader just put in the receive
+// buffer (n payload bytes, its header in recv.hdr).
+func (l *leg) handlePacket(n int) {
+	rc := &l.recv
+	hdr := rc.hdr
+	l.received.Add(1)
+	l.lastRTP.Store(time.Now().UnixNano())
+	if l.rx != nil {
+		l.rx.Inc()
+	}
+	if n == 0 {
+		return
+	}
+	if int(hdr.PayloadType) == rc.audioPT {
+		// A forward jump in the audio stream's sequence numbers is
+		// loss; a reordered or repeated packet is not counted.
+		if gap := hdr.SequenceNumber - rc.lastSeq; rc.seen && hdr.SSRC == rc.lastSSRC && gap > 1 && gap < 1000 && l.lost != nil {
+			l.lost.Add(float64(gap - 1))
+		}
+		if !rc.seen || hdr.SSRC != rc.lastSSRC || hdr.SequenceNumber-rc.lastSeq < 1000 {
+			rc.lastSeq, rc.lastSSRC, rc.seen = hdr.SequenceNumber, hdr.SSRC, true
+		}
+	}
+	payload := rc.buf[:n]
+	switch int(hdr.PayloadType) {
+	case rc.dtmfPT:
+		if ev, ok := rc.det.Packet(hdr.Timestamp, hdr.Marker, payload); ok {
+			l.pushDigit(ev.Digit)
+		}
+	case rc.audioPT:
+		if tap := l.farPayload.Load(); tap != nil {
+			(*tap)(payload)
+		}
+		// Decoding is skipped when nobody takes the audio (a bridge
+		// passing payloads through, with no recording or stream).
+		if !l.wantsFarPCM() {
+			return
+		}
+		rc.pcm = rc.dec.Decode(rc.pcm[:0], payload)
+		pcm := rc.pcm
+		if rs := l.recorders.Load(); rs != nil {
+			for _, rec := range *rs {
+				rec.WriteFar(pcm)
+			}
+		}
+		if tap := l.farTap.Load(); tap != nil {
+			(*tap)(pcm)
+		}
+		if ts := l.taps.Load(); ts != nil {
+			for _, t := range *ts {
+				t.farAudio(pcm)
+			}
+		}
+	}
+}
