@@ -79,7 +79,7 @@ func TestLegReadsOnTheClock(t *testing.T) {
 		packet(0, 1, frame(1)),
 		packet(99, 2, frame(9)), // a payload type the session does not receive: dropped by the peek
 		packet(0, 3, frame(3)),
-		packet(0, 4, nil), // no payload: dropped by the peek
+		packet(0, 4, nil),  // no payload: dropped by the peek
 		{0x80, 0x00, 0x01}, // too short for RTP: diago's read refuses it
 		packet(0, 5, frame(5)),
 	} {
