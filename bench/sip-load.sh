@@ -9,8 +9,9 @@
 #    peak; memory per call = (peak RSS - idle RSS) / live calls. The CPU while
 #    every call is up (the hold, no setup in it) over the frames sent gives
 #    the CPU per frame (the server sends one every 20 ms per call; sipp plays
-#    its 7 s pcap at the start of each call, so late in the hold only the
-#    server sends).
+#    its 7 s pcap again and again until the BYE, so the calls are two-way for
+#    the whole hold: the script prints the packets received per call per
+#    second to show it).
 # 2. Call rate: for each rate in SIPLOAD_RATES, SIPLOAD_SECONDS of calls whose
 #    actions are say "Hello" + hangup, with sipp playing G.711 audio back
 #    (bench/sipp/uac_platform_hangs_up.xml). Reports successful/failed calls.

@@ -305,18 +305,11 @@ type sendJob struct {
 
 func (j *sendJob) finish(err error) { j.done <- err }
 
-// tick sends the current job's next frame; the media clock calls it every
-// 20 ms. It runs on a shard's goroutine, so it does not block: the UDP write
-// does not wait for the network.
-func (l *leg) tick() {
-	l.jobMu.Lock()
-	defer l.jobMu.Unlock()
-	l.sendNext()
-}
-
-// clockTick is the media clock's visit to the leg: it handles what arrived
-// on the leg's socket, then sends due frames (more than one when the clock
-// is catching up), under one hold of jobMu.
+// clockTick is the media clock's visit to the leg every 20 ms: it handles
+// what arrived on the leg's socket, then sends due frames of the current job
+// (more than one when the clock is catching up), under one hold of jobMu.
+// It runs on a shard's goroutine, so nothing in it waits: the socket reads
+// do not wait for packets, and the UDP writes do not wait for the network.
 func (l *leg) clockTick(due int) {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
