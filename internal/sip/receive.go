@@ -20,12 +20,14 @@ import (
 // measured it made a received packet cost more CPU than a sent one. The
 // media clock already wakes every 20 ms for each leg it sends for, so on
 // each tick it also takes whatever has arrived on the leg's socket since the
-// last one, without waiting: a peek (recvfrom with MSG_PEEK|MSG_DONTWAIT)
+// last one, without waiting (and halfway between ticks too, for legs whose
+// audio goes on live: clock.go): a peek (recvfrom with MSG_PEEK|MSG_DONTWAIT)
 // says whether a datagram is queued and what it is, and only then diago's
 // reader chain (SRTP, RTCP receive statistics, RTP parsing) reads it. A
-// packet waits at most one tick (20 ms) in the socket's buffer, which the
-// far end's audio has to cross anyway before the bridge or a prompt sends
-// anything; the recorders place audio by arrival with 80 ms of slack.
+// packet waits at most 10 ms in the socket's buffer when a bridge or a
+// media stream takes it at once, and at most a tick (20 ms) otherwise: the
+// recorders place audio by arrival with 80 ms of slack, and key presses
+// last far longer.
 
 // maxPacketsPerTick bounds what one leg's socket may take of a tick: 16
 // packets is 320 ms of 20 ms audio, far more than a tick brings; a flood
@@ -120,6 +122,29 @@ func (l *leg) receive() {
 		}
 		l.handlePacket(n)
 	}
+}
+
+// midTick is the media clock's wake-up between two ticks: it reads the
+// leg's socket if the leg passes its received audio on live.
+func (l *leg) midTick() {
+	if !l.passesAudioOn() {
+		return
+	}
+	l.jobMu.Lock()
+	defer l.jobMu.Unlock()
+	l.receive()
+}
+
+// passesAudioOn reports whether what the leg receives goes on at once to
+// someone waiting for it (the other leg of a bridge, a live media stream),
+// rather than only to recorders and detectors, which take it by arrival
+// time whatever the delay.
+func (l *leg) passesAudioOn() bool {
+	if l.farPayload.Load() != nil || l.farTap.Load() != nil {
+		return true
+	}
+	ts := l.taps.Load()
+	return ts != nil && len(*ts) > 0
 }
 
 // readable reports whether diago's reader will pass the datagram b up

@@ -120,3 +120,33 @@ func firstBytes(ps [][]byte) []byte {
 	}
 	return out
 }
+
+// TestPassesAudioOn: the legs the clock reads again halfway between ticks
+// are those whose received audio goes on at once (a bridge's payloads or
+// PCM, a live media stream), not those that only record it.
+func TestPassesAudioOn(t *testing.T) {
+	t.Parallel()
+	l := &leg{}
+	if l.passesAudioOn() {
+		t.Fatal("a bare leg passes audio on")
+	}
+	push := func([]byte) {}
+	l.farPayload.Store(&push)
+	if !l.passesAudioOn() {
+		t.Fatal("a bridge's payload tap does not count")
+	}
+	l.farPayload.Store(nil)
+	l.setFarTap(func([]int16) {})
+	if !l.passesAudioOn() {
+		t.Fatal("a PCM tap does not count")
+	}
+	l.setFarTap(nil)
+	l.taps.Store(&[]mediaTap{nil})
+	if !l.passesAudioOn() {
+		t.Fatal("a media stream does not count")
+	}
+	l.taps.Store(&[]mediaTap{})
+	if l.passesAudioOn() {
+		t.Fatal("an empty stream list counts")
+	}
+}
