@@ -88,7 +88,9 @@ if [[ $TARGET == baseline ]]; then
 		if [[ $1 == *pause* ]]; then
 			"$WORK/baseline" -sip "127.0.0.1:$SIP_PORT" -metrics "127.0.0.1:$HTTP_PORT" -mode hold -hold "${HOLD}s" 2>"$WORK/baseline.err" & SERVER=$!
 		else
-			"$WORK/baseline" -sip "127.0.0.1:$SIP_PORT" -metrics "127.0.0.1:$HTTP_PORT" -mode prompt -prompt "$WORK/hello.wav" 2>"$WORK/baseline.err" & SERVER=$!
+			# SIPLOAD_CPUPROFILE=FILE: the prompt runs' profile (written at SIGTERM).
+			"$WORK/baseline" -sip "127.0.0.1:$SIP_PORT" -metrics "127.0.0.1:$HTTP_PORT" -mode prompt -prompt "$WORK/hello.wav" \
+				-cpuprofile "${SIPLOAD_CPUPROFILE:-}" 2>"$WORK/baseline.err" & SERVER=$!
 		fi
 		PIDS+=("$SERVER")
 		sleep 1
@@ -192,6 +194,11 @@ jitter_fields() {
 		for (i = 1; i <= n; i++) if (c[i] >= 0.99 * total) { printf "%d %s %.2f\n", total, b[i], 100 * within2 / total; exit }
 	}'
 }
+# frames_measured: the send-jitter histogram's count so far (intervals
+# between one call's frames: about one per frame sent), 0 without frames.
+frames_measured() {
+	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '/^minivoice_rtp_send_jitter_seconds_count/ { n = $2 } END { printf "%d\n", n }'
+}
 jitter() { # $1: which part; with a second argument, also a summary line
 	local f frames p99 within2
 	f=$(jitter_fields)
@@ -263,12 +270,13 @@ check_part "concurrency run" "$ok" "$before"
 jitter "concurrency run" summary
 echo
 PARTS=()
-echo "| calls/s offered | calls | successful | failed | failed % | wall s | answered calls/s | server CPU % | CPU ms per call | setup p50 ms | setup p99 ms |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| calls/s offered | calls | successful | failed | failed % | wall s | answered calls/s | server CPU % | CPU ms per call | setup p50 ms | setup p99 ms | frames sent per call |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 start_answer '[{"action":"say","text":"Hello"},{"action":"hangup"}]'
 for rate in $RATES; do
 	total=$((rate * SECONDS_PER_RATE))
 	before=$(platform_calls)
+	f0=$(frames_measured)
 	c0=$(cpu_ticks); t0=$(date +%s.%N)
 	# sipp's own -timeout did not end a run that overloaded the server (at 800
 	# calls/s it ran for minutes): coreutils' timeout is the backstop.
@@ -288,7 +296,10 @@ for rate in $RATES; do
 	pct=$(echo "scale=3; $bad * 100 / ($ok + $bad)" | bc)
 	ms_call=$(echo "scale=2; ($c1 - $c0) * 1000 / $TCK / $((ok > 0 ? ok : 1))" | bc)
 	read -r p50 p99 achieved <<<"$(rtt_stats "$WORK/rtt_$rate.csv")"
-	echo "| $rate | $total | $ok | $bad | $pct | $wall | $achieved | $cpu | $ms_call | $p50 | $p99 |"
+	# Frames sent per call, from the send-jitter count (both servers keep
+	# it), so a server that sends more audio per call shows it.
+	fpc=$(echo "scale=1; ($(frames_measured) - $f0) / $((ok > 0 ? ok : 1))" | bc)
+	echo "| $rate | $total | $ok | $bad | $pct | $wall | $achieved | $cpu | $ms_call | $p50 | $p99 | $fpc |"
 	summary "part=rate offered=$rate ok=$ok failed=$bad failed_pct=$pct achieved=$achieved cpu_pct=$cpu cpu_ms_per_call=$ms_call setup_p50_ms=$p50 setup_p99_ms=$p99"
 	sleep 3
 	PARTS+=("$rate calls/s|$ok|$before|$(platform_calls)")

@@ -38,6 +38,7 @@ import (
 	"github.com/emiago/diago/audio"
 	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
+	"github.com/minivoice/minivoice/bench/internal/cpuprofile"
 	"github.com/minivoice/minivoice/internal/media"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,7 +58,14 @@ func main() {
 	prompt := flag.String("prompt", "", "WAV file to play in prompt mode")
 	hold := flag.Duration("hold", 40*time.Second, "how long hold mode keeps a call up")
 	metrics := flag.String("metrics", "", "serve /metrics (the send jitter histogram) on this HOST:PORT")
+	profile := flag.String("cpuprofile", "", "write this process's CPU profile here (at SIGINT or SIGTERM)")
 	flag.Parse()
+	stopProfile, err := cpuprofile.Start(*profile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *metrics != "" {
@@ -68,6 +76,7 @@ func main() {
 		defer srv.Close()
 	}
 	if err := run(ctx, *addr, *mode, *prompt, *hold); err != nil {
+		stopProfile()
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
