@@ -18,21 +18,7 @@ import (
 // plain socket the test reads, without the SIP dialog around it.
 func clockLeg(t *testing.T, codec dmedia.Codec) (*leg, *net.UDPConn) {
 	t.Helper()
-	far, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lRTP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lRTCP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { far.Close(); lRTP.Close(); lRTCP.Close() })
-	ms := &dmedia.MediaSession{Codecs: []dmedia.Codec{codec}}
-	ms.InitWithListeners(lRTP, lRTCP, far.LocalAddr().(*net.UDPAddr))
+	ms, far, _ := loopbackSession(t, codec)
 	w := dmedia.NewRTPPacketWriterSession(dmedia.NewRTPSession(ms))
 	w.ClockDisable()
 	enc, err := rtpaudio.NewAudioCodec(codec)
@@ -46,6 +32,24 @@ func clockLeg(t *testing.T, codec dmedia.Codec) (*leg, *net.UDPConn) {
 	l.shard = sendClock.add(l)
 	t.Cleanup(l.close)
 	return l, far
+}
+
+// loopbackSession is a diago media session on loopback sockets of its own
+// (lRTP is its RTP socket) whose far end is the plain socket far.
+func loopbackSession(t *testing.T, codecs ...dmedia.Codec) (ms *dmedia.MediaSession, far, lRTP *net.UDPConn) {
+	t.Helper()
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	far, lRTP = listen(), listen()
+	ms = &dmedia.MediaSession{Codecs: codecs}
+	ms.InitWithListeners(lRTP, listen(), far.LocalAddr().(*net.UDPAddr))
+	return ms, far, lRTP
 }
 
 func readPackets(t *testing.T, c *net.UDPConn, n int) []rtp.Packet {

@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"net"
 	"runtime"
 	"slices"
 	"sync"
@@ -27,21 +26,7 @@ func TestLegReadsOnTheClock(t *testing.T) {
 	}
 	t.Parallel()
 	codec := dmedia.CodecAudioUlaw
-	far, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lRTP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lRTCP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { far.Close(); lRTP.Close(); lRTCP.Close() })
-	ms := &dmedia.MediaSession{Codecs: []dmedia.Codec{codec, dmedia.CodecTelephoneEvent8000}}
-	ms.InitWithListeners(lRTP, lRTCP, far.LocalAddr().(*net.UDPAddr))
+	ms, far, lRTP := loopbackSession(t, codec, dmedia.CodecTelephoneEvent8000)
 	sock := rtpSocket(ms)
 	if sock == nil {
 		t.Fatal("rtpSocket found no socket in diago's media session: the pinned diago changed; see receive_linux.go")
