@@ -134,17 +134,18 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	}
 	l.recv = legReceiver{r: r, session: m.MediaSession, dec: dec, audioPT: int(codec.PayloadTypeRecv()), dtmfPT: dtmfPT,
 		buf: make([]byte, dmedia.RTPBufSize), det: dtmf.NewDetector(), hdr: &m.RTPPacketReader.PacketHeader}
-	rctx, cancel := context.WithCancel(ctx)
-	l.cancel = cancel
 	// The media clock reads the leg's socket on its ticks (receive.go)
 	// where the platform can reach the socket; elsewhere a goroutine of the
 	// leg's own waits for each packet.
 	if l.recv.sock = rtpSocket(m.MediaSession()); l.recv.sock == nil {
+		rctx, cancel := context.WithCancel(ctx)
+		l.cancel = cancel
 		go func() {
 			defer close(l.done)
 			l.readLoop(rctx)
 		}()
 	} else {
+		l.cancel = func() {}
 		close(l.done)
 	}
 	l.shard = sendClock.add(l)
