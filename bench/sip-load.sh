@@ -51,6 +51,10 @@ HOLD=${SIPLOAD_HOLD:-40}
 SIP_PORT=${SIPLOAD_SIP_PORT:-25060}
 HTTP_PORT=${SIPLOAD_HTTP_PORT:-28080}
 ANSWER_PORT=${SIPLOAD_ANSWER_PORT:-28099}
+# SIPLOAD_SIPP_NICE=N runs sipp at nice N (default 0): with 19, the server
+# gets the CPUs first, which shows how much of its send jitter is waiting
+# for a CPU the far end holds rather than its own clock.
+SIPP_NICE=${SIPLOAD_SIPP_NICE:-0}
 KEY=mvk_op_sipload$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 command -v sipp >/dev/null || { echo "sipp (Debian sip-tester) is required" >&2; exit 1; }
 
@@ -213,7 +217,7 @@ start_answer "[{\"action\":\"pause\",\"length\":$HOLD},{\"action\":\"hangup\"}]"
 before=$(platform_calls)
 idle=$(rss_kib)
 [[ $TARGET == baseline ]] || mem0=$(go_mem)
-(cd "$WORK" && timeout --kill-after=10 $((HOLD + 150)) sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+(cd "$WORK" && timeout --kill-after=10 $((HOLD + 150)) nice -n "$SIPP_NICE" sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 	-i 127.0.0.1 -r 50 -m "$CONCURRENT" -l "$CONCURRENT" -nostdin -timeout $((HOLD + 120)) -max_socket 10000 \
 	-trace_stat -stf "$WORK/stat_conc.csv" -fd 1 >/dev/null 2>&1) & SIPP=$!
 peak_calls=0; peak_rss=$idle; c0=$(cpu_ticks); t0=$(date +%s.%N)
@@ -280,7 +284,7 @@ for rate in $RATES; do
 	c0=$(cpu_ticks); t0=$(date +%s.%N)
 	# sipp's own -timeout did not end a run that overloaded the server (at 800
 	# calls/s it ran for minutes): coreutils' timeout is the backstop.
-	(cd "$WORK" && timeout --kill-after=10 $((SECONDS_PER_RATE * 3 + 60)) sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
+	(cd "$WORK" && timeout --kill-after=10 $((SECONDS_PER_RATE * 3 + 60)) nice -n "$SIPP_NICE" sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/sipp/uac_platform_hangs_up.xml" -s 15551230002 \
 		-i 127.0.0.1 -r "$rate" -m "$total" -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE * 3 + 30)) \
 		-trace_stat -stf "$WORK/stat_$rate.csv" -fd 1 -max_socket 10000 \
 		-trace_rtt -rtt_freq 1 >/dev/null 2>&1) || true

@@ -39,9 +39,24 @@ const shardsPerCPU = 4
 func newMediaClock(n int) *mediaClock {
 	c := &mediaClock{shards: make([]*clockShard, max(n, 1))}
 	for i := range c.shards {
-		c.shards[i] = &clockShard{}
+		c.shards[i] = &clockShard{phase: time.Duration(i) * frameDur / time.Duration(len(c.shards))}
 	}
 	return c
+}
+
+// clockEpoch is what the shards' phases count from.
+var clockEpoch = time.Now()
+
+// firstTick is the shard's first tick after now: at least a frame away,
+// on the shard's phase. The shards' ticks are spread evenly over the 20 ms
+// (shard i of n at i*20/n ms past each multiple of 20 ms from clockEpoch)
+// rather than falling wherever each shard happened to start: shards that
+// tick at the same moment queue for the CPUs, and the last of them sends
+// its frames late.
+func (s *clockShard) firstTick(now time.Time) time.Time {
+	since := now.Add(frameDur).Sub(clockEpoch)
+	wait := (s.phase - since%frameDur + frameDur) % frameDur
+	return now.Add(frameDur + wait)
 }
 
 // add places l on the next shard, round robin, and starts that shard's
@@ -60,6 +75,7 @@ func (c *mediaClock) add(l *leg) *clockShard {
 
 // clockShard is one pacing goroutine and the legs it sends for.
 type clockShard struct {
+	phase   time.Duration // where in each 20 ms the shard ticks (firstTick)
 	mu      sync.Mutex
 	legs    []*leg
 	running bool
@@ -95,8 +111,9 @@ const maxCatchUp = 5
 // media stream), the shard also wakes halfway between two ticks to read
 // those legs' sockets, so a packet waits at most 10 ms there, not 20.
 func (s *clockShard) run() {
-	next := time.Now().Add(frameDur)
-	t := time.NewTimer(frameDur)
+	now := time.Now()
+	next := s.firstTick(now)
+	t := time.NewTimer(next.Sub(now))
 	defer t.Stop()
 	var batch []*leg
 	half := false // this wake-up is the one between two ticks
@@ -121,8 +138,9 @@ func (s *clockShard) run() {
 		now := time.Now()
 		due := 1 + int(now.Sub(next)/frameDur)
 		if due > maxCatchUp {
+			// Too far behind: skip ahead, back onto the shard's phase.
 			due = 1
-			next = now
+			next = s.firstTick(now).Add(-frameDur)
 		}
 		live := false
 		for _, l := range batch {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	dmedia "github.com/emiago/diago/media"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
@@ -258,5 +259,22 @@ func TestBridgePassesPayloads(t *testing.T) {
 	}
 	if len(q.buf) != payloadMax {
 		t.Fatalf("backlog %d bytes, want %d", len(q.buf), payloadMax)
+	}
+}
+
+// TestShardPhases: the shards' first ticks are a frame or more away and
+// fall on their own phases, spread evenly over the 20 ms.
+func TestShardPhases(t *testing.T) {
+	t.Parallel()
+	c := newMediaClock(8)
+	now := clockEpoch.Add(123456789 * time.Nanosecond)
+	for i, s := range c.shards {
+		at := s.firstTick(now)
+		if d := at.Sub(now); d < frameDur || d >= 2*frameDur {
+			t.Errorf("shard %d: first tick %v away, want [20 ms, 40 ms)", i, d)
+		}
+		if got, want := at.Sub(clockEpoch)%frameDur, time.Duration(i)*frameDur/8; got != want {
+			t.Errorf("shard %d: phase %v, want %v", i, got, want)
+		}
 	}
 }
