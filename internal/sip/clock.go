@@ -10,10 +10,10 @@ import (
 // The media clock paces every leg's sending. Instead of one ticker (and one
 // goroutine waking every 20 ms) per leg, each leg is placed on one of a
 // fixed number of shards, a few per CPU, and each shard's single goroutine
-// sends the due frame of every leg it holds on its 20 ms tick, after
-// taking what arrived on the leg's socket since the last one (receive.go). A sender
-// (a prompt, a pause, a bridge direction) hands the leg a send job and
-// waits once for the job's end, not once per frame. A shard's goroutine
+// sends the due frame of every leg it holds on its 20 ms tick, after taking
+// what arrived on the leg's socket since the last one (receive.go). A
+// sender (a prompt, a pause, a bridge direction) hands the leg a send job
+// and waits once for the job's end, not once per frame. A shard's goroutine
 // runs only while it holds legs: it starts with the first and stops at the
 // first tick after the last one has closed, so nothing outlives the calls.
 

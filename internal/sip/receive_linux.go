@@ -35,23 +35,27 @@ func rtpSocket(ms *dmedia.MediaSession) syscall.RawConn {
 
 // peekDatagram copies the datagram queued first on sock into buf without
 // taking it off the queue and without waiting; ok is false when none is
-// queued (or the socket is closed). recvfrom is called directly, without a
-// source address, because syscall.Recvfrom allocates one per call.
+// queued (or the socket is closed).
 func peekDatagram(sock syscall.RawConn, buf []byte) (n int, ok bool) {
+	return recvNoWait(sock, buf, syscall.MSG_PEEK)
+}
+
+// dropDatagram takes the first queued datagram off sock and discards it.
+func dropDatagram(sock syscall.RawConn, buf []byte) {
+	_, _ = recvNoWait(sock, buf, 0)
+}
+
+// recvNoWait is recvfrom(2) on sock with MSG_DONTWAIT and flags, into buf;
+// ok is false when nothing was queued or the call failed. It calls the
+// system directly, without a source address, because syscall.Recvfrom
+// allocates one per call.
+func recvNoWait(sock syscall.RawConn, buf []byte, flags int) (n int, ok bool) {
 	err := sock.Control(func(fd uintptr) {
 		r, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			uintptr(flags|syscall.MSG_DONTWAIT), 0, 0)
 		if errno == 0 {
 			n, ok = int(r), true
 		}
 	})
 	return n, ok && err == nil
-}
-
-// dropDatagram takes the first queued datagram off sock and discards it.
-func dropDatagram(sock syscall.RawConn, buf []byte) {
-	_ = sock.Control(func(fd uintptr) {
-		_, _, _ = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-			syscall.MSG_DONTWAIT, 0, 0)
-	})
 }
