@@ -125,7 +125,7 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	// Callers over TCP: Kamailio relays to the nodes over UDP and stays in
 	// both (two Record-Route entries), so the node's BYE reaches them.
 	before = map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
-	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 2, kamCallerIP, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)},
+	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 2, kamCallerIP, [2]int{freeUDPPortOn(t, kamCallerIP), freeMediaPortsOn(t, kamCallerIP)},
 		t.TempDir(), "-t", "t1"); ok != 2 || failed != 0 {
 		t.Fatalf("over TCP through Kamailio: %d succeeded, %d failed; want 2 and 0\n%s", ok, failed, kam.logs())
 	}
@@ -136,7 +136,7 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	// knows the nonce.
 	a.api(t, "POST", "/v1/trunks", `{"name":"digest","direction":"inbound","username":"carrier","password":"digest-secret-1"}`, 201)
 	before = map[*kamNode]int{a: a.completed(t), b: b.completed(t)}
-	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 6, kamDigestIP, [2]int{freeUDPPortOn(t, kamDigestIP), freeUDPPortOn(t, kamDigestIP)},
+	if ok, failed := sippRun(t, root, kam.addr, "15551230002", 6, kamDigestIP, [2]int{freeUDPPortOn(t, kamDigestIP), freeMediaPortsOn(t, kamDigestIP)},
 		t.TempDir(), "-sf", filepath.Join(root, "test", "e2e", "testdata", "sipp", "uac_digest_via_proxy.xml"),
 		"-au", "carrier", "-ap", "digest-secret-1"); ok != 6 || failed != 0 {
 		t.Fatalf("digest through Kamailio: %d succeeded, %d failed; want 6 and 0\n%s", ok, failed, kam.logs())
@@ -147,7 +147,7 @@ func TestKamailioSpreadsCallsOverNodes(t *testing.T) {
 	// OPTIONS answer turns 503, Kamailio takes it out of rotation, new calls
 	// all go to node B, and the live call finishes.
 	long := make(chan [2]int, 1)
-	ports, dir := [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)}, t.TempDir()
+	ports, dir := [2]int{freeUDPPortOn(t, kamCallerIP), freeMediaPortsOn(t, kamCallerIP)}, t.TempDir()
 	go func() {
 		o, f := sippRun(t, root, a.sip, "15551230003", 1, kamCallerIP, ports, dir)
 		long <- [2]int{o, f}
@@ -263,6 +263,32 @@ func repoRoot(t *testing.T) string {
 // Linux's ephemeral range (32768 up), where no outgoing connection and no
 // other test's port 0 can take them, and above the RTP ports (10000-20000)
 // in-process platforms use.
+// freeMediaPortsOn is a port P on ip with P to P+3 free for UDP: sipp's
+// -mp binds all four (audio RTP and RTCP, video RTP and RTCP), and fails
+// if any is taken, which a check of P alone let happen.
+func freeMediaPortsOn(t *testing.T, ip string) int {
+	t.Helper()
+	for range 200 {
+		port := 20000 + mrand.IntN(12000)
+		var held []net.PacketConn
+		for i := range 4 {
+			u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port+i)))
+			if err != nil {
+				break
+			}
+			held = append(held, u)
+		}
+		for _, u := range held {
+			u.Close()
+		}
+		if len(held) == 4 {
+			return port
+		}
+	}
+	t.Fatalf("no four consecutive UDP ports free on %s", ip)
+	return 0
+}
+
 func freeUDPPortOn(t *testing.T, ip string) int {
 	t.Helper()
 	for range 200 {
@@ -298,7 +324,7 @@ type kamNode struct {
 	withID                        bool
 	url                           string
 	cmd                           *exec.Cmd
-	stderr                        *bytes.Buffer
+	stderr                        *syncBuffer // written by the process while the test runs
 	done                          chan error
 }
 
@@ -316,7 +342,7 @@ func (n *kamNode) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd, n.stderr, n.done, n.url = cmd, &bytes.Buffer{}, make(chan error, 1), ""
+	n.cmd, n.stderr, n.done, n.url = cmd, &syncBuffer{}, make(chan error, 1), ""
 	cmd.Stderr = n.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -633,7 +659,7 @@ func (k *kamailioProc) waitFlags(t *testing.T, want map[string]byte) {
 // kamCallerIP, five a second, and returns sipp's counts.
 func sippThrough(t *testing.T, root, addr, did string, calls int) (ok, failed int) {
 	t.Helper()
-	return sippRun(t, root, addr, did, calls, kamCallerIP, [2]int{freeUDPPortOn(t, kamCallerIP), freeUDPPortOn(t, kamCallerIP)}, t.TempDir())
+	return sippRun(t, root, addr, did, calls, kamCallerIP, [2]int{freeUDPPortOn(t, kamCallerIP), freeMediaPortsOn(t, kamCallerIP)}, t.TempDir())
 }
 
 var sippCountRe = regexp.MustCompile(`(?m)^\s*(Successful|Failed) call\s*\|\s*\d+\s*\|\s*(\d+)`)
