@@ -55,10 +55,11 @@ type leg struct {
 	payload  []byte
 	frame    []int16
 	lastSend time.Time           // when the previous frame went out
+	rtcp     *rtcpState          // the leg's RTCP when the clock runs it (rtcp.go); nil: diago's monitor does
 	jitter   prometheus.Observer // send-interval deviation, nil to skip
 
 	digits chan rune // key presses, oldest first; full means dropped
-	zero   []int16   // one frame of silence
+	zero   []int16   // one frame of silence, shared (silentFrame): read only
 
 	// recv is the receive side (receive.go): under jobMu when the media
 	// clock reads the socket, owned by the reader goroutine otherwise.
@@ -94,6 +95,23 @@ type leg struct {
 	done   chan struct{}
 }
 
+// silence is the samples of the longest frame of silence; nothing writes
+// to it.
+var silence [maxFrameSamples]int16
+
+// maxFrameSamples is the samples in a 20 ms frame at 16 kHz (G.722).
+const maxFrameSamples = 320
+
+// silentFrame is n samples of silence, shared by every leg (a leg's own
+// would cost each call 320 or 640 bytes); its capacity is n, so an append
+// to it copies rather than writes into the shared array.
+func silentFrame(n int) []int16 {
+	if n > maxFrameSamples {
+		return make([]int16, n)
+	}
+	return silence[:n:n]
+}
+
 // newLeg wraps answered media and starts reading it; close stops the reader.
 func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.Metrics) (*leg, error) {
 	var jitter prometheus.Observer
@@ -115,7 +133,7 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	dec, _ := rtpaudio.NewAudioCodec(codec)
 	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), rtpw: rtpw, enc: enc,
 		tsStep: codec.SampleTimestamp(), jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
-	l.zero = make([]int16, l.frameSamples())
+	l.zero = silentFrame(l.frameSamples())
 	l.frame = make([]int16, l.frameSamples())
 	if met != nil {
 		l.rx, l.tx, l.lost = met.RTPPackets.WithLabelValues("rx"), met.RTPPackets.WithLabelValues("tx"), met.RTPLost
@@ -133,13 +151,14 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 		}
 	}
 	l.recv = legReceiver{r: r, session: m.MediaSession, dec: dec, audioPT: int(codec.PayloadTypeRecv()), dtmfPT: dtmfPT,
-		buf: make([]byte, dmedia.RTPBufSize), det: dtmf.NewDetector(), hdr: &m.RTPPacketReader.PacketHeader}
+		det: dtmf.NewDetector(), hdr: &m.RTPPacketReader.PacketHeader}
 	// The media clock reads the leg's socket on its ticks (receive.go)
 	// where the platform can reach the socket; elsewhere a goroutine of the
 	// leg's own waits for each packet.
 	if l.recv.sock = rtpSocket(m.MediaSession()); l.recv.sock == nil {
 		rctx, cancel := context.WithCancel(ctx)
 		l.cancel = cancel
+		l.recv.buf = make([]byte, dmedia.RTPBufSize)
 		go func() {
 			defer close(l.done)
 			l.readLoop(rctx)
@@ -147,6 +166,8 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	} else {
 		l.cancel = func() {}
 		close(l.done)
+		// The clock reads the socket, so it can do the RTCP too.
+		l.rtcp = takeOverRTCP(m.RTPSession(), m.MediaSession())
 	}
 	l.shard = sendClock.add(l)
 	return l, nil
@@ -311,10 +332,11 @@ func (j *sendJob) finish(err error) { j.done <- err }
 // (more than one when the clock is catching up), under one hold of jobMu.
 // It runs on a shard's goroutine, so nothing in it waits: the socket reads
 // do not wait for packets, and the UDP writes do not wait for the network.
-func (l *leg) clockTick(due int) {
+func (l *leg) clockTick(due int, rx []byte) {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
-	l.receive()
+	l.receive(rx)
+	l.rtcpTick(due)
 	for range due {
 		if l.job == nil {
 			return
@@ -392,6 +414,9 @@ func (l *leg) sendPayload(payload []byte, frame []int16) error {
 		return fmt.Errorf("send audio: %w", err)
 	}
 	l.sentAny = true
+	if l.rtcp != nil {
+		l.rtcp.sent(len(payload), l.rtpw.PacketHeader.Timestamp)
+	}
 	if l.tx != nil {
 		l.tx.Inc()
 	}

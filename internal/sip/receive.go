@@ -52,13 +52,14 @@ type legReceiver struct {
 	dec     *rtpaudio.AudioCodec
 	audioPT int
 	dtmfPT  int
-	buf     []byte
+	buf     []byte  // readLoop's buffer; the media clock reads into its shard's
 	pcm     []int16 // grown by Decode to the largest packet seen
 	det     *dtmf.Detector
 
 	lastSeq  uint16
 	lastSSRC uint32
 	seen     bool
+	stats    rxStats // for the leg's RTCP reports (rtcp.go)
 
 	// sock is the leg's RTP socket when the media clock reads it
 	// (receive_linux.go); nil when a goroutine reads instead.
@@ -82,20 +83,21 @@ func (l *leg) readLoop(ctx context.Context) {
 			}
 			return
 		}
-		l.handlePacket(n)
+		l.handlePacket(rc.buf[:n])
 	}
 }
 
 // receive reads, without waiting, what has arrived on the leg's socket
-// since the last tick and handles it. The media clock calls it under jobMu.
-func (l *leg) receive() {
+// since the last tick and handles it, reading into the clock shard's
+// buffer buf. The media clock calls it under jobMu.
+func (l *leg) receive(buf []byte) {
 	rc := &l.recv
 	if rc.sock == nil || rc.ended || l.closed {
 		return
 	}
 	var ms *dmedia.MediaSession
 	for range maxPacketsPerTick {
-		n, ok := peekDatagram(rc.sock, rc.buf)
+		n, ok := peekDatagram(rc.sock, buf)
 		if !ok {
 			return
 		}
@@ -105,11 +107,11 @@ func (l *leg) receive() {
 			ms = rc.session()
 			_ = ms.StopRTP(1, readBackstop)
 		}
-		if !l.readable(ms, rc.buf[:n]) {
-			dropDatagram(rc.sock, rc.buf)
+		if !l.readable(ms, buf[:n]) {
+			dropDatagram(rc.sock, buf)
 			continue
 		}
-		n, err := rc.r.Read(rc.buf)
+		n, err := rc.r.Read(buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				rc.ended = true
@@ -120,19 +122,20 @@ func (l *leg) receive() {
 			}
 			continue // a datagram diago refused (SRTP authentication, a bad header): dropped
 		}
-		l.handlePacket(n)
+		l.handlePacket(buf[:n])
 	}
 }
 
 // midTick is the media clock's wake-up between two ticks: it reads the
-// leg's socket if the leg passes its received audio on live.
-func (l *leg) midTick() {
+// leg's socket if the leg passes its received audio on live (into the
+// shard's buffer rx).
+func (l *leg) midTick(rx []byte) {
 	if !l.passesAudioOn() {
 		return
 	}
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
-	l.receive()
+	l.receive(rx)
 }
 
 // passesAudioOn reports whether what the leg receives goes on at once to
@@ -177,17 +180,21 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// handlePacket takes the packet diago's reader just put in the receive
-// buffer (n payload bytes, its header in recv.hdr).
-func (l *leg) handlePacket(n int) {
+// handlePacket takes the packet diago's reader just read, its payload in
+// payload (the reader's buffer) and its header in recv.hdr.
+func (l *leg) handlePacket(payload []byte) {
 	rc := &l.recv
 	hdr := rc.hdr
 	l.received.Add(1)
-	l.lastRTP.Store(time.Now().UnixNano())
+	now := time.Now()
+	l.lastRTP.Store(now.UnixNano())
+	if l.rtcp != nil {
+		rc.stats.packet(hdr.SSRC, hdr.SequenceNumber, hdr.Timestamp, rtpClock(now, l.codec.SampleRate), int(hdr.PayloadType) == rc.audioPT)
+	}
 	if l.rx != nil {
 		l.rx.Inc()
 	}
-	if n == 0 {
+	if len(payload) == 0 {
 		return
 	}
 	if int(hdr.PayloadType) == rc.audioPT {
@@ -200,7 +207,6 @@ func (l *leg) handlePacket(n int) {
 			rc.lastSeq, rc.lastSSRC, rc.seen = hdr.SequenceNumber, hdr.SSRC, true
 		}
 	}
-	payload := rc.buf[:n]
 	switch int(hdr.PayloadType) {
 	case rc.dtmfPT:
 		if ev, ok := rc.det.Packet(hdr.Timestamp, hdr.Marker, payload); ok {

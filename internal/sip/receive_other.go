@@ -4,6 +4,7 @@ package sip
 
 import (
 	"syscall"
+	"time"
 
 	dmedia "github.com/emiago/diago/media"
 )
@@ -15,3 +16,8 @@ func rtpSocket(*dmedia.MediaSession) syscall.RawConn { return nil }
 func peekDatagram(syscall.RawConn, []byte) (int, bool) { return 0, false }
 
 func dropDatagram(syscall.RawConn, []byte) {}
+
+// takeOverRTCP leaves RTCP to diago's monitor outside Linux.
+func takeOverRTCP(*dmedia.RTPSession, *dmedia.MediaSession) *rtcpState { return nil }
+
+func peekArrival(syscall.RawConn, []byte) (time.Time, bool) { return time.Time{}, false }

@@ -36,7 +36,7 @@ func TestLegReadsOnTheClock(t *testing.T) {
 	l := &leg{codec: codec, rate: 8000, digits: make(chan rune, 64), cancel: func() {}}
 	l.recv = legReceiver{r: reader, session: func() *dmedia.MediaSession { return ms }, hdr: &reader.PacketHeader, dec: dec,
 		audioPT: int(codec.PayloadType), dtmfPT: int(dmedia.CodecTelephoneEvent8000.PayloadType),
-		buf: make([]byte, dmedia.RTPBufSize), det: dtmf.NewDetector(), sock: sock}
+		det: dtmf.NewDetector(), sock: sock}
 	var (
 		mu  sync.Mutex
 		got [][]byte
