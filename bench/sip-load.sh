@@ -31,6 +31,10 @@
 #
 #   SIPLOAD_TARGET=baseline bash bench/sip-load.sh   # the same sipp runs against bench/baseline
 #
+# SIPLOAD_HEAPPROFILE=FILE writes MiniVoice's heap profile (and FILE.goroutines)
+# with every call up; SIPLOAD_STACKS=FILE writes every goroutine's stack size
+# there, grouped by where it started (needs gdb; bench/gostacks.py).
+#
 #   SMOKE=1 bash bench/sip-load.sh   # 5 calls held 3 s, then 10 calls at 5/s;
 #                                    # exits 1 unless calls completed and none was refused
 set -euo pipefail
@@ -241,6 +245,11 @@ for _ in $(seq $((HOLD + 60))); do
 		[[ $TARGET == baseline ]] || mem1=$(go_mem)
 		# SIPLOAD_HEAPPROFILE=FILE: the server's heap with every call up.
 		if [[ -n ${SIPLOAD_HEAPPROFILE:-} && $TARGET != baseline ]] && (( live >= CONCURRENT )); then kill -USR1 "$SERVER"; fi
+		# SIPLOAD_STACKS=FILE: every goroutine's stack size with every call up
+		# (gdb and bench/gostacks.py; the server pauses while gdb reads it).
+		if [[ -n ${SIPLOAD_STACKS:-} ]] && (( live >= CONCURRENT )); then
+			timeout 120 gdb -p "$SERVER" -batch -x "$ROOT/bench/gostacks.py" 2>/dev/null | grep -E '^[0-9]+ [0-9]+ [0-9]+ ' > "$SIPLOAD_STACKS" || true
+		fi
 	fi
 done
 wait "$SIPP" || true
