@@ -92,18 +92,23 @@ func (l *leg) rtcpTick(due int) {
 	if s == nil || s.stopped || l.closed {
 		return
 	}
-	if s.pollIn -= due; s.pollIn <= 0 {
+	s.pollIn -= due
+	s.reportIn -= due
+	if s.pollIn > 0 && s.reportIn > 0 {
+		return
+	}
+	if l.media != nil && l.media.RTPSession() != s.sess {
+		// A re-INVITE replaced the session and diago monitors the new
+		// one, reading the same socket: the clock keeps off it.
+		s.stopped = true
+		return
+	}
+	if s.pollIn <= 0 {
 		s.pollIn = rtcpPollTicks
 		l.readRTCP()
 	}
-	if s.reportIn -= due; s.reportIn <= 0 {
+	if s.reportIn <= 0 {
 		s.reportIn = nextReportTicks()
-		if l.media != nil && l.media.RTPSession() != s.sess {
-			// A re-INVITE replaced the session and diago monitors the
-			// new one.
-			s.stopped = true
-			return
-		}
 		if p := l.rtcpReport(time.Now()); p != nil {
 			_ = l.rtcpSession().WriteRTCP(p)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/diago"
 	dmedia "github.com/emiago/diago/media"
 	"github.com/minivoice/minivoice/internal/media/dtmf"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
@@ -164,6 +165,25 @@ func TestLegRTCPOnTheClock(t *testing.T) {
 	}
 	if dlsr := time.Duration(rr.Delay) * time.Second / 65536; dlsr <= 0 || dlsr > time.Since(sentAt)+time.Millisecond {
 		t.Fatalf("DLSR %v, the SR was sent %v ago", dlsr, time.Since(sentAt))
+	}
+
+	// A re-INVITE gives the dialog another RTP session, which diago
+	// monitors: the clock stops reading and reporting for the leg.
+	l.jobMu.Lock()
+	l.media = &diago.DialogMedia{} // its RTPSession is not the one taken over
+	l.done = make(chan struct{})
+	close(l.done) // no reader goroutine to wait for at close
+	l.rtcp.reportIn = 1
+	l.jobMu.Unlock()
+	_ = farRTCP.SetReadDeadline(time.Now().Add(20 * rtcpPollTicks * frameDur))
+	if n, err := farRTCP.Read(buf); err == nil {
+		t.Fatalf("a report (%d bytes) after the session was replaced", n)
+	}
+	l.jobMu.Lock()
+	stopped := l.rtcp.stopped
+	l.jobMu.Unlock()
+	if !stopped {
+		t.Fatal("the clock still runs the RTCP of a replaced session")
 	}
 }
 
