@@ -76,6 +76,16 @@ func (e *Engine) runAnswered(a answeredLeg) ending {
 	wd := e.watch(runCtx, rec, l.silentFor, cancel)
 	end := a.run(runCtx)
 	cancel()
+	if end.Kind == callctl.EndError && errors.Is(end.Err, errLegClosed) {
+		// The media closed under an action: the call is ending (the far
+		// end's BYE closes it a moment before the dialog's context ends),
+		// which the application did not cause.
+		end = callctl.End{Kind: callctl.EndCanceled, ActionIndex: end.ActionIndex}
+		select {
+		case <-a.dlg.Context().Done():
+		case <-time.After(time.Second):
+		}
+	}
 	if end.Kind == callctl.EndError {
 		code, msg, url, status := fetchErrorFields(end.Err)
 		_ = rec.appError(ctx, code, msg, url, status)

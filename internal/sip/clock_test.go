@@ -278,3 +278,29 @@ func TestShardPhases(t *testing.T) {
 		}
 	}
 }
+
+// TestSendOnClosedMedia: a send whose socket is closed under it (the far
+// end's BYE closes the media a moment before the call's context ends) ends
+// with errLegClosed, which the actions take for the call ending, not for a
+// failure the application caused.
+func TestSendOnClosedMedia(t *testing.T) {
+	t.Parallel()
+	codec := dmedia.CodecAudioUlaw
+	ms, _, lRTP := loopbackSession(t, codec)
+	w := dmedia.NewRTPPacketWriterSession(dmedia.NewRTPSession(ms))
+	w.ClockDisable()
+	enc, _ := rtpaudio.NewAudioCodec(codec)
+	l := &leg{codec: codec, rate: 8000, rtpw: w, enc: enc, tsStep: codec.SampleTimestamp(), digits: make(chan rune, 64), cancel: func() {}}
+	l.zero = silentFrame(l.frameSamples())
+	l.frame = make([]int16, l.frameSamples())
+	l.shard = sendClock.add(l)
+	t.Cleanup(l.close)
+	lRTP.Close()
+	err := l.silenceFrame()
+	if !errors.Is(err, errLegClosed) {
+		t.Fatalf("send on a closed socket: %v, want errLegClosed", err)
+	}
+	if !hungUp(context.Background(), err) {
+		t.Fatal("hungUp does not take a closed leg for the call ending")
+	}
+}

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,8 +32,8 @@ func (s *session) Gather(ctx context.Context, g *callctl.Gather) (*callctl.Gathe
 			prompt = g.NoInputPrompt
 		}
 		if err := s.prompt(ctx, prompt, nil); err != nil {
-			if ctx.Err() != nil {
-				return &callctl.GatherResult{Reason: callctl.ReasonHangup}, ctx.Err()
+			if hungUp(ctx, err) {
+				return &callctl.GatherResult{Reason: callctl.ReasonHangup}, cmp.Or(ctx.Err(), err)
 			}
 			return nil, err
 		}
@@ -119,8 +120,8 @@ func (s *session) collect(ctx context.Context, g *callctl.Gather) (*callctl.Gath
 			return res(callctl.ReasonTimeout), nil
 		}
 		if err := s.leg.silenceFrame(); err != nil {
-			if ctx.Err() != nil {
-				return res(callctl.ReasonHangup), ctx.Err()
+			if hungUp(ctx, err) {
+				return res(callctl.ReasonHangup), cmp.Or(ctx.Err(), err)
 			}
 			return nil, err
 		}

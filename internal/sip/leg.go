@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,8 +196,16 @@ func (l *leg) close() {
 	<-l.done
 }
 
-// errLegClosed ends a send that was under way when the leg closed.
+// errLegClosed ends a send that was under way when the leg closed, or
+// whose socket was closed under it.
 var errLegClosed = errors.New("call media closed")
+
+// hungUp reports whether err, from sending on a leg under ctx, means the
+// call is ending rather than that something failed: ctx ended, or the media
+// was closed (a BYE closes it a moment before the call's context ends).
+func hungUp(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, errLegClosed)
+}
 
 // frameSamples is one 20 ms frame's sample count.
 func (l *leg) frameSamples() int { return l.rate / 50 }
@@ -393,6 +402,11 @@ func (l *leg) sendNext() {
 		payload = l.payload
 	}
 	if err := l.sendPayload(payload, frame); err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			// The media was closed under the job: the far end's BYE
+			// closes it before the call's context hears of the BYE.
+			err = errLegClosed
+		}
 		l.job = nil
 		j.finish(err)
 		return

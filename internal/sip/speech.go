@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -214,9 +215,9 @@ func (s *session) recognize(ctx context.Context, c *speechCapture, g *callctl.Ga
 		if err := s.leg.silenceFrame(); err != nil {
 			cancel()
 			<-done
-			if ctx.Err() != nil {
+			if hungUp(ctx, err) {
 				res.Reason = callctl.ReasonHangup
-				return res, ctx.Err()
+				return res, cmp.Or(ctx.Err(), err)
 			}
 			return nil, err
 		}
