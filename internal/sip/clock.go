@@ -2,11 +2,11 @@ package sip
 
 import (
 	"runtime"
-
-	dmedia "github.com/emiago/diago/media"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	dmedia "github.com/emiago/diago/media"
 )
 
 // The media clock paces every leg's sending. Instead of one ticker (and one
@@ -118,8 +118,9 @@ func (s *clockShard) run() {
 	t := time.NewTimer(next.Sub(now))
 	defer t.Stop()
 	var batch []*leg
-	// rx is what the shard reads its legs' packets into, one at a time: a
-	// buffer per shard rather than one per leg (1.5 KiB of every call).
+	// rx is what the shard reads its legs' RTP and RTCP into, one datagram
+	// at a time: a buffer per shard rather than one per leg (1.5 KiB of
+	// every call).
 	rx := make([]byte, dmedia.RTPBufSize)
 	half := false // this wake-up is the one between two ticks
 	for range t.C {

@@ -96,9 +96,8 @@ type leg struct {
 	done   chan struct{}
 }
 
-// silence is the samples of the longest frame of silence; nothing writes
-// to it.
-var silence [maxFrameSamples]int16
+// silentSamples is the longest frame of silence; nothing writes to it.
+var silentSamples [maxFrameSamples]int16
 
 // maxFrameSamples is the samples in a 20 ms frame at 16 kHz (G.722).
 const maxFrameSamples = 320
@@ -110,7 +109,7 @@ func silentFrame(n int) []int16 {
 	if n > maxFrameSamples {
 		return make([]int16, n)
 	}
-	return silence[:n:n]
+	return silentSamples[:n:n]
 }
 
 // newLeg wraps answered media and starts reading it; close stops the reader.
@@ -345,7 +344,7 @@ func (l *leg) clockTick(due int, rx []byte) {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
 	l.receive(rx)
-	l.rtcpTick(due)
+	l.rtcpTick(due, rx)
 	for range due {
 		if l.job == nil {
 			return

@@ -3,7 +3,6 @@ package sip
 import (
 	"math/rand/v2"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
@@ -46,10 +45,6 @@ const rtcpInterval = 5 * time.Second
 // socket; a flood stays in (and overflows) the socket's buffer.
 const maxRTCPPerPoll = 4
 
-// rtcpBufs holds the buffers RTCP datagrams are read into: reports are rare,
-// so a leg does not keep one of its own.
-var rtcpBufs = sync.Pool{New: func() any { b := make([]byte, dmedia.RTPBufSize); return &b }}
-
 // rtcpState is a leg's RTCP when the media clock runs it, used only by the
 // clock under the leg's jobMu.
 type rtcpState struct {
@@ -86,8 +81,8 @@ func nextReportTicks() int {
 }
 
 // rtcpTick is the leg's RTCP work on a media clock tick that stands for due
-// frame times, under jobMu.
-func (l *leg) rtcpTick(due int) {
+// frame times, reading into the shard's buffer buf; under jobMu.
+func (l *leg) rtcpTick(due int, buf []byte) {
 	s := l.rtcp
 	if s == nil || s.stopped || l.closed {
 		return
@@ -105,7 +100,7 @@ func (l *leg) rtcpTick(due int) {
 	}
 	if s.pollIn <= 0 {
 		s.pollIn = rtcpPollTicks
-		l.readRTCP()
+		l.readRTCP(buf)
 	}
 	if s.reportIn <= 0 {
 		s.reportIn = nextReportTicks()
@@ -119,12 +114,10 @@ func (l *leg) rtcpTick(due int) {
 func (l *leg) rtcpSession() *dmedia.MediaSession { return l.rtcp.sess.Sess }
 
 // readRTCP takes what has arrived on the leg's RTCP socket, without
-// waiting, and keeps the last sender report's time for the leg's reports.
-func (l *leg) readRTCP() {
+// waiting, into buf, and keeps the last sender report's time for the leg's
+// reports.
+func (l *leg) readRTCP(buf []byte) {
 	s := l.rtcp
-	bp := rtcpBufs.Get().(*[]byte)
-	defer rtcpBufs.Put(bp)
-	buf := *bp
 	var pkts [5]rtcp.Packet
 	for range maxRTCPPerPoll {
 		at, ok := peekArrival(s.sock, buf)
