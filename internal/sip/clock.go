@@ -118,10 +118,9 @@ func (s *clockShard) run() {
 	t := time.NewTimer(next.Sub(now))
 	defer t.Stop()
 	var batch []*leg
-	// rx is what the shard reads its legs' RTP and RTCP into, one datagram
-	// at a time: a buffer per shard rather than one per leg (1.5 KiB of
-	// every call).
-	rx := make([]byte, dmedia.RTPBufSize)
+	// rx is what the shard reads its legs' RTP and RTCP into: buffers per
+	// shard rather than per leg (1.5 KiB of every call).
+	rx := &shardRx{batch: newRxBatch(), buf: make([]byte, dmedia.RTPBufSize)}
 	half := false // this wake-up is the one between two ticks
 	for range t.C {
 		s.mu.Lock()

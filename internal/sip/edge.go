@@ -139,12 +139,19 @@ type trunkRead struct {
 }
 
 func (t *trunkReader) get(ctx context.Context) ([]*voice.Trunk, error) {
+	return t.getWaiting(ctx, ctx)
+}
+
+// getWaiting is get where the read runs under runCtx (the engine's: a read
+// others join must not end with the call that started it) and the caller
+// waits under waitCtx.
+func (t *trunkReader) getWaiting(runCtx, waitCtx context.Context) ([]*voice.Trunk, error) {
 	t.mu.Lock()
 	var r *trunkRead
 	if t.inflight == nil {
 		r = &trunkRead{done: make(chan struct{})}
 		t.inflight = r
-		go t.run(ctx, r)
+		go t.run(runCtx, r)
 	} else {
 		if t.pending == nil {
 			t.pending = &trunkRead{done: make(chan struct{})}
@@ -156,8 +163,8 @@ func (t *trunkReader) get(ctx context.Context) ([]*voice.Trunk, error) {
 	select {
 	case <-r.done:
 		return r.trunks, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("inbound trunks: %w", ctx.Err())
+	case <-waitCtx.Done():
+		return nil, fmt.Errorf("inbound trunks: %w", waitCtx.Err())
 	}
 }
 

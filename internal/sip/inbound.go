@@ -306,7 +306,10 @@ func (e *Engine) noInboundRate(cust *voice.Customer, did string) bool {
 // else is 403 with nothing revealed.
 func (e *Engine) authorizeTrunk(ctx context.Context, d *diago.DialogServerSession) (*voice.Trunk, *Refusal) {
 	req := d.InviteRequest
-	trunks, err := e.store.ActiveTrunks(ctx, voice.DirectionInbound)
+	// The edge's reader: a read that started after this INVITE asked,
+	// shared with the INVITEs asking meanwhile (one query at a time, not
+	// two per call).
+	trunks, err := e.edge.trunks.getWaiting(e.ctx, ctx)
 	if err != nil {
 		return nil, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()}
 	}

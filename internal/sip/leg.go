@@ -155,7 +155,8 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	// The media clock reads the leg's socket on its ticks (receive.go)
 	// where the platform can reach the socket; elsewhere a goroutine of the
 	// leg's own waits for each packet.
-	if l.recv.sock = rtpSocket(m.MediaSession()); l.recv.sock == nil {
+	l.recv.ms = m.MediaSession()
+	if l.recv.conn = clockConn(l.recv.ms); l.recv.conn == nil {
 		rctx, cancel := context.WithCancel(ctx)
 		l.cancel = cancel
 		l.recv.buf = make([]byte, dmedia.RTPBufSize)
@@ -340,11 +341,11 @@ func (j *sendJob) finish(err error) { j.done <- err }
 // (more than one when the clock is catching up), under one hold of jobMu.
 // It runs on a shard's goroutine, so nothing in it waits: the socket reads
 // do not wait for packets, and the UDP writes do not wait for the network.
-func (l *leg) clockTick(due int, rx []byte) {
+func (l *leg) clockTick(due int, rx *shardRx) {
 	l.jobMu.Lock()
 	defer l.jobMu.Unlock()
 	l.receive(rx)
-	l.rtcpTick(due, rx)
+	l.rtcpTick(due, rx.buf)
 	for range due {
 		if l.job == nil {
 			return

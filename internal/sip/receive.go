@@ -21,13 +21,14 @@ import (
 // media clock already wakes every 20 ms for each leg it sends for, so on
 // each tick it also takes whatever has arrived on the leg's socket since the
 // last one, without waiting (and halfway between ticks too, for legs whose
-// audio goes on live: clock.go): a peek (recvfrom with MSG_PEEK|MSG_DONTWAIT)
-// says whether a datagram is queued and what it is, and only then diago's
-// reader chain (SRTP, RTCP receive statistics, RTP parsing) reads it. A
-// packet waits at most 10 ms in the socket's buffer when a bridge or a
-// media stream takes it at once, and at most a tick (20 ms) otherwise: the
-// recorders place audio by arrival with 80 ms of slack, and key presses
-// last far longer.
+// audio goes on live: clock.go): one recvmmsg(2) with MSG_DONTWAIT takes
+// every queued datagram at once (rxBatch), and each goes through diago's
+// reader chain (SRTP, RTCP receive statistics, RTP parsing) by way of the
+// stagedConn that stands in for the session's socket, so diago's read costs
+// no system call. A packet waits at most 10 ms in the socket's buffer when
+// a bridge or a media stream takes it at once, and at most a tick (20 ms)
+// otherwise: the recorders place audio by arrival with 80 ms of slack, and
+// key presses last far longer.
 
 // maxPacketsPerTick bounds what one leg's socket may take of a tick: 16
 // packets is 320 ms of 20 ms audio, far more than a tick brings; a flood
@@ -35,12 +36,60 @@ import (
 // delaying the other legs on the shard.
 const maxPacketsPerTick = 16
 
-// readBackstop bounds one tick's reads from a leg's socket: diago's reader
-// skips some packets (empty payloads, unknown payload types) and then reads
-// again, which would wait for the next packet. The peek drops the packets it
-// knows diago skips, so this deadline only ends a read the peek did not
-// foresee, and costs one deadline update per leg per tick with packets.
-const readBackstop = 5 * time.Millisecond
+// stagedConn stands in for a media session's RTP socket where the media
+// clock reads it. The clock takes the datagrams off the socket itself and
+// stages each in turn for diago's reader chain, whose read of the socket
+// this ReadFrom answers with the staged datagram; a read while the clock is
+// inside diago's reader with nothing staged (diago skipping a datagram and
+// reading on) ends at once as a timeout, instead of waiting for the next
+// packet. Reads by anyone else, writes, deadlines and Close go to the
+// socket. Only the clock, under the leg's jobMu, stages and reads.
+type stagedConn struct {
+	net.PacketConn
+	raw     syscall.RawConn
+	data    []byte   // the staged datagram (in the shard's batch)
+	from    net.Addr // its source
+	staged  bool
+	reading bool // the clock is inside diago's reader
+}
+
+func (c *stagedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.staged {
+		c.staged = false
+		return copy(b, c.data), c.from, nil
+	}
+	if c.reading {
+		return 0, nil, errNothingStaged{}
+	}
+	return c.PacketConn.ReadFrom(b)
+}
+
+// SyscallConn is the socket's, for the clock's reads.
+func (c *stagedConn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
+
+// read has diago's reader r read the datagram b from from, into buf.
+func (c *stagedConn) read(r io.Reader, b []byte, from net.Addr, buf []byte) (int, error) {
+	c.data, c.from, c.staged, c.reading = b, from, true, true
+	n, err := r.Read(buf)
+	c.data, c.from, c.staged, c.reading = nil, nil, false, false
+	return n, err
+}
+
+// errNothingStaged is a stagedConn's read with nothing staged: a timeout,
+// as a read past its deadline would be.
+type errNothingStaged struct{}
+
+func (errNothingStaged) Error() string   { return "no datagram staged" }
+func (errNothingStaged) Timeout() bool   { return true }
+func (errNothingStaged) Temporary() bool { return true }
+
+// shardRx is what a clock shard reads its legs' packets into: a batch for
+// RTP (nil where the clock does not read sockets) and one datagram's buffer
+// for diago's reader and the RTCP peek.
+type shardRx struct {
+	batch *rxBatch
+	buf   []byte
+}
 
 // legReceiver is a leg's receive side: diago's audio reader and what the
 // platform does with each packet (loss count, key presses, decoding for the
@@ -61,11 +110,18 @@ type legReceiver struct {
 	seen     bool
 	stats    rxStats // for the leg's RTCP reports (rtcp.go)
 
-	// sock is the leg's RTP socket when the media clock reads it
-	// (receive_linux.go); nil when a goroutine reads instead.
-	sock   syscall.RawConn
-	peeked rtp.Packet // the header of the datagram the peek saw
+	// conn stands in for the leg's RTP socket when the media clock reads
+	// it (receive_linux.go); nil when a goroutine reads instead. ms is the
+	// session it was found on: a re-INVITE's new session gets it too.
+	conn   *stagedConn
+	ms     *dmedia.MediaSession
+	peeked rtp.Packet // the header of the datagram being looked at
 	ended  bool       // the socket was closed: nothing more to read
+	// from is the source of the last datagram the clock read, fromName
+	// its socket address, given again while it does not change.
+	from     net.Addr
+	fromName [28]byte
+	fromLen  int
 }
 
 // readLoop is the leg's reader goroutine where the clock cannot read the
@@ -89,47 +145,46 @@ func (l *leg) readLoop(ctx context.Context) {
 
 // receive reads, without waiting, what has arrived on the leg's socket
 // since the last tick and handles it, reading into the clock shard's
-// buffer buf. The media clock calls it under jobMu.
-func (l *leg) receive(buf []byte) {
+// buffers rx. The media clock calls it under jobMu.
+func (l *leg) receive(rx *shardRx) {
 	rc := &l.recv
-	if rc.sock == nil || rc.ended || l.closed {
+	if rc.conn == nil || rc.ended || l.closed || rx.batch == nil {
 		return
 	}
-	var ms *dmedia.MediaSession
-	for range maxPacketsPerTick {
-		n, ok := peekDatagram(rc.sock, buf)
-		if !ok {
-			return
+	n := rx.batch.recv(rc.conn.raw)
+	if n == 0 {
+		return
+	}
+	// The session and its codecs, once per tick that has packets: a
+	// re-INVITE may change them between ticks, and a new session (diago's
+	// fork of the old one) must answer diago's reads with the clock's.
+	ms := rc.session()
+	if ms != rc.ms {
+		if c := clockConn(ms); c != nil {
+			rc.conn, rc.ms = c, ms
 		}
-		if ms == nil {
-			// The session, its codecs and the deadline, once per tick that
-			// has packets: a re-INVITE may change the codecs between ticks.
-			ms = rc.session()
-			_ = ms.StopRTP(1, readBackstop)
+	}
+	for i := range n {
+		b := rx.batch.datagram(i)
+		if !l.readable(ms, b) {
+			continue // what diago would skip, and read on
 		}
-		if !l.readable(ms, buf[:n]) {
-			dropDatagram(rc.sock, buf)
-			continue
-		}
-		n, err := rc.r.Read(buf)
+		n, err := rc.conn.read(rc.r, b, rx.batch.from(i, rc), rx.buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				rc.ended = true
 				return
 			}
-			if isTimeout(err) {
-				return // a read the peek did not foresee waited: next tick
-			}
 			continue // a datagram diago refused (SRTP authentication, a bad header): dropped
 		}
-		l.handlePacket(buf[:n])
+		l.handlePacket(rx.buf[:n])
 	}
 }
 
 // midTick is the media clock's wake-up between two ticks: it reads the
 // leg's socket if the leg passes its received audio on live (into the
 // shard's buffer rx).
-func (l *leg) midTick(rx []byte) {
+func (l *leg) midTick(rx *shardRx) {
 	if !l.passesAudioOn() {
 		return
 	}

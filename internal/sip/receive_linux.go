@@ -4,34 +4,66 @@ import (
 	"encoding/binary"
 	"net"
 	"reflect"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
 
 	dmedia "github.com/emiago/diago/media"
+	"golang.org/x/sys/unix"
 )
 
-// rtpSocket is the UDP socket diago reads the session's RTP from, for the
-// media clock to peek at. diago keeps it in an unexported field and offers
-// no accessor, so it is read by reflection; the version of diago is pinned
-// in go.mod and TestLegReadsOnTheClock fails if the field moves. nil (the
-// leg then reads with a goroutine of its own) if it is not there.
-func rtpSocket(ms *dmedia.MediaSession) syscall.RawConn {
-	_, raw := sessionConn(ms, "rtpConn")
-	return raw
+// clockConn puts a stagedConn in place of the socket diago reads ms's RTP
+// from, for the media clock to read, and returns it (the one already there
+// on a session that has it, as a re-INVITE's fork of the session does).
+// diago keeps the socket in an unexported field and offers no accessor, so
+// it is read and replaced by reflection; the version of diago is pinned in
+// go.mod and TestLegReadsOnTheClock fails if the field moves. nil (the leg
+// then reads with a goroutine of its own) if it is not there.
+func clockConn(ms *dmedia.MediaSession) *stagedConn {
+	f := sessionField(ms, "rtpConn")
+	if f == nil {
+		return nil
+	}
+	pc := *f
+	if c, ok := pc.(*stagedConn); ok {
+		return c
+	}
+	conn, _ := pc.(syscall.Conn)
+	if conn == nil {
+		return nil
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	c := &stagedConn{PacketConn: pc, raw: raw}
+	*f = c
+	return c
+}
+
+// sessionField is the media session's socket field name (rtpConn or
+// rtcpConn), nil if it is not there.
+func sessionField(ms *dmedia.MediaSession, name string) *net.PacketConn {
+	if ms == nil {
+		return nil
+	}
+	f := reflect.ValueOf(ms).Elem().FieldByName(name)
+	if !f.IsValid() || f.Type() != reflect.TypeFor[net.PacketConn]() {
+		return nil
+	}
+	return (*net.PacketConn)(unsafe.Pointer(f.UnsafeAddr()))
 }
 
 // sessionConn is the media session's socket in the unexported field name
 // (rtpConn or rtcpConn), and its raw connection; nil if it is not there.
 func sessionConn(ms *dmedia.MediaSession, name string) (net.PacketConn, syscall.RawConn) {
-	if ms == nil {
+	f := sessionField(ms, name)
+	if f == nil {
 		return nil, nil
 	}
-	f := reflect.ValueOf(ms).Elem().FieldByName(name)
-	if !f.IsValid() || f.Type() != reflect.TypeFor[net.PacketConn]() {
-		return nil, nil
-	}
-	pc, _ := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(net.PacketConn)
+	pc := *f
 	conn, _ := pc.(syscall.Conn)
 	if conn == nil {
 		return nil, nil
@@ -96,29 +128,83 @@ func peekArrival(sock syscall.RawConn, buf []byte) (at time.Time, ok bool) {
 	return at, true
 }
 
-// peekDatagram copies the datagram queued first on sock into buf without
-// taking it off the queue and without waiting; ok is false when none is
-// queued (or the socket is closed).
-func peekDatagram(sock syscall.RawConn, buf []byte) (n int, ok bool) {
-	return recvNoWait(sock, buf, syscall.MSG_PEEK)
+// rxBatch is the buffers a clock shard reads its legs' RTP into: one
+// recvmmsg(2) takes every datagram queued on a leg's socket, up to
+// maxPacketsPerTick, in one system call that does not wait. A datagram
+// read one at a time cost a peek, a read and a last peek that found
+// nothing: three calls where this makes one.
+type rxBatch struct {
+	hdrs  [maxPacketsPerTick]unix.Mmsghdr
+	iovs  [maxPacketsPerTick]unix.Iovec
+	names [maxPacketsPerTick]unix.RawSockaddrInet6
+	bufs  [maxPacketsPerTick][rtpBufSize]byte
 }
 
-// dropDatagram takes the first queued datagram off sock and discards it.
-func dropDatagram(sock syscall.RawConn, buf []byte) {
-	_, _ = recvNoWait(sock, buf, 0)
+// rtpBufSize is diago's buffer for one RTP datagram (dmedia.RTPBufSize, a
+// variable), as a constant for the batch's arrays.
+const rtpBufSize = 1500
+
+func newRxBatch() *rxBatch {
+	b := &rxBatch{}
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(len(b.bufs[i]))
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+		b.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+	}
+	return b
 }
 
-// recvNoWait is recvfrom(2) on sock with MSG_DONTWAIT and flags, into buf;
-// ok is false when nothing was queued or the call failed. It calls the
-// system directly, without a source address, because syscall.Recvfrom
-// allocates one per call.
-func recvNoWait(sock syscall.RawConn, buf []byte, flags int) (n int, ok bool) {
+// recv reads what is queued on sock, without waiting, and returns how many
+// datagrams it took (0: none, or the socket is closed).
+func (b *rxBatch) recv(sock syscall.RawConn) int {
+	for i := range b.hdrs {
+		b.hdrs[i].Hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
+		b.hdrs[i].Hdr.Flags = 0
+	}
+	var n int
 	err := sock.Control(func(fd uintptr) {
-		r, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-			uintptr(flags|syscall.MSG_DONTWAIT), 0, 0)
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
+			unix.MSG_DONTWAIT, 0, 0)
 		if errno == 0 {
-			n, ok = int(r), true
+			n = int(r)
 		}
 	})
-	return n, ok && err == nil
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// datagram is the i-th datagram recv took. One longer than the buffer
+// (MSG_TRUNC) is cut to it, as a read would cut it.
+func (b *rxBatch) datagram(i int) []byte {
+	return b.bufs[i][:min(int(b.hdrs[i].Len), len(b.bufs[i]))]
+}
+
+// from is the i-th datagram's source, as a read would return it. The
+// leg's last source is kept and given again while it does not change, so
+// the steady stream of one far end allocates nothing.
+func (b *rxBatch) from(i int, rc *legReceiver) net.Addr {
+	name := unsafe.Slice((*byte)(unsafe.Pointer(&b.names[i])), min(b.hdrs[i].Hdr.Namelen, uint32(unsafe.Sizeof(b.names[i]))))
+	if rc.from != nil && string(name) == string(rc.fromName[:rc.fromLen]) {
+		return rc.from
+	}
+	var a *net.UDPAddr
+	switch sa := &b.names[i]; sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		a = &net.UDPAddr{IP: net.IP(sa4.Addr[:]).To16(), Port: int(binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:]))}
+	case unix.AF_INET6:
+		a = &net.UDPAddr{IP: slices.Clone(sa.Addr[:]), Port: int(binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:]))}
+		if sa.Scope_id != 0 {
+			a.Zone = strconv.FormatUint(uint64(sa.Scope_id), 10)
+		}
+	default:
+		return nil
+	}
+	rc.fromLen = copy(rc.fromName[:], name)
+	rc.from = a
+	return a
 }

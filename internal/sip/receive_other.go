@@ -3,19 +3,27 @@
 package sip
 
 import (
+	"net"
 	"syscall"
 	"time"
 
 	dmedia "github.com/emiago/diago/media"
 )
 
-// rtpSocket is nil outside Linux: each leg reads with a goroutine of its
+// clockConn is nil outside Linux: each leg reads with a goroutine of its
 // own (receive.go).
-func rtpSocket(*dmedia.MediaSession) syscall.RawConn { return nil }
+func clockConn(*dmedia.MediaSession) *stagedConn { return nil }
 
-func peekDatagram(syscall.RawConn, []byte) (int, bool) { return 0, false }
+// rxBatch is empty outside Linux, where the clock reads no RTP.
+type rxBatch struct{}
 
-func dropDatagram(syscall.RawConn, []byte) {}
+func newRxBatch() *rxBatch { return nil }
+
+func (*rxBatch) recv(syscall.RawConn) int { return 0 }
+
+func (*rxBatch) datagram(int) []byte { return nil }
+
+func (*rxBatch) from(int, *legReceiver) net.Addr { return nil }
 
 // takeOverRTCP leaves RTCP to diago's monitor outside Linux.
 func takeOverRTCP(*dmedia.RTPSession, *dmedia.MediaSession) *rtcpState { return nil }

@@ -27,16 +27,16 @@ func TestLegReadsOnTheClock(t *testing.T) {
 	t.Parallel()
 	codec := dmedia.CodecAudioUlaw
 	ms, far, lRTP := loopbackSession(t, codec, dmedia.CodecTelephoneEvent8000)
-	sock := rtpSocket(ms)
-	if sock == nil {
-		t.Fatal("rtpSocket found no socket in diago's media session: the pinned diago changed; see receive_linux.go")
+	conn := clockConn(ms)
+	if conn == nil {
+		t.Fatal("clockConn found no socket in diago's media session: the pinned diago changed; see receive_linux.go")
 	}
 	reader := dmedia.NewRTPPacketReaderSession(dmedia.NewRTPSession(ms))
 	dec, _ := rtpaudio.NewAudioCodec(codec)
 	l := &leg{codec: codec, rate: 8000, digits: make(chan rune, 64), cancel: func() {}}
 	l.recv = legReceiver{r: reader, session: func() *dmedia.MediaSession { return ms }, hdr: &reader.PacketHeader, dec: dec,
 		audioPT: int(codec.PayloadType), dtmfPT: int(dmedia.CodecTelephoneEvent8000.PayloadType),
-		det: dtmf.NewDetector(), sock: sock}
+		det: dtmf.NewDetector(), conn: conn, ms: ms}
 	var (
 		mu  sync.Mutex
 		got [][]byte

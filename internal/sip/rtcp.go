@@ -80,6 +80,10 @@ func nextReportTicks() int {
 	return n/2 + rand.IntN(n+1)
 }
 
+// readBackstop bounds a read of the leg's RTCP socket that its peek said
+// would not wait; it only ends one the peek did not foresee.
+const readBackstop = 5 * time.Millisecond
+
 // rtcpTick is the leg's RTCP work on a media clock tick that stands for due
 // frame times, reading into the shard's buffer buf; under jobMu.
 func (l *leg) rtcpTick(due int, buf []byte) {
@@ -125,7 +129,7 @@ func (l *leg) readRTCP(buf []byte) {
 			return
 		}
 		// The peek saw a datagram, so this read does not wait; the
-		// deadline is a backstop, as for RTP (receive.go).
+		// deadline is a backstop.
 		_ = s.conn.SetReadDeadline(time.Now().Add(readBackstop))
 		n, err := l.rtcpSession().ReadRTCP(buf, pkts[:])
 		if err != nil {

@@ -101,7 +101,7 @@ func TestLegRTCPOnTheClock(t *testing.T) {
 	l.zero = make([]int16, l.frameSamples())
 	l.frame = make([]int16, l.frameSamples())
 	l.recv = legReceiver{r: reader, session: func() *dmedia.MediaSession { return ms }, hdr: &reader.PacketHeader, dec: dec,
-		audioPT: int(codec.PayloadType), dtmfPT: -1, det: dtmf.NewDetector(), sock: rtpSocket(ms)}
+		audioPT: int(codec.PayloadType), dtmfPT: -1, det: dtmf.NewDetector(), conn: clockConn(ms), ms: ms}
 	if l.rtcp = takeOverRTCP(sess, ms); l.rtcp == nil {
 		t.Fatal("takeOverRTCP found no RTCP socket in diago's media session: the pinned diago changed; see receive_linux.go")
 	}

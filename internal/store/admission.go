@@ -160,8 +160,8 @@ func (d *DB) lockTrunk(ctx context.Context, tx *sql.Tx, trunkID string, res *voi
 // into res.Live, deletes the stale ones, and reports whether c.CallID holds
 // one.
 func (d *DB) countTrunkChannels(ctx context.Context, tx *sql.Tx, c voice.TrunkChannel, res *voice.TrunkChannelResult) (own bool, err error) {
-	rows, err := tx.QueryContext(ctx, d.q(`SELECT ch.call_id, ch.created_at, c.status FROM trunk_channels ch
-		LEFT JOIN calls c ON c.id = ch.call_id WHERE ch.trunk_id = ?`), c.TrunkID)
+	rows, err := d.txQuery(ctx, tx, `SELECT ch.call_id, ch.created_at, c.status FROM trunk_channels ch
+		LEFT JOIN calls c ON c.id = ch.call_id WHERE ch.trunk_id = ?`, c.TrunkID)
 	if err != nil {
 		return false, fmt.Errorf("read trunk channels: %w", err)
 	}

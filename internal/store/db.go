@@ -169,6 +169,16 @@ func (d *DB) txRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *
 	return tx.QueryRowContext(ctx, text, args...)
 }
 
+// txQuery runs a query in tx, through the statement cache on SQLite
+// (txStmt).
+func (d *DB) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	text := d.q(query)
+	if st := d.txStmt(ctx, tx, text); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, text, args...)
+}
+
 var _ voice.Store = (*DB)(nil)
 
 // New wraps an open database and brings its schema up to date.

@@ -338,7 +338,7 @@ func (d *DB) endedAlready(ctx context.Context, tx *sql.Tx, c *voice.Call) (bool,
 		query += ` FOR UPDATE`
 	}
 	var status string
-	err := tx.QueryRowContext(ctx, d.q(query), c.ID).Scan(&status)
+	err := d.txRow(ctx, tx, query, c.ID).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil // updateCall reports the missing call
 	}

@@ -67,8 +67,8 @@ func (d *DB) DeleteTrunk(ctx context.Context, id string) error {
 
 // ActiveTrunks returns the active trunks for direction, by priority.
 func (d *DB) ActiveTrunks(ctx context.Context, direction string) ([]*voice.Trunk, error) {
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+trunkCols+` FROM trunks WHERE status = 'active' AND direction IN (?, 'both')
-		ORDER BY priority, created_at, id`), direction)
+	rows, err := d.query(ctx, `SELECT `+trunkCols+` FROM trunks WHERE status = 'active' AND direction IN (?, 'both')
+		ORDER BY priority, created_at, id`, direction)
 	if err != nil {
 		return nil, fmt.Errorf("active trunks: %w", err)
 	}
