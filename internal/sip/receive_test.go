@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"net"
 	"runtime"
 	"slices"
 	"sync"
@@ -17,9 +18,10 @@ import (
 // among the ones diago's reader skips or refuses (an unknown payload type,
 // an empty payload, a datagram too short for RTP) and checks that the media
 // clock, reading the socket on its ticks without a goroutine of the leg's
-// own, hands on exactly the good ones, in order: the peek drops what diago
-// would skip before diago reads it, and diago's refusal of the short one
-// drops only that datagram.
+// own, hands on exactly the good ones, in order: what diago would skip is
+// left out before diago reads it, and diago's refusal of the short one
+// drops only that datagram. The six arrive together, so the clock takes
+// several in one batch.
 func TestLegReadsOnTheClock(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the media clock reads legs' sockets on Linux only")
@@ -62,9 +64,9 @@ func TestLegReadsOnTheClock(t *testing.T) {
 	to := lRTP.LocalAddr()
 	for _, b := range [][]byte{
 		packet(0, 1, frame(1)),
-		packet(99, 2, frame(9)), // a payload type the session does not receive: dropped by the peek
+		packet(99, 2, frame(9)), // a payload type the session does not receive: left out
 		packet(0, 3, frame(3)),
-		packet(0, 4, nil),  // no payload: dropped by the peek
+		packet(0, 4, nil),  // no payload: left out
 		{0x80, 0x00, 0x01}, // too short for RTP: diago's read refuses it
 		packet(0, 5, frame(5)),
 	} {
@@ -135,3 +137,104 @@ func TestPassesAudioOn(t *testing.T) {
 		t.Fatal("an empty stream list counts")
 	}
 }
+
+// TestRxBatch reads datagrams queued on a socket in one batch, over IPv4
+// and IPv6: each as sent, with its source as a read would give it, the
+// same address value while the source does not change; nothing queued is
+// none. A stagedConn answers a read with the staged datagram, ends a read
+// with nothing staged at once while the clock reads, and otherwise reads
+// the socket.
+func TestRxBatch(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the media clock reads legs' sockets on Linux only")
+	}
+	t.Parallel()
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			t.Parallel()
+			listen := func() *net.UDPConn {
+				c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
+				if err != nil {
+					t.Skipf("no %s here: %v", host, err)
+				}
+				t.Cleanup(func() { _ = c.Close() })
+				return c
+			}
+			sock, far, other := listen(), listen(), listen()
+			raw, err := sock.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newRxBatch()
+			if n := b.recv(raw); n != 0 {
+				t.Fatalf("took %d datagrams from an empty socket", n)
+			}
+			sent := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+			for i, d := range sent {
+				from := far
+				if i == 2 {
+					from = other
+				}
+				if _, err := from.WriteTo(d, sock.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var n int
+			for deadline := time.Now().Add(5 * time.Second); n < len(sent) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				n = b.recv(raw)
+				if n > 0 && n < len(sent) {
+					t.Fatalf("took %d datagrams, want all %d queued", n, len(sent))
+				}
+			}
+			if n != len(sent) {
+				t.Fatalf("took %d datagrams, want %d", n, len(sent))
+			}
+			var rc legReceiver
+			var froms []net.Addr
+			for i := range n {
+				if got := b.datagram(i); string(got) != string(sent[i]) {
+					t.Fatalf("datagram %d is %q, want %q", i, got, sent[i])
+				}
+				froms = append(froms, b.from(i, &rc))
+			}
+			for i, want := range []net.Addr{far.LocalAddr(), far.LocalAddr(), other.LocalAddr()} {
+				if froms[i] == nil || froms[i].String() != want.String() {
+					t.Fatalf("source %d is %v, want %v", i, froms[i], want)
+				}
+			}
+			if froms[0] != froms[1] {
+				t.Fatal("the same source gave a new address value")
+			}
+
+			c := &stagedConn{PacketConn: sock, raw: raw}
+			buf := make([]byte, 64)
+			n, err = c.read(readerFunc(func(p []byte) (int, error) {
+				n, _, err := c.ReadFrom(p)
+				if err != nil {
+					return n, err
+				}
+				_, _, err = c.ReadFrom(p) // diago reading on: nothing staged
+				if !isTimeout(err) {
+					t.Errorf("a second read inside the clock's read gave %v, want a timeout", err)
+				}
+				return n, nil
+			}), []byte("staged"), froms[0], buf)
+			if err != nil || string(buf[:n]) != "staged" {
+				t.Fatalf("read %q, %v; want the staged datagram", buf[:n], err)
+			}
+			if _, err := far.WriteTo([]byte("direct"), sock.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			_ = sock.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, src, err := c.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "direct" || src.String() != far.LocalAddr().String() {
+				t.Fatalf("a read outside the clock's gave %q from %v, %v; want the socket's datagram", buf[:n], src, err)
+			}
+		})
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
