@@ -61,9 +61,10 @@ func (r *callRecord) watchBalance(ctx context.Context, cut func()) {
 	}
 	m := r.e.gate.Meter(c.CustomerID, c.ID, r.rate, *c.AnsweredAt, r.e.clock)
 	r.meter.Store(m)
+	id := c.ID // not the snapshot: the callback lives as long as the call
 	m.Watch(ctx, func(err error) {
 		if err != nil {
-			r.e.log.Warn("call reservation", slog.String("call_id", c.ID), slog.Any("error", err))
+			r.e.log.Warn("call reservation", slog.String("call_id", id), slog.Any("error", err))
 		}
 		cut()
 	})
