@@ -151,7 +151,11 @@ func (l *leg) receive(rx *shardRx) {
 	if rc.conn == nil || rc.ended || l.closed || rx.batch == nil {
 		return
 	}
-	n := rx.batch.recv(rc.conn.raw)
+	n, err := rx.batch.recv(rc.conn.raw)
+	if err != nil {
+		rc.ended = errors.Is(err, net.ErrClosed)
+		return
+	}
 	if n == 0 {
 		return
 	}
@@ -169,7 +173,7 @@ func (l *leg) receive(rx *shardRx) {
 		if !l.readable(ms, b) {
 			continue // what diago would skip, and read on
 		}
-		n, err := rc.conn.read(rc.r, b, rx.batch.from(i, rc), rx.buf)
+		k, err := rc.conn.read(rc.r, b, rx.batch.from(i, rc), rx.buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				rc.ended = true
@@ -177,7 +181,7 @@ func (l *leg) receive(rx *shardRx) {
 			}
 			continue // a datagram diago refused (SRTP authentication, a bad header): dropped
 		}
-		l.handlePacket(rx.buf[:n])
+		l.handlePacket(rx.buf[:k])
 	}
 }
 

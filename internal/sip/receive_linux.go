@@ -157,8 +157,9 @@ func newRxBatch() *rxBatch {
 }
 
 // recv reads what is queued on sock, without waiting, and returns how many
-// datagrams it took (0: none, or the socket is closed).
-func (b *rxBatch) recv(sock syscall.RawConn) int {
+// datagrams it took (0 when none was queued); the error is the socket's
+// (net.ErrClosed once it is closed), not a read's.
+func (b *rxBatch) recv(sock syscall.RawConn) (int, error) {
 	for i := range b.hdrs {
 		b.hdrs[i].Hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
 		b.hdrs[i].Hdr.Flags = 0
@@ -172,9 +173,9 @@ func (b *rxBatch) recv(sock syscall.RawConn) int {
 		}
 	})
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	return n
+	return n, nil
 }
 
 // datagram is the i-th datagram recv took. One longer than the buffer

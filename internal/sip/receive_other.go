@@ -19,7 +19,7 @@ type rxBatch struct{}
 
 func newRxBatch() *rxBatch { return nil }
 
-func (*rxBatch) recv(syscall.RawConn) int { return 0 }
+func (*rxBatch) recv(syscall.RawConn) (int, error) { return 0, nil }
 
 func (*rxBatch) datagram(int) []byte { return nil }
 

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"errors"
 	"net"
 	"runtime"
 	"slices"
@@ -141,7 +142,7 @@ func TestPassesAudioOn(t *testing.T) {
 // TestRxBatch reads datagrams queued on a socket in one batch, over IPv4
 // and IPv6: each as sent, with its source as a read would give it, the
 // same address value while the source does not change; nothing queued is
-// none. A stagedConn answers a read with the staged datagram, ends a read
+// none, and a closed socket says so. A stagedConn answers a read with the staged datagram, ends a read
 // with nothing staged at once while the clock reads, and otherwise reads
 // the socket.
 func TestRxBatch(t *testing.T) {
@@ -166,8 +167,8 @@ func TestRxBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := newRxBatch()
-			if n := b.recv(raw); n != 0 {
-				t.Fatalf("took %d datagrams from an empty socket", n)
+			if n, err := b.recv(raw); n != 0 || err != nil {
+				t.Fatalf("took %d datagrams from an empty socket (%v)", n, err)
 			}
 			sent := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
 			for i, d := range sent {
@@ -182,7 +183,9 @@ func TestRxBatch(t *testing.T) {
 			var n int
 			for deadline := time.Now().Add(5 * time.Second); n < len(sent) && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
-				n = b.recv(raw)
+				if n, err = b.recv(raw); err != nil {
+					t.Fatal(err)
+				}
 				if n > 0 && n < len(sent) {
 					t.Fatalf("took %d datagrams, want all %d queued", n, len(sent))
 				}
@@ -230,6 +233,10 @@ func TestRxBatch(t *testing.T) {
 			n, src, err := c.ReadFrom(buf)
 			if err != nil || string(buf[:n]) != "direct" || src.String() != far.LocalAddr().String() {
 				t.Fatalf("a read outside the clock's gave %q from %v, %v; want the socket's datagram", buf[:n], src, err)
+			}
+			_ = sock.Close()
+			if n, err := b.recv(raw); n != 0 || !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("a closed socket gave %d datagrams, %v; want net.ErrClosed", n, err)
 			}
 		})
 	}
