@@ -245,3 +245,76 @@ func TestRxBatch(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestOffPoller takes a socket off the poller as the media clock does: the
+// original connection is closed, the socket lives on; writes reach the far
+// end, a read finds what is queued and ends at once when nothing is, and
+// after Close both say net.ErrClosed.
+func TestOffPoller(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the media clock reads legs' sockets on Linux only")
+	}
+	t.Parallel()
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			t.Parallel()
+			listen := func() *net.UDPConn {
+				c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
+				if err != nil {
+					t.Skipf("no %s here: %v", host, err)
+				}
+				t.Cleanup(func() { _ = c.Close() })
+				return c
+			}
+			orig, far := listen(), listen()
+			laddr := orig.LocalAddr()
+			o := takeOffPoller(orig)
+			if o == nil {
+				t.Fatal("takeOffPoller failed")
+			}
+			if _, _, err := orig.ReadFrom(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("the original connection still reads (%v); want it closed", err)
+			}
+			if o.LocalAddr().String() != laddr.String() {
+				t.Fatalf("local address %v, want %v", o.LocalAddr(), laddr)
+			}
+			buf := make([]byte, 64)
+			if _, _, err := o.ReadFrom(buf); !isTimeout(err) {
+				t.Fatalf("a read with nothing queued gave %v, want a timeout at once", err)
+			}
+			for i := range 2 { // the second write reuses the destination's address
+				if n, err := o.WriteTo([]byte("to far"), far.LocalAddr()); err != nil || n != 6 {
+					t.Fatalf("write %d: %d, %v", i, n, err)
+				}
+				_ = far.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, from, err := far.ReadFrom(buf)
+				if err != nil || string(buf[:n]) != "to far" || from.String() != laddr.String() {
+					t.Fatalf("the far end read %q from %v, %v; want %q from %v", buf[:n], from, err, "to far", laddr)
+				}
+			}
+			if _, err := far.WriteTo([]byte("to us"), laddr); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			var from net.Addr
+			var err error
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if n, from, err = o.ReadFrom(buf); !isTimeout(err) {
+					break
+				}
+			}
+			if err != nil || string(buf[:n]) != "to us" || from.String() != far.LocalAddr().String() {
+				t.Fatalf("read %q from %v, %v; want %q from %v", buf[:n], from, err, "to us", far.LocalAddr())
+			}
+			if err := o.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.WriteTo([]byte("x"), far.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("a write after Close gave %v, want net.ErrClosed", err)
+			}
+			if err := o.Control(func(uintptr) {}); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Control after Close gave %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
