@@ -69,12 +69,8 @@ type offPoller struct {
 // takeOffPoller moves pc's socket off the poller; nil (pc untouched) if it
 // cannot.
 func takeOffPoller(pc net.PacketConn) *offPoller {
-	conn, _ := pc.(syscall.Conn)
-	if conn == nil {
-		return nil
-	}
-	raw, err := conn.SyscallConn()
-	if err != nil {
+	raw := rawConn(pc)
+	if raw == nil {
 		return nil
 	}
 	fd := -1
@@ -222,15 +218,24 @@ func sessionConn(ms *dmedia.MediaSession, name string) (net.PacketConn, syscall.
 		return nil, nil
 	}
 	pc := *f
-	conn, _ := pc.(syscall.Conn)
-	if conn == nil {
-		return nil, nil
-	}
-	raw, err := conn.SyscallConn()
-	if err != nil {
+	raw := rawConn(pc)
+	if raw == nil {
 		return nil, nil
 	}
 	return pc, raw
+}
+
+// rawConn is pc's raw connection, nil if it has none.
+func rawConn(pc net.PacketConn) syscall.RawConn {
+	conn, _ := pc.(syscall.Conn)
+	if conn == nil {
+		return nil
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 // takeOverRTCP stops diago's RTCP monitor of sess (its two goroutines) and

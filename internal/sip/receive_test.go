@@ -142,9 +142,9 @@ func TestPassesAudioOn(t *testing.T) {
 // TestRxBatch reads datagrams queued on a socket in one batch, over IPv4
 // and IPv6: each as sent, with its source as a read would give it, the
 // same address value while the source does not change; nothing queued is
-// none, and a closed socket says so. A stagedConn answers a read with the staged datagram, ends a read
-// with nothing staged at once while the clock reads, and otherwise reads
-// the socket.
+// none, and a closed socket says so. A stagedConn answers a read with the
+// staged datagram, ends a read with nothing staged at once while the clock
+// reads, and otherwise reads the socket.
 func TestRxBatch(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the media clock reads legs' sockets on Linux only")
@@ -153,15 +153,7 @@ func TestRxBatch(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "::1"} {
 		t.Run(host, func(t *testing.T) {
 			t.Parallel()
-			listen := func() *net.UDPConn {
-				c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
-				if err != nil {
-					t.Skipf("no %s here: %v", host, err)
-				}
-				t.Cleanup(func() { _ = c.Close() })
-				return c
-			}
-			sock, far, other := listen(), listen(), listen()
+			sock, far, other := loopbackUDP(t, host), loopbackUDP(t, host), loopbackUDP(t, host)
 			raw, err := sock.SyscallConn()
 			if err != nil {
 				t.Fatal(err)
@@ -258,15 +250,7 @@ func TestOffPoller(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "::1"} {
 		t.Run(host, func(t *testing.T) {
 			t.Parallel()
-			listen := func() *net.UDPConn {
-				c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
-				if err != nil {
-					t.Skipf("no %s here: %v", host, err)
-				}
-				t.Cleanup(func() { _ = c.Close() })
-				return c
-			}
-			orig, far := listen(), listen()
+			orig, far := loopbackUDP(t, host), loopbackUDP(t, host)
 			laddr := orig.LocalAddr()
 			o := takeOffPoller(orig)
 			if o == nil {
@@ -317,4 +301,16 @@ func TestOffPoller(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loopbackUDP is a UDP socket on host, closed with the test; the test is
+// skipped where the host has no such address.
+func loopbackUDP(t *testing.T, host string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
+	if err != nil {
+		t.Skipf("no %s here: %v", host, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
