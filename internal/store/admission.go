@@ -93,7 +93,8 @@ func (d *DB) takeToken(ctx context.Context, tx *sql.Tx, id string, maxCPS int, n
 // stores only values from 1 up, and 0 is what trunks written before the
 // limits were applied may hold. Like Reserve, it is one transaction
 // serialised per trunk (PostgreSQL locks the trunk row; SQLite's
-// transaction starts with a write), so the limits hold across processes.
+// transaction begins IMMEDIATE, holding the write lock), so the limits hold
+// across processes.
 // The call's channel is freed by ReleaseTrunkChannel or by the write of
 // its final state; stale channels (call final, or never recorded and older
 // than OrphanReservationAge) are deleted on the way. Asking again for a
@@ -101,7 +102,7 @@ func (d *DB) takeToken(ctx context.Context, tx *sql.Tx, id string, maxCPS int, n
 // taking a token.
 func (d *DB) TakeTrunkChannel(ctx context.Context, c voice.TrunkChannel) (voice.TrunkChannelResult, error) {
 	var res voice.TrunkChannelResult
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.groupTx(ctx, func(tx *sql.Tx) error {
 		res = voice.TrunkChannelResult{}
 		if err := d.lockTrunk(ctx, tx, c.TrunkID, &res); err != nil {
 			return err
@@ -139,14 +140,9 @@ func (d *DB) TakeTrunkChannel(ctx context.Context, c voice.TrunkChannel) (voice.
 // lockTrunk reads the trunk's limits under a lock that serialises its
 // channel admissions.
 func (d *DB) lockTrunk(ctx context.Context, tx *sql.Tx, trunkID string, res *voice.TrunkChannelResult) error {
-	query := `SELECT max_channels, max_cps FROM trunks WHERE id = ?`
-	if d.dialect.Name == "postgres" {
-		query += ` FOR UPDATE`
-	} else if _, err := d.exec(ctx, tx, `UPDATE trunks SET updated_at = updated_at WHERE id = ?`, trunkID); err != nil {
-		// SQLite: a write first, as in lockCustomer.
-		return fmt.Errorf("lock trunk: %w", err)
-	}
-	err := d.txRow(ctx, tx, query, trunkID).Scan(&res.MaxChannels, &res.MaxCPS)
+	// The row lock on PostgreSQL; SQLite's IMMEDIATE transaction holds
+	// the write lock already (lockCustomer).
+	err := d.txRow(ctx, tx, `SELECT max_channels, max_cps FROM trunks WHERE id = ?`+d.forUpdate(), trunkID).Scan(&res.MaxChannels, &res.MaxCPS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return voice.NotFound("trunk")
 	}

@@ -59,7 +59,7 @@ func (d *DB) CreateCall(ctx context.Context, c *voice.Call) error { return d.cre
 
 // CreateCallWithEvents inserts c and its events atomically.
 func (d *DB) CreateCallWithEvents(ctx context.Context, c *voice.Call, events ...*voice.Event) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.groupTx(ctx, func(tx *sql.Tx) error {
 		if err := d.createCall(ctx, tx, c); err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func (d *DB) UpdateCall(ctx context.Context, c *voice.Call) error { return d.upd
 
 // UpdateCallWithEvents writes c and appends events atomically.
 func (d *DB) UpdateCallWithEvents(ctx context.Context, c *voice.Call, events ...*voice.Event) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.groupTx(ctx, func(tx *sql.Tx) error {
 		if ended, err := d.endedAlready(ctx, tx, c); err != nil || ended {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 // makes a second charge of the same call fail, so a call is never billed
 // twice nor its charge lost. A nil charge writes the call and events only.
 func (d *DB) UpdateCallWithCharge(ctx context.Context, c *voice.Call, charge *voice.LedgerEntry, events ...*voice.Event) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.groupTx(ctx, func(tx *sql.Tx) error {
 		if ended, err := d.endedAlready(ctx, tx, c); err != nil || ended {
 			return err
 		}

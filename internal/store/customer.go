@@ -77,9 +77,12 @@ func (d *DB) AddLedgerEntry(ctx context.Context, e *voice.LedgerEntry) error {
 }
 
 func (d *DB) addLedgerEntry(ctx context.Context, tx *sql.Tx, e *voice.LedgerEntry) error {
-	// Touch the row first so PostgreSQL takes the row lock before the read.
-	if err := d.execOne(ctx, tx, "customer", `UPDATE customers SET updated_at = updated_at WHERE id = ?`, e.CustomerID); err != nil {
-		return err
+	// Touch the row first so PostgreSQL takes the row lock before the read
+	// (SQLite's IMMEDIATE transaction holds the write lock already).
+	if d.dialect.Name == "postgres" {
+		if err := d.execOne(ctx, tx, "customer", `UPDATE customers SET updated_at = updated_at WHERE id = ?`, e.CustomerID); err != nil {
+			return err
+		}
 	}
 	var balance decimal.Decimal
 	var currency string

@@ -66,6 +66,8 @@ type DB struct {
 	// for SQLite's lock is a busy loop of sleeps (1, 2, 5, 10 ms ...) during
 	// which the lock may sit free.
 	txMu sync.Mutex
+	// group queues the writes of groupTx for the next transaction (SQLite).
+	group writeGroup
 	// secrets seals and opens secret columns (secrets.go); nil: plain text.
 	secrets *secretbox.Keyring
 	// nodeID is Config.NodeID.
@@ -398,6 +400,12 @@ func (d *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		d.txMu.Lock()
 		defer d.txMu.Unlock()
 	}
+	return d.runTx(ctx, fn)
+}
+
+// runTx runs fn in a transaction of its own, committing if it returns nil.
+// On SQLite callers hold txMu.
+func (d *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

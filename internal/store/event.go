@@ -320,7 +320,7 @@ func (d *DB) forUpdate() string {
 // UpdateDelivery appends the attempt to the event's log and sets its delivery
 // status, in one transaction.
 func (d *DB) UpdateDelivery(ctx context.Context, u DeliveryUpdate) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.groupTx(ctx, func(tx *sql.Tx) error {
 		var attempts []voice.Attempt
 		var round int
 		var appID string

@@ -29,8 +29,10 @@ const OrphanReservationAge = 2 * time.Minute
 // the first failed check in that order. The read and the write are one
 // transaction serialised per customer: PostgreSQL locks the customer row
 // (SELECT ... FOR UPDATE), so it holds across processes sharing the
-// database; SQLite has one writer, and the transaction starts with a write so
-// it holds the write lock from its first read. Stale reservations of the
+// database; SQLite has one writer, and the transaction begins IMMEDIATE so
+// it holds the write lock from its first read. On SQLite the transaction may
+// be shared with other calls' writes (group commit, group.go); each runs in
+// its own savepoint, one after the other, so each sees the ones before it. Stale reservations of the
 // customer (call final, or never recorded and older than
 // OrphanReservationAge) are deleted on the way.
 //
@@ -41,7 +43,7 @@ const OrphanReservationAge = 2 * time.Minute
 // concurrency limit across nodes with no separate counter to drift.
 func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.ReservationResult, error) {
 	var res voice.ReservationResult
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.groupTx(ctx, func(tx *sql.Tx) error {
 		res = voice.ReservationResult{}
 		if err := d.lockCustomer(ctx, tx, r.CustomerID, &res); err != nil {
 			return err
@@ -97,15 +99,12 @@ func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.Reservatio
 // lockCustomer reads the customer's balance, credit limit and currency under
 // a lock that serialises its reservations and charges.
 func (d *DB) lockCustomer(ctx context.Context, tx *sql.Tx, customerID string, res *voice.ReservationResult) error {
-	query := `SELECT balance, credit_limit, currency FROM customers WHERE id = ?`
-	if d.dialect.Name == "postgres" {
-		query += ` FOR UPDATE`
-	} else if _, err := d.exec(ctx, tx, `UPDATE customers SET updated_at = updated_at WHERE id = ?`, customerID); err != nil {
-		// SQLite: a write first, so this transaction holds the database's
-		// write lock before it reads (no other writer can slip in between).
-		return fmt.Errorf("lock customer: %w", err)
-	}
-	err := d.txRow(ctx, tx, query, customerID).Scan(decCol{&res.Balance}, decCol{&res.CreditLimit}, &res.Currency)
+	// PostgreSQL locks the row. SQLite's transactions begin IMMEDIATE
+	// (store/sqlite), so this one has held the database's write lock since
+	// it began and no other writer can slip in between the read and the
+	// write; a no-op UPDATE to take the lock, as this did before, only
+	// added a page to every commit.
+	err := d.txRow(ctx, tx, `SELECT balance, credit_limit, currency FROM customers WHERE id = ?`+d.forUpdate(), customerID).Scan(decCol{&res.Balance}, decCol{&res.CreditLimit}, &res.Currency)
 	if errors.Is(err, sql.ErrNoRows) {
 		return voice.NotFound("customer")
 	}

@@ -52,6 +52,7 @@ func Open(ctx context.Context, cfg Config) (*store.DB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	// The file holds every secret's ciphertext and all call history: create
 	// it 0600 before SQLite does (with 0644 less the umask). SQLite gives
