@@ -28,11 +28,20 @@ import (
 // reports what reached the operating system per call: bytes written
 // (write-B/op, the WAL frames and checkpoints) and write system calls
 // (writes/op), from /proc/self/io, which only SQLite writes to here.
+// "-daily-limit" gives the customer a daily_spend_limit, which admission
+// checks against the day's charges (b.N calls' worth by the end).
 func BenchmarkInboundCallWrites(b *testing.B) {
-	for _, par := range []int{1, 8, 32} {
+	for _, v := range []struct {
+		par   int
+		limit bool // the customer has a daily_spend_limit
+	}{{1, false}, {8, false}, {32, false}, {1, true}} {
+		par := v.par
 		name := "serial"
 		if par > 1 {
 			name = fmt.Sprintf("concurrent-%d", par)
+		}
+		if v.limit {
+			name += "-daily-limit"
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
@@ -44,6 +53,10 @@ func BenchmarkInboundCallWrites(b *testing.B) {
 			cust := &voice.Customer{ID: "cus_bench", Name: "bench", Status: voice.CustomerActive, Currency: "EUR",
 				CreditLimit: decimal.Zero, MaxConcurrentCalls: 100000, MaxCPS: 1000000, BlockedPrefixes: []string{},
 				CreatedAt: t0, UpdatedAt: t0}
+			if v.limit {
+				limit := decimal.RequireFromString("1000000")
+				cust.DailySpendLimit = &limit
+			}
 			if err := db.CreateCustomer(ctx, cust); err != nil {
 				b.Fatal(err)
 			}
@@ -86,7 +99,9 @@ func inboundCallWrites(ctx context.Context, db *store.DB, app *voice.Application
 	now := time.Now()
 	id := voice.NewID(voice.PrefixCall, now)
 	first := decimal.RequireFromString("0.01")
+	dayStart := now.UTC().Truncate(24 * time.Hour)
 	res, err := db.Reserve(ctx, voice.Reservation{CustomerID: cust.ID, CallID: id, Amount: first, Now: now,
+		DailySpendLimit: cust.DailySpendLimit, DayStart: dayStart,
 		Limits: &voice.AdmissionLimits{MaxConcurrentCalls: cust.MaxConcurrentCalls, MaxCPS: cust.MaxCPS}})
 	if err != nil {
 		return err

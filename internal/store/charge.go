@@ -35,7 +35,38 @@ func (d *DB) UpdateCallWithCharge(ctx context.Context, c *voice.Call, charge *vo
 // ChargedSince is what a customer's calls were charged from since on, as a
 // positive amount: the daily spend that daily_spend_limit caps.
 func (d *DB) ChargedSince(ctx context.Context, customerID string, since time.Time) (decimal.Decimal, error) {
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT amount FROM ledger_entries WHERE customer_id = ? AND kind = ? AND created_at >= ?`),
+	return d.chargedSince(ctx, nil, customerID, since)
+}
+
+// msPerDay is a UTC day in milliseconds: customer_daily_spend's day is
+// created_at / msPerDay.
+const msPerDay = 24 * 60 * 60 * 1000
+
+// chargedSince is ChargedSince, in tx when it is not nil. From a UTC
+// midnight on (what admission asks for) it reads the running totals of
+// customer_daily_spend, which the charges' transactions keep (one row per
+// day, so the cost does not grow with the day's calls); from any other time
+// it adds up the ledger's call charges since then.
+func (d *DB) chargedSince(ctx context.Context, tx *sql.Tx, customerID string, since time.Time) (decimal.Decimal, error) {
+	row := func(query string, args ...any) *sql.Row {
+		if tx != nil {
+			return d.txRow(ctx, tx, query, args...)
+		}
+		return d.queryRow(ctx, query, args...)
+	}
+	if sinceMS := ms(since); sinceMS%msPerDay == 0 {
+		var micros int64
+		if err := row(`SELECT COALESCE(SUM(spent_micros), 0) FROM customer_daily_spend WHERE customer_id = ? AND day >= ?`,
+			customerID, sinceMS/msPerDay).Scan(&micros); err != nil {
+			return decimal.Zero, fmt.Errorf("charged since: %w", err)
+		}
+		return decimal.New(micros, -microsExp), nil
+	}
+	var q queryer = d.db
+	if tx != nil {
+		q = tx
+	}
+	rows, err := q.QueryContext(ctx, d.q(`SELECT amount FROM ledger_entries WHERE customer_id = ? AND kind = ? AND created_at >= ?`),
 		customerID, voice.LedgerCallCharge, ms(since))
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("charged since: %w", err)
@@ -46,7 +77,7 @@ func (d *DB) ChargedSince(ctx context.Context, customerID string, since time.Tim
 		return a, err
 	})
 	if err != nil {
-		return decimal.Zero, err
+		return decimal.Zero, fmt.Errorf("charged since: %w", err)
 	}
 	total := decimal.Zero
 	for _, a := range amounts {

@@ -110,9 +110,22 @@ func (d *DB) addLedgerEntry(ctx context.Context, tx *sql.Tx, e *voice.LedgerEntr
 	if _, err := d.exec(ctx, tx, `UPDATE customers SET balance = ? WHERE id = ?`, decVal(e.BalanceAfter), e.CustomerID); err != nil {
 		return fmt.Errorf("update balance: %w", err)
 	}
-	return d.insert(ctx, tx, "ledger entry", `INSERT INTO ledger_entries (id, customer_id, amount, balance_after, currency, kind, call_id, description, created_at)
+	if err := d.insert(ctx, tx, "ledger entry", `INSERT INTO ledger_entries (id, customer_id, amount, balance_after, currency, kind, call_id, description, created_at)
 		VALUES (?,?,?,?,?,?,?,?,?)`,
-		e.ID, e.CustomerID, decVal(e.Amount), decVal(e.BalanceAfter), e.Currency, e.Kind, nullStr(e.CallID), e.Description, ms(e.CreatedAt))
+		e.ID, e.CustomerID, decVal(e.Amount), decVal(e.BalanceAfter), e.Currency, e.Kind, nullStr(e.CallID), e.Description, ms(e.CreatedAt)); err != nil {
+		return err
+	}
+	if e.Kind != voice.LedgerCallCharge {
+		return nil
+	}
+	// The day's running total that daily_spend_limit reads (chargedSince),
+	// under the same lock as the balance.
+	if _, err := d.exec(ctx, tx, `INSERT INTO customer_daily_spend (customer_id, day, spent_micros) VALUES (?, ?, ?)
+		ON CONFLICT (customer_id, day) DO UPDATE SET spent_micros = customer_daily_spend.spent_micros + excluded.spent_micros`,
+		e.CustomerID, ms(e.CreatedAt)/msPerDay, -micros(e.Amount)); err != nil {
+		return fmt.Errorf("daily spend: %w", err)
+	}
+	return nil
 }
 
 const ledgerCols = `id, customer_id, amount, balance_after, currency, kind, call_id, description, created_at`

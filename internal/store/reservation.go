@@ -53,7 +53,7 @@ func (d *DB) Reserve(ctx context.Context, r voice.Reservation) (voice.Reservatio
 			return err
 		}
 		if r.DailySpendLimit != nil {
-			if res.SpentToday, err = chargedSince(ctx, d, tx, r.CustomerID, r.DayStart); err != nil {
+			if res.SpentToday, err = d.chargedSince(ctx, tx, r.CustomerID, r.DayStart); err != nil {
 				return err
 			}
 		}
@@ -180,28 +180,6 @@ func reservationStale(status sql.NullString, createdMS int64, now time.Time) boo
 		return voice.CallEnded(status.String)
 	}
 	return now.Sub(time.UnixMilli(createdMS)) > OrphanReservationAge
-}
-
-// chargedSince is ChargedSince inside a transaction.
-func chargedSince(ctx context.Context, d *DB, q queryer, customerID string, since time.Time) (decimal.Decimal, error) {
-	rows, err := q.QueryContext(ctx, d.q(`SELECT amount FROM ledger_entries WHERE customer_id = ? AND kind = ? AND created_at >= ?`),
-		customerID, voice.LedgerCallCharge, ms(since))
-	if err != nil {
-		return decimal.Zero, fmt.Errorf("charged since: %w", err)
-	}
-	amounts, err := collect(rows, func(r rowScanner) (decimal.Decimal, error) {
-		var a decimal.Decimal
-		err := r.Scan(decCol{&a})
-		return a, err
-	})
-	if err != nil {
-		return decimal.Zero, fmt.Errorf("charged since: %w", err)
-	}
-	total := decimal.Zero
-	for _, a := range amounts {
-		total = total.Sub(a) // charges are negative entries
-	}
-	return total, nil
 }
 
 // ReleaseReservation deletes a call's reservation: the call will not be
