@@ -49,6 +49,8 @@ type groupWrite struct {
 	fn   func(tx *sql.Tx) error
 	err  error
 	done bool
+	// panicked is what fn panicked with, if it did (call).
+	panicked any
 }
 
 // groupTx runs fn in a transaction, as tx does, but on SQLite shares the
@@ -84,7 +86,23 @@ func (d *DB) groupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		d.group.mu.Unlock()
 		d.runGroup(batch)
 	}
+	if w.panicked != nil {
+		panic(w.panicked) // in its own caller, not in the one that ran it
+	}
 	return w.err
+}
+
+// call runs w's fn in tx. A panic (a bug) becomes w's error, so that the
+// goroutine running the group carries on with the other writes and rolls
+// back only w's; groupTx raises it again in w's own caller.
+func (w *groupWrite) call(tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.panicked = p
+			err = fmt.Errorf("store: the write panicked: %v", p)
+		}
+	}()
+	return w.fn(tx)
 }
 
 // runGroup runs batch in one transaction. Callers hold txMu.
@@ -93,7 +111,7 @@ func (d *DB) runGroup(batch []*groupWrite) {
 	d.group.writes.Add(int64(len(batch)))
 	if len(batch) == 1 {
 		w := batch[0]
-		w.err, w.done = d.runTx(w.ctx, w.fn), true
+		w.err, w.done = d.runTx(w.ctx, w.call), true
 		return
 	}
 	// The transaction is the group's, not one caller's: a caller's context
@@ -116,7 +134,7 @@ func (d *DB) runGroup(batch []*groupWrite) {
 			d.abandonGroup(tx, append(ran, batch[i:]...))
 			return
 		}
-		if err := w.fn(tx); err != nil {
+		if err := w.call(tx); err != nil {
 			w.err = err
 			if _, rerr := d.exec(ctx, tx, `ROLLBACK TO group_write`); rerr != nil {
 				// SQLite rolled the whole transaction back (an interrupted
@@ -156,6 +174,6 @@ func (d *DB) runGroup(batch []*groupWrite) {
 func (d *DB) abandonGroup(tx *sql.Tx, rest []*groupWrite) {
 	_ = tx.Rollback()
 	for _, w := range rest {
-		w.err, w.done = d.runTx(w.ctx, w.fn), true
+		w.err, w.done = d.runTx(w.ctx, w.call), true
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -59,6 +60,11 @@ func runQueued(t *testing.T, d *DB, writes []queuedWrite) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("%w: %v", errPanicked, p)
+				}
+			}()
 			errs[i] = d.groupTx(w.ctx, w.fn)
 		}()
 		for deadline := time.Now().Add(10 * time.Second); ; {
@@ -79,6 +85,9 @@ func runQueued(t *testing.T, d *DB, writes []queuedWrite) []error {
 	wg.Wait()
 	return errs
 }
+
+// errPanicked marks a groupTx call that panicked (runQueued).
+var errPanicked = errors.New("panicked")
 
 func insertK(k string, runs *atomic.Int32) func(tx *sql.Tx) error {
 	return func(tx *sql.Tx) error {
@@ -176,6 +185,30 @@ func TestGroupTx(t *testing.T) {
 		}
 		if runsA.Load() != 2 || runsC.Load() != 1 {
 			t.Errorf("runs of a, c = %d, %d; want 2 (in the group, then alone), 1", runsA.Load(), runsC.Load())
+		}
+	})
+
+	t.Run("a write that panics: the panic is its caller's, the others are stored", func(t *testing.T) {
+		t.Parallel()
+		d := groupDB(t)
+		errs := runQueued(t, d, []queuedWrite{
+			{ctx, insertK("a", nil)},
+			{ctx, func(tx *sql.Tx) error {
+				if err := insertK("b", nil)(tx); err != nil {
+					return err
+				}
+				panic("a bug")
+			}},
+			{ctx, insertK("c", nil)},
+		})
+		if errs[0] != nil || errs[2] != nil {
+			t.Errorf("errors of the good writes = %v, %v; want nil", errs[0], errs[2])
+		}
+		if !errors.Is(errs[1], errPanicked) || !strings.Contains(errs[1].Error(), "a bug") {
+			t.Errorf("the panicking write's caller got %v, want its panic", errs[1])
+		}
+		if got := keys(t, d); len(got) != 2 || got[0] != "a" || got[1] != "c" {
+			t.Errorf("rows = %v, want [a c]", got)
 		}
 	})
 
