@@ -35,6 +35,7 @@ import (
 	"github.com/minivoice/minivoice/internal/store/sqlite"
 	"github.com/minivoice/minivoice/internal/tts"
 	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a Platform.
@@ -207,6 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 			if db, err = openStore(ctx, sc.Database, sc.Data, cfg.Now, secrets, nodeID); err != nil {
 				return err
 			}
+			registerWriterMetrics(p.Metrics, db)
 			return sealSecrets(ctx, db, secrets, cfg.Logger)
 		}, stop: func(context.Context) error { return db.Close() }},
 		service{name: "recordings", start: func(context.Context) error {
@@ -516,4 +518,21 @@ func readiness(engine *sip.Engine, queue *jobs.Queue) map[string]api.Readiness {
 		checks[name] = check
 	}
 	return checks
+}
+
+// registerWriterMetrics exports how SQLite's single writer is doing: the
+// transactions the calls' writes ran in and the writes, so writes per
+// transaction (near 1: the writer has room; rising: calls' writes queue for
+// it and share commits). Nothing on PostgreSQL, which has no such queue. A
+// second platform on the same registry (tests) keeps the first one's.
+func registerWriterMetrics(m *obs.Metrics, db *store.DB) {
+	if m == nil || m.Registry == nil || db.Dialect().Name != "sqlite" {
+		return
+	}
+	_ = m.Registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "minivoice_sqlite_write_transactions_total",
+		Help: "Transactions the calls' writes ran in on SQLite (several writes share one when they queue for the writer)."},
+		func() float64 { n, _ := db.GroupStats(); return float64(n) }))
+	_ = m.Registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "minivoice_sqlite_writes_total",
+		Help: "Writes of calls (admissions, records, answers, ends, webhook attempts) on SQLite."},
+		func() float64 { _, n := db.GroupStats(); return float64(n) }))
 }
