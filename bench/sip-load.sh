@@ -103,7 +103,7 @@ if [[ $TARGET == baseline ]]; then
 		PIDS+=("$SERVER")
 		sleep 1
 	}
-	platform_calls() { echo "0 0 -"; }
+	platform_calls() { echo "0 0 0 0 -"; }
 else
 go build -o "$WORK/minivoice" "$ROOT/cmd/minivoice"
 go build -o "$WORK/answer" "$ROOT/bench/answer"
@@ -150,13 +150,16 @@ rx_packets() {
 TCK=$(getconf CLK_TCK)
 
 # platform_calls: the platform's own count of inbound calls completed and of
-# INVITEs it refused so far (from /metrics), then the refusals by SIP status,
-# e.g. "12 3 503=3".
+# INVITEs it refused so far (from /metrics), SQLite's calls' writes and the
+# transactions they ran in, then the refusals by SIP status, e.g.
+# "12 3 60 41 503=3".
 [[ $TARGET == baseline ]] || platform_calls() {
 	curl -fs "127.0.0.1:$HTTP_PORT/metrics" -H "Authorization: Bearer $KEY" | awk '
 	/^minivoice_calls_total\{/ && /direction="inbound"/ && /status="completed"/ { done += $2 }
 	/^minivoice_sip_inbound_refused_total/ { refused += $2; match($0, /code="[0-9]+"/); by = by sep substr($0, RSTART+6, RLENGTH-7) "=" $2; sep = "," }
-	END { printf "%d %d %s\n", done, refused, (by == "" ? "-" : by) }'
+	/^minivoice_sqlite_writes_total / { writes = $2 }
+	/^minivoice_sqlite_write_transactions_total / { txs = $2 }
+	END { printf "%d %d %d %d %s\n", done, refused, writes, txs, (by == "" ? "-" : by) }'
 }
 # by_code BEFORE AFTER: the refusals by status between two platform_calls
 # samples' third fields, e.g. "503: 1200, 500: 3".
@@ -171,9 +174,9 @@ FAILED=()
 # this part (between the platform_calls samples BEFORE and AFTER, default
 # now) and refused none (SMOKE=1 fails the run otherwise).
 check_part() {
-	local now=${4:-} done refused done0 refused0 codes codes0
+	local now=${4:-} done refused done0 refused0 codes codes0 writes writes0 txs txs0
 	[[ -n $now ]] || now=$(platform_calls)
-	read -r done refused codes <<<"$now"; read -r done0 refused0 codes0 <<<"$3"
+	read -r done refused writes txs codes <<<"$now"; read -r done0 refused0 writes0 txs0 codes0 <<<"$3"
 	if [[ $TARGET == baseline ]]; then # no metrics: sipp's count stands for the server's
 		echo "baseline ($1): sipp counted $2 successful"
 		(( ${2:-0} > 0 )) || FAILED+=("$1: no call succeeded")
@@ -181,7 +184,9 @@ check_part() {
 	fi
 	local why=""
 	(( refused - refused0 > 0 )) && why=" (by SIP status: $(by_code "${codes0:--}" "${codes:--}"))"
-	echo "platform ($1): $((done - done0)) inbound calls completed, $((refused - refused0)) INVITEs refused$why; sipp counted $2 successful"
+	local shared=""
+	(( txs - txs0 > 0 )) && shared="; SQLite: $(awk -v w=$((writes - writes0)) -v t=$((txs - txs0)) 'BEGIN { printf "%.2f", w / t }') writes a transaction"
+	echo "platform ($1): $((done - done0)) inbound calls completed, $((refused - refused0)) INVITEs refused$why; sipp counted $2 successful$shared"
 	if (( done - done0 == 0 || ${2:-0} == 0 )); then FAILED+=("$1: no call succeeded"); fi
 	if (( refused - refused0 > 0 )); then FAILED+=("$1: $((refused - refused0)) INVITEs refused"); fi
 }
