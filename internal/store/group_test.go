@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,6 +117,25 @@ func keys(t *testing.T, d *DB) []string {
 	return ks
 }
 
+// wantKeys checks that t holds exactly want, in order.
+func wantKeys(t *testing.T, d *DB, want ...string) {
+	t.Helper()
+	if got := keys(t, d); !slices.Equal(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
+	}
+}
+
+// insertThenFail inserts k, then fails as fail does (returns an error or
+// panics), so its insert must be rolled back.
+func insertThenFail(k string, fail func() error) func(tx *sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		if err := insertK(k, nil)(tx); err != nil {
+			return err
+		}
+		return fail()
+	}
+}
+
 func TestGroupTx(t *testing.T) {
 	t.Parallel()
 	errFailed := errors.New("the write refuses")
@@ -128,12 +148,7 @@ func TestGroupTx(t *testing.T) {
 		d := groupDB(t)
 		errs := runQueued(t, d, []queuedWrite{
 			{ctx, insertK("a", nil)},
-			{ctx, func(tx *sql.Tx) error {
-				if err := insertK("b", nil)(tx); err != nil {
-					return err
-				}
-				return errFailed // b is rolled back with it
-			}},
+			{ctx, insertThenFail("b", func() error { return errFailed })}, // b is rolled back with it
 			{ctx, insertK("a", nil)}, // a unique violation: a stays
 			{canceled, insertK("d", nil)},
 			{ctx, insertK("c", nil)},
@@ -150,9 +165,7 @@ func TestGroupTx(t *testing.T) {
 		if !errors.Is(errs[3], context.Canceled) {
 			t.Errorf("error of the canceled write = %v, want context.Canceled", errs[3])
 		}
-		if got := keys(t, d); len(got) != 2 || got[0] != "a" || got[1] != "c" {
-			t.Errorf("rows = %v, want [a c]", got)
-		}
+		wantKeys(t, d, "a", "c")
 		if txs, writes := d.GroupStats(); txs != 1 || writes != 5 {
 			t.Errorf("GroupStats = %d transactions, %d writes; want 1, 5", txs, writes)
 		}
@@ -180,9 +193,7 @@ func TestGroupTx(t *testing.T) {
 		if !errors.Is(errs[1], errFailed) {
 			t.Errorf("error of the breaking write = %v, want its own", errs[1])
 		}
-		if got := keys(t, d); len(got) != 2 || got[0] != "a" || got[1] != "c" {
-			t.Errorf("rows = %v, want [a c]", got)
-		}
+		wantKeys(t, d, "a", "c")
 		if runsA.Load() != 2 || runsC.Load() != 1 {
 			t.Errorf("runs of a, c = %d, %d; want 2 (in the group, then alone), 1", runsA.Load(), runsC.Load())
 		}
@@ -193,12 +204,7 @@ func TestGroupTx(t *testing.T) {
 		d := groupDB(t)
 		errs := runQueued(t, d, []queuedWrite{
 			{ctx, insertK("a", nil)},
-			{ctx, func(tx *sql.Tx) error {
-				if err := insertK("b", nil)(tx); err != nil {
-					return err
-				}
-				panic("a bug")
-			}},
+			{ctx, insertThenFail("b", func() error { panic("a bug") })},
 			{ctx, insertK("c", nil)},
 		})
 		if errs[0] != nil || errs[2] != nil {
@@ -207,9 +213,7 @@ func TestGroupTx(t *testing.T) {
 		if !errors.Is(errs[1], errPanicked) || !strings.Contains(errs[1].Error(), "a bug") {
 			t.Errorf("the panicking write's caller got %v, want its panic", errs[1])
 		}
-		if got := keys(t, d); len(got) != 2 || got[0] != "a" || got[1] != "c" {
-			t.Errorf("rows = %v, want [a c]", got)
-		}
+		wantKeys(t, d, "a", "c")
 	})
 
 	t.Run("many writers, every write stored once", func(t *testing.T) {
