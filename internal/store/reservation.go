@@ -32,9 +32,9 @@ const OrphanReservationAge = 2 * time.Minute
 // database; SQLite has one writer, and the transaction begins IMMEDIATE so
 // it holds the write lock from its first read. On SQLite the transaction may
 // be shared with other calls' writes (group commit, group.go); each runs in
-// its own savepoint, one after the other, so each sees the ones before it. Stale reservations of the
-// customer (call final, or never recorded and older than
-// OrphanReservationAge) are deleted on the way.
+// its own savepoint, one after the other, so each sees the ones before it.
+// Stale reservations of the customer (call final, or never recorded and
+// older than OrphanReservationAge) are deleted on the way.
 //
 // The open reservations are exactly the customer's calls that are up or
 // being admitted, on every process: a reservation is written here before
