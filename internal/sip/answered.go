@@ -59,7 +59,7 @@ type answeredLeg struct {
 func (e *Engine) runAnswered(a answeredLeg) ending {
 	lc, rec, l := a.lc, a.lc.rec, a.leg
 	ctx := e.ctx
-	log := e.log.With(slog.String("call_id", rec.id()))
+	log := callLog(e.log, rec.id())
 	_ = rec.answered(ctx, l.name, a.sipCode, a.sipReason)
 	if a.invite != nil {
 		defer e.registerLeg(a.invite, a.response, l)()

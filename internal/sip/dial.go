@@ -72,7 +72,7 @@ func (s *session) Dial(ctx context.Context, d *callctl.Dial) (*callctl.DialResul
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ch.res = e.dialTrunks(ch.lc, e.log.With(slog.String("call_id", ch.lc.rec.id())))
+			ch.res = e.dialTrunks(ch.lc, callLog(e.log, ch.lc.rec.id()))
 			if ch.res != nil && ch.res.dialog != nil {
 				answered <- ch
 			}
@@ -221,7 +221,7 @@ func dialFailure(ctx context.Context, children []*child) *callctl.DialResult {
 // child; it returns the child's billed duration in seconds.
 func (e *Engine) bridgeChild(s *session, ch *child, d *callctl.Dial) int {
 	ctx, res, rec := e.ctx, ch.res, ch.lc.rec
-	log := e.log.With(slog.String("call_id", rec.id()))
+	log := callLog(e.log, rec.id())
 	defer res.dialog.Close()
 	defer res.media.Close()
 	l, err := newLeg(ctx, res.media, e.now(), e.metrics)

@@ -122,7 +122,7 @@ func (e *Engine) runRouted(ctx context.Context, d *diago.DialogServerSession, ro
 // (or refused as the application says) and run.
 func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) ending {
 	ctx, rec, req := e.ctx, lc.rec, d.InviteRequest
-	log := e.log.With(slog.String("call_id", rec.id()))
+	log := callLog(e.log, rec.id())
 	end := func(how ending) ending {
 		rec.end(ctx, how)
 		return how

@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emiago/diago"
 	dmedia "github.com/emiago/diago/media"
+	"github.com/emiago/diago/media/sdp"
 	"github.com/minivoice/minivoice/internal/media/dtmf"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 	"github.com/minivoice/minivoice/internal/obs"
 	"github.com/minivoice/minivoice/internal/recording"
 	"github.com/minivoice/minivoice/internal/voice"
+	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -52,6 +56,7 @@ type leg struct {
 	rtpw     *dmedia.RTPPacketWriter
 	tsStep   uint32 // RTP timestamp units per frame
 	sentAny  bool   // the first packet carries the marker bit
+	out      rawOut // rtpw's writer while the clock runs the leg's RTCP
 	enc      *rtpaudio.AudioCodec
 	payload  []byte
 	frame    []int16
@@ -169,6 +174,7 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 		close(l.done)
 		// The clock reads the socket, so it can do the RTCP too.
 		l.rtcp = takeOverRTCP(m.RTPSession(), m.MediaSession())
+		l.out.init(l)
 	}
 	l.shard = sendClock.add(l)
 	return l, nil
@@ -350,12 +356,13 @@ func (l *leg) clockTick(due int, rx *shardRx) {
 		if l.job == nil {
 			return
 		}
-		l.sendNext()
+		l.sendNext(rx.buf)
 	}
 }
 
-// sendNext sends the current job's next frame, under jobMu.
-func (l *leg) sendNext() {
+// sendNext sends the current job's next frame, under jobMu; pkt is the
+// shard's buffer, to build the packet in.
+func (l *leg) sendNext(pkt []byte) {
 	j := l.job
 	if j == nil {
 		return
@@ -401,7 +408,7 @@ func (l *leg) sendNext() {
 		l.payload = l.enc.Encode(l.payload[:0], frame)
 		payload = l.payload
 	}
-	if err := l.sendPayload(payload, frame); err != nil {
+	if err := l.sendPayload(payload, frame, pkt); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			// The media was closed under the job: the far end's BYE
 			// closes it before the call's context hears of the BYE.
@@ -423,8 +430,11 @@ func (l *leg) sendNext() {
 
 // sendPayload sends one encoded frame (frame is its PCM, for the
 // recorders), under jobMu.
-func (l *leg) sendPayload(payload []byte, frame []int16) error {
-	if _, err := l.rtpw.WriteSamples(payload, l.tsStep, !l.sentAny, l.codec.PayloadType); err != nil {
+func (l *leg) sendPayload(payload []byte, frame []int16, pkt []byte) error {
+	l.out.buf = pkt
+	_, err := l.rtpw.WriteSamples(payload, l.tsStep, !l.sentAny, l.codec.PayloadType)
+	l.out.buf = nil
+	if err != nil {
 		return fmt.Errorf("send audio: %w", err)
 	}
 	l.sentAny = true
@@ -453,6 +463,61 @@ func (l *leg) sendPayload(payload []byte, frame []int16) error {
 	}
 	l.lastSend = now
 	return nil
+}
+
+// rawOut writes the RTP packets of diago's packetiser (rtpw) itself,
+// building each in the media clock's shard buffer and sending it with the
+// session's raw write, which sends it where diago would (the address
+// learned from the far end's RTP, with RTP NAT on). diago's own path
+// builds packets in a buffer of the session's, 1.5 KiB of every call, and
+// counts them for diago's RTCP, which the clock runs instead.
+//
+// It is installed only for plain RTP whose RTCP the clock took over; the
+// packetiser keeps its sequence numbers and timestamps. A re-INVITE gives
+// the packetiser diago's new RTP session back as its writer (and diago its
+// RTCP), so sending goes through diago again from then on.
+type rawOut struct {
+	ms     *dmedia.MediaSession
+	buf    []byte // the shard's buffer, during a write (sendPayload)
+	noSend bool   // the session's direction forbids sending (see init)
+}
+
+// init installs o as l's packetiser's writer where it can be.
+func (o *rawOut) init(l *leg) {
+	ms := l.recv.ms
+	if l.rtcp == nil || ms == nil || ms.SecureRTP != 0 {
+		return
+	}
+	// diago keeps the negotiated direction unexported and drops every
+	// packet of a session that may only receive (the far end holds the
+	// call); so does rawOut. Found by name: TestRawOut fails if a newer
+	// diago moves it.
+	f := reflect.ValueOf(ms).Elem().FieldByName("mode")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return
+	}
+	o.ms, o.noSend = ms, f.String() == sdp.ModeRecvonly
+	l.rtpw.UpdateWriter(o, l.codec)
+	l.rtpw.ClockDisable() // UpdateWriter starts diago's ticker again
+}
+
+// WriteRTP sends p, built in the shard's buffer.
+func (o *rawOut) WriteRTP(p *rtp.Packet) error {
+	if o.noSend {
+		return nil
+	}
+	if o.buf == nil {
+		return errors.New("rtp: written outside the media clock's tick")
+	}
+	n, err := p.MarshalTo(o.buf)
+	if err != nil {
+		return fmt.Errorf("rtp: %w", err)
+	}
+	w, err := o.ms.WriteRTPRaw(o.buf[:n])
+	if err == nil && w != n {
+		err = io.ErrShortWrite
+	}
+	return err
 }
 
 // runJob hands j to the media clock and waits until it is sent, fails, is

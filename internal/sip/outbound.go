@@ -154,7 +154,7 @@ func (r *attemptResult) source() voice.HangupSource {
 func (e *Engine) runOutbound(lc *liveCall) {
 	ctx, rec := e.ctx, lc.rec
 	c := rec.snapshot()
-	log := e.log.With(slog.String("call_id", c.ID))
+	log := callLog(e.log, c.ID)
 	app, err := e.store.Application(ctx, voice.Scope{}, c.ApplicationID)
 	if err != nil {
 		// Without its application nothing about the call can be decided;

@@ -3,13 +3,16 @@ package sip
 import (
 	"context"
 	"net"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/diago"
 	dmedia "github.com/emiago/diago/media"
+	"github.com/emiago/diago/media/sdp"
 	"github.com/minivoice/minivoice/internal/media/dtmf"
 	"github.com/minivoice/minivoice/internal/media/rtpaudio"
 	"github.com/pion/rtcp"
@@ -85,28 +88,8 @@ func TestLegRTCPOnTheClock(t *testing.T) {
 		t.Skip("the media clock runs RTCP on Linux only")
 	}
 	t.Parallel()
-	codec := dmedia.CodecAudioUlaw
-	ms, farRTP, farRTCP, lRTP, lRTCP := rtcpSession(t, codec)
-	sess := dmedia.NewRTPSession(ms)
-	reader := dmedia.NewRTPPacketReaderSession(sess)
-	w := dmedia.NewRTPPacketWriterSession(sess)
-	w.ClockDisable()
-	if err := sess.MonitorBackground(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sess.Close() })
-	enc, _ := rtpaudio.NewAudioCodec(codec)
-	dec, _ := rtpaudio.NewAudioCodec(codec)
-	l := &leg{codec: codec, rate: 8000, rtpw: w, enc: enc, tsStep: codec.SampleTimestamp(), digits: make(chan rune, 64), cancel: func() {}}
-	l.zero = make([]int16, l.frameSamples())
-	l.frame = make([]int16, l.frameSamples())
-	l.recv = legReceiver{r: reader, session: func() *dmedia.MediaSession { return ms }, hdr: &reader.PacketHeader, dec: dec,
-		audioPT: int(codec.PayloadType), dtmfPT: -1, det: dtmf.NewDetector(), conn: clockConn(ms), ms: ms}
-	if l.rtcp = takeOverRTCP(sess, ms); l.rtcp == nil {
-		t.Fatal("takeOverRTCP found no RTCP socket in diago's media session: the pinned diago changed; see receive_linux.go")
-	}
-	l.shard = sendClock.add(l)
-	t.Cleanup(l.close)
+	l, farRTP, farRTCP, lRTP, lRTCP := rtcpLeg(t, dmedia.CodecAudioUlaw)
+	w := l.rtpw
 
 	for seq := uint16(1); seq <= 10; seq++ {
 		if seq == 4 {
@@ -185,6 +168,105 @@ func TestLegRTCPOnTheClock(t *testing.T) {
 	if !stopped {
 		t.Fatal("the clock still runs the RTCP of a replaced session")
 	}
+}
+
+// TestRawOut checks the clock's own RTP writer (rawOut): the packets are
+// the packetiser's (marker, sequence numbers, timestamps, SSRC), diago's
+// write buffer is never made, a session that may only receive sends
+// nothing, and after a re-INVITE diago's writer takes over with the
+// sequence and timestamps going on.
+func TestRawOut(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the media clock runs RTCP, and so writes RTP itself, on Linux only")
+	}
+	t.Parallel()
+	l, farRTP, _, _, _ := rtcpLeg(t, dmedia.CodecAudioUlaw)
+	if l.rtpw.Writer() != &l.out {
+		t.Fatal("the packetiser does not write through rawOut")
+	}
+	ms := l.recv.ms
+	mode := reflect.ValueOf(ms).Elem().FieldByName("mode")
+	buf := reflect.ValueOf(ms).Elem().FieldByName("writeRTPBuf")
+	if !mode.IsValid() || !buf.IsValid() {
+		t.Fatal("diago's media session has no mode or writeRTPBuf field: the pinned diago changed; see rawOut in leg.go")
+	}
+	silence := func(frames int) {
+		t.Helper()
+		if err := l.silence(context.Background(), time.Duration(frames)*frameDur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	silence(5)
+	got := readPackets(t, farRTP, 5)
+	for i, p := range got {
+		if p.Marker != (i == 0) || p.SSRC != l.rtpw.SSRC || p.PayloadType != 0 || len(p.Payload) != 160 {
+			t.Errorf("packet %d: marker %v SSRC %d (want %d) PT %d, %d bytes", i, p.Marker, p.SSRC, l.rtpw.SSRC, p.PayloadType, len(p.Payload))
+		}
+		if i > 0 && (p.SequenceNumber != got[i-1].SequenceNumber+1 || p.Timestamp != got[i-1].Timestamp+160) {
+			t.Errorf("packet %d: seq %d ts %d after seq %d ts %d", i, p.SequenceNumber, p.Timestamp, got[i-1].SequenceNumber, got[i-1].Timestamp)
+		}
+	}
+	if !buf.IsNil() {
+		t.Fatal("diago made its write buffer")
+	}
+
+	// The far end holds the call (it may only send): nothing goes out.
+	reflect.NewAt(mode.Type(), unsafe.Pointer(mode.UnsafeAddr())).Elem().SetString(sdp.ModeRecvonly)
+	l.jobMu.Lock()
+	l.out.init(l)
+	l.jobMu.Unlock()
+	silence(3)
+	_ = farRTP.SetReadDeadline(time.Now().Add(10 * frameDur))
+	if n, err := farRTP.Read(make([]byte, 1500)); err == nil {
+		t.Fatalf("a packet (%d bytes) on hold", n)
+	}
+	_ = farRTP.SetReadDeadline(time.Time{})
+
+	// A re-INVITE: diago's new RTP session writes from now on.
+	fork := ms.Fork()
+	fork.Raddr = ms.Raddr
+	l.rtpw.UpdateRTPSession(dmedia.NewRTPSession(fork))
+	l.rtpw.ClockDisable()
+	silence(2)
+	last := got[len(got)-1]
+	for _, p := range readPackets(t, farRTP, 2) {
+		steps := uint32(uint16(p.SequenceNumber - last.SequenceNumber))
+		if steps == 0 || p.Timestamp-last.Timestamp != 160*steps || p.SSRC != last.SSRC {
+			t.Fatalf("after the re-INVITE: seq %d ts %d SSRC %d after seq %d ts %d SSRC %d", p.SequenceNumber, p.Timestamp, p.SSRC,
+				last.SequenceNumber, last.Timestamp, last.SSRC)
+		}
+		last = p
+	}
+}
+
+// rtcpLeg is a leg on the media clock as newLeg makes it on Linux: the
+// clock reads its RTP socket and runs its RTCP (the far end is a pair of
+// plain sockets, farRTP and farRTCP), and writes its RTP with rawOut.
+func rtcpLeg(t *testing.T, codec dmedia.Codec) (l *leg, farRTP, farRTCP *net.UDPConn, lRTP, lRTCP net.Addr) {
+	t.Helper()
+	ms, farRTP, farRTCP, lRTP, lRTCP := rtcpSession(t, codec)
+	sess := dmedia.NewRTPSession(ms)
+	reader := dmedia.NewRTPPacketReaderSession(sess)
+	w := dmedia.NewRTPPacketWriterSession(sess)
+	w.ClockDisable()
+	if err := sess.MonitorBackground(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	enc, _ := rtpaudio.NewAudioCodec(codec)
+	dec, _ := rtpaudio.NewAudioCodec(codec)
+	l = &leg{codec: codec, rate: rtpaudio.PCMRate(codec), rtpw: w, enc: enc, tsStep: codec.SampleTimestamp(), digits: make(chan rune, 64), cancel: func() {}}
+	l.zero = make([]int16, l.frameSamples())
+	l.frame = make([]int16, l.frameSamples())
+	l.recv = legReceiver{r: reader, session: func() *dmedia.MediaSession { return ms }, hdr: &reader.PacketHeader, dec: dec,
+		audioPT: int(codec.PayloadType), dtmfPT: -1, det: dtmf.NewDetector(), conn: clockConn(ms), ms: ms}
+	if l.rtcp = takeOverRTCP(sess, ms); l.rtcp == nil {
+		t.Fatal("takeOverRTCP found no RTCP socket in diago's media session: the pinned diago changed; see receive_linux.go")
+	}
+	l.out.init(l)
+	l.shard = sendClock.add(l)
+	t.Cleanup(l.close)
+	return l, farRTP, farRTCP, lRTP, lRTCP
 }
 
 // rtcpSession is a diago media session on loopback sockets of its own whose
