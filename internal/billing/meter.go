@@ -45,6 +45,7 @@ type Meter struct {
 	// reserved is the billable seconds the reservation covers: the
 	// initial increment, then one subsequent increment more per extension.
 	reserved atomic.Int64
+	watch    watchState // Watch's
 }
 
 // Meter returns the running reservation of the answered call callID of
@@ -120,6 +121,7 @@ func (m *Meter) Amount() decimal.Decimal {
 func (m *Meter) Run(ctx context.Context) (cut bool, err error) {
 	done := make(chan error, 1)
 	m.Watch(ctx, func(err error) { done <- err })
+	defer m.Stop()
 	select {
 	case <-ctx.Done():
 		return false, nil
@@ -132,62 +134,83 @@ func (m *Meter) Run(ctx context.Context) (cut bool, err error) {
 // answered call has a Meter: each extension runs on the timer's goroutine
 // when it falls due, and cut is called (once, on that goroutine) when the
 // call must end, with the database error if one was the reason. Nothing is
-// called after ctx ends.
+// called after ctx ends; Stop stops the timer at once (the call ended),
+// otherwise it stops at its next step. Watch once per Meter.
 func (m *Meter) Watch(ctx context.Context, cut func(err error)) {
 	if m.Unlimited() {
 		return
 	}
-	lead := max(rating.CutoffLead, min(ExtendLead, time.Duration(max(m.rate.SubsequentIncrement, 1))*time.Second/2))
-	var (
-		mu     sync.Mutex // guards the rest: steps run on the timer's goroutines
-		timer  *time.Timer
-		ending bool  // the last extension failed: the next step is the cut
-		why    error // its error
-	)
-	var step func()
-	arm := func(at time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		if timer == nil {
-			timer = time.AfterFunc(at.Sub(m.now()), step)
-		} else {
-			timer.Reset(at.Sub(m.now()))
-		}
+	m.watch = watchState{ctx: ctx, cut: cut,
+		lead: max(rating.CutoffLead, min(ExtendLead, time.Duration(max(m.rate.SubsequentIncrement, 1))*time.Second/2))}
+	m.arm(m.Boundary().Add(-m.watch.lead))
+}
+
+// watchState is a watched Meter's: its state lives in the Meter rather
+// than in closures, so a call's watch is no allocation beyond its timer.
+type watchState struct {
+	ctx  context.Context
+	cut  func(error)
+	lead time.Duration
+
+	mu      sync.Mutex  // guards the rest: steps run on the timer's goroutines
+	timer   *time.Timer // nil until armed
+	stopped bool        // Stop ran: arm no more
+	ending  bool        // the last extension failed: the next step is the cut
+	why     error       // its error
+}
+
+// Stop stops a watched Meter's timer: no step runs after it returns but
+// one already under way (which calls nothing once ctx has ended).
+func (m *Meter) Stop() {
+	w := &m.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
 	}
-	// Steps never overlap: each arms the next one as it ends.
-	step = func() {
-		if ctx.Err() != nil {
-			return
-		}
-		mu.Lock()
-		last, lastErr := ending, why
-		mu.Unlock()
-		if last {
-			cut(lastErr)
-			return
-		}
-		ok, err := m.Extend(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if ok {
-			arm(m.Boundary().Add(-lead))
-			return
-		}
-		mu.Lock()
-		ending, why = true, err
-		mu.Unlock()
-		arm(rating.Cutoff(m.answeredAt, time.Duration(m.reserved.Load())*time.Second))
+}
+
+// arm schedules the next step at at.
+func (m *Meter) arm(at time.Time) {
+	w := &m.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.ctx.Err() != nil {
+		return
 	}
-	arm(m.Boundary().Add(-lead))
-	context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if timer != nil {
-			timer.Stop()
-		}
-	})
+	if w.timer == nil {
+		w.timer = time.AfterFunc(at.Sub(m.now()), m.step)
+	} else {
+		w.timer.Reset(at.Sub(m.now()))
+	}
+}
+
+// step extends the reservation ahead of the boundary, or cuts the call
+// when the last extension failed. Steps never overlap: each arms the next
+// one as it ends.
+func (m *Meter) step() {
+	w := &m.watch
+	if w.ctx.Err() != nil {
+		return
+	}
+	w.mu.Lock()
+	last, lastErr := w.ending, w.why
+	w.mu.Unlock()
+	if last {
+		w.cut(lastErr)
+		return
+	}
+	ok, err := m.Extend(w.ctx)
+	if w.ctx.Err() != nil {
+		return
+	}
+	if ok {
+		m.arm(m.Boundary().Add(-w.lead))
+		return
+	}
+	w.mu.Lock()
+	w.ending, w.why = true, err
+	w.mu.Unlock()
+	m.arm(rating.Cutoff(m.answeredAt, time.Duration(m.reserved.Load())*time.Second))
 }

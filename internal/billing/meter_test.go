@@ -183,6 +183,28 @@ func TestMeterRunsToTheMoney(t *testing.T) {
 	})
 }
 
+// TestMeterStop: Watch schedules the first extension ahead of the first
+// increment's end (4 s away with the clock standing still), and Stop takes
+// it back, so a call that ended leaves no timer behind.
+func TestMeterStop(t *testing.T) {
+	t.Parallel()
+	_, g := mtSetup(t, "sqlite", "1")
+	tk := mtAdmit(t, g, "call_a")
+	cut := func(error) { t.Error("cut called") }
+	watched := g.Meter("cust_m", tk.CallID, tk.Rate, mt0, mtNow)
+	watched.Watch(context.Background(), cut)
+	if !watched.StepPending() {
+		t.Fatal("Watch scheduled no extension")
+	}
+	stopped := g.Meter("cust_m", tk.CallID, tk.Rate, mt0, mtNow)
+	stopped.Watch(context.Background(), cut)
+	stopped.Stop()
+	if stopped.StepPending() {
+		t.Fatal("a step is still scheduled after Stop")
+	}
+	stopped.Stop() // twice is harmless
+}
+
 // TestMeterExtendsASpanAtOnce: with 6 s increments one extension reserves
 // the two that make up ExtendSpan, and near the end of the money it falls
 // back to one at a time, so the call still gets every increment it can pay.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/minivoice/minivoice/internal/billing"
 	"github.com/minivoice/minivoice/internal/callctl"
 	"github.com/minivoice/minivoice/internal/voice"
 )
@@ -76,6 +77,7 @@ func (e *Engine) runAnswered(a answeredLeg) ending {
 	wd := e.watch(runCtx, rec, l.silentFor, cancel)
 	end := a.run(runCtx)
 	cancel()
+	wd.end()
 	if end.Kind == callctl.EndError && errors.Is(end.Err, errLegClosed) {
 		// The media closed under an action: the call is ending (the far
 		// end's BYE closes it a moment before the dialog's context ends),
@@ -113,6 +115,17 @@ func (e *Engine) runAnswered(a answeredLeg) ending {
 // reserved ones are used up), or its media timeout (no RTP).
 type watchdog struct {
 	hit atomic.Pointer[voice.HangupCause]
+
+	ctx            context.Context
+	stopCall       func()
+	silentFor      func(time.Time) time.Duration
+	timeout, every time.Duration
+	limitAt        time.Time      // time_limit after the answer
+	meter          *billing.Meter // the call's running reservation, nil if none
+
+	mu    sync.Mutex // guards the rest: check re-arms the timer it runs on
+	timer *time.Timer
+	ended bool
 }
 
 // cause is the limit that ended the call, "" when none did.
@@ -124,45 +137,67 @@ func (w *watchdog) cause() voice.HangupCause {
 }
 
 // watch starts the watchdog of rec's answered call; it calls stop when a
-// limit is reached. It runs on timers, not a goroutine of its own (every
-// answered call has one), and they stop with ctx. silentFor says how long
-// the call's media has been silent at a moment.
+// limit is reached. It runs on one timer, not a goroutine of its own (every
+// answered call has one), woken for the media check every watchTick and at
+// the time limit, and on the Meter's; they stop with ctx, or at once with
+// end. silentFor says how long the call's media has been silent at a
+// moment.
 func (e *Engine) watch(ctx context.Context, rec *callRecord, silentFor func(time.Time) time.Duration, stop func()) *watchdog {
-	w := &watchdog{}
 	c := rec.snapshot()
-	// The first limit reached is the cause; none is after the call ended.
-	fire := func(cause voice.HangupCause) {
-		if ctx.Err() == nil && w.hit.CompareAndSwap(nil, &cause) {
-			stop()
-		}
-	}
-	limit := time.AfterFunc(time.Duration(c.TimeLimit)*time.Second, func() { fire(CauseTimeLimit) })
-	timeout, every := e.mediaTimeout, e.watchTick
-	var mu sync.Mutex // guards media, which its own callback re-arms
-	var media *time.Timer
-	check := func() {
-		if ctx.Err() != nil || w.hit.Load() != nil {
-			return // the call is ending: no more checks
-		}
-		if silentFor(time.Now()) > timeout {
-			fire(CauseMediaTimeout)
-			return
-		}
-		mu.Lock()
-		media.Reset(every)
-		mu.Unlock()
-	}
-	mu.Lock()
-	media = time.AfterFunc(every, check)
-	mu.Unlock()
-	rec.watchBalance(ctx, func() { fire(CauseInsufficientBalance) })
-	context.AfterFunc(ctx, func() {
-		limit.Stop()
-		mu.Lock()
-		media.Stop()
-		mu.Unlock()
-	})
+	now := time.Now()
+	w := &watchdog{ctx: ctx, stopCall: stop, silentFor: silentFor, timeout: e.mediaTimeout, every: e.watchTick,
+		limitAt: now.Add(time.Duration(c.TimeLimit) * time.Second)}
+	w.mu.Lock()
+	w.timer = time.AfterFunc(w.nextIn(now), w.check)
+	w.mu.Unlock()
+	rec.watchBalance(ctx, func() { w.fire(CauseInsufficientBalance) })
+	w.meter = rec.meter.Load()
 	return w
+}
+
+// nextIn is how long from now the next check is due.
+func (w *watchdog) nextIn(now time.Time) time.Duration {
+	return max(0, min(w.every, w.limitAt.Sub(now)))
+}
+
+// fire ends the call for cause. The first limit reached is the cause; none
+// is after the call ended.
+func (w *watchdog) fire(cause voice.HangupCause) {
+	if w.ctx.Err() == nil && w.hit.CompareAndSwap(nil, &cause) {
+		w.stopCall()
+	}
+}
+
+// check runs on the timer: the time limit, then the media.
+func (w *watchdog) check() {
+	if w.ctx.Err() != nil || w.hit.Load() != nil {
+		return // the call is ending: no more checks
+	}
+	now := time.Now()
+	if !now.Before(w.limitAt) {
+		w.fire(CauseTimeLimit)
+		return
+	}
+	if w.silentFor(now) > w.timeout {
+		w.fire(CauseMediaTimeout)
+		return
+	}
+	w.mu.Lock()
+	if !w.ended {
+		w.timer.Reset(w.nextIn(now))
+	}
+	w.mu.Unlock()
+}
+
+// end stops the watchdog's timers: the call ended.
+func (w *watchdog) end() {
+	w.mu.Lock()
+	w.ended = true
+	w.timer.Stop()
+	w.mu.Unlock()
+	if w.meter != nil {
+		w.meter.Stop()
+	}
 }
 
 // endingFor decides the hangup cause and source of an answered call.
