@@ -118,9 +118,9 @@ func (s *clockShard) run() {
 	t := time.NewTimer(next.Sub(now))
 	defer t.Stop()
 	var batch []*leg
-	// rx is what the shard reads its legs' RTP and RTCP into: buffers per
-	// shard rather than per leg (1.5 KiB of every call).
-	rx := &shardRx{batch: newRxBatch(), buf: make([]byte, dmedia.RTPBufSize)}
+	// The shard's buffers, shared by its legs' ticks (shardRx).
+	rx := &shardRx{batch: newRxBatch(), buf: make([]byte, dmedia.RTPBufSize), frame: make([]int16, maxFrameSamples),
+		payload: make([]byte, 0, maxFrameSamples)}
 	half := false // this wake-up is the one between two ticks
 	for range t.C {
 		s.mu.Lock()

@@ -29,7 +29,6 @@ func clockLeg(t *testing.T, codec dmedia.Codec) (*leg, *net.UDPConn) {
 	l := &leg{codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), rtpw: w, enc: enc,
 		tsStep: codec.SampleTimestamp(), digits: make(chan rune, 64), cancel: func() {}}
 	l.zero = make([]int16, l.frameSamples())
-	l.frame = make([]int16, l.frameSamples())
 	l.shard = sendClock.add(l)
 	t.Cleanup(l.close)
 	return l, far
@@ -292,7 +291,6 @@ func TestSendOnClosedMedia(t *testing.T) {
 	enc, _ := rtpaudio.NewAudioCodec(codec)
 	l := &leg{codec: codec, rate: 8000, rtpw: w, enc: enc, tsStep: codec.SampleTimestamp(), digits: make(chan rune, 64), cancel: func() {}}
 	l.zero = silentFrame(l.frameSamples())
-	l.frame = make([]int16, l.frameSamples())
 	l.shard = sendClock.add(l)
 	t.Cleanup(l.close)
 	lRTP.Close()

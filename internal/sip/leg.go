@@ -48,21 +48,19 @@ type leg struct {
 
 	// The send side, used by the media clock's tick under jobMu: the job
 	// being sent (nil: the leg is quiet), diago's packetiser (its own ticker
-	// stopped; the clock paces it), the encoder and its buffers.
+	// stopped; the clock paces it) and the encoder.
 	jobMu    sync.Mutex
 	job      *sendJob
 	shard    *clockShard
 	closed   bool // close has run: nothing more is sent
 	rtpw     *dmedia.RTPPacketWriter
-	tsStep   uint32 // RTP timestamp units per frame
-	sentAny  bool   // the first packet carries the marker bit
-	out      rawOut // rtpw's writer while the clock runs the leg's RTCP
-	enc      *rtpaudio.AudioCodec
-	payload  []byte
-	frame    []int16
-	lastSend time.Time           // when the previous frame went out
-	rtcp     *rtcpState          // the leg's RTCP when the clock runs it (rtcp.go); nil: diago's monitor does
-	jitter   prometheus.Observer // send-interval deviation, nil to skip
+	tsStep   uint32               // RTP timestamp units per frame
+	sentAny  bool                 // the first packet carries the marker bit
+	out      rawOut               // rtpw's writer while the clock runs the leg's RTCP
+	enc      *rtpaudio.AudioCodec // encodes into the shard's buffers (shardRx)
+	lastSend time.Time            // when the previous frame went out
+	rtcp     *rtcpState           // the leg's RTCP when the clock runs it (rtcp.go); nil: diago's monitor does
+	jitter   prometheus.Observer  // send-interval deviation, nil to skip
 
 	digits chan rune // key presses, oldest first; full means dropped
 	zero   []int16   // one frame of silence, shared (silentFrame): read only
@@ -139,7 +137,6 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), rtpw: rtpw, enc: enc,
 		tsStep: codec.SampleTimestamp(), jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
 	l.zero = silentFrame(l.frameSamples())
-	l.frame = make([]int16, l.frameSamples())
 	if met != nil {
 		l.rx, l.tx, l.lost = met.RTPPackets.WithLabelValues("rx"), met.RTPPackets.WithLabelValues("tx"), met.RTPLost
 	}
@@ -356,13 +353,13 @@ func (l *leg) clockTick(due int, rx *shardRx) {
 		if l.job == nil {
 			return
 		}
-		l.sendNext(rx.buf)
+		l.sendNext(rx)
 	}
 }
 
-// sendNext sends the current job's next frame, under jobMu; pkt is the
-// shard's buffer, to build the packet in.
-func (l *leg) sendNext(pkt []byte) {
+// sendNext sends the current job's next frame, under jobMu, built in the
+// shard's buffers (rx): the frame's PCM, its payload and the packet.
+func (l *leg) sendNext(rx *shardRx) {
 	j := l.job
 	if j == nil {
 		return
@@ -372,14 +369,14 @@ func (l *leg) sendNext(pkt []byte) {
 		j.finish(errBargeIn)
 		return
 	}
-	frame := l.frame
-	per := len(frame)
+	per := l.frameSamples()
+	frame := rx.frame[:per]
 	var payload []byte
 	switch {
 	case j.pullPayload != nil:
-		payload = j.pullPayload(l.payload[:0])
+		payload = j.pullPayload(rx.payload[:0])
 		if payload != nil {
-			l.payload = payload // keep the buffer's capacity
+			rx.payload = payload // keep the buffer's capacity
 		}
 		switch {
 		case payload == nil:
@@ -405,10 +402,10 @@ func (l *leg) sendNext(pkt []byte) {
 		}
 	}
 	if payload == nil {
-		l.payload = l.enc.Encode(l.payload[:0], frame)
-		payload = l.payload
+		rx.payload = l.enc.Encode(rx.payload[:0], frame)
+		payload = rx.payload
 	}
-	if err := l.sendPayload(payload, frame, pkt); err != nil {
+	if err := l.sendPayload(payload, frame, rx.buf); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			// The media was closed under the job: the far end's BYE
 			// closes it before the call's context hears of the BYE.

@@ -83,12 +83,17 @@ func (errNothingStaged) Error() string   { return "no datagram staged" }
 func (errNothingStaged) Timeout() bool   { return true }
 func (errNothingStaged) Temporary() bool { return true }
 
-// shardRx is what a clock shard reads its legs' packets into: a batch for
-// RTP (nil where the clock does not read sockets) and one datagram's buffer
-// for diago's reader and the RTCP peek.
+// shardRx is a clock shard's buffers, for what it receives and sends: a
+// batch for RTP (nil where the clock does not read sockets), one
+// datagram's buffer for diago's reader, the RTCP peek and the packet being
+// sent, and the PCM frame and payload being sent. A leg's tick uses them
+// one after the other, so the shard's legs share them rather than each
+// keeping its own (a kilobyte or two of every call).
 type shardRx struct {
-	batch *rxBatch
-	buf   []byte
+	batch   *rxBatch
+	buf     []byte
+	frame   []int16
+	payload []byte
 }
 
 // legReceiver is a leg's receive side: diago's audio reader and what the

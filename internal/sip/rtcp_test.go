@@ -257,7 +257,6 @@ func rtcpLeg(t *testing.T, codec dmedia.Codec) (l *leg, farRTP, farRTCP *net.UDP
 	dec, _ := rtpaudio.NewAudioCodec(codec)
 	l = &leg{codec: codec, rate: rtpaudio.PCMRate(codec), rtpw: w, enc: enc, tsStep: codec.SampleTimestamp(), digits: make(chan rune, 64), cancel: func() {}}
 	l.zero = make([]int16, l.frameSamples())
-	l.frame = make([]int16, l.frameSamples())
 	l.recv = legReceiver{r: reader, session: func() *dmedia.MediaSession { return ms }, hdr: &reader.PacketHeader, dec: dec,
 		audioPT: int(codec.PayloadType), dtmfPT: -1, det: dtmf.NewDetector(), conn: clockConn(ms), ms: ms}
 	if l.rtcp = takeOverRTCP(sess, ms); l.rtcp == nil {
