@@ -214,7 +214,7 @@ func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) En
 			// Wait for nothing: an exhausted list hangs up at once.
 			return End{Kind: EndListDone, ActionIndex: -1}
 		}
-		a := actions[i]
+		a := &actions[i]
 		switch a.Kind {
 		case KindHangup:
 			return End{Kind: EndHangup, Reason: a.Hangup.Reason, ActionIndex: i}
@@ -222,8 +222,7 @@ func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) En
 			return End{Kind: EndReject, Reason: a.Reject.Reason, ActionIndex: i}
 		case KindRedirect:
 			if redirects++; redirects > MaxRedirects {
-				return End{Kind: EndError, ActionIndex: i, Err: &LimitError{URL: a.Redirect.URL,
-					Message: fmt.Sprintf("more than %d redirects in a row with nothing said, played, paused, gathered, recorded or dialled between them: a redirect loop?", MaxRedirects)}}
+				return redirectLoop(i, a.Redirect.URL)
 			}
 		case KindSet:
 		case KindPause:
@@ -256,12 +255,22 @@ func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) En
 	}
 }
 
+// redirectLoop ends a list at its redirect i, one too many in a row. (Not
+// in Run: Run's frame stays on the call's stack while an action runs.)
+func redirectLoop(i int, url string) End {
+	return End{Kind: EndError, ActionIndex: i, Err: &LimitError{URL: url,
+		Message: fmt.Sprintf("more than %d redirects in a row with nothing said, played, paused, gathered, recorded or dialled between them: a redirect loop?", MaxRedirects)}}
+}
+
 type runResult struct {
 	next []Action // a redirect's new list
 	err  error
 }
 
-func runOne(ctx context.Context, s Session, a Action) runResult {
+// runOne runs one action. The actions that do more than one thing have
+// functions of their own: this frame stays on the call's stack while the
+// action runs, and it is as large as its largest case.
+func runOne(ctx context.Context, s Session, a *Action) runResult {
 	switch a.Kind {
 	case KindSay:
 		return runResult{err: s.Say(ctx, a.Say)}
@@ -272,47 +281,67 @@ func runOne(ctx context.Context, s Session, a Action) runResult {
 	case KindSet:
 		return runResult{err: s.SetVariables(ctx, a.Set.Variables)}
 	case KindRedirect:
-		next, err := s.Fetch(ctx, a.Redirect.URL, nil)
-		if err != nil {
-			return runResult{err: err}
-		}
-		if next == nil {
-			next = []Action{}
-		}
-		return runResult{next: next}
+		return runRedirect(ctx, s, a.Redirect)
 	case KindGather:
-		res, err := s.Gather(ctx, a.Gather)
-		if res != nil {
-			// The event goes out even when the caller hung up mid-gather:
-			// what they had typed is still worth knowing.
-			if verr := setNamed(ctx, s, a.Gather.Variable, res.mainValue()); verr != nil && err == nil {
-				err = verr
-			}
-			if eerr := s.Event(context.WithoutCancel(ctx), "call.gather", res); eerr != nil && err == nil {
-				err = eerr
-			}
-		}
-		return afterResult(ctx, s, res, err, a.Gather.ActionURL)
+		return runGather(ctx, s, a.Gather)
 	case KindRecord:
-		res, err := s.Record(ctx, a.Record)
-		if res != nil {
-			if verr := setNamed(ctx, s, a.Record.Variable, res.RecordingID); verr != nil && err == nil {
-				err = verr
-			}
-		}
-		return afterResult(ctx, s, res, err, a.Record.ActionURL)
+		return runRecord(ctx, s, a.Record)
 	case KindDial:
-		res, err := s.Dial(ctx, a.Dial)
-		if res != nil {
-			if verr := setNamed(ctx, s, a.Dial.Variable, res.DialStatus); verr != nil && err == nil {
-				err = verr
-			}
-		}
-		return afterResult(ctx, s, res, err, a.Dial.ActionURL)
+		return runDial(ctx, s, a.Dial)
 	case KindStream:
 		return runStream(ctx, s, a.Stream)
 	}
-	return runResult{err: fmt.Errorf("unknown action %q", a.Kind)}
+	return unknownAction(a.Kind)
+}
+
+func unknownAction(kind string) runResult {
+	return runResult{err: fmt.Errorf("unknown action %q", kind)}
+}
+
+func runRedirect(ctx context.Context, s Session, r *Redirect) runResult {
+	next, err := s.Fetch(ctx, r.URL, nil)
+	if err != nil {
+		return runResult{err: err}
+	}
+	if next == nil {
+		next = []Action{}
+	}
+	return runResult{next: next}
+}
+
+func runGather(ctx context.Context, s Session, g *Gather) runResult {
+	res, err := s.Gather(ctx, g)
+	if res != nil {
+		// The event goes out even when the caller hung up mid-gather:
+		// what they had typed is still worth knowing.
+		if verr := setNamed(ctx, s, g.Variable, res.mainValue()); verr != nil && err == nil {
+			err = verr
+		}
+		if eerr := s.Event(context.WithoutCancel(ctx), "call.gather", res); eerr != nil && err == nil {
+			err = eerr
+		}
+	}
+	return afterResult(ctx, s, res, err, g.ActionURL)
+}
+
+func runRecord(ctx context.Context, s Session, r *Record) runResult {
+	res, err := s.Record(ctx, r)
+	if res != nil {
+		if verr := setNamed(ctx, s, r.Variable, res.RecordingID); verr != nil && err == nil {
+			err = verr
+		}
+	}
+	return afterResult(ctx, s, res, err, r.ActionURL)
+}
+
+func runDial(ctx context.Context, s Session, d *Dial) runResult {
+	res, err := s.Dial(ctx, d)
+	if res != nil {
+		if verr := setNamed(ctx, s, d.Variable, res.DialStatus); verr != nil && err == nil {
+			err = verr
+		}
+	}
+	return afterResult(ctx, s, res, err, d.ActionURL)
 }
 
 // setNamed stores a result's main value in variables[name], if the action

@@ -47,9 +47,12 @@ type answeredLeg struct {
 	sipReason string
 	// record starts the whole-call recording when the call asks for it.
 	record bool
-	// run is what happens while the call is up: its actions, or a bridge.
-	// It returns when they end or ctx does.
-	run func(ctx context.Context) callctl.End
+	// run is what happens while the call is up (a bridge, an outbound
+	// call's actions), or nil: actions, with replace (runActions). It
+	// returns when they end or ctx does.
+	run     func(ctx context.Context) callctl.End
+	actions []callctl.Action
+	replace *callctl.Replacer
 }
 
 // runAnswered runs an answered leg to its end, the same way for inbound
@@ -57,27 +60,50 @@ type answeredLeg struct {
 // recording, runs a.run under one watchdog (time_limit, balance, media
 // timeout), sends the BYE unless the far end did, and records the end.
 // It returns how the call ended.
-func (e *Engine) runAnswered(a answeredLeg) ending {
-	lc, rec, l := a.lc, a.lc.rec, a.leg
-	ctx := e.ctx
-	log := callLog(e.log, rec.id())
-	_ = rec.answered(ctx, l.name, a.sipCode, a.sipReason)
+//
+// It stays on the call's stack while the call lasts, so what happens
+// before and after a.run is in functions of their own, whose frames are
+// gone meanwhile (the garbage collector scans the frames of every live
+// call at every cycle).
+func (e *Engine) runAnswered(a *answeredLeg) ending {
 	if a.invite != nil {
-		defer e.registerLeg(a.invite, a.response, l)()
+		defer e.registerLeg(a.invite, a.response, a.leg)()
 	}
-	var callRec *activeRecording
-	if a.record {
-		callRec = e.startCallRecording(ctx, rec, l)
-	}
-	e.metrics.CallsByStatus.WithLabelValues(a.direction, voice.CallInProgress).Inc()
-
-	runCtx, cancel := context.WithCancel(lc.ctx)
+	callRec := e.beginAnswered(a)
+	runCtx, cancel := context.WithCancel(a.lc.ctx)
 	defer cancel()
 	defer context.AfterFunc(a.dlg.Context(), cancel)() // the far end's BYE
-	wd := e.watch(runCtx, rec, l.silentFor, cancel)
-	end := a.run(runCtx)
+	wd := e.watch(runCtx, a.lc.rec, a.leg.silentFor, cancel)
+	var end callctl.End
+	if a.run != nil {
+		end = a.run(runCtx)
+	} else {
+		end = e.runActions(runCtx, a.lc.rec, a.leg, a.actions, a.replace)
+	}
 	cancel()
 	wd.end()
+	return e.finishAnswered(a, end, wd.cause(), callRec)
+}
+
+// beginAnswered records the answer and starts the call's recording if it
+// asks for one.
+func (e *Engine) beginAnswered(a *answeredLeg) *activeRecording {
+	rec, l := a.lc.rec, a.leg
+	_ = rec.answered(e.ctx, l.name, a.sipCode, a.sipReason)
+	var callRec *activeRecording
+	if a.record {
+		callRec = e.startCallRecording(e.ctx, rec, l)
+	}
+	e.metrics.CallsByStatus.WithLabelValues(a.direction, voice.CallInProgress).Inc()
+	return callRec
+}
+
+// finishAnswered ends an answered call whose run ended with end (limit is
+// the watchdog's cause, if one was reached): the BYE unless the far end
+// sent it, the call's end recorded, its recording stopped.
+func (e *Engine) finishAnswered(a *answeredLeg, end callctl.End, limit voice.HangupCause, callRec *activeRecording) ending {
+	lc, rec, l := a.lc, a.lc.rec, a.leg
+	ctx := e.ctx
 	if end.Kind == callctl.EndError && errors.Is(end.Err, errLegClosed) {
 		// The media closed under an action: the call is ending (the far
 		// end's BYE closes it a moment before the dialog's context ends),
@@ -96,11 +122,11 @@ func (e *Engine) runAnswered(a answeredLeg) ending {
 	if !remoteBye {
 		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 		if err := a.dlg.Hangup(hctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Info("bye", slog.Any("error", err))
+			callLog(e.log, rec.id()).Info("bye", slog.Any("error", err))
 		}
 		hcancel()
 	}
-	how := endingFor(end, wd.cause(), remoteBye, lc.hungUpBy(), a.platformSide, a.farSide)
+	how := endingFor(end, limit, remoteBye, lc.hungUpBy(), a.platformSide, a.farSide)
 	how.SIPCode, how.SIPReason = a.sipCode, a.sipReason
 	l.close()
 	rec.end(ctx, how)

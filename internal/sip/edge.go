@@ -229,67 +229,74 @@ func (g *edge) screen(ctx context.Context, req *sipmsg.Request, src netip.Addr) 
 // total; DropUnknown answers 403s with silence.
 func (e *Engine) edgeGuard(next sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		if !req.IsInvite() || e.draining.Load() {
+		// The guard's work is in edgeAnswer: this function's frame stays
+		// on the stack of every call it lets through, as long as the call
+		// lasts.
+		if !e.edgeAnswer(req) {
 			next(req, tx)
-			return
 		}
-		if to := req.To(); to != nil {
-			if _, inDialog := to.Params.Get("tag"); inDialog {
-				next(req, tx) // a re-INVITE: its dialog decides
-				return
-			}
-		}
-		ap, err := e.callerSource(req) // the caller's, also behind a trusted proxy (proxy.go)
-		if err != nil {
-			next(req, tx)
-			return
-		}
-		src := ap.Addr().Unmap()
-		v, why := e.edge.screen(e.ctx, req, src)
-		if v == pass {
-			next(req, tx)
-			return
-		}
-		g := e.edge
-		if v == refuse && g.cfg.DropUnknown {
-			g.dropped.Add(1)
-			e.metrics.SIPEdge.WithLabelValues("dropped").Inc()
-			return
-		}
-		// A digest challenge is how every call of a trunk that authenticates
-		// by password begins, from wherever it comes: only the total bounds
-		// challenges, so a busy carrier is not throttled like a scanner.
-		allowed := v == challenge && g.total.allow(e.now()) || v == refuse && g.allow(src, e.now())
-		if !allowed {
-			g.rateLimited.Add(1)
-			e.metrics.SIPEdge.WithLabelValues("rate_limited").Inc()
-			return
-		}
-		var res *sipmsg.Response
-		switch v {
-		case challenge:
-			trunks, _ := g.trunks.get(e.ctx)
-			t := firstDigestTrunk(trunks)
-			if t == nil {
-				next(req, tx) // the trunks changed under us: let the full path decide
-				return
-			}
-			res, _ = e.digest.AuthorizeRequest(req, diago.DigestAuth{Username: t.Username, Password: t.Password, Realm: digestRealm})
-		default:
-			res = sipmsg.NewResponseFromRequest(req, 403, "Forbidden", nil)
-		}
-		if err := e.server.WriteResponse(res); err != nil {
-			e.log.Debug("sip edge answer", slog.Any("error", err))
-		}
-		g.answered.Add(1)
-		e.metrics.SIPEdge.WithLabelValues("answered").Inc()
-		if v == refuse {
-			e.metrics.InboundRefused.WithLabelValues("403").Inc()
-			e.logRefusal(req, &Refusal{Code: 403, Reason: "Forbidden", Why: why})
-		}
-		e.log.Debug("sip edge answered", slog.Int("sip_code", res.StatusCode), slog.String("why", why),
-			slog.String("source", e.sourceText(req)))
 	}
+}
+
+// edgeAnswer answers or drops req if the edge decides it (edgeGuard) and
+// reports whether it did; false passes it on.
+func (e *Engine) edgeAnswer(req *sipmsg.Request) bool {
+	if !req.IsInvite() || e.draining.Load() {
+		return false
+	}
+	if to := req.To(); to != nil {
+		if _, inDialog := to.Params.Get("tag"); inDialog {
+			return false // a re-INVITE: its dialog decides
+		}
+	}
+	ap, err := e.callerSource(req) // the caller's, also behind a trusted proxy (proxy.go)
+	if err != nil {
+		return false
+	}
+	src := ap.Addr().Unmap()
+	v, why := e.edge.screen(e.ctx, req, src)
+	if v == pass {
+		return false
+	}
+	g := e.edge
+	if v == refuse && g.cfg.DropUnknown {
+		g.dropped.Add(1)
+		e.metrics.SIPEdge.WithLabelValues("dropped").Inc()
+		return true
+	}
+	// A digest challenge is how every call of a trunk that authenticates
+	// by password begins, from wherever it comes: only the total bounds
+	// challenges, so a busy carrier is not throttled like a scanner.
+	allowed := v == challenge && g.total.allow(e.now()) || v == refuse && g.allow(src, e.now())
+	if !allowed {
+		g.rateLimited.Add(1)
+		e.metrics.SIPEdge.WithLabelValues("rate_limited").Inc()
+		return true
+	}
+	var res *sipmsg.Response
+	switch v {
+	case challenge:
+		trunks, _ := g.trunks.get(e.ctx)
+		t := firstDigestTrunk(trunks)
+		if t == nil {
+			return false // the trunks changed under us: let the full path decide
+		}
+		res, _ = e.digest.AuthorizeRequest(req, diago.DigestAuth{Username: t.Username, Password: t.Password, Realm: digestRealm})
+	default:
+		res = sipmsg.NewResponseFromRequest(req, 403, "Forbidden", nil)
+	}
+	if err := e.server.WriteResponse(res); err != nil {
+		e.log.Debug("sip edge answer", slog.Any("error", err))
+	}
+	g.answered.Add(1)
+	e.metrics.SIPEdge.WithLabelValues("answered").Inc()
+	if v == refuse {
+		e.metrics.InboundRefused.WithLabelValues("403").Inc()
+		e.logRefusal(req, &Refusal{Code: 403, Reason: "Forbidden", Why: why})
+	}
+	e.log.Debug("sip edge answered", slog.Int("sip_code", res.StatusCode), slog.String("why", why),
+		slog.String("source", e.sourceText(req)))
+	return true
 }
 
 func firstDigestTrunk(trunks []*voice.Trunk) *voice.Trunk {

@@ -82,6 +82,22 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 // runRouted runs an admitted inbound call: leave gives its place in the
 // setup gate back once the call's record is written.
 func (e *Engine) runRouted(ctx context.Context, d *diago.DialogServerSession, route *inboundRoute, leave func()) {
+	rec := e.recordInbound(ctx, d, route, leave)
+	if rec == nil {
+		return
+	}
+	// The call can be hung up (caller CANCEL/BYE, API) from here on.
+	lc := e.open(ctx, rec, true)
+	lc.onRelease(route.ticket.Release)
+	defer e.close(lc)
+	defer context.AfterFunc(d.Context(), lc.cancel)() // CANCEL or BYE from the caller
+	status := e.runInbound(lc, d, route.app)
+	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, status).Inc()
+}
+
+// recordInbound sends 100 and 180 and writes the ringing call's record; nil
+// (the INVITE refused, the admission released) if it could not be written.
+func (e *Engine) recordInbound(ctx context.Context, d *diago.DialogServerSession, route *inboundRoute, leave func()) *callRecord {
 	req := d.InviteRequest
 	now := e.clock()
 	numberID := route.number.ID
@@ -105,42 +121,76 @@ func (e *Engine) runRouted(ctx context.Context, d *diago.DialogServerSession, ro
 		route.ticket.Release()
 		e.log.Error("inbound call record", slog.Any("error", err))
 		e.refuse(d, &Refusal{Code: 500, Reason: "Server Internal Error", Why: err.Error()})
-		return
+		return nil
 	}
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, voice.CallRinging).Inc()
-	// The call can be hung up (caller CANCEL/BYE, API) from here on.
-	lc := e.open(ctx, rec, true)
-	lc.onRelease(route.ticket.Release)
-	defer e.close(lc)
-	defer context.AfterFunc(d.Context(), lc.cancel)() // CANCEL or BYE from the caller
-	how := e.runInbound(lc, d, route.app)
-	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, how.Status).Inc()
+	return rec
 }
 
-// runInbound takes a recorded, ringing inbound call to its end and says how
-// it ended: the offer checked, the application asked, the call answered
-// (or refused as the application says) and run.
-func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) ending {
-	ctx, rec, req := e.ctx, lc.rec, d.InviteRequest
+// runInbound takes a recorded, ringing inbound call to its end and returns
+// its final status: the offer checked, the application asked, the call
+// answered (or refused as the application says) and run.
+//
+// Its steps before the answer are functions of their own: this one's frame
+// stays on the call's stack for as long as the call lasts, and the garbage
+// collector scans it at every cycle, while theirs are gone once the call
+// is answered.
+func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) (status string) {
+	var a answeredLeg
+	med, status := e.startInbound(&a, lc, d, app)
+	if med == nil {
+		return status
+	}
+	defer med.Close()
+	defer a.leg.close()
+	return e.runAnswered(&a).Status
+}
+
+// startInbound asks the application and answers: it fills in a and
+// returns the answered media; nil, with the call's final
+// status, when the call was not answered (its end is recorded then).
+func (e *Engine) startInbound(a *answeredLeg, lc *liveCall, d *diago.DialogServerSession, app *voice.Application) (*diago.DialogMedia, string) {
+	actions, how, ok := e.askApplication(lc, d, app)
+	if !ok {
+		return nil, how.Status
+	}
+	med, l, how, ok := e.answerInbound(lc, d)
+	if !ok {
+		return nil, how.Status
+	}
+	*a = answeredLeg{lc: lc, dlg: d, leg: l, invite: d.InviteRequest, response: d.InviteResponse, direction: voice.DirectionInbound,
+		platformSide: SourceCallee, farSide: SourceCaller, sipCode: 200, sipReason: "OK", record: true, actions: actions, replace: lc.replace}
+	return med, ""
+}
+
+// endInbound records how an inbound call ended, and returns it.
+func (e *Engine) endInbound(lc *liveCall, how ending) ending {
+	lc.rec.end(e.ctx, how)
+	return how
+}
+
+// respondInbound is the platform's final response to the INVITE, and the
+// ending it makes.
+func (e *Engine) respondInbound(lc *liveCall, d *diago.DialogServerSession, code int, reason string, how ending) ending {
+	_ = d.Respond(code, reason, nil)
+	how.SIPCode, how.SIPReason = code, reason
+	return e.endInbound(lc, how)
+}
+
+// askApplication checks the offer and fetches the call's actions from its
+// application; ok is false, with how the call ended, when it is not to be
+// answered.
+func (e *Engine) askApplication(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) (actions []callctl.Action, how ending, ok bool) {
+	rec, req := lc.rec, d.InviteRequest
 	log := callLog(e.log, rec.id())
-	end := func(how ending) ending {
-		rec.end(ctx, how)
-		return how
-	}
-	// The platform's final response to the INVITE, and the ending it makes.
-	respond := func(code int, reason string, how ending) ending {
-		_ = d.Respond(code, reason, nil)
-		how.SIPCode, how.SIPReason = code, reason
-		return end(how)
-	}
 	// unanswered ends a call that was hung up while ringing: by the
 	// caller's CANCEL, or through hangup (487 to the INVITE).
 	unanswered := func() ending {
 		if src := lc.hungUpBy(); src != "" {
-			return respond(487, "Request Terminated", canceled(src, 0, ""))
+			return e.respondInbound(lc, d, 487, "Request Terminated", canceled(src, 0, ""))
 		}
 		log.Info("caller canceled before answer")
-		return end(canceled(SourceCaller, 0, ""))
+		return e.endInbound(lc, canceled(SourceCaller, 0, ""))
 	}
 
 	// Media the platform cannot take is refused before the application is
@@ -151,8 +201,8 @@ func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voi
 	}
 	if why != "" {
 		log.Info("offer refused", slog.String("why", why))
-		return respond(488, "Not Acceptable Here", ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceSystem,
-			Error: &voice.CallError{Code: ErrMediaFailed, Message: why}})
+		return nil, e.respondInbound(lc, d, 488, "Not Acceptable Here", ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceSystem,
+			Error: &voice.CallError{Code: ErrMediaFailed, Message: why}}), false
 	}
 	req.SetBody(body)
 
@@ -161,51 +211,55 @@ func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voi
 		FallbackURL: app.FallbackURL, App: app, Call: &snap})
 	if err != nil {
 		if lc.ctx.Err() != nil {
-			return unanswered()
+			return nil, unanswered(), false
 		}
 		code, msg, url, status := fetchErrorFields(err)
-		_ = rec.appError(ctx, code, msg, url, status)
+		_ = rec.appError(e.ctx, code, msg, url, status)
 		log.Info("answer_url failed", slog.String("code", code))
-		return respond(500, "Server Internal Error", ending{Status: voice.CallFailed, Cause: CauseApplicationError, Source: SourceSystem})
+		return nil, e.respondInbound(lc, d, 500, "Server Internal Error", ending{Status: voice.CallFailed, Cause: CauseApplicationError, Source: SourceSystem}), false
 	}
-	actions := res.Actions
+	actions = res.Actions
 	if len(actions) > 0 && actions[0].Kind == callctl.KindReject {
 		if actions[0].Reject.Reason == "busy" {
-			return respond(486, "Busy Here", ending{Status: voice.CallBusy, Cause: CauseUserBusy, Source: SourceCallee})
+			return nil, e.respondInbound(lc, d, 486, "Busy Here", ending{Status: voice.CallBusy, Cause: CauseUserBusy, Source: SourceCallee}), false
 		}
-		return respond(603, "Decline", ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceCallee,
-			Error: &voice.CallError{Code: ErrCallRejected, Message: "the application's reject action refused the call (603 Decline)"}})
+		return nil, e.respondInbound(lc, d, 603, "Decline", ending{Status: voice.CallFailed, Cause: CauseCallRejected, Source: SourceCallee,
+			Error: &voice.CallError{Code: ErrCallRejected, Message: "the application's reject action refused the call (603 Decline)"}}), false
 	}
 	if lc.ctx.Err() != nil {
-		return unanswered()
+		return nil, unanswered(), false
 	}
+	return actions, ending{}, true
+}
+
+// answerInbound answers the call (200 OK) and opens its media; ok is false,
+// with how the call ended, when either fails.
+func (e *Engine) answerInbound(lc *liveCall, d *diago.DialogServerSession) (med *diago.DialogMedia, l *leg, how ending, ok bool) {
+	ctx := e.ctx
+	log := callLog(e.log, lc.rec.id())
 	med, err := d.Answer(diago.AnswerOptions{})
 	if err != nil {
 		log.Warn("answer", slog.Any("error", err))
 		if d.Context().Err() != nil {
-			return end(canceled(SourceCaller, 0, ""))
+			return nil, nil, e.endInbound(lc, canceled(SourceCaller, 0, "")), false
 		}
 		// The 200 OK went unacknowledged for 64*T1: end the dialog with a
 		// BYE (RFC 3261 13.3.1.4); nobody may be there to answer it.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 		_ = d.Hangup(bctx)
 		cancel()
-		return end(ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
-			Error: &voice.CallError{Code: ErrAckTimeout, Message: fmt.Sprintf("the caller's side never acknowledged the 200 OK (no ACK within %d s, timer H)", int(sipmsg.Timer_H/time.Second))}})
+		return nil, nil, e.endInbound(lc, ending{Status: voice.CallFailed, Cause: CauseAckTimeout, Source: SourceSystem, SIPCode: 200, SIPReason: "OK",
+			Error: &voice.CallError{Code: ErrAckTimeout, Message: fmt.Sprintf("the caller's side never acknowledged the 200 OK (no ACK within %d s, timer H)", int(sipmsg.Timer_H/time.Second))}}), false
 	}
-	defer med.Close()
-	l, err := newLeg(ctx, med, e.now(), e.metrics)
+	l, err = newLeg(ctx, med, e.now(), e.metrics)
 	if err != nil {
 		log.Error("media", slog.Any("error", err))
 		_ = d.Hangup(context.WithoutCancel(ctx))
-		return end(ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, Error: mediaError()})
+		how := e.endInbound(lc, ending{Status: voice.CallFailed, Cause: CauseCarrierError, Source: SourceSystem, Error: mediaError()})
+		_ = med.Close()
+		return nil, nil, how, false
 	}
-	defer l.close()
-	return e.runAnswered(answeredLeg{lc: lc, dlg: d, leg: l, invite: d.InviteRequest, response: d.InviteResponse,
-		direction: voice.DirectionInbound, platformSide: SourceCallee, farSide: SourceCaller, sipCode: 200, sipReason: "OK",
-		record: true, run: func(ctx context.Context) callctl.End {
-			return e.runActions(ctx, rec, l, actions, lc.replace)
-		}})
+	return med, l, ending{}, true
 }
 
 // refuse answers an INVITE that will not become a call.

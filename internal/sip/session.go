@@ -164,6 +164,14 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace *callctl.Replacer) callctl.End {
 	streams := e.openStreams(ctx, rec, l)
 	end := callctl.Run(ctx, &session{e: e, rec: rec, leg: l, streams: streams}, actions, replace)
+	e.afterActions(ctx, rec, l, streams, &end)
+	return end
+}
+
+// afterActions ends what runActions started once the actions ended with
+// end. (Not in runActions: its frame stays on the call's stack while the
+// actions run.)
+func (e *Engine) afterActions(ctx context.Context, rec *callRecord, l *leg, streams *callStreams, end *callctl.End) {
 	// Streams end before the call does, so stream.stopped is written with it.
 	streams.stopAll(StreamReasonCallEnded)
 	if end.Kind == callctl.EndError {
@@ -174,5 +182,4 @@ func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, action
 		// out before the BYE, as a person would not hang up mid-word.
 		_ = l.silence(ctx, 200*time.Millisecond)
 	}
-	return end
 }
