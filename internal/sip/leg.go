@@ -482,18 +482,20 @@ type rawOut struct {
 // init installs o as l's packetiser's writer where it can be.
 func (o *rawOut) init(l *leg) {
 	ms := l.recv.ms
-	if l.rtcp == nil || ms == nil || ms.SecureRTP != 0 {
+	if l.rtcp == nil || ms == nil {
 		return
 	}
-	// diago keeps the negotiated direction unexported and drops every
-	// packet of a session that may only receive (the far end holds the
-	// call); so does rawOut. Found by name: TestRawOut fails if a newer
-	// diago moves it.
-	f := reflect.ValueOf(ms).Elem().FieldByName("mode")
-	if !f.IsValid() || f.Kind() != reflect.String {
+	// diago keeps what was negotiated unexported: the session's SRTP
+	// context (SecureRTP says only what the transport may offer), and its
+	// direction, for which diago drops every packet of a session that may
+	// only receive (the far end holds the call); so does rawOut. Found by
+	// name: TestRawOut fails if a newer diago moves them.
+	v := reflect.ValueOf(ms).Elem()
+	mode, srtp := v.FieldByName("mode"), v.FieldByName("localCtxSRTP")
+	if mode.Kind() != reflect.String || srtp.Kind() != reflect.Pointer || !srtp.IsNil() {
 		return
 	}
-	o.ms, o.noSend = ms, f.String() == sdp.ModeRecvonly
+	o.ms, o.noSend = ms, mode.String() == sdp.ModeRecvonly
 	l.rtpw.UpdateWriter(o, l.codec)
 	l.rtpw.ClockDisable() // UpdateWriter starts diago's ticker again
 }

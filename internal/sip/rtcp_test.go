@@ -170,7 +170,8 @@ func TestLegRTCPOnTheClock(t *testing.T) {
 	}
 }
 
-// TestRawOut checks the clock's own RTP writer (rawOut): the packets are
+// TestRawOut checks the clock's own RTP writer (rawOut) on a session that
+// negotiated plain RTP on a transport that may offer SRTP: the packets are
 // the packetiser's (marker, sequence numbers, timestamps, SSRC), diago's
 // write buffer is never made, a session that may only receive sends
 // nothing, and after a re-INVITE diago's writer takes over with the
@@ -187,8 +188,8 @@ func TestRawOut(t *testing.T) {
 	ms := l.recv.ms
 	mode := reflect.ValueOf(ms).Elem().FieldByName("mode")
 	buf := reflect.ValueOf(ms).Elem().FieldByName("writeRTPBuf")
-	if !mode.IsValid() || !buf.IsValid() {
-		t.Fatal("diago's media session has no mode or writeRTPBuf field: the pinned diago changed; see rawOut in leg.go")
+	if !mode.IsValid() || !buf.IsValid() || !reflect.ValueOf(ms).Elem().FieldByName("localCtxSRTP").IsValid() {
+		t.Fatal("diago's media session has no mode, localCtxSRTP or writeRTPBuf field: the pinned diago changed; see rawOut in leg.go")
 	}
 	silence := func(frames int) {
 		t.Helper()
@@ -245,6 +246,9 @@ func TestRawOut(t *testing.T) {
 func rtcpLeg(t *testing.T, codec dmedia.Codec) (l *leg, farRTP, farRTCP *net.UDPConn, lRTP, lRTCP net.Addr) {
 	t.Helper()
 	ms, farRTP, farRTCP, lRTP, lRTCP := rtcpSession(t, codec)
+	// As the platform's transports set it up: SDES may be offered, and
+	// this session negotiated plain RTP (no SRTP context).
+	ms.SecureRTP = 1
 	sess := dmedia.NewRTPSession(ms)
 	reader := dmedia.NewRTPPacketReaderSession(sess)
 	w := dmedia.NewRTPPacketWriterSession(sess)
