@@ -57,12 +57,13 @@ type answeredLeg struct {
 
 // runAnswered runs an answered leg to its end, the same way for inbound
 // calls, outbound calls and dial legs: it records the answer, starts the
-// recording, runs a.run under one watchdog (time_limit, balance, media
-// timeout), sends the BYE unless the far end did, and records the end.
+// recording, runs a.run (or the actions) under one watchdog (time_limit,
+// balance, media timeout), sends the BYE unless the far end did, and records
+// the end.
 // It returns how the call ended.
 //
 // It stays on the call's stack while the call lasts, so what happens
-// before and after a.run is in functions of their own, whose frames are
+// before and after the run is in functions of their own, whose frames are
 // gone meanwhile (the garbage collector scans the frames of every live
 // call at every cycle).
 func (e *Engine) runAnswered(a *answeredLeg) ending {

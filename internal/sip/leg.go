@@ -52,10 +52,10 @@ type leg struct {
 	jobMu    sync.Mutex
 	job      *sendJob
 	shard    *clockShard
-	closed   bool // close has run: nothing more is sent
 	rtpw     *dmedia.RTPPacketWriter
 	tsStep   uint32               // RTP timestamp units per frame
 	sentAny  bool                 // the first packet carries the marker bit
+	closed   bool                 // close has run: nothing more is sent
 	out      rawOut               // rtpw's writer while the clock runs the leg's RTCP
 	enc      *rtpaudio.AudioCodec // encodes into the shard's buffers (shardRx)
 	lastSend time.Time            // when the previous frame went out
@@ -99,6 +99,14 @@ type leg struct {
 	done   chan struct{}
 }
 
+// closedChan is a closed channel, the done of every leg without a reader
+// goroutine (one channel less for each call).
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // silentSamples is the longest frame of silence; nothing writes to it.
 var silentSamples [maxFrameSamples]int16
 
@@ -135,7 +143,7 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	}
 	dec, _ := rtpaudio.NewAudioCodec(codec)
 	l := &leg{media: m, codec: codec, rate: rtpaudio.PCMRate(codec), name: rtpaudio.CodecName(codec), rtpw: rtpw, enc: enc,
-		tsStep: codec.SampleTimestamp(), jitter: jitter, digits: make(chan rune, 64), done: make(chan struct{})}
+		tsStep: codec.SampleTimestamp(), jitter: jitter, digits: make(chan rune, 64)}
 	l.zero = silentFrame(l.frameSamples())
 	if met != nil {
 		l.rx, l.tx, l.lost = met.RTPPackets.WithLabelValues("rx"), met.RTPPackets.WithLabelValues("tx"), met.RTPLost
@@ -161,6 +169,7 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 	if l.recv.conn = clockConn(l.recv.ms); l.recv.conn == nil {
 		rctx, cancel := context.WithCancel(ctx)
 		l.cancel = cancel
+		l.done = make(chan struct{})
 		l.recv.buf = make([]byte, dmedia.RTPBufSize)
 		go func() {
 			defer close(l.done)
@@ -168,7 +177,7 @@ func newLeg(ctx context.Context, m *diago.DialogMedia, now time.Time, met *obs.M
 		}()
 	} else {
 		l.cancel = func() {}
-		close(l.done)
+		l.done = closedChan // no reader goroutine to wait for
 		// The clock reads the socket, so it can do the RTCP too.
 		l.rtcp = takeOverRTCP(m.RTPSession(), m.MediaSession())
 		l.out.init(l)

@@ -111,8 +111,9 @@ type legReceiver struct {
 	det     *dtmf.Detector
 
 	lastSeq  uint16
-	lastSSRC uint32
 	seen     bool
+	ended    bool // the socket was closed: nothing more to read
+	lastSSRC uint32
 	stats    rxStats // for the leg's RTCP reports (rtcp.go)
 
 	// conn stands in for the leg's RTP socket when the media clock reads
@@ -121,7 +122,6 @@ type legReceiver struct {
 	conn   *stagedConn
 	ms     *dmedia.MediaSession
 	peeked rtp.Packet // the header of the datagram being looked at
-	ended  bool       // the socket was closed: nothing more to read
 	// from is the source of the last datagram the clock read, fromName
 	// its socket address, given again while it does not change.
 	from     net.Addr
