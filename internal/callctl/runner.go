@@ -257,6 +257,8 @@ func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) En
 
 // redirectLoop ends a list at its redirect i, one too many in a row. (Not
 // in Run: Run's frame stays on the call's stack while an action runs.)
+//
+//go:noinline
 func redirectLoop(i int, url string) End {
 	return End{Kind: EndError, ActionIndex: i, Err: &LimitError{URL: url,
 		Message: fmt.Sprintf("more than %d redirects in a row with nothing said, played, paused, gathered, recorded or dialled between them: a redirect loop?", MaxRedirects)}}
@@ -294,6 +296,10 @@ func runOne(ctx context.Context, s Session, a *Action) runResult {
 	return unknownAction(a.Kind)
 }
 
+// unknownAction is the error of an action kind Run does not know (kept out
+// of runOne's frame, like redirectLoop).
+//
+//go:noinline
 func unknownAction(kind string) runResult {
 	return runResult{err: fmt.Errorf("unknown action %q", kind)}
 }
