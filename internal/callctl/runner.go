@@ -222,7 +222,7 @@ func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) En
 			return End{Kind: EndReject, Reason: a.Reject.Reason, ActionIndex: i}
 		case KindRedirect:
 			if redirects++; redirects > MaxRedirects {
-				return redirectLoop(i, a.Redirect.URL)
+				return End{Kind: EndError, ActionIndex: i, Err: redirectLoop(a.Redirect.URL)}
 			}
 		case KindSet:
 		case KindPause:
@@ -255,13 +255,14 @@ func Run(ctx context.Context, s Session, actions []Action, replace *Replacer) En
 	}
 }
 
-// redirectLoop ends a list at its redirect i, one too many in a row. (Not
-// in Run: Run's frame stays on the call's stack while an action runs.)
+// redirectLoop is the error that ends a list at a redirect to url, one too
+// many in a row. (Not in Run: Run's frame stays on the call's stack while an
+// action runs.)
 //
 //go:noinline
-func redirectLoop(i int, url string) End {
-	return End{Kind: EndError, ActionIndex: i, Err: &LimitError{URL: url,
-		Message: fmt.Sprintf("more than %d redirects in a row with nothing said, played, paused, gathered, recorded or dialled between them: a redirect loop?", MaxRedirects)}}
+func redirectLoop(url string) error {
+	return &LimitError{URL: url,
+		Message: fmt.Sprintf("more than %d redirects in a row with nothing said, played, paused, gathered, recorded or dialled between them: a redirect loop?", MaxRedirects)}
 }
 
 type runResult struct {

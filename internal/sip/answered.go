@@ -66,43 +66,74 @@ type answeredLeg struct {
 // before and after the run is in functions of their own, whose frames are
 // gone meanwhile (the garbage collector scans the frames of every live
 // call at every cycle).
-func (e *Engine) runAnswered(a *answeredLeg) ending {
-	if a.invite != nil {
-		defer e.registerLeg(a.invite, a.response, a.leg)()
-	}
-	callRec := e.beginAnswered(a)
-	runCtx, cancel := context.WithCancel(a.lc.ctx)
-	defer cancel()
-	defer context.AfterFunc(a.dlg.Context(), cancel)() // the far end's BYE
-	wd := e.watch(runCtx, a.lc.rec, a.leg.silentFor, cancel)
-	var end callctl.End
+func (e *Engine) runAnswered(a *answeredLeg) *ending {
+	r := e.beginAnswered(a)
+	defer r.release()
 	if a.run != nil {
-		end = a.run(runCtx)
+		r.runFunc(a.run)
 	} else {
-		end = e.runActions(runCtx, a.lc.rec, a.leg, a.actions, a.replace)
+		e.runActions(r.ctx, a.lc.rec, a.leg, a.actions, a.replace, &r.end)
 	}
-	cancel()
-	wd.end()
-	return e.finishAnswered(a, end, wd.cause(), callRec)
+	return e.finishAnswered(a, r)
 }
 
-// beginAnswered records the answer and starts the call's recording if it
-// asks for one.
-func (e *Engine) beginAnswered(a *answeredLeg) *activeRecording {
+// answeredRun is what runAnswered started for the run: kept on the heap
+// rather than in runAnswered's frame, which stays on the call's stack.
+type answeredRun struct {
+	ctx        context.Context // the run's: ends with the call, the far end's BYE or a limit
+	cancel     context.CancelFunc
+	stopBye    func() bool // unhooks cancel from the dialog's end
+	unregister func()      // takes the leg off in-dialog INFO; nil if never registered
+	wd         *watchdog
+	callRec    *activeRecording // the whole-call recording, nil if none
+	end        callctl.End      // how the run ended
+}
+
+// runFunc runs f as the call's run. (Not in runAnswered, for its frame's
+// sake: a returned End is copied into the frame of the function that
+// receives it.)
+//
+//go:noinline
+func (r *answeredRun) runFunc(f func(ctx context.Context) callctl.End) {
+	r.end = f(r.ctx)
+}
+
+// release undoes what beginAnswered hooked up, last first.
+func (r *answeredRun) release() {
+	r.stopBye()
+	r.cancel()
+	if r.unregister != nil {
+		r.unregister()
+	}
+}
+
+// beginAnswered registers the leg for in-dialog INFO, records the answer,
+// starts the call's recording if it asks for one, and the run's context
+// and watchdog.
+func (e *Engine) beginAnswered(a *answeredLeg) *answeredRun {
 	rec, l := a.lc.rec, a.leg
+	r := &answeredRun{}
+	if a.invite != nil {
+		r.unregister = e.registerLeg(a.invite, a.response, l)
+	}
 	_ = rec.answered(e.ctx, l.name, a.sipCode, a.sipReason)
-	var callRec *activeRecording
 	if a.record {
-		callRec = e.startCallRecording(e.ctx, rec, l)
+		r.callRec = e.startCallRecording(e.ctx, rec, l)
 	}
 	e.metrics.CallsByStatus.WithLabelValues(a.direction, voice.CallInProgress).Inc()
-	return callRec
+	r.ctx, r.cancel = context.WithCancel(a.lc.ctx)
+	r.stopBye = context.AfterFunc(a.dlg.Context(), r.cancel) // the far end's BYE
+	r.wd = e.watch(r.ctx, rec, l.silentFor, r.cancel)
+	return r
 }
 
-// finishAnswered ends an answered call whose run ended with end (limit is
-// the watchdog's cause, if one was reached): the BYE unless the far end
-// sent it, the call's end recorded, its recording stopped.
-func (e *Engine) finishAnswered(a *answeredLeg, end callctl.End, limit voice.HangupCause, callRec *activeRecording) ending {
+// finishAnswered ends an answered call whose run ended (r.end): the
+// watchdog stopped, the BYE unless the far end sent it, the call's end
+// recorded, its recording stopped.
+func (e *Engine) finishAnswered(a *answeredLeg, r *answeredRun) *ending {
+	end := r.end
+	r.cancel()
+	r.wd.end()
 	lc, rec, l := a.lc, a.lc.rec, a.leg
 	ctx := e.ctx
 	if end.Kind == callctl.EndError && errors.Is(end.Err, errLegClosed) {
@@ -127,14 +158,14 @@ func (e *Engine) finishAnswered(a *answeredLeg, end callctl.End, limit voice.Han
 		}
 		hcancel()
 	}
-	how := endingFor(end, limit, remoteBye, lc.hungUpBy(), a.platformSide, a.farSide)
+	how := endingFor(end, r.wd.cause(), remoteBye, lc.hungUpBy(), a.platformSide, a.farSide)
 	how.SIPCode, how.SIPReason = a.sipCode, a.sipReason
 	l.close()
 	rec.end(ctx, how)
-	if callRec != nil {
-		e.stopCallRecording(ctx, rec, l, callRec)
+	if r.callRec != nil {
+		e.stopCallRecording(ctx, rec, l, r.callRec)
 	}
-	return how
+	return &how
 }
 
 // watchdog ends an answered call that reaches a limit: its time_limit, its

@@ -237,7 +237,7 @@ func (e *Engine) bridgeChild(s *session, ch *child, d *callctl.Dial) int {
 	}
 	defer l.close()
 	var dialRec *activeRecording
-	how := e.runAnswered(&answeredLeg{lc: ch.lc, dlg: res.dialog, leg: l, invite: res.dialog.InviteRequest,
+	how := *e.runAnswered(&answeredLeg{lc: ch.lc, dlg: res.dialog, leg: l, invite: res.dialog.InviteRequest,
 		response: res.dialog.InviteResponse, direction: voice.DirectionOutbound, platformSide: SourceCaller,
 		farSide: SourceCallee, sipCode: res.sipCode, sipReason: res.reason,
 		run: func(ctx context.Context) callctl.End {

@@ -589,7 +589,7 @@ func TestRunAnswered(t *testing.T) {
 				}
 				return tc.run(ctx, lc, d)
 			}
-			how := b.e.runAnswered(&answeredLeg{lc: lc, dlg: d, leg: l, direction: voice.DirectionInbound,
+			how := *b.e.runAnswered(&answeredLeg{lc: lc, dlg: d, leg: l, direction: voice.DirectionInbound,
 				platformSide: SourceCallee, farSide: SourceCaller, sipCode: 200, sipReason: "OK",
 				run: run})
 			if how.Status != tc.want.Status || how.Cause != tc.want.Cause || how.Source != tc.want.Source {

@@ -38,13 +38,25 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 		return
 	}
 	defer e.calls.Done()
+	route, leave := e.admitInbound(d)
+	if route == nil {
+		return
+	}
+	e.runRouted(e.ctx, d, route, leave)
+}
+
+// admitInbound takes an INVITE through the trunk's checks, the setup gate
+// and routing; nil (refused, or challenged) when it is not to become a
+// call. leave gives the setup gate's place back (once). (Not in
+// handleInbound: its frame stays on the call's stack while the call lasts.)
+func (e *Engine) admitInbound(d *diago.DialogServerSession) (route *inboundRoute, leave func()) {
 	req := d.InviteRequest
 	ctx := e.ctx
 	if e.draining.Load() {
 		ref := &Refusal{Code: 503, Reason: "Service Unavailable", RetryAfter: 60, Why: "draining for shutdown"}
 		e.logRefusal(req, ref)
 		e.refuse(d, ref)
-		return
+		return nil, nil
 	}
 	trunk, ref := e.authorizeTrunk(ctx, d)
 	// Only INVITEs from known trunks count towards the setup gate, and only
@@ -55,15 +67,14 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 	}
 	if ref != nil {
 		if ref.Code == 0 {
-			return // a digest challenge: the caller is expected to try again
+			return nil, nil // a digest challenge: the caller is expected to try again
 		}
 		e.logRefusal(req, ref)
 		e.refuse(d, ref)
-		return
+		return nil, nil
 	}
-	leave := sync.OnceFunc(e.setups.leave)
-	defer leave()
-	route, ref := e.route(ctx, d, trunk)
+	leave = sync.OnceFunc(e.setups.leave)
+	route, ref = e.route(ctx, d, trunk)
 	if ref != nil {
 		// A known DID's customer sees the refusal as a failed call; anything
 		// else is the operator's business. Either is written before the
@@ -74,13 +85,14 @@ func (e *Engine) handleInbound(d *diago.DialogServerSession) {
 			e.logRefusal(req, ref)
 		}
 		e.refuse(d, ref)
-		return
+		leave()
+		return nil, nil
 	}
-	e.runRouted(ctx, d, route, leave)
+	return route, leave
 }
 
-// runRouted runs an admitted inbound call: leave gives its place in the
-// setup gate back once the call's record is written.
+// runRouted takes an admitted inbound call to its end: leave gives its
+// place in the setup gate back once the call's record is written.
 func (e *Engine) runRouted(ctx context.Context, d *diago.DialogServerSession, route *inboundRoute, leave func()) {
 	rec := e.recordInbound(ctx, d, route, leave)
 	if rec == nil {
@@ -91,13 +103,33 @@ func (e *Engine) runRouted(ctx context.Context, d *diago.DialogServerSession, ro
 	lc.onRelease(route.ticket.Release)
 	defer e.close(lc)
 	defer context.AfterFunc(d.Context(), lc.cancel)() // CANCEL or BYE from the caller
-	status := e.runInbound(lc, d, route.app)
+	// The offer checked, the application asked, the call answered (or
+	// refused as the application says) and run. The steps before the
+	// answer are functions of their own: this frame stays on the call's
+	// stack for as long as the call lasts, and the garbage collector scans
+	// it at every cycle, while theirs are gone once the call is answered.
+	a, med := e.startInbound(lc, d, route.app)
+	if a == nil {
+		return
+	}
+	defer med.Close()
+	defer a.leg.close()
+	e.countInbound(e.runAnswered(a).Status)
+}
+
+// countInbound counts an inbound call's final status. (A function of its
+// own, like the steps of runRouted, for the frames that stay on a call's
+// stack.)
+//
+//go:noinline
+func (e *Engine) countInbound(status string) {
 	e.metrics.CallsByStatus.WithLabelValues(voice.DirectionInbound, status).Inc()
 }
 
 // recordInbound sends 100 and 180 and writes the ringing call's record; nil
 // (the INVITE refused, the admission released) if it could not be written.
 func (e *Engine) recordInbound(ctx context.Context, d *diago.DialogServerSession, route *inboundRoute, leave func()) *callRecord {
+	defer leave() // also if this panics; once the record is written otherwise
 	req := d.InviteRequest
 	now := e.clock()
 	numberID := route.number.ID
@@ -127,40 +159,22 @@ func (e *Engine) recordInbound(ctx context.Context, d *diago.DialogServerSession
 	return rec
 }
 
-// runInbound takes a recorded, ringing inbound call to its end and returns
-// its final status: the offer checked, the application asked, the call
-// answered (or refused as the application says) and run.
-//
-// Its steps before the answer are functions of their own: this one's frame
-// stays on the call's stack for as long as the call lasts, and the garbage
-// collector scans it at every cycle, while theirs are gone once the call
-// is answered.
-func (e *Engine) runInbound(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) (status string) {
-	var a answeredLeg
-	med, status := e.startInbound(&a, lc, d, app)
-	if med == nil {
-		return status
-	}
-	defer med.Close()
-	defer a.leg.close()
-	return e.runAnswered(&a).Status
-}
-
-// startInbound asks the application and answers: it fills in a and
-// returns the answered media; nil, with the call's final
-// status, when the call was not answered (its end is recorded then).
-func (e *Engine) startInbound(a *answeredLeg, lc *liveCall, d *diago.DialogServerSession, app *voice.Application) (*diago.DialogMedia, string) {
+// startInbound asks the application and answers: it returns the answered
+// leg (on the heap, not in runRouted's frame) and its media; nil when the
+// call was not answered (its end is recorded and counted then).
+func (e *Engine) startInbound(lc *liveCall, d *diago.DialogServerSession, app *voice.Application) (*answeredLeg, *diago.DialogMedia) {
 	actions, how, ok := e.askApplication(lc, d, app)
 	if !ok {
-		return nil, how.Status
+		e.countInbound(how.Status)
+		return nil, nil
 	}
 	med, l, how, ok := e.answerInbound(lc, d)
 	if !ok {
-		return nil, how.Status
+		e.countInbound(how.Status)
+		return nil, nil
 	}
-	*a = answeredLeg{lc: lc, dlg: d, leg: l, invite: d.InviteRequest, response: d.InviteResponse, direction: voice.DirectionInbound,
-		platformSide: SourceCallee, farSide: SourceCaller, sipCode: 200, sipReason: "OK", record: true, actions: actions, replace: lc.replace}
-	return med, ""
+	return &answeredLeg{lc: lc, dlg: d, leg: l, invite: d.InviteRequest, response: d.InviteResponse, direction: voice.DirectionInbound,
+		platformSide: SourceCallee, farSide: SourceCaller, sipCode: 200, sipReason: "OK", record: true, actions: actions, replace: lc.replace}, med
 }
 
 // endInbound records how an inbound call ended, and returns it.

@@ -601,9 +601,12 @@ func (l *leg) silence(ctx context.Context, d time.Duration) error {
 	if n == 0 {
 		return nil
 	}
+	// No defer: this frame stays on the call's stack through every pause,
+	// and runJob does not panic.
 	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	return l.runJob(ctx, &sendJob{frames: n})
+	err := l.runJob(ctx, &sendJob{frames: n})
+	l.writeMu.Unlock()
+	return err
 }
 
 // silenceFrame sends one frame of silence, returning once it is sent: its

@@ -290,32 +290,38 @@ func bareContactWithHeaders(data []byte) bool {
 // without them must get a SIP error, not a crash (RFC 4475 "insuf").
 func rejectMalformed(next sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		refusal := checkRequest(req)
-		if refusal == nil {
-			next(req, tx)
+		// The refusal is in refuseMalformed: this frame stays on the stack
+		// of every call let through, as long as the call lasts.
+		if refusal := checkRequest(req); refusal != nil {
+			refuseMalformed(req, tx, refusal)
 			return
 		}
-		if req.IsAck() {
-			return // ACKs get no response
-		}
-		res := sipmsg.NewResponseFromRequest(req, refusal.code, refusal.reason, nil)
-		res.SipVersion = sipVersion // even to a SIP/7.0 request: it is the version we speak
-		for _, h := range refusal.headers {
-			res.AppendHeader(h)
-		}
-		if req.IsInvite() {
-			// An INVITE's transaction would repeat a final answer until an
-			// ACK comes (ten times in 32 s over UDP) to an address that may
-			// be forged, and be held all that time: the answer is written
-			// once, statelessly (RFC 3261 8.2.7), and the transaction ends
-			// with the handler. A retransmitted INVITE is answered anew.
-			if c, ok := tx.(interface{ Connection() sipmsg.Connection }); ok {
-				_ = c.Connection().WriteMsg(res)
-				return
-			}
-		}
-		_ = tx.Respond(res)
+		next(req, tx)
 	}
+}
+
+// refuseMalformed answers req with refusal (rejectMalformed).
+func refuseMalformed(req *sipmsg.Request, tx sipmsg.ServerTransaction, refusal *malformed) {
+	if req.IsAck() {
+		return // ACKs get no response
+	}
+	res := sipmsg.NewResponseFromRequest(req, refusal.code, refusal.reason, nil)
+	res.SipVersion = sipVersion // even to a SIP/7.0 request: it is the version we speak
+	for _, h := range refusal.headers {
+		res.AppendHeader(h)
+	}
+	if req.IsInvite() {
+		// An INVITE's transaction would repeat a final answer until an
+		// ACK comes (ten times in 32 s over UDP) to an address that may
+		// be forged, and be held all that time: the answer is written
+		// once, statelessly (RFC 3261 8.2.7), and the transaction ends
+		// with the handler. A retransmitted INVITE is answered anew.
+		if c, ok := tx.(interface{ Connection() sipmsg.Connection }); ok {
+			_ = c.Connection().WriteMsg(res)
+			return
+		}
+	}
+	_ = tx.Respond(res)
 }
 
 // malformed is what a request is refused with.

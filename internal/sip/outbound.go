@@ -211,7 +211,7 @@ func (e *Engine) outboundEnding(lc *liveCall, log *slog.Logger) ending {
 			Error: mediaError()})
 	}
 	defer l.close()
-	return e.runAnswered(&answeredLeg{lc: lc, dlg: dialog, leg: l, invite: dialog.InviteRequest, response: dialog.InviteResponse,
+	return *e.runAnswered(&answeredLeg{lc: lc, dlg: dialog, leg: l, invite: dialog.InviteRequest, response: dialog.InviteResponse,
 		direction: voice.DirectionOutbound, platformSide: SourceCaller, farSide: SourceCallee, sipCode: res.sipCode,
 		sipReason: res.reason, record: true, run: func(ctx context.Context) callctl.End {
 			actions, err := e.outboundActions(ctx, rec, rec.app)
@@ -221,7 +221,9 @@ func (e *Engine) outboundEnding(lc *liveCall, log *slog.Logger) ending {
 				}
 				return callctl.End{Kind: callctl.EndError, Err: err}
 			}
-			return e.runActions(ctx, rec, l, actions, lc.replace)
+			var end callctl.End
+			e.runActions(ctx, rec, l, actions, lc.replace, &end)
+			return end
 		}})
 }
 

@@ -160,20 +160,28 @@ func fetchErrorFields(err error) (code, message, url string, status int) {
 }
 
 // runActions runs actions on an answered call until they end (the runner's
-// watchdog and hang-ups end ctx) and says how they ended.
-func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace *callctl.Replacer) callctl.End {
-	streams := e.openStreams(ctx, rec, l)
-	end := callctl.Run(ctx, &session{e: e, rec: rec, leg: l, streams: streams}, actions, replace)
-	e.afterActions(ctx, rec, l, streams, &end)
-	return end
+// watchdog and hang-ups end ctx) and says in end how they ended (a pointer
+// rather than a result: this frame stays on the call's stack while the
+// actions run, and a returned End is copied into it more than once).
+func (e *Engine) runActions(ctx context.Context, rec *callRecord, l *leg, actions []callctl.Action, replace *callctl.Replacer, end *callctl.End) {
+	s := e.newSession(ctx, rec, l)
+	*end = callctl.Run(ctx, s, actions, replace)
+	e.afterActions(ctx, s, end)
+}
+
+// newSession is the actions' session on the call, with its media streams
+// open. (Not in runActions: its frame stays on the call's stack while the
+// actions run.)
+func (e *Engine) newSession(ctx context.Context, rec *callRecord, l *leg) *session {
+	return &session{e: e, rec: rec, leg: l, streams: e.openStreams(ctx, rec, l)}
 }
 
 // afterActions ends what runActions started once the actions ended with
-// end. (Not in runActions: its frame stays on the call's stack while the
-// actions run.)
-func (e *Engine) afterActions(ctx context.Context, rec *callRecord, l *leg, streams *callStreams, end *callctl.End) {
+// end.
+func (e *Engine) afterActions(ctx context.Context, s *session, end *callctl.End) {
+	rec, l := s.rec, s.leg
 	// Streams end before the call does, so stream.stopped is written with it.
-	streams.stopAll(StreamReasonCallEnded)
+	s.streams.stopAll(StreamReasonCallEnded)
 	if end.Kind == callctl.EndError {
 		e.log.Warn("call action failed", slog.String("call_id", rec.id()), slog.Int("action", end.ActionIndex), slog.Any("error", end.Err))
 	}
